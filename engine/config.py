@@ -1,0 +1,335 @@
+"""Frozen configuration for the HOPE engine, its input stream and the run loop.
+
+Every knob lives here, grouped by the part it configures. ``Config.from_dict``
+builds the tree from plain dicts (TOML presets, ``--set`` overrides) and rejects
+unknown keys and out-of-range values with a ``ConfigError`` that names the key.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message names the key."""
+
+
+UPDATE_RULES = ("delta", "literal93")
+MEMORY_KINDS = ("mlp", "linear")
+GATE_MODES = ("adaptive", "fixed")
+CMS_OBJECTIVES = ("next_step", "reconstruction")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class TitansConfig:
+    """Self-modifying Titans (NL eq. 83-91): memories for memory, k, v, eta and alpha.
+
+    Attributes
+    ----------
+    hidden : width h of each 2-layer residual MLP memory ``M(x) = x + W1 silu(W2 x)``.
+    kind : ``"mlp"`` or ``"linear"`` (``M(x) = W x``, no residual).
+    chunk_size : tokens per chunk; gradients are taken at the chunk-start state (eq. 90).
+        1 is the exact online rule.
+    update_rule : ``"delta"`` (eq. 92 with its sign fixed: the gated delta rule, default)
+        or ``"literal93"`` (eq. 93 as printed, which double-counts the ``-eta k k^T`` term).
+    proximal : scale each layer's step by ``1 / (1 + eta ||input||^2)``, the exact proximal
+        (DGD, NL eq. 56-57 / App. C) step size ``eta' = eta / (1 + eta lambda)``; keeps every
+        rank-1 write non-expansive. Off gives the plain gradient step (oracle T1).
+    momentum : Titans momentum decay beta in [0, 1): ``S = beta S - eta grad``; 0 disables.
+    gates : ``"adaptive"`` (eta, rho produced by the eta/alpha memories) or ``"fixed"``
+        (eta = lr, rho = retention, exactly; used by the oracles).
+    lr : inner learning rate eta (fixed gates), and the value adaptive gates start near.
+    lr_max : ceiling of adaptive eta: ``eta = lr_max * sigmoid(M_eta(x) + b)``.
+    retention : retention rho in [0, 1] (fixed gates), and the value adaptive gates start near.
+    stop_grad_target : stop the inner gradient at the self-generated target ``M(v)``
+        (off by default: with random initial memories the stop-grad rule diverges, see
+        docs/model.md, ambiguity 10).
+    init_scale : std of the initial memory weights, relative to ``1/sqrt(fan_in)``.
+    """
+
+    hidden: int = 32
+    kind: str = "mlp"
+    chunk_size: int = 1
+    update_rule: str = "delta"
+    proximal: bool = True
+    momentum: float = 0.9
+    gates: str = "adaptive"
+    lr: float = 0.05
+    lr_max: float = 0.5
+    retention: float = 0.999
+    stop_grad_target: bool = False
+    init_scale: float = 0.5
+
+    def validate(self, where: str = "model.titans") -> None:
+        _positive_int(self.hidden, f"{where}.hidden")
+        _choice(self.kind, MEMORY_KINDS, f"{where}.kind")
+        _positive_int(self.chunk_size, f"{where}.chunk_size")
+        _choice(self.update_rule, UPDATE_RULES, f"{where}.update_rule")
+        _in_range(self.momentum, 0.0, 1.0, f"{where}.momentum", hi_open=True)
+        _choice(self.gates, GATE_MODES, f"{where}.gates")
+        _in_range(self.lr, 0.0, 100.0, f"{where}.lr")
+        _in_range(self.lr_max, 0.0, 100.0, f"{where}.lr_max")
+        if self.gates == "adaptive" and not 0.0 < self.lr < self.lr_max:
+            raise ConfigError(f"{where}.lr: {self.lr} must lie in (0, lr_max={self.lr_max}) "
+                              "with adaptive gates")
+        _in_range(self.retention, 0.0, 1.0, f"{where}.retention")
+        if self.gates == "adaptive" and not 0.0 < self.retention < 1.0:
+            raise ConfigError(f"{where}.retention: {self.retention} must lie in (0, 1) "
+                              "with adaptive gates")
+        _in_range(self.init_scale, 0.0, 10.0, f"{where}.init_scale")
+
+
+@dataclass(frozen=True)
+class CMSConfig:
+    """Continuum Memory System (NL eq. 70-71): a chain of residual MLP levels.
+
+    Attributes
+    ----------
+    periods : update period C of each level, in steps; level l fires when the step count
+        is a multiple of C_l. Empty disables the CMS.
+    hidden : hidden width of each level's MLP.
+    lr : learning rate of each level's summed-gradient update (one value for all levels,
+        or one per level).
+    retention : weight retention rho applied at each update event, in [0, 1].
+    objective : loss whose gradient drives the level updates: ``"next_step"`` (predict the
+        next input from the block output) or ``"reconstruction"`` (reproduce this input).
+    """
+
+    periods: tuple[int, ...] = (4, 16, 64)
+    hidden: int = 64
+    lr: float | tuple[float, ...] = 0.02
+    retention: float = 1.0
+    objective: str = "next_step"
+
+    def validate(self, where: str = "model.cms") -> None:
+        for i, p in enumerate(self.periods):
+            _positive_int(p, f"{where}.periods[{i}]")
+        _positive_int(self.hidden, f"{where}.hidden")
+        lrs = self.lrs()
+        if len(lrs) != len(self.periods):
+            raise ConfigError(f"{where}.lr: {len(lrs)} values for {len(self.periods)} levels")
+        for i, lr in enumerate(lrs):
+            _in_range(lr, 0.0, 100.0, f"{where}.lr[{i}]")
+        _in_range(self.retention, 0.0, 1.0, f"{where}.retention")
+        _choice(self.objective, CMS_OBJECTIVES, f"{where}.objective")
+
+    def lrs(self) -> tuple[float, ...]:
+        """Per-level learning rates."""
+        if isinstance(self.lr, (int, float)):
+            return (float(self.lr),) * len(self.periods)
+        return tuple(float(v) for v in self.lr)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """HOPE block: input projection, self-modifying Titans, CMS chain, readout.
+
+    Attributes
+    ----------
+    d_in : width of the stream's vectors.
+    d : model width (keys, values, queries, CMS levels).
+    dtype : ``"float32"`` or ``"float64"``.
+    """
+
+    d_in: int = 16
+    d: int = 32
+    dtype: str = "float32"
+    titans: TitansConfig = field(default_factory=TitansConfig)
+    cms: CMSConfig = field(default_factory=CMSConfig)
+
+    def validate(self, where: str = "model") -> None:
+        _positive_int(self.d_in, f"{where}.d_in")
+        _positive_int(self.d, f"{where}.d")
+        _choice(self.dtype, DTYPES, f"{where}.dtype")
+        self.titans.validate(f"{where}.titans")
+        self.cms.validate(f"{where}.cms")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Which input stream feeds the model and its parameters.
+
+    ``params`` holds the stream-specific keys (see ``engine.streams``); they are
+    checked against the stream's own parameter dataclass.
+    """
+
+    name: str = "regime_shift"
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def param_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def validate(self, where: str = "stream") -> None:
+        from engine.streams import validate_stream_config  # local: streams imports config
+
+        validate_stream_config(self, where)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Run loop settings.
+
+    Attributes
+    ----------
+    seed : seeds the model initialisation, the stream and the probe reservoir.
+    device : ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    probe_every : steps between recall / drift probe evaluations (O7, O8).
+    probe_size : number of (key, target) pairs kept in the probe reservoir.
+    snapshot_every : steps between weight-matrix snapshots for heatmaps.
+    snapshot_max : snapshots are block-averaged down to at most this many rows and columns.
+    state_every : steps between full engine-state snapshots (for branching a replay); 0 = never.
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    probe_every: int = 64
+    probe_size: int = 64
+    snapshot_every: int = 64
+    snapshot_max: int = 32
+    state_every: int = 1024
+
+    def validate(self, where: str = "run") -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"{where}.seed: {self.seed!r} must be an integer >= 0")
+        _choice(self.device, DEVICES, f"{where}.device")
+        _positive_int(self.probe_every, f"{where}.probe_every")
+        _positive_int(self.probe_size, f"{where}.probe_size")
+        _positive_int(self.snapshot_every, f"{where}.snapshot_every")
+        _positive_int(self.snapshot_max, f"{where}.snapshot_max")
+        if not isinstance(self.state_every, int) or self.state_every < 0:
+            raise ConfigError(f"{where}.state_every: {self.state_every!r} must be an integer >= 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved configuration of a run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def validate(self) -> Config:
+        self.model.validate()
+        self.stream.validate()
+        self.run.validate()
+        return self
+
+    # ---- plain-dict round trip -------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (JSON/TOML friendly); inverse of ``from_dict``."""
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Build and validate a Config; unknown keys raise ``ConfigError`` naming the key."""
+        return _build(cls, data, "").validate()
+
+    def replace(self, path: str, value: Any) -> Config:
+        """Return a copy with the dotted ``path`` (e.g. ``model.titans.lr``) set to ``value``."""
+        data = self.to_dict()
+        set_dotted(data, path, value)
+        return Config.from_dict(data)
+
+
+# ---- helpers -------------------------------------------------------------------
+def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for ``path = "a.b.c"``; stream params live under ``stream``."""
+    parts = path.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(parts[:i + 1])}: is a value, not a section")
+    node[parts[-1]] = value
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, StreamConfig):
+        return {"name": obj.name, **{k: _to_plain(v) for k, v in obj.params}}
+    if is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, tuple):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a table, got {data!r}")
+    if cls is StreamConfig:
+        data = dict(data)
+        name = data.pop("name", StreamConfig.name)
+        params = tuple(sorted((k, _freeze(v)) for k, v in data.items()))
+        return StreamConfig(name=name, params=params)
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key (known: {', '.join(sorted(known))})")
+        default = getattr(cls(), key)
+        if is_dataclass(default):
+            kwargs[key] = _build(type(default), value, path)
+        else:
+            kwargs[key] = _coerce(value, default, path)
+    return cls(**kwargs)
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _coerce(value: Any, default: Any, path: str) -> Any:
+    """Check ``value`` has the type of ``default`` (ints may stand for floats)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {value!r} must be true or false")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, (list, tuple)) and path.endswith(".lr"):
+                return tuple(_coerce(v, 0.0, path) for v in value)
+            raise ConfigError(f"{path}: {value!r} must be a number")
+        return float(value)
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: {value!r} must be an integer")
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {value!r} must be a string")
+        return value
+    if isinstance(default, tuple):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: {value!r} must be a list")
+        return tuple(value)
+    return value
+
+
+def _positive_int(value: Any, path: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{path}: {value!r} must be an integer >= 1")
+
+
+def _choice(value: Any, options: tuple[str, ...], path: str) -> None:
+    if value not in options:
+        raise ConfigError(f"{path}: {value!r} is not one of {', '.join(options)}")
+
+
+def _in_range(value: Any, lo: float, hi: float, path: str, hi_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and lo <= value and (value < hi if hi_open else value <= hi)
+    if not ok:
+        bracket = ")" if hi_open else "]"
+        raise ConfigError(f"{path}: {value!r} must be in [{lo}, {hi}{bracket}")
+
+
+__all__ = [
+    "CMSConfig", "Config", "ConfigError", "ModelConfig", "RunConfig", "StreamConfig",
+    "TitansConfig", "set_dotted",
+]

@@ -1,0 +1,121 @@
+"""Sparse observables: the probe reservoir behind forgetting curves (O7, O8) and the
+down-sampled weight snapshots behind the heatmaps.
+
+Per-step observables (O1-O5, O9, O11) come straight out of ``HOPE.step``; these ones
+cost a batched forward over P probes and run every ``probe_every`` steps.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from engine.frames import ProbeRecord, SnapshotRecord
+from engine.memory import block_average, mlp_forward
+from engine.model import HOPE, TitansRead
+
+
+class ProbeSet:
+    """Reservoir of P written pairs, sampled uniformly over the run (Vitter's algorithm R).
+
+    For a pair written at step tau it keeps the key k and every Titans memory's own target
+    ``M_b(v)`` (for recall error), and every CMS level's input and output at that time
+    (for functional drift).
+    """
+
+    def __init__(self, model: HOPE, size: int, seed: int) -> None:
+        d = model.cfg.d
+        B, Lc = model.titans.bank.w2.shape[0], len(model.cms.levels)
+        dev, dt = model.device, model.dtype
+        self.size = size
+        self.rng = random.Random(seed * 7919 + 17)
+        self.seen = 0
+        self.keys = torch.zeros(d, size, dtype=dt, device=dev)                # (d, P)
+        self.targets = torch.zeros(B, d, size, dtype=dt, device=dev)          # (B, d, P)
+        self.cms_in = torch.zeros(Lc, d, size, dtype=dt, device=dev)          # (Lc, d, P)
+        self.cms_out = torch.zeros(Lc, d, size, dtype=dt, device=dev)         # (Lc, d, P)
+        self.written = np.full(size, -1, dtype=np.int64)                      # tau per slot
+
+    def offer(self, model: HOPE, read: TitansRead, first_step: int) -> None:
+        """Offer every token of a read (steps first_step ...) to the reservoir."""
+        n = read.k.shape[-1]
+        slots, cols = [], []
+        for j in range(n):
+            self.seen += 1
+            slot = self.seen - 1 if self.seen <= self.size else self.rng.randrange(self.seen)
+            if slot < self.size:
+                slots.append(slot)
+                cols.append(j)
+        if not slots:
+            return
+        s = torch.tensor(slots, device=model.device)
+        c = torch.tensor(cols, device=model.device)
+        self.keys[:, s] = read.k[:, c]
+        self.targets[:, :, s] = read.targets[:, :, c]
+        u = read.o[:, c]                                                       # (d, m)
+        for li, lv in enumerate(model.cms.levels):
+            out, _ = mlp_forward(lv.w1, lv.w2, u, 1.0)
+            self.cms_in[li][:, s] = u
+            self.cms_out[li][:, s] = out
+            u = out
+        self.written[slots] = np.arange(first_step, first_step + n)[cols]
+
+    def evaluate(self, model: HOPE, step: int) -> ProbeRecord:
+        """Recall error of each Titans memory and drift of each CMS level on every probe."""
+        B = model.titans.bank.w2.shape[0]
+        pred, _ = model.titans.bank.forward(self.keys.expand(B, -1, -1))     # (B, d, P)
+        mask = model.titans.bank.out_mask
+        num = ((pred - self.targets) * mask).square().sum(1)                  # (B, P)
+        den = (self.targets * mask).square().sum(1).clamp_min(1e-12)
+        rows = [num / den]
+        for li, lv in enumerate(model.cms.levels):
+            out, _ = mlp_forward(lv.w1, lv.w2, self.cms_in[li], 1.0)         # (d, P)
+            ref = self.cms_out[li]
+            rows.append(((out - ref).norm(dim=0) / ref.norm(dim=0).clamp_min(1e-12))[None])
+        errors = torch.cat(rows).float().cpu().numpy()                        # (L, P)
+        empty = self.written < 0
+        errors[:, empty] = np.nan
+        ages = np.where(empty, -1, step - self.written)
+        return ProbeRecord(step=step, ages=ages.astype(np.int64), errors=errors)
+
+    def state(self) -> dict[str, np.ndarray]:
+        st = self.rng.getstate()
+        return {
+            "keys": _np(self.keys), "targets": _np(self.targets), "cms_in": _np(self.cms_in),
+            "cms_out": _np(self.cms_out), "written": self.written.copy(),
+            "seen": np.array(self.seen), "rng": np.array(st[1], dtype=np.int64),
+            "rng_pos": np.array(st[1][-1]),
+        }
+
+    def load(self, st: dict[str, np.ndarray], device: torch.device, dtype: torch.dtype) -> None:
+        self.keys = _t(st["keys"], device, dtype)
+        self.targets = _t(st["targets"], device, dtype)
+        self.cms_in = _t(st["cms_in"], device, dtype)
+        self.cms_out = _t(st["cms_out"], device, dtype)
+        self.written = st["written"].copy()
+        self.seen = int(st["seen"])
+        self.rng.setstate((3, tuple(int(v) for v in st["rng"]), None))
+
+
+def snapshot(model: HOPE, step: int, max_side: int) -> SnapshotRecord:
+    """Block-averaged W2 (the key-side layer) and its last update, for every level."""
+    mats = list(model.titans.bank.w2) + [lv.w2 for lv in model.cms.levels]
+    upds = list(model.titans.last_update) + [lv.last_update for lv in model.cms.levels]
+    weights = tuple(block_average(w, max_side).float().cpu().numpy() for w in mats)
+    updates = tuple(block_average(u, max_side).float().cpu().numpy() for u in upds)
+    return SnapshotRecord(step=step, weights=weights, updates=updates)
+
+
+def snapshot_shapes(model: HOPE, max_side: int) -> list[tuple[int, int]]:
+    mats = list(model.titans.bank.w2) + [lv.w2 for lv in model.cms.levels]
+    return [(min(m.shape[0], max_side), min(m.shape[1], max_side)) for m in mats]
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()
+
+
+def _t(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> Tensor:
+    return torch.from_numpy(np.asarray(a)).to(device=device, dtype=dtype)

@@ -1,0 +1,307 @@
+"""The run loop shared by the GUI worker and the headless CLI.
+
+``Session`` owns a HOPE model, its input stream and the probe reservoir; ``step(n)``
+advances by n steps and returns one ``FrameBatch``; ``apply(command)`` resets,
+switches the stream or changes a hyperparameter between steps. ``run`` wraps a
+session as a plain generator that yields batches and accepts commands via ``send``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.config import Config, ConfigError, StreamConfig
+from engine.device import resolve_device
+from engine.frames import EventRecord, FrameBatch, LevelSpec, RunSpec, StateRecord
+from engine.model import HOPE, TITANS_LEVELS
+from engine.observables import ProbeSet, snapshot, snapshot_shapes
+from engine.streams import Stream, make_stream
+
+# Dotted config paths that change a running model without rebuilding it.
+LIVE_PARAMS = frozenset({
+    "model.titans.lr", "model.titans.lr_max", "model.titans.retention", "model.titans.momentum",
+    "model.cms.lr", "model.cms.retention",
+    "run.probe_every", "run.snapshot_every", "run.state_every",
+})
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Back to the initial state (same config, same seed)."""
+
+
+@dataclass(frozen=True)
+class SwitchStream:
+    """Feed another stream from the next step on (the step count continues)."""
+
+    stream: StreamConfig
+
+
+@dataclass(frozen=True)
+class SetParam:
+    """Set a dotted config value; live if in ``LIVE_PARAMS``, else the model is rebuilt."""
+
+    path: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A user action to log with the run (pause, resume, seek, record...)."""
+
+    kind: str
+    detail: str = ""
+
+
+Command = Reset | SwitchStream | SetParam | Mark
+
+
+class EngineFault(RuntimeError):
+    """The engine raised or produced NaN/inf. ``batch`` holds every step completed before
+    (and, for NaN/inf, including) the faulty one, so nothing computed is lost."""
+
+    def __init__(self, message: str, step: int, level: str | None, batch: FrameBatch) -> None:
+        where = f"step {step}" + (f", level {level}" if level else "")
+        super().__init__(f"{message} ({where})")
+        self.step, self.level, self.batch = step, level, batch
+
+
+class Session:
+    """A HOPE model fed by a stream, advanced step by step.
+
+    Parameters
+    ----------
+    config : resolved configuration (validated here).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config.validate()
+        self.device, self.device_name, self.device_note = resolve_device(config.run.device)
+        self.spec_version = 0
+        self.step_count = 0          # global, never goes back (one row per step recorded)
+        self._t0 = time.perf_counter()
+        self._events: list[EventRecord] = []
+        self._build(config)
+        self._events.append(EventRecord(0, "start", self.stream.describe()))
+
+    # ---- construction -----------------------------------------------------------------
+    def _build(self, config: Config) -> None:
+        self.config = config
+        self.model = HOPE(config.model, config.run.seed, self.device)
+        self.stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
+        self.probes = ProbeSet(self.model, config.run.probe_size, config.run.seed)
+        self.origin = self.step_count  # global step at which this model started (stream t = 0)
+        shapes = snapshot_shapes(self.model, config.run.snapshot_max)
+        levels = tuple(
+            LevelSpec(name, "titans" if name in TITANS_LEVELS else "cms", period, shape)
+            for name, period, shape in zip(self.model.level_names, self.model.update_periods, shapes))
+        self.spec = RunSpec(levels=levels, d_in=config.model.d_in, probe_size=config.run.probe_size)
+
+    @property
+    def stream_description(self) -> str:
+        return self.stream.describe()
+
+    @property
+    def regime_names(self) -> tuple[str, ...]:
+        return self.stream.regime_names()
+
+    # ---- stepping ---------------------------------------------------------------------
+    def step(self, n: int = 1) -> FrameBatch:
+        """Advance ``n`` steps; returns their frames (and any events since the last call)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        run = self.config.run
+        t0 = self.step_count
+        local0 = self.model.count
+        sample = self.stream.sample(t0 - self.origin, n)
+        x_all = torch.from_numpy(sample.x).to(device=self.device, dtype=self.model.dtype)
+        metrics, scalars, walls = [], [], []
+        extra: dict[str, list] = {"probes": [], "snapshots": [], "states": []}
+        done = 0
+        try:
+            with torch.inference_mode():
+                while done < n:
+                    m = min(self.model.chunk_room(), n - done)
+                    met, sc, read, _ = self.model.step(x_all[done:done + m])
+                    self.probes.offer(self.model, read, local0 + done)
+                    metrics.append(met)
+                    scalars.append(sc)
+                    done += m
+                    self.step_count = t0 + done
+                    walls.append(np.full(m, time.perf_counter() - self._t0))
+                    self._sparse(local0 + done - m, local0 + done, t0 + done, run, extra)
+        except Exception as exc:  # noqa: BLE001 - reported with its step, nothing lost
+            batch = self._assemble(t0, local0, done, metrics, scalars, walls, sample, extra)
+            raise EngineFault(f"{type(exc).__name__}: {exc}", t0 + done, None, batch) from exc
+        batch = self._assemble(t0, local0, n, metrics, scalars, walls, sample, extra)
+        self._check_finite(batch)
+        return batch
+
+    def _sparse(self, lo: int, hi: int, ghi: int, run: Any, extra: dict[str, list]) -> None:
+        """Probe evaluations, snapshots and state captures due in model steps (lo, hi];
+        ``ghi`` is the global step count after them (records carry global step indices)."""
+        def due(every: int) -> bool:
+            return every > 0 and hi // every > lo // every
+        if due(run.probe_every):
+            rec = self.probes.evaluate(self.model, hi - 1)
+            extra["probes"].append(type(rec)(ghi - 1, rec.ages, rec.errors))
+        if due(run.snapshot_every):
+            extra["snapshots"].append(snapshot(self.model, ghi - 1, run.snapshot_max))
+        if due(run.state_every) and not self.model.pending:
+            extra["states"].append(StateRecord(ghi - 1, self.state_dict()))
+
+    def _assemble(self, t0: int, local0: int, n: int, metrics: list, scalars: list, walls: list,
+                  sample: Any, extra: dict[str, list]) -> FrameBatch:
+        if metrics:
+            host = torch.cat([torch.cat(metrics).flatten(1), torch.cat(scalars)], 1)
+            host = host.float().cpu().numpy()                         # the one host copy
+        else:
+            host = np.zeros((0, len(self.spec.levels) * len(self.spec.level_metrics) + 2),
+                            np.float32)
+        L, M = len(self.spec.levels), len(self.spec.level_metrics)
+        level = host[:, :L * M].reshape(-1, L, M)
+        periods = np.asarray(self.spec.update_periods)
+        steps = np.arange(t0, t0 + n, dtype=np.int64)
+        local = np.arange(local0 + 1, local0 + n + 1)[:, None]       # model steps done
+        fired = (local % periods[None, :] == 0).astype(np.uint8)
+        events, self._events = self._events, []
+        return FrameBatch(
+            step=steps, level=np.ascontiguousarray(level), fired=fired,
+            scalars=np.ascontiguousarray(host[:, L * M:]), inputs=sample.x[:n],
+            regime=sample.regime[:n], token=sample.token[:n],
+            wall_time=np.concatenate(walls) if walls else np.zeros(0),
+            probes=extra["probes"], snapshots=extra["snapshots"], events=events,
+            states=extra["states"])
+
+    def _check_finite(self, batch: FrameBatch) -> None:
+        bad = ~np.isfinite(batch.level)
+        if not bad.any() and np.isfinite(batch.scalars).all():
+            return
+        if bad.any():
+            i, li, mi = np.argwhere(bad)[0]
+            level, what = self.spec.levels[li].name, self.spec.level_metrics[mi]
+        else:
+            i = int(np.argwhere(~np.isfinite(batch.scalars))[0][0])
+            level, what = None, "outer_loss"
+        step = int(batch.step[i])
+        raise EngineFault(f"non-finite {what}", step, level, batch)
+
+    # ---- commands ---------------------------------------------------------------------
+    def apply(self, command: Command) -> EventRecord:
+        """Apply a command between steps; the event is also attached to the next batch."""
+        step = self.step_count
+        if isinstance(command, Reset):
+            self._build(self.config)
+            ev = EventRecord(step, "reset", "engine reset to its initial state")
+        elif isinstance(command, SwitchStream):
+            self.config = Config(self.config.model, command.stream, self.config.run).validate()
+            self.stream = make_stream(command.stream, self.config.model.d_in, self.config.run.seed)
+            ev = EventRecord(step, "stream", self.stream.describe())
+        elif isinstance(command, SetParam):
+            ev = self._set_param(command.path, command.value, step)
+        elif isinstance(command, Mark):
+            ev = EventRecord(step, command.kind, command.detail)
+        else:
+            raise TypeError(f"unknown command {command!r}")
+        self._events.append(ev)
+        return ev
+
+    def _set_param(self, path: str, value: Any, step: int) -> EventRecord:
+        new = self.config.replace(path, value)              # raises ConfigError naming the key
+        if path in LIVE_PARAMS:
+            self.config = new
+            self.model.titans.set_hyper(new.model.titans)
+            self.model.cms.set_hyper(new.model.cms)
+            self.model.cfg = new.model
+            return EventRecord(step, "param", f"{path}={value!r} (live)")
+        self._build(new)
+        self.spec_version += 1
+        return EventRecord(step, "param", f"{path}={value!r} (rebuilt; step count reset)")
+
+    # ---- state ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Full engine state as numpy arrays (restorable with ``load_state``)."""
+        if self.model.pending:
+            raise RuntimeError("state is only taken at a Titans chunk boundary")
+        out: dict[str, np.ndarray] = {"step_count": np.array(self.step_count),
+                                      "model_count": np.array(self.model.count),
+                                      "origin": np.array(self.origin)}
+        for name, t in _model_tensors(self.model).items():
+            out[f"model/{name}"] = t.detach().cpu().numpy().copy()
+        for name, a in self.probes.state().items():
+            out[f"probes/{name}"] = a
+        out["config_json"] = np.array(json.dumps(self.config.to_dict()))
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a state taken by ``state_dict`` (same model config)."""
+        tensors = _model_tensors(self.model)
+        for name in tensors:
+            key = f"model/{name}"
+            if key not in state:
+                raise ConfigError(f"state: missing {key}")
+            _assign(self.model, name, torch.from_numpy(np.asarray(state[key])).to(
+                self.device, self.model.dtype))
+        self.model.count = int(state["model_count"])
+        self.step_count = int(state["step_count"])
+        self.origin = int(state["origin"])
+        self.model.pending = []
+        self.probes.load({k[7:]: v for k, v in state.items() if k.startswith("probes/")},
+                         self.device, self.model.dtype)
+        self._events.append(EventRecord(self.step_count, "seek",
+                                        f"restored state at step {self.step_count}"))
+
+
+def _model_tensors(model: HOPE) -> dict[str, torch.Tensor]:
+    tit = model.titans
+    out = {"titans/w2": tit.bank.w2, "titans/last_update": tit.last_update,
+           "titans/w_norm": tit.w_norm}
+    if tit.bank.w1 is not None:
+        out["titans/w1"] = tit.bank.w1
+    for i, m in enumerate(tit.mom):
+        out[f"titans/mom{i}"] = m
+    for i, lv in enumerate(model.cms.levels):
+        for attr in ("w1", "w2", "g1", "g2", "last_update", "w_norm"):
+            out[f"cms{i}/{attr}"] = getattr(lv, attr)
+    out["prev_o"] = model.prev_o if model.prev_o is not None else torch.full(
+        (model.cfg.d, 1), float("nan"), dtype=model.dtype, device=model.device)
+    return out
+
+
+def _assign(model: HOPE, name: str, value: torch.Tensor) -> None:
+    tit = model.titans
+    if name.startswith("titans/mom"):
+        tit.mom[int(name[10:])] = value
+    elif name.startswith("titans/"):
+        attr = name[7:]
+        if attr in ("w1", "w2"):
+            setattr(tit.bank, attr, value)
+        else:
+            setattr(tit, attr, value)
+    elif name.startswith("cms"):
+        idx, attr = name[3:].split("/")
+        setattr(model.cms.levels[int(idx)], attr, value)
+    elif name == "prev_o":
+        model.prev_o = None if torch.isnan(value).all() else value
+
+
+def run(config: Config, batch: int = 1, steps: int | None = None
+        ) -> Generator[FrameBatch, Command | None, None]:
+    """Generator form of a session: each ``next`` yields ``batch`` steps; ``send(cmd)``
+    applies a command first. Stops after ``steps`` steps if given."""
+    session = Session(config)
+    done = 0
+    cmd: Command | None = None
+    while steps is None or done < steps:
+        if cmd is not None:
+            session.apply(cmd)
+        n = batch if steps is None else min(batch, steps - done)
+        frames = session.step(n)
+        done += n
+        cmd = yield frames

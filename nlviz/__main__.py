@@ -1,0 +1,5 @@
+import sys
+
+from nlviz.cli import main
+
+sys.exit(main())

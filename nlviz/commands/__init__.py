@@ -1,0 +1,1 @@
+"""Headless CLI commands (record, info, export); none of them imports Qt."""

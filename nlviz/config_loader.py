@@ -1,0 +1,97 @@
+"""Resolve a run configuration from a preset, ``--set`` overrides and CLI flags.
+
+Qt-free. Every problem becomes a ``UserError`` whose one line names the file, key or value.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.config import Config, ConfigError, set_dotted
+from engine.streams import stream_config_for
+from nlviz.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets (``assets/presets/*.toml``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def preset_path(preset: str) -> Path:
+    """A preset name or a path to a .toml file."""
+    path = Path(preset)
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise UserError(f"{preset}: preset file not found")
+        return path
+    path = PRESET_DIR / f"{preset}.toml"
+    if not path.is_file():
+        raise UserError(f"preset {preset!r} not found (available: {', '.join(preset_names())})")
+    return path
+
+
+def load_preset_dict(preset: str) -> dict[str, Any]:
+    """Parse a preset into a plain dict (not yet validated)."""
+    path = preset_path(preset)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML syntax (numbers, true/false, [lists], "strings"), else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Apply one ``key=value`` override to a config dict in place."""
+    if "=" not in item:
+        raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. model.titans.lr=0.1")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise UserError(f"--set {item!r}: empty key")
+    try:
+        set_dotted(data, key, parse_value(text.strip()))
+    except ConfigError as exc:
+        raise UserError(f"--set {key}: {exc}") from None
+
+
+def load_config(preset: str = "default", overrides: list[str] | None = None,
+                stream: str | None = None, device: str | None = None,
+                seed: int | None = None) -> Config:
+    """Preset, then ``--set`` overrides, then the dedicated flags; validated."""
+    data = load_preset_dict(preset)
+    data.setdefault("model", {})
+    data.setdefault("stream", {})
+    data.setdefault("run", {})
+    try:
+        if stream is not None:
+            sc = stream_config_for(stream)
+            data["stream"] = {"name": sc.name, **sc.param_dict()}
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    for item in overrides or []:
+        apply_override(data, item)
+    if device is not None:
+        data["run"]["device"] = device
+    if seed is not None:
+        data["run"]["seed"] = seed
+    try:
+        return Config.from_dict(data)
+    except ConfigError as exc:
+        raise UserError(f"{preset_path(preset).name}: {exc}") from None
