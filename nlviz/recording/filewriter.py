@@ -1,0 +1,226 @@
+"""Single-threaded HDF5 side of the recorder: create the whole layout, append batches.
+
+Used by ``writer.Recorder`` on its own thread. Every object and attribute is created in
+``create_layout`` before SWMR mode is switched on; afterwards only existing datasets are
+resized and written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+from typing import Any
+
+import h5py
+import numpy as np
+
+from engine.frames import FrameBatch, RunSpec
+from nlviz.recording import layout as L
+from nlviz.recording.pyramid import PyramidBuilder
+
+
+def _series_dataset(f: h5py.File, path: str, dtype: Any, tail: tuple[int, ...] = (),
+                    chunk_rows: int = L.ROW_CHUNK, filters: dict | None = None) -> h5py.Dataset:
+    rows = max(1, min(chunk_rows, (1 << 18) // max(1, int(np.prod(tail)) * np.dtype(dtype).itemsize)))
+    return f.create_dataset(path, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype,
+                            chunks=(rows, *tail), **(L.SCALAR_FILTERS if filters is None else filters))
+
+
+def _text_len(value: np.ndarray) -> int:
+    return max(L.STATE_TEXT_MIN_LEN, 4 * int(value.dtype.itemsize // 4 + 1))
+
+
+def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device: str,
+                  stream: str, state_template: dict[str, np.ndarray] | None,
+                  nlviz_version: str, torch_version: str) -> None:
+    """Create every group, dataset and attribute of an empty recording in ``f``."""
+    a = f.attrs
+    a[L.A_SCHEMA] = L.SCHEMA
+    a[L.A_SCHEMA_VERSION] = L.SCHEMA_VERSION
+    a[L.A_CONFIG_JSON] = json.dumps(config, sort_keys=True)
+    a[L.A_SPEC_JSON] = json.dumps(dataclasses.asdict(spec))
+    a[L.A_CREATED_UTC] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    a[L.A_NLVIZ_VERSION] = nlviz_version
+    a[L.A_TORCH_VERSION] = torch_version
+    a[L.A_DEVICE] = device
+    a[L.A_STREAM] = stream
+    a[L.A_LEVEL_NAMES] = json.dumps(list(spec.level_names))
+    a[L.A_LEVEL_METRICS] = json.dumps(list(spec.level_metrics))
+    a[L.A_GLOBAL_METRICS] = json.dumps(list(spec.global_metrics))
+
+    _series_dataset(f, L.D_STEPS, L.STEP_DTYPE).attrs[L.A_UNITS] = "step"
+    _series_dataset(f, L.D_WALL_TIME, np.float64).attrs[L.A_UNITS] = "s since run start"
+    _series_dataset(f, L.D_REGIME, np.int32)
+    _series_dataset(f, L.D_TOKEN, np.int32)
+    _series_dataset(f, L.D_INPUTS, np.float32, (spec.d_in,))
+    from engine.frames import METRIC_UNITS
+    for m in spec.global_metrics:
+        _series_dataset(f, L.global_path(m), L.METRIC_DTYPE)
+    for i, lv in enumerate(spec.levels):
+        g = f.require_group(L.level_path(lv.name))
+        g.attrs[L.A_UPDATE_PERIOD] = int(lv.update_period)
+        g.attrs[L.A_KIND] = lv.kind
+        g.attrs[L.A_INDEX] = i
+        g.attrs[L.A_SNAPSHOT_SHAPE] = np.asarray(lv.snapshot_shape, np.int64)
+        for m in spec.level_metrics:
+            ds = _series_dataset(f, L.level_path(lv.name, m), L.METRIC_DTYPE)
+            ds.attrs[L.A_UNITS] = METRIC_UNITS.get(m, "")
+        _series_dataset(f, L.level_path(lv.name, L.D_FIRED), L.FIRED_DTYPE)
+
+    n_levels, p = len(spec.levels), spec.probe_size
+    _series_dataset(f, L.D_PROBE_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
+    _series_dataset(f, L.D_PROBE_AGES, np.int64, (p,), L.SPARSE_CHUNK, L.BLOB_FILTERS)
+    _series_dataset(f, L.D_PROBE_ERRORS, np.float32, (n_levels, p), L.SPARSE_CHUNK, L.BLOB_FILTERS)
+    _series_dataset(f, L.D_SNAP_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
+    for lv in spec.levels:
+        for group in (L.G_SNAP_WEIGHTS, L.G_SNAP_UPDATES):
+            _series_dataset(f, f"{group}/{lv.name}", np.float32, tuple(lv.snapshot_shape), 1,
+                            L.BLOB_FILTERS)
+    _series_dataset(f, L.D_EVENT_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
+    _series_dataset(f, L.D_EVENT_KIND, f"S{L.EVENT_KIND_LEN}", chunk_rows=L.SPARSE_CHUNK)
+    _series_dataset(f, L.D_EVENT_DETAIL, f"S{L.EVENT_DETAIL_LEN}", chunk_rows=L.SPARSE_CHUNK)
+
+    _series_dataset(f, L.D_STATE_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
+    names = sorted(state_template or {})
+    f.require_group(L.G_STATES).attrs[L.A_TENSOR_NAMES] = json.dumps(names)
+    f.require_group(L.G_STATE_TENSORS)
+    for name in names:
+        value = np.asarray(state_template[name])  # type: ignore[index]
+        if value.dtype.kind in "US":
+            ds = _series_dataset(f, L.state_path(name), f"S{_text_len(value)}", value.shape, 1)
+            ds.attrs[L.A_TEXT] = 1
+        else:
+            _series_dataset(f, L.state_path(name), value.dtype, value.shape, 1, L.BLOB_FILTERS)
+
+    series = L.series_names(spec.level_names, spec.level_metrics, spec.global_metrics)
+    f.require_group(L.G_LOD).attrs[L.A_SERIES] = json.dumps(series)
+    for b in L.LOD_BUCKETS:
+        _series_dataset(f, L.lod_path(b), np.float32, (len(series), 2), 256)
+    f.create_dataset(L.D_ROWS_COMMITTED, data=np.zeros(1, np.int64))
+    f.create_dataset(L.D_CLEAN_CLOSE, data=np.zeros(1, np.uint8))
+    f.create_dataset(L.D_NONFINITE, data=np.zeros(len(series), np.int64))
+    f.create_dataset(L.D_STATES_SKIPPED, data=np.zeros(1, np.int64))
+
+
+def _append(ds: h5py.Dataset, data: np.ndarray) -> None:
+    """One resize and one slice write."""
+    if len(data) == 0:
+        return
+    n = ds.shape[0]
+    ds.resize(n + len(data), axis=0)
+    ds[n:] = data
+
+
+class BatchAppender:
+    """Appends ``FrameBatch`` objects to a file made by ``create_layout`` (one thread)."""
+
+    def __init__(self, f: h5py.File, spec: RunSpec) -> None:
+        self.f, self.spec = f, spec
+        self.rows = int(f[L.D_ROWS_COMMITTED][0])
+        self.last_step = -1
+        self.pyramid = PyramidBuilder(len(spec.levels) * len(spec.level_metrics)
+                                      + len(spec.global_metrics))
+        self.nonfinite = np.zeros(self.pyramid.n_series, np.int64)
+        self.states_skipped = 0
+        self._lod = [f[L.lod_path(b)] for b in L.LOD_BUCKETS]
+        self._level = [[f[L.level_path(lv.name, m)] for m in spec.level_metrics]
+                       for lv in spec.levels]
+        self._fired = [f[L.level_path(lv.name, L.D_FIRED)] for lv in spec.levels]
+        self._global = [f[L.global_path(m)] for m in spec.global_metrics]
+        names = json.loads(f[L.G_STATES].attrs[L.A_TENSOR_NAMES])
+        self._states = {n: f[L.state_path(n)] for n in names}
+
+    def _check(self, b: FrameBatch) -> None:
+        n, spec = len(b), self.spec
+        shape = (n, len(spec.levels), len(spec.level_metrics))
+        if b.level.shape != shape or b.scalars.shape != (n, len(spec.global_metrics)):
+            raise ValueError(f"batch shape {b.level.shape} does not match the recorded run "
+                             f"{shape} (the model was rebuilt?): start a new recording")
+        if n and (b.step[0] <= self.last_step or np.any(np.diff(b.step) <= 0)):
+            raise ValueError(f"steps must be strictly increasing (got {int(b.step[0])} after "
+                             f"{self.last_step})")
+
+    def append(self, b: FrameBatch) -> None:
+        """Write one (possibly coalesced) batch; the caller flushes and commits."""
+        self._check(b)
+        n = len(b)
+        f = self.f
+        if n:
+            _append(f[L.D_STEPS], b.step.astype(L.STEP_DTYPE, copy=False))
+            _append(f[L.D_WALL_TIME], b.wall_time.astype(np.float64, copy=False))
+            _append(f[L.D_REGIME], b.regime.astype(np.int32, copy=False))
+            _append(f[L.D_TOKEN], b.token.astype(np.int32, copy=False))
+            _append(f[L.D_INPUTS], b.inputs.astype(np.float32, copy=False))
+            for g, ds in enumerate(self._global):
+                _append(ds, np.ascontiguousarray(b.scalars[:, g], np.float32))
+            for li, dsets in enumerate(self._level):
+                for mi, ds in enumerate(dsets):
+                    _append(ds, np.ascontiguousarray(b.level[:, li, mi], np.float32))
+                _append(self._fired[li], np.ascontiguousarray(b.fired[:, li], np.uint8))
+            series = np.concatenate([b.level.reshape(n, -1), b.scalars], axis=1)
+            self.nonfinite += (~np.isfinite(series)).sum(axis=0)
+            for ds, buckets in zip(self._lod, self.pyramid.push(series)):
+                _append(ds, buckets)
+            self.rows += n
+            self.last_step = int(b.step[-1])
+        self._sparse(b)
+
+    def _sparse(self, b: FrameBatch) -> None:
+        f = self.f
+        if b.probes:
+            _append(f[L.D_PROBE_STEP], np.array([p.step for p in b.probes], np.int64))
+            _append(f[L.D_PROBE_AGES], np.stack([p.ages for p in b.probes]).astype(np.int64))
+            _append(f[L.D_PROBE_ERRORS], np.stack([p.errors for p in b.probes]).astype(np.float32))
+        if b.snapshots:
+            _append(f[L.D_SNAP_STEP], np.array([s.step for s in b.snapshots], np.int64))
+            for li, lv in enumerate(self.spec.levels):
+                _append(f[f"{L.G_SNAP_WEIGHTS}/{lv.name}"],
+                        np.stack([s.weights[li] for s in b.snapshots]).astype(np.float32))
+                _append(f[f"{L.G_SNAP_UPDATES}/{lv.name}"],
+                        np.stack([s.updates[li] for s in b.snapshots]).astype(np.float32))
+        if b.events:
+            _append(f[L.D_EVENT_STEP], np.array([e.step for e in b.events], np.int64))
+            _append(f[L.D_EVENT_KIND], np.array(
+                [e.kind.encode("ascii", "replace")[:L.EVENT_KIND_LEN] for e in b.events],
+                f"S{L.EVENT_KIND_LEN}"))
+            _append(f[L.D_EVENT_DETAIL], np.array(
+                [_clip_utf8(e.detail, L.EVENT_DETAIL_LEN) for e in b.events],
+                f"S{L.EVENT_DETAIL_LEN}"))
+        states = [s for s in b.states if self._state_fits(s.tensors)]
+        self.states_skipped += len(b.states) - len(states)
+        if states and self._states:
+            _append(f[L.D_STATE_STEP], np.array([s.step for s in states], np.int64))
+            for name, ds in self._states.items():
+                vals = [np.asarray(s.tensors[name]) for s in states]
+                if ds.attrs.get(L.A_TEXT, 0):
+                    vals = [np.array(_clip_utf8(str(v), ds.dtype.itemsize)) for v in vals]
+                _append(ds, np.stack(vals).astype(ds.dtype))
+
+    def _state_fits(self, tensors: dict[str, np.ndarray]) -> bool:
+        if not self._states or set(tensors) != set(self._states):
+            return False
+        for name, ds in self._states.items():
+            v = np.asarray(tensors[name])
+            if v.shape != ds.shape[1:]:
+                return False
+            if ds.attrs.get(L.A_TEXT, 0):
+                if len(str(v).encode("utf-8")) > ds.dtype.itemsize:
+                    return False
+            elif v.dtype.kind in "US":
+                return False
+        return True
+
+    def commit(self) -> None:
+        """Flush everything written, then publish the row count (readers trust it)."""
+        self.f.flush()
+        self.f[L.D_NONFINITE][:] = self.nonfinite
+        self.f[L.D_STATES_SKIPPED][0] = self.states_skipped
+        self.f[L.D_ROWS_COMMITTED][0] = self.rows
+        self.f.flush()
+
+
+def _clip_utf8(text: str, limit: int) -> bytes:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return data
+    return data[:limit].decode("utf-8", "ignore").encode("utf-8")

@@ -1,0 +1,250 @@
+"""``Recorder``: owns one HDF5 recording on its own thread behind a bounded queue.
+
+Lossless: ``append`` blocks while the queue is full (the time spent waiting is the
+back-pressure shown by ``stats``). The writer thread coalesces queued batches, writes
+each dataset with one resize and one slice write, flushes at least every
+``flush_interval`` seconds and on ``flush()``, and then publishes
+``/status/rows_committed``. ``close()`` drains, flushes and sets ``clean_close = 1``.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from engine.frames import FrameBatch, RunSpec
+from nlviz.recording import layout as L
+from nlviz.recording.filewriter import BatchAppender, create_layout
+
+_STOP = object()
+_COALESCE_ROWS = 8192
+
+
+class RecorderError(RuntimeError):
+    """The writer thread failed; rows flushed before the failure stay in the file."""
+
+
+@dataclass(frozen=True)
+class RecorderStats:
+    """A snapshot of the recorder's progress (cheap; safe from any thread).
+
+    Attributes
+    ----------
+    path : the recording file.
+    rows_committed : steps flushed to disk and visible to readers.
+    bytes_on_disk : current file size in bytes.
+    queue_fill : 0..1, how full the queue is (1 = the engine is being held back).
+    blocked_seconds_total : total time ``append`` waited for room in the queue.
+    last_flush_age_s : seconds since the last flush.
+    """
+
+    path: str
+    rows_committed: int
+    bytes_on_disk: int
+    queue_fill: float
+    blocked_seconds_total: float
+    last_flush_age_s: float
+
+
+class Recorder:
+    """Record a run to ``path`` (created or overwritten).
+
+    Parameters
+    ----------
+    path : output ``.h5`` file.
+    spec : the session's ``RunSpec`` (fixed for the whole recording).
+    config_dict : the resolved config (``Config.to_dict()``), stored as JSON.
+    device : compute device name, stored as an attribute.
+    stream : stream description at start.
+    state_template : ``Session.state_dict()`` at start; fixes the names, shapes and dtypes
+        of the engine-state tensors (states are not recorded when None).
+    queue_size : batches that may wait for the writer before ``append`` blocks.
+    flush_interval : seconds between flushes while data arrives.
+
+    Raises
+    ------
+    nlviz.errors.UserError : the file cannot be created.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], spec: RunSpec, config_dict: dict[str, Any], *,
+                 device: str, stream: str, state_template: dict[str, np.ndarray] | None = None,
+                 queue_size: int = 64, flush_interval: float = 1.0) -> None:
+        from nlviz.errors import UserError
+        self.path = str(path)
+        self.spec = spec
+        self.flush_interval = float(flush_interval)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
+        self._error: BaseException | None = None
+        self._closed = False
+        self._blocked = 0.0
+        self._rows = 0
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+        try:
+            import torch
+            torch_version = torch.__version__
+        except ImportError:  # pragma: no cover
+            torch_version = "unknown"
+        from nlviz import __version__
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._file = h5py.File(self.path, "w", libver="latest")
+        except OSError as exc:
+            raise UserError(f"{self.path}: cannot create recording: {exc}") from None
+        try:
+            create_layout(self._file, spec, config_dict, device=device, stream=stream,
+                          state_template=state_template, nlviz_version=__version__,
+                          torch_version=torch_version)
+            self._appender = BatchAppender(self._file, spec)
+            self._file.flush()
+            self._file.swmr_mode = True
+        except BaseException:
+            self._file.close()
+            raise
+        self._thread = threading.Thread(target=self._run, name="nlviz-recorder", daemon=True)
+        self._thread.start()
+
+    # ---- producer side ------------------------------------------------------------------
+    def append(self, batch: FrameBatch) -> None:
+        """Queue a batch for writing; blocks while the queue is full (never drops).
+
+        Raises
+        ------
+        RecorderError : the writer thread failed earlier (or the recorder is closed).
+        """
+        self._raise_if_failed()
+        if self._closed:
+            raise RecorderError(f"{self.path}: recorder is closed")
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            t0 = time.perf_counter()
+            while True:
+                try:
+                    self._queue.put(batch, timeout=0.25)
+                    break
+                except queue.Full:
+                    self._raise_if_failed()
+            with self._lock:
+                self._blocked += time.perf_counter() - t0
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Write and flush everything queued so far (call on pause / stream switch)."""
+        self._raise_if_failed()
+        if self._closed:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        while not done.wait(0.25):
+            self._raise_if_failed()
+            if not self._thread.is_alive():
+                break
+        self._raise_if_failed()
+
+    def close(self) -> None:
+        """Drain the queue, flush, set ``clean_close = 1`` and close the file. Idempotent.
+
+        Raises
+        ------
+        RecorderError : the writer thread failed (rows flushed before it stay readable).
+        """
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join()
+        self._raise_if_failed()
+
+    def stats(self) -> RecorderStats:
+        """Current progress; cheap, callable from any thread (e.g. a GUI timer)."""
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            size = 0
+        with self._lock:
+            return RecorderStats(self.path, self._rows, size,
+                                 self._queue.qsize() / self._queue.maxsize, self._blocked,
+                                 time.monotonic() - self._last_flush)
+
+    @property
+    def failed(self) -> bool:
+        """True once the writer thread has failed."""
+        return self._error is not None
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RecorderError(f"{self.path}: recording failed: {self._error}") from self._error
+
+    # ---- writer thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        pending: list[FrameBatch] = []
+        waiters: list[threading.Event] = []
+        stop = False
+        try:
+            while not stop:
+                timeout = max(0.01, self.flush_interval - (time.monotonic() - self._last_flush))
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                while item is not None:
+                    if item is _STOP:
+                        stop = True
+                    elif isinstance(item, threading.Event):
+                        waiters.append(item)
+                    else:
+                        pending.append(item)
+                    if stop or sum(len(b) for b in pending) >= _COALESCE_ROWS:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        item = None
+                if pending:
+                    self._appender.append(FrameBatch.concat(pending))
+                    pending = []
+                due = time.monotonic() - self._last_flush >= self.flush_interval
+                if waiters or stop or due:
+                    self._commit()
+                    for w in waiters:
+                        w.set()
+                    waiters = []
+            self._file[L.D_CLEAN_CLOSE][0] = 1
+            self._file.flush()
+        except BaseException as exc:  # noqa: BLE001 - surfaced on the next append/close
+            self._error = exc
+            for w in waiters:
+                w.set()
+            self._drain_after_failure(stop)
+        finally:
+            try:
+                self._file.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _commit(self) -> None:
+        self._appender.commit()
+        with self._lock:
+            self._rows = self._appender.rows
+            self._last_flush = time.monotonic()
+
+    def _drain_after_failure(self, stopped: bool) -> None:
+        """Keep already-flushed rows; unblock producers until ``close`` is called."""
+        while not stopped:
+            item = self._queue.get()
+            if item is _STOP:
+                stopped = True
+            elif isinstance(item, threading.Event):
+                item.set()
