@@ -40,10 +40,10 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
     a[L.A_CONFIG_JSON] = json.dumps(config, sort_keys=True)
     a[L.A_SPEC_JSON] = json.dumps(dataclasses.asdict(spec))
     a[L.A_CREATED_UTC] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    a[L.A_NLVIZ_VERSION] = nlviz_version
-    a[L.A_TORCH_VERSION] = torch_version
-    a[L.A_DEVICE] = device
-    a[L.A_STREAM] = stream
+    a[L.A_NLVIZ_VERSION] = str(nlviz_version)
+    a[L.A_TORCH_VERSION] = str(torch_version)
+    a[L.A_DEVICE] = str(device)
+    a[L.A_STREAM] = str(stream)
     a[L.A_LEVEL_NAMES] = json.dumps(list(spec.level_names))
     a[L.A_LEVEL_METRICS] = json.dumps(list(spec.level_metrics))
     a[L.A_GLOBAL_METRICS] = json.dumps(list(spec.global_metrics))

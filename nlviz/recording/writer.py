@@ -89,7 +89,7 @@ class Recorder:
         self._lock = threading.Lock()
         try:
             import torch
-            torch_version = torch.__version__
+            torch_version = str(torch.__version__)
         except ImportError:  # pragma: no cover
             torch_version = "unknown"
         from nlviz import __version__
