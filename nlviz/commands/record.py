@@ -1,0 +1,81 @@
+"""``nlviz record``: run the engine headless and record every step to HDF5. No Qt."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from nlviz.errors import UserError
+
+DEFAULT_BATCH = 256
+
+
+def _progress(done: int, total: int, t0: float, fill: float) -> None:
+    rate = done / max(1e-9, time.perf_counter() - t0)
+    width = 30
+    filled = int(width * done / max(1, total))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps "
+                     f"{rate:,.0f} steps/s  queue {fill:.0%} ")
+    sys.stderr.flush()
+
+
+def run_record(args: argparse.Namespace) -> int:
+    """Record ``args.steps`` steps to ``args.out``; returns the exit code.
+
+    0 on success (also after Ctrl-C: everything recorded so far is kept and the file
+    is closed cleanly), 1 on an engine fault (its frames are recorded first).
+    """
+    from engine.session import EngineFault, Session
+    from nlviz.config_loader import load_config
+    from nlviz.recording.writer import Recorder, RecorderError
+
+    if args.steps < 1:
+        raise UserError(f"--steps {args.steps}: must be at least 1")
+    if args.batch < 0:
+        raise UserError(f"--batch {args.batch}: must be at least 1")
+    config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed)
+    session = Session(config)
+    batch = args.batch or max(DEFAULT_BATCH, config.model.titans.chunk_size)
+    template = session.state_dict() if config.run.state_every > 0 else None
+    show = not args.no_progress
+    done, code, t0, last = 0, 0, time.perf_counter(), 0.0
+    recorder = Recorder(args.out, session.spec, config.to_dict(), device=session.device_name,
+                        stream=session.stream_description, state_template=template)
+    try:
+        try:
+            while done < args.steps:
+                frames = session.step(min(batch, args.steps - done))
+                recorder.append(frames)
+                done += len(frames)
+                if show and time.perf_counter() - last > 0.2:
+                    last = time.perf_counter()
+                    _progress(done, args.steps, t0, recorder.stats().queue_fill)
+        except KeyboardInterrupt:
+            if show:
+                sys.stderr.write("\n")
+            print(f"nlviz: interrupted at step {done}; keeping the {done} steps recorded",
+                  file=sys.stderr)
+            code = 130
+        except EngineFault as fault:
+            recorder.append(fault.batch)
+            done += len(fault.batch)
+            if show:
+                sys.stderr.write("\n")
+            print(f"nlviz: engine fault: {fault}; {done} steps recorded to {args.out}",
+                  file=sys.stderr)
+            code = 1
+        recorder.close()
+    except RecorderError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        try:
+            recorder.close()
+        except RecorderError:
+            pass
+    if show and code == 0:
+        _progress(done, args.steps, t0, 0.0)
+        sys.stderr.write("\n")
+    if code == 0:
+        rate = done / max(1e-9, time.perf_counter() - t0)
+        print(f"recorded {done} steps to {args.out} ({rate:,.0f} steps/s)", file=sys.stderr)
+    return code
