@@ -16,6 +16,7 @@ class ConfigError(ValueError):
 
 
 UPDATE_RULES = ("delta", "literal93")
+TITANS_VARIANTS = ("self_modifying", "lmm")
 MEMORY_KINDS = ("mlp", "linear")
 GATE_MODES = ("adaptive", "fixed")
 CMS_OBJECTIVES = ("next_step", "reconstruction")
@@ -29,6 +30,9 @@ class TitansConfig:
 
     Attributes
     ----------
+    variant : ``"self_modifying"`` (NL eq. 83-88: memory, k, v, eta and alpha all adaptive)
+        or ``"lmm"`` (Titans eq. 12-14: fixed k/v/q projections, one memory learning
+        k -> v with fixed gates; used for the single-memory benchmark).
     hidden : width h of each 2-layer residual MLP memory ``M(x) = x + W1 silu(W2 x)``.
     kind : ``"mlp"`` or ``"linear"`` (``M(x) = W x``, no residual).
     chunk_size : tokens per chunk; gradients are taken at the chunk-start state (eq. 90).
@@ -50,12 +54,13 @@ class TitansConfig:
     init_scale : std of the initial memory weights, relative to ``1/sqrt(fan_in)``.
     """
 
+    variant: str = "self_modifying"
     hidden: int = 32
     kind: str = "mlp"
     chunk_size: int = 1
     update_rule: str = "delta"
     proximal: bool = True
-    momentum: float = 0.9
+    momentum: float = 0.5
     gates: str = "adaptive"
     lr: float = 0.05
     lr_max: float = 0.5
@@ -64,6 +69,7 @@ class TitansConfig:
     init_scale: float = 0.5
 
     def validate(self, where: str = "model.titans") -> None:
+        _choice(self.variant, TITANS_VARIANTS, f"{where}.variant")
         _positive_int(self.hidden, f"{where}.hidden")
         _choice(self.kind, MEMORY_KINDS, f"{where}.kind")
         _positive_int(self.chunk_size, f"{where}.chunk_size")
@@ -94,6 +100,8 @@ class CMSConfig:
     lr : learning rate of each level's summed-gradient update (one value for all levels,
         or one per level).
     retention : weight retention rho applied at each update event, in [0, 1].
+    proximal : scale each layer's summed step by ``1 / (1 + lr sum_t ||input_t||^2)`` (the
+        proximal bound of the delta rule over the chunk) so a level cannot overshoot.
     objective : loss whose gradient drives the level updates: ``"next_step"`` (predict the
         next input from the block output) or ``"reconstruction"`` (reproduce this input).
     """
@@ -102,6 +110,7 @@ class CMSConfig:
     hidden: int = 64
     lr: float | tuple[float, ...] = 0.02
     retention: float = 1.0
+    proximal: bool = True
     objective: str = "next_step"
 
     def validate(self, where: str = "model.cms") -> None:

@@ -25,7 +25,13 @@ from engine.memory import (
     MLPCache, chunk_coefficients, grad_norm_mlp, mlp_forward, mlp_grad_factors,
 )
 
-TITANS_LEVELS = ("memory", "k", "v", "eta", "alpha")
+TITANS_LEVELS = ("memory", "k", "v", "eta", "alpha")   # variant "self_modifying"
+LMM_LEVELS = ("memory",)                               # variant "lmm": plain Titans memory
+
+
+def titans_levels(cfg: TitansConfig) -> tuple[str, ...]:
+    """Names of the Titans memories for a config's variant."""
+    return TITANS_LEVELS if cfg.variant == "self_modifying" else LMM_LEVELS
 N_METRICS = len(LEVEL_METRICS)
 _M = METRIC_INDEX
 
@@ -51,9 +57,9 @@ class MemoryBank:
 
     def __init__(self, cfg: TitansConfig, d: int, gen: torch.Generator,
                  dtype: torch.dtype, device: torch.device) -> None:
-        B, h = len(TITANS_LEVELS), cfg.hidden
+        B, h = len(titans_levels(cfg)), cfg.hidden
         self.kind = cfg.kind
-        out_rows = torch.tensor([d, d, d, 1, 1])
+        out_rows = torch.tensor([d, d, d, 1, 1][:B])
         self.out_mask = (torch.arange(d)[None, :] < out_rows[:, None]).to(dtype)[:, :, None]  # (B, d, 1)
         self.residual = (out_rows == d).to(dtype)[:, None, None]                           # (B, 1, 1)
         s = cfg.init_scale
@@ -113,8 +119,10 @@ class SelfModifyingTitans:
                  dtype: torch.dtype, device: torch.device) -> None:
         self.cfg = cfg
         self.bank = MemoryBank(cfg, d, gen, dtype, device)
-        wq = torch.randn(d, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
-        self.w_q = wq.to(dtype).to(device)                           # (d, d) fixed (eq. 83)
+        self.names = titans_levels(cfg)
+        proj = torch.randn(3, d, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
+        self.w_q = proj[0].to(dtype).to(device)                      # (d, d) fixed (eq. 83)
+        self.w_kv = proj[1:].to(dtype).to(device)                    # (2, d, d) lmm: fixed k, v
         self.mom = [torch.zeros_like(p) for p in self.bank.params()]
         self.init = [p.clone() for p in self.bank.params()]
         self.init_norm = _norm(self.init)                            # (B,)
@@ -131,7 +139,7 @@ class SelfModifyingTitans:
     def gates(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """Inner learning rate eta (n,) and retention rho (n,) from the eta/alpha memories."""
         cfg = self.cfg
-        if cfg.gates == "fixed":
+        if cfg.gates == "fixed" or len(self.names) == 1:
             n = y.shape[-1]
             return y.new_full((n,), cfg.lr), y.new_full((n,), cfg.retention)
         eta = cfg.lr_max * torch.sigmoid(y[3, 0] + self.b_eta)
@@ -140,8 +148,13 @@ class SelfModifyingTitans:
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Reads with the chunk-start states: o, k, v (d, n), eta, rho (n,)."""
-        B = len(TITANS_LEVELS)
+        B = len(self.names)
         q = _normalize(self.w_q @ x)                                 # (d, n)
+        if B == 1:  # Titans LMM: fixed projections, one memory read with q
+            y, _ = self.bank.forward(q[None])
+            eta, rho = self.gates(y)
+            kv = self.w_kv @ x                                       # (2, d, n)
+            return y[0], _normalize(kv[0]), kv[1], eta, rho
         inp = torch.stack([q] + [x] * (B - 1))                       # (B, d, n)
         y, _ = self.bank.forward(inp)                                # (B, d, n)
         eta, rho = self.gates(y)
@@ -150,11 +163,13 @@ class SelfModifyingTitans:
     def read(self, x: Tensor) -> TitansRead:
         """Tokens x (d, n): outputs, surprise and gradient factors at the current state."""
         bank, cfg = self.bank, self.cfg
-        B, n = len(TITANS_LEVELS), x.shape[-1]
+        B, n = len(self.names), x.shape[-1]
         o, k, v, eta, rho = self.project(x)
         kv = torch.cat([k, v], dim=-1).expand(B, -1, -1)             # (B, d, 2n)
         y, cache = bank.forward(kv)                                  # (B, d, 2n)
         pred, target = y[..., :n], y[..., n:]                        # (B, d, n) each
+        if B == 1:  # Titans LMM: the target is the value itself, no gradient through it
+            return self._read_lmm(o, k, v, eta, rho, pred, cache)
         err = (pred - target) * bank.out_mask                        # (B, d, n)
         surprise = 0.5 * err.square().sum(1)                         # (B, n)  O1
         kb, vb = kv[..., :n], kv[..., n:]
@@ -182,6 +197,25 @@ class SelfModifyingTitans:
             factors = [[(l / (1 + eta * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
                         for l, r in pairs] for pairs in factors]
         return TitansRead(o, k, target, eta, rho, surprise, gnorm, factors)
+
+    def _read_lmm(self, o: Tensor, k: Tensor, v: Tensor, eta: Tensor, rho: Tensor,
+                  pred: Tensor, cache: MLPCache) -> TitansRead:
+        """Titans eq. 12-14: one memory learning k -> v with fixed projections."""
+        n, bank = k.shape[-1], self.bank
+        err = pred - v[None]                                         # (1, d, n)
+        kb = k[None]
+        if bank.w1 is None:
+            factors = [[(err, kb)]]
+            gnorm = err.norm(dim=1) * k.norm(dim=0)
+        else:
+            a_k = cache.a[..., :n]
+            d_k = mlp_grad_factors(bank.w1, MLPCache(kb, a_k, cache.da[..., :n]), err)
+            factors = [[(err, a_k)], [(d_k, kb)]]
+            gnorm = grad_norm_mlp(err, a_k, d_k, kb)
+        if self.cfg.proximal:
+            factors = [[(l / (1 + eta * r.square().sum(-2, keepdim=True)), r) for l, r in pairs]
+                       for pairs in factors]
+        return TitansRead(o, k, v[None], eta, rho, 0.5 * err.square().sum(1), gnorm, factors)
 
     def write(self, reads: list[TitansRead]) -> tuple[Tensor, Tensor]:
         """Apply one chunk (the reads of all its pieces). Returns (||dW||, ||dW||/||W||) (B,)."""
@@ -295,6 +329,8 @@ class CMSLevel:
         self.w1 = w1.to(dtype).to(device)                            # (d, h)
         self.g1 = torch.zeros_like(self.w1)                          # pending sum of grads
         self.g2 = torch.zeros_like(self.w2)
+        self.sq = torch.zeros(2, dtype=dtype, device=device)         # pending sum |a|^2, |u|^2
+        self.proximal = True
         self.init = (self.w1.clone(), self.w2.clone())
         self.init_norm = self._norm(self.init)
         self.w_norm = self.init_norm.clone()
@@ -306,14 +342,19 @@ class CMSLevel:
 
     def fire(self) -> tuple[Tensor, Tensor]:
         """Apply the pending update; returns (||dW||, ||dW|| / ||W_old||)."""
-        w1 = self.retention * self.w1 - self.lr * self.g1
-        w2 = self.retention * self.w2 - self.lr * self.g2
+        if self.proximal:  # eta' = eta / (1 + eta sum_t |input_t|^2), per layer
+            lr1, lr2 = (self.lr / (1 + self.lr * self.sq)).unbind()
+        else:
+            lr1 = lr2 = self.lr
+        w1 = self.retention * self.w1 - lr1 * self.g1
+        w2 = self.retention * self.w2 - lr2 * self.g2
         d1, d2 = w1 - self.w1, w2 - self.w2
         upd = self._norm((d1, d2))
         rel = upd / self.w_norm.clamp_min(1e-12)
         self.w1, self.w2, self.last_update = w1, w2, d2
         self.g1.zero_()
         self.g2.zero_()
+        self.sq.zero_()
         self.w_norm = self._norm((w1, w2))
         return upd, rel
 
@@ -334,6 +375,8 @@ class ContinuumMemory:
         self.cfg = cfg
         self.levels = [CMSLevel(d, cfg.hidden, p, lr, cfg.retention, gen, dtype, device)
                        for p, lr in zip(cfg.periods, cfg.lrs())]
+        for lv in self.levels:
+            lv.proximal = cfg.proximal
 
     def set_hyper(self, cfg: CMSConfig) -> None:
         self.cfg = cfg
@@ -356,6 +399,8 @@ class ContinuumMemory:
             dz = mlp_grad_factors(lv.w1, cache, dy)                 # (h, m)
             lv.g1 += dy @ cache.a.T                                  # (d, h)
             lv.g2 += dz @ cache.x.T                                  # (h, d)
+            if lv.proximal:
+                lv.sq += torch.stack([cache.a.square().sum(), cache.x.square().sum()])
             surprise.append(0.5 * dy.square().sum(0))
             gnorm.append(grad_norm_mlp(dy, cache.a, dz, cache.x))
             dy = dy + lv.w2.T @ dz                                   # through the residual
@@ -390,11 +435,11 @@ class HOPE:
 
     @property
     def level_names(self) -> tuple[str, ...]:
-        return TITANS_LEVELS + tuple(f"cms{i + 1}" for i in range(len(self.cms.levels)))
+        return self.titans.names + tuple(f"cms{i + 1}" for i in range(len(self.cms.levels)))
 
     @property
     def update_periods(self) -> tuple[int, ...]:
-        return (self.cfg.titans.chunk_size,) * len(TITANS_LEVELS) + \
+        return (self.cfg.titans.chunk_size,) * len(self.titans.names) + \
             tuple(lv.period for lv in self.cms.levels)
 
     def chunk_room(self) -> int:
@@ -410,7 +455,7 @@ class HOPE:
         (n, L, M), scalars (n, 2) [outer loss, output norm], the Titans read and the
         block output y (d, n).
         """
-        n, B = x_raw.shape[0], len(TITANS_LEVELS)
+        n, B = x_raw.shape[0], len(self.titans.names)
         assert n <= self.chunk_room(), "a step may not cross a Titans chunk boundary"
         x = self.w_in @ x_raw.T                                       # (d, n)
         read = self.titans.read(x)

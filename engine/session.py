@@ -19,7 +19,7 @@ import torch
 from engine.config import Config, ConfigError, StreamConfig
 from engine.device import resolve_device
 from engine.frames import EventRecord, FrameBatch, LevelSpec, RunSpec, StateRecord
-from engine.model import HOPE, TITANS_LEVELS
+from engine.model import HOPE
 from engine.observables import ProbeSet, snapshot, snapshot_shapes
 from engine.streams import Stream, make_stream
 
@@ -99,7 +99,7 @@ class Session:
         self.origin = self.step_count  # global step at which this model started (stream t = 0)
         shapes = snapshot_shapes(self.model, config.run.snapshot_max)
         levels = tuple(
-            LevelSpec(name, "titans" if name in TITANS_LEVELS else "cms", period, shape)
+            LevelSpec(name, "cms" if name.startswith("cms") else "titans", period, shape)
             for name, period, shape in zip(self.model.level_names, self.model.update_periods, shapes))
         self.spec = RunSpec(levels=levels, d_in=config.model.d_in, probe_size=config.run.probe_size)
 
