@@ -190,6 +190,8 @@ class RunConfig:
     snapshot_every : steps between weight-matrix snapshots for heatmaps.
     snapshot_max : snapshots are block-averaged down to at most this many rows and columns.
     state_every : steps between full engine-state snapshots (for branching a replay); 0 = never.
+    threads : CPU threads for torch (0 = torch's default). One thread is fastest for these
+        small matrices and does not collapse when other processes load the cores.
     """
 
     seed: int = 0
@@ -199,6 +201,7 @@ class RunConfig:
     snapshot_every: int = 64
     snapshot_max: int = 32
     state_every: int = 1024
+    threads: int = 1
 
     def validate(self, where: str = "run") -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -208,6 +211,8 @@ class RunConfig:
         _positive_int(self.probe_size, f"{where}.probe_size")
         _positive_int(self.snapshot_every, f"{where}.snapshot_every")
         _positive_int(self.snapshot_max, f"{where}.snapshot_max")
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
+            raise ConfigError(f"{where}.threads: {self.threads!r} must be an integer >= 0")
         if not isinstance(self.state_every, int) or self.state_every < 0:
             raise ConfigError(f"{where}.state_every: {self.state_every!r} must be an integer >= 0")
 

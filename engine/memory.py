@@ -16,10 +16,10 @@ from torch import Tensor
 
 
 def silu_and_slope(z: Tensor) -> tuple[Tensor, Tensor]:
-    """``silu(z)`` and its derivative ``s (1 + z (1 - s))`` with ``s = sigmoid(z)``."""
+    """``silu(z)`` and its derivative ``s (1 + z (1 - s)) = s (1 + z - silu(z))``."""
     s = torch.sigmoid(z)
     a = z * s
-    return a, s * (1 + z * (1 - s))
+    return a, (z - a).add_(1).mul_(s)
 
 
 class MLPCache(NamedTuple):
@@ -30,15 +30,23 @@ class MLPCache(NamedTuple):
     da: Tensor  # (..., h, n) silu'(W2 x)
 
 
-def mlp_forward(w1: Tensor, w2: Tensor, x: Tensor, residual: Tensor | float) -> tuple[Tensor, MLPCache]:
+def mlp_forward(w1: Tensor, w2: Tensor, x: Tensor, residual: Tensor | float,
+                slope: bool = True) -> tuple[Tensor, MLPCache]:
     """Residual 2-layer memory ``M(x) = r x + W1 silu(W2 x)`` (NL eq. 89).
 
     w1 (..., d_out, h), w2 (..., h, d), x (..., d, n), residual r broadcastable to the output.
-    Returns y (..., d_out, n) and the cache for ``mlp_grad_factors``.
+    Returns y (..., d_out, n) and the cache for ``mlp_grad_factors`` (its ``da`` is only
+    computed when ``slope`` is true).
     """
     z = w2 @ x                         # (..., h, n)
-    a, da = silu_and_slope(z)
-    y = residual * x + w1 @ a          # (..., d, n)
+    if slope:
+        a, da = silu_and_slope(z)
+    else:
+        a, da = torch.nn.functional.silu(z), z
+    if isinstance(residual, float) and residual == 1.0 and x.dim() == 2:
+        y = torch.addmm(x, w1, a)      # (d, n)
+    else:
+        y = residual * x + w1 @ a      # (..., d, n)
     return y, MLPCache(x, a, da)
 
 

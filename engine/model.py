@@ -79,11 +79,11 @@ class MemoryBank:
     def params(self) -> list[Tensor]:
         return [self.w2] if self.w1 is None else [self.w1, self.w2]
 
-    def forward(self, x: Tensor) -> tuple[Tensor, MLPCache]:
+    def forward(self, x: Tensor, slope: bool = True) -> tuple[Tensor, MLPCache]:
         """x (B, d, n) -> y (B, d, n), cache. Rows beyond an output's width are zero."""
         if self.w1 is None:
             return self.w2 @ x, MLPCache(x, x, x)
-        return mlp_forward(self.w1, self.w2, x, self.residual)
+        return mlp_forward(self.w1, self.w2, x, self.residual, slope)
 
 
 # ------------------------------------------------------------------ self-modifying Titans
@@ -151,12 +151,12 @@ class SelfModifyingTitans:
         B = len(self.names)
         q = _normalize(self.w_q @ x)                                 # (d, n)
         if B == 1:  # Titans LMM: fixed projections, one memory read with q
-            y, _ = self.bank.forward(q[None])
+            y, _ = self.bank.forward(q[None], slope=False)
             eta, rho = self.gates(y)
             kv = self.w_kv @ x                                       # (2, d, n)
             return y[0], _normalize(kv[0]), kv[1], eta, rho
         inp = torch.stack([q] + [x] * (B - 1))                       # (B, d, n)
-        y, _ = self.bank.forward(inp)                                # (B, d, n)
+        y, _ = self.bank.forward(inp, slope=False)                   # (B, d, n)
         eta, rho = self.gates(y)
         return y[0], _normalize(y[1]), y[2], eta, rho
 
@@ -377,11 +377,26 @@ class ContinuumMemory:
                        for p, lr in zip(cfg.periods, cfg.lrs())]
         for lv in self.levels:
             lv.proximal = cfg.proximal
+        self.refresh_state()
+
+    def refresh_state(self) -> None:
+        """Per-level constant metric columns (retention, lr, drift) until the next event."""
+        if not self.levels:
+            self.state_cols = None
+            return
+        cols = torch.zeros(len(self.levels), N_METRICS, dtype=self.levels[0].w1.dtype,
+                           device=self.levels[0].w1.device)
+        for j, lv in enumerate(self.levels):
+            cols[j, _M["retention"]] = lv.retention
+            cols[j, _M["lr"]] = lv.lr
+            cols[j, _M["drift_init"]] = lv.drift()
+        self.state_cols = cols                                       # (Lc, M)
 
     def set_hyper(self, cfg: CMSConfig) -> None:
         self.cfg = cfg
         for lv, lr in zip(self.levels, cfg.lrs()):
             lv.lr, lv.retention = lr, cfg.retention
+        self.refresh_state()
 
     def forward(self, u: Tensor) -> tuple[Tensor, list[MLPCache]]:
         """u (d, m) -> y (d, m) through every level, with caches for the backward."""
@@ -394,19 +409,21 @@ class ContinuumMemory:
     def accumulate(self, caches: list[MLPCache], dy: Tensor) -> tuple[Tensor, Tensor]:
         """Backprop dL/dy (d, m) through the chain, add each level's gradient to its pending
         sum; returns surprise and grad_surprise per level and column, each (Lc, m)."""
-        surprise, gnorm = [], []
+        ee, gg = [], []
         for lv, cache in zip(reversed(self.levels), reversed(caches)):
             dz = mlp_grad_factors(lv.w1, cache, dy)                 # (h, m)
-            lv.g1 += dy @ cache.a.T                                  # (d, h)
-            lv.g2 += dz @ cache.x.T                                  # (h, d)
+            lv.g1.addmm_(dy, cache.a.T)                              # (d, h) += sum_t dy a^T
+            lv.g2.addmm_(dz, cache.x.T)                              # (h, d) += sum_t dz x^T
+            e2, a2 = dy.square().sum(0), cache.a.square().sum(0)     # (m,) each
+            z2, x2 = dz.square().sum(0), cache.x.square().sum(0)
             if lv.proximal:
-                lv.sq += torch.stack([cache.a.square().sum(), cache.x.square().sum()])
-            surprise.append(0.5 * dy.square().sum(0))
-            gnorm.append(grad_norm_mlp(dy, cache.a, dz, cache.x))
-            dy = dy + lv.w2.T @ dz                                   # through the residual
-        if not surprise:
+                lv.sq += torch.stack([a2.sum(), x2.sum()])
+            ee.append(e2)
+            gg.append(torch.addcmul(e2 * a2, z2, x2))
+            dy = torch.addmm(dy, lv.w2.T, dz)                        # through the residual
+        if not ee:
             return dy.new_zeros(0, dy.shape[-1]), dy.new_zeros(0, dy.shape[-1])
-        return torch.stack(surprise[::-1]), torch.stack(gnorm[::-1])
+        return 0.5 * torch.stack(ee[::-1]), torch.stack(gg[::-1]).sqrt()
 
 
 # ------------------------------------------------------------------------------ the model
@@ -460,21 +477,22 @@ class HOPE:
         x = self.w_in @ x_raw.T                                       # (d, n)
         read = self.titans.read(x)
         self.pending.append(read)
-        tm = x.new_zeros(n, B, N_METRICS)
-        tm[:, :, _M["surprise"]] = read.surprise.T
-        tm[:, :, _M["grad_surprise"]] = read.grad_norm.T
-        tm[:, :, _M["retention"]] = read.rho[:, None]
-        tm[:, :, _M["lr"]] = read.eta[:, None]
         y, cms_metrics, scalars = self._cms(read.o, x_raw.T)
         self.count += n
+        zeros = read.surprise.new_zeros(B, n)
+        upd = rel = zeros
         if self.count % self.cfg.titans.chunk_size == 0:
-            upd, rel = self.titans.write(self.pending)
+            u, r = self.titans.write(self.pending)
             self.pending = []
-            tm[-1, :, _M["update_norm"]] = upd
-            tm[-1, :, _M["update_rel"]] = rel
+            if n == 1:
+                upd, rel = u[:, None], r[:, None]
+            else:
+                upd = torch.cat([zeros[:, 1:], u[:, None]], 1)       # (B, n): at the last token
+                rel = torch.cat([zeros[:, 1:], r[:, None]], 1)
         mom, drift = self.titans.state_metrics()
-        tm[:, :, _M["momentum_norm"]] = mom
-        tm[:, :, _M["drift_init"]] = drift
+        cols = [read.surprise, read.grad_norm, upd, rel, read.rho.expand(B, n),
+                read.eta.expand(B, n), mom[:, None].expand(B, n), drift[:, None].expand(B, n)]
+        tm = torch.stack(cols, -1).transpose(0, 1)                    # (n, B, M)
         return torch.cat([tm, cms_metrics], dim=1), scalars, read, y
 
     def _cms(self, o: Tensor, x_raw: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -489,18 +507,22 @@ class HOPE:
             end = self._next_event(start, n)
             y, m, s = self._cms_span(o[:, start:end], x_raw[:, start:end], start)
             metrics[start:end] = m
+            if Lc:
+                metrics[start:end] += self.cms.state_cols
             scalars[start:end] = s
             ys.append(y)
+            fired = False
             for j, lv in enumerate(levels):
                 if (self.count + end) % lv.period == 0:
                     upd, rel = lv.fire()
                     metrics[end - 1, j, _M["update_norm"]] = upd
                     metrics[end - 1, j, _M["update_rel"]] = rel
+                    fired = True
+            if fired:  # drift changes only at events: the firing row shows the new value
+                old = self.cms.state_cols
+                self.cms.refresh_state()
+                metrics[end - 1] += self.cms.state_cols - old
             start = end
-        for j, lv in enumerate(levels):
-            metrics[:, j, _M["retention"]] = lv.retention
-            metrics[:, j, _M["lr"]] = lv.lr
-            metrics[:, j, _M["drift_init"]] = lv.drift()
         return (torch.cat(ys, -1) if len(ys) > 1 else ys[0]), metrics, scalars
 
     def _next_event(self, start: int, n: int) -> int:
@@ -532,8 +554,7 @@ class HOPE:
         err = (self.w_out @ y_loss - x_raw) * valid                   # (d_in, m)
         dy = self.w_out.T @ err                                       # (d, m)
         surprise, gnorm = self.cms.accumulate(loss_caches, dy)        # (Lc, m) each
-        metrics = o.new_zeros(m, len(self.cms.levels), N_METRICS)
-        metrics[:, :, _M["surprise"]] = surprise.T
-        metrics[:, :, _M["grad_surprise"]] = gnorm.T
+        metrics = torch.nn.functional.pad(torch.stack([surprise.T, gnorm.T], -1),
+                                          (0, N_METRICS - 2))          # (m, Lc, M)
         scalars = torch.stack([0.5 * err.square().sum(0), y.norm(dim=0)], -1)  # (m, 2)
         return y, metrics, scalars

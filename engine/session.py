@@ -83,6 +83,8 @@ class Session:
     def __init__(self, config: Config) -> None:
         self.config = config.validate()
         self.device, self.device_name, self.device_note = resolve_device(config.run.device)
+        if config.run.threads > 0 and self.device.type == "cpu":
+            torch.set_num_threads(config.run.threads)
         self.spec_version = 0
         self.step_count = 0          # global, never goes back (one row per step recorded)
         self._t0 = time.perf_counter()
