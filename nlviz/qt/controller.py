@@ -1,0 +1,266 @@
+"""Wires the views, the engine worker (in its QThread) and the redraw timer.
+
+Views emit intents; handlers here (``_on_<source>_<event>``) turn them into worker
+requests, and worker state signals back into view setters. Data never passes here:
+it goes worker -> ``RunBuffers`` -> ``Redrawer`` -> views.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from engine.config import StreamConfig
+from engine.session import Reset, Session, SetParam, SwitchStream
+from nlviz.buffers import RunBuffers
+from nlviz.config_loader import load_config
+from nlviz.errors import UserError
+from nlviz.qt.main_window import MainWindow
+from nlviz.qt.redraw import Redrawer
+from nlviz.qt.worker import (EngineCommand, EngineWorker, Pause, Play, Rebuild, Record,
+                             SetSpeed, StepN, Stop)
+
+
+class Controller(QObject):
+    """Owns the worker thread; connects everything.
+
+    Parameters
+    ----------
+    window : the main window (views).
+    session : the engine session; handed to the worker thread.
+    preset : name of the preset the session came from (shown in the config panel).
+    capacity : steps of history kept in RAM per series.
+    fps : redraw rate.
+    """
+
+    request = Signal(object)                 # -> EngineWorker.submit (queued)
+    stoppedCleanly = Signal()
+
+    def __init__(self, window: MainWindow, session: Session, preset: str = "default",
+                 capacity: int = 100_000, fps: float = 30.0) -> None:
+        super().__init__()
+        self.window = window
+        self.preset = preset
+        self.buffers = RunBuffers(session.spec, capacity=capacity)
+        self.worker = EngineWorker(session, self.buffers)
+        self.thread = QThread()
+        self.thread.setObjectName("nlviz-engine")
+        self.worker.moveToThread(self.thread)
+        self.redrawer = Redrawer(self.buffers, window, fps)
+        self.playing = False
+        self.stopping = False
+        self.last_fault: str | None = None
+        self._connect()
+        self._show_session(session)
+
+    # ---- wiring ------------------------------------------------------------------
+    def _connect(self) -> None:
+        w, c, wk = self.window, self.window.controls, self.worker
+        self.request.connect(wk.submit)
+        self.thread.started.connect(wk.start)
+        self.thread.finished.connect(self._on_thread_finished)
+        q = Qt.QueuedConnection                  # worker signals: handled on the GUI thread
+        wk.resumed.connect(self._on_worker_resumed, q)
+        wk.paused.connect(self._on_worker_paused, q)
+        wk.specChanged.connect(self._on_worker_spec_changed, q)
+        wk.faulted.connect(self._on_worker_faulted, q)
+        wk.rejected.connect(self._on_worker_rejected, q)
+        wk.eventLogged.connect(self._on_worker_event, q)
+        wk.recordingChanged.connect(self._on_worker_recording, q)
+        c.playToggled.connect(self.toggle_play)
+        c.stepRequested.connect(self.step)
+        c.speedChanged.connect(self._on_controls_speed)
+        c.resetRequested.connect(self.reset)
+        c.followRequested.connect(self.set_follow)
+        c.windowChanged.connect(self._on_controls_window)
+        c.smoothingChanged.connect(self._on_controls_smoothing)
+        c.recordToggled.connect(self._on_controls_record)
+        w.metrics.followChanged.connect(self.set_follow)
+        w.stream_panel.switchRequested.connect(self.switch_stream)
+        w.config_panel.applyRequested.connect(self._on_config_apply)
+        w.config_panel.presetRequested.connect(self.load_preset)
+        w.heatmap.levelChanged.connect(self._on_heatmap_level)
+        w.closeRequested.connect(self.shutdown)
+
+    def start(self) -> None:
+        """Start the worker thread and the redraw timer."""
+        self.window.allow_close = False
+        self.thread.start()
+        self.redrawer.start()
+
+    # ---- public intents (also used by tests and scripts) -------------------------------
+    def play(self) -> None:
+        """Run continuously."""
+        self.request.emit(Play())
+
+    def pause(self) -> None:
+        """Stop at the next step boundary."""
+        self.request.emit(Pause())
+
+    def toggle_play(self) -> None:
+        """Play or pause."""
+        self.pause() if self.playing else self.play()
+
+    def step(self, n: int) -> None:
+        """Run exactly ``n`` steps then pause (pauses a running engine first)."""
+        if self.playing:
+            self.request.emit(Pause())
+        self.request.emit(StepN(int(n)))
+
+    def reset(self) -> None:
+        """Engine back to its initial state (same seed)."""
+        self.request.emit(EngineCommand(Reset()))
+
+    def switch_stream(self, stream: StreamConfig) -> None:
+        """Feed another stream from the next step on."""
+        self.request.emit(EngineCommand(SwitchStream(stream)))
+
+    def set_param(self, path: str, value: Any) -> None:
+        """Change one config value (live or rebuild)."""
+        if path == "run.device":
+            cfg = self.worker.session.config.replace(path, value)
+            self.request.emit(Rebuild(cfg))
+        else:
+            self.request.emit(EngineCommand(SetParam(path, value)))
+
+    def load_preset(self, name: str) -> None:
+        """Rebuild from a whole preset (the step count continues)."""
+        try:
+            cfg = load_config(name)
+        except UserError as exc:
+            self.window.config_panel.show_error(str(exc))
+            return
+        self.preset = name
+        self.request.emit(Rebuild(cfg))
+
+    def record(self, path: str | None) -> None:
+        """Start recording to ``path`` (None stops)."""
+        self.request.emit(Record(path))
+
+    def set_follow(self, on: bool) -> None:
+        """Follow the live edge, or stay where the user looks."""
+        self.redrawer.follow = on
+        self.window.controls.set_follow(on)
+        if on:
+            self.redrawer.force()
+
+    def shutdown(self) -> None:
+        """Stop at a step boundary, close the recording, quit the thread; then the
+        window closes (``thread.finished`` -> ``_on_thread_finished``)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self.window.status.show_message("finishing: stopping the engine and closing the "
+                                        "recording…")
+        if self.thread.isRunning():
+            self.request.emit(Stop())
+        else:
+            self._on_thread_finished()
+
+    def stop_and_wait(self, timeout_ms: int = 10_000) -> bool:
+        """Blocking shutdown (tests, screenshot mode); True if the thread ended."""
+        self.shutdown()
+        ok = self.thread.wait(timeout_ms)
+        self.redrawer.stop()
+        return bool(ok)
+
+    # ---- worker -> views -----------------------------------------------------------
+    def _show_session(self, session: Session) -> None:
+        w = self.window
+        spec = session.spec
+        w.metrics.set_levels(spec)
+        w.heatmap.set_levels(spec)
+        w.forgetting.set_levels(spec)
+        w.inputs.set_regime_names(session.regime_names)
+        w.stream_panel.set_current(session.config.stream, session.stream_description)
+        w.config_panel.set_config(session.config, self.preset)
+        w.status.set_device(session.device_name, session.device_note)
+        if session.device_note:
+            w.config_panel.set_note(session.device_note)
+
+    @Slot()
+    def _on_worker_resumed(self) -> None:
+        self.playing = True
+        self.window.controls.set_playing(True)
+
+    @Slot(int)
+    def _on_worker_paused(self, step: int) -> None:
+        self.playing = False
+        self.window.controls.set_playing(False)
+        self.redrawer.force()
+
+    @Slot(object)
+    def _on_worker_spec_changed(self, _spec: object) -> None:
+        self._show_session(self.worker.session)
+        self.redrawer.force()
+
+    @Slot(str, int, str)
+    def _on_worker_faulted(self, message: str, step: int, level: str) -> None:
+        where = f"step {step}" + (f", level {level}" if level else "")
+        text = (f"Engine stopped: {message}. Paused at {where}. Reset, or lower the learning "
+                "rates in Config, then press Play.")
+        self.last_fault = text
+        self.window.banner.show_fault(text)
+        self.window.status.show_message(f"engine fault at {where}: {message}", error=True)
+        self.window.log(f"{step}: error {message}")
+        self.redrawer.force()
+
+    @Slot(str)
+    def _on_worker_rejected(self, message: str) -> None:
+        self.window.config_panel.show_error(message)
+        self.window.stream_panel.show_error(message)
+        self.window.status.show_message(message, error=True)
+
+    @Slot(str)
+    def _on_worker_event(self, line: str) -> None:
+        self.window.log(line)
+        session = self.worker.session
+        self.window.stream_panel.set_current(session.config.stream, session.stream_description)
+        self.window.config_panel.set_config(session.config)
+        self.window.inputs.set_regime_names(session.regime_names)
+        self.window.banner.hide()
+
+    @Slot(bool, str)
+    def _on_worker_recording(self, on: bool, text: str) -> None:
+        self.window.controls.set_recording(on, text if on else "")
+        if not on and text:
+            self.window.status.show_message(text, error=text.startswith(("cannot", "recording "
+                                                                          "stopped")))
+            self.window.log(text)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self.redrawer.stop()
+        self.window.allow_close = True
+        self.stoppedCleanly.emit()
+        if self.stopping and self.window.isVisible():
+            self.window.close()
+
+    # ---- views -> worker -----------------------------------------------------------
+    def _on_controls_speed(self, steps_per_s: float) -> None:
+        self.request.emit(SetSpeed(steps_per_s))
+
+    def _on_controls_window(self, steps: int) -> None:
+        self.redrawer.window_steps = steps
+        self.redrawer.force()
+
+    def _on_controls_smoothing(self, weight: float) -> None:
+        self.buffers.set_smoothing(weight)
+        self.window.metrics.set_smoothing_on(weight > 0)
+        self.redrawer.force()
+
+    def _on_controls_record(self, on: bool, path: str) -> None:
+        self.record(path if on else None)
+
+    def _on_config_apply(self, changes: list) -> None:
+        if any(path == "run.device" for path, _ in changes):
+            cfg = self.worker.session.config
+            for path, value in changes:
+                cfg = cfg.replace(path, value)
+            self.request.emit(Rebuild(cfg))
+            return
+        for path, value in changes:
+            self.set_param(path, value)
+
+    def _on_heatmap_level(self, _: int) -> None:
+        self.redrawer.force()

@@ -1,0 +1,1 @@
+"""Passive views: each exposes setters and emits intent signals."""

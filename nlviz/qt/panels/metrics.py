@@ -1,0 +1,246 @@
+"""Per-level metric plots with a linked step axis, plus the update-cadence raster.
+
+Passive view: ``set_levels`` builds the curve items once per level set, ``set_data``
+pushes the ring-buffer views into them. Intents: ``followChanged`` (the user panned
+or zoomed away from the live edge) and ``levelToggled`` (legend click).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from engine.frames import METRIC_INDEX, METRIC_UNITS, RunSpec
+from nlviz.buffers import AT_UPDATE_METRICS, HistoryView
+from nlviz.qt.theme import level_pen
+
+DEFAULT_METRICS = ("surprise", "update_norm", "retention", "lr")
+TITLES = {"surprise": "surprise", "update_norm": "update magnitude ‖ΔW‖",
+          "retention": "retention ρ", "lr": "inner learning rate η",
+          "grad_surprise": "gradient surprise", "update_rel": "relative update",
+          "momentum_norm": "momentum ‖S‖", "drift_init": "drift from init"}
+SHORT = {"update_norm": "update", "lr": "lr", "grad_surprise": "grad", "update_rel": "rel. update",
+         "momentum_norm": "momentum", "drift_init": "drift"}
+LOG_FLOOR = 1e-12
+RASTER_MAX_COLS = 2000
+
+
+def _curve(pen: object) -> pg.PlotDataItem:
+    item = pg.PlotDataItem(pen=pen, skipFiniteCheck=True)
+    item.setClipToView(True)
+    item.setDownsampling(auto=True, method="peak")
+    return item
+
+
+class MetricsPanel(QWidget):
+    """Stacked plots (one per metric) sharing the step axis, and a fired raster.
+
+    Parameters
+    ----------
+    metrics : names from ``LEVEL_METRICS`` to plot, top to bottom.
+    """
+
+    followChanged = Signal(bool)
+    levelToggled = Signal(int, bool)
+
+    def __init__(self, metrics: tuple[str, ...] = DEFAULT_METRICS,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.metrics = metrics
+        self.curves: dict[str, list[pg.PlotDataItem]] = {m: [] for m in metrics}
+        self.raw_curves: dict[str, list[pg.PlotDataItem]] = {m: [] for m in metrics}
+        self._log = {m: False for m in metrics}
+        self._visible: list[bool] = []
+        self._smoothing = False
+        self._setting_range = False
+        self._names: tuple[str, ...] = ()
+        self._raster_rgba = (230, 230, 230, 255)
+        self._build_ui()
+
+    # ---- construction ------------------------------------------------------------
+    def _build_ui(self) -> None:
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("log y:"))
+        self.log_boxes: dict[str, QCheckBox] = {}
+        for m in self.metrics:
+            box = QCheckBox(SHORT.get(m, m))
+            box.setToolTip(f"logarithmic y axis for {TITLES.get(m, m)}")
+            box.toggled.connect(self._on_log_toggled)
+            self.log_boxes[m] = box
+            row.addWidget(box)
+        row.addStretch(1)
+        self.badge = QLabel("")
+        self.badge.setToolTip("points held in RAM; older steps live only in the recording")
+        row.addWidget(self.badge)
+        lay.addLayout(row)
+        self.graphics = pg.GraphicsLayoutWidget()
+        lay.addWidget(self.graphics, 1)
+        self.plots: dict[str, pg.PlotItem] = {}
+        first = None
+        for i, m in enumerate(self.metrics):
+            p = self.graphics.addPlot(row=i, col=0)
+            p.setTitle(TITLES.get(m, m), size="9pt")
+            p.setLabel("left", units=None)
+            p.getAxis("left").setWidth(56)
+            p.showGrid(x=True, y=True, alpha=0.15)
+            p.setClipToView(True)
+            p.setDownsampling(auto=True, mode="peak")
+            p.getAxis("left").setToolTip(METRIC_UNITS.get(m, ""))
+            if first is None:
+                first = p
+                self.legend = p.addLegend(offset=(4, 4), labelTextSize="8pt", colCount=8)
+            else:
+                p.setXLink(first)
+            p.hideAxis("bottom")
+            p.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
+            self.plots[m] = p
+        self.raster = self.graphics.addPlot(row=len(self.metrics), col=0)
+        self.raster.setTitle("update cadence (which level fired when)", size="9pt")
+        self.raster.getAxis("left").setWidth(56)
+        self.raster.setXLink(first)
+        self.raster.setLabel("bottom", "step")
+        self.raster.setMouseEnabled(y=False)
+        self.raster.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
+        self.raster_image = pg.ImageItem(axisOrder="row-major")
+        self.raster_image.setLevels([0, 1])
+        self.raster.addItem(self.raster_image)
+        self.graphics.ci.layout.setRowStretchFactor(len(self.metrics), 1)
+        for i in range(len(self.metrics)):
+            self.graphics.ci.layout.setRowStretchFactor(i, 2)
+
+    def set_levels(self, spec: RunSpec) -> None:
+        """(Re)create one smoothed and one faint raw curve per level and metric."""
+        names = spec.level_names
+        if names == self._names:
+            return
+        self._names = names
+        self.legend.clear()
+        for m, p in self.plots.items():
+            for item in self.curves[m] + self.raw_curves[m]:
+                p.removeItem(item)
+            self.curves[m], self.raw_curves[m] = [], []
+            for i, _ in enumerate(names):
+                raw, main = _curve(level_pen(i, faint=True)), _curve(level_pen(i))
+                raw.setVisible(False)
+                p.addItem(raw)
+                p.addItem(main)
+                self.raw_curves[m].append(raw)
+                self.curves[m].append(main)
+        for i, name in enumerate(names):
+            main = self.curves[self.metrics[0]][i]
+            self.legend.addItem(main, name)
+            main.visibleChanged.connect(self._on_legend_visibility)
+        self._visible = [True] * len(names)
+        ax = self.raster.getAxis("left")
+        ax.setTicks([[(i + 0.5, n) for i, n in enumerate(names)]])
+        self.raster.setYRange(0, len(names), padding=0)
+        self._set_raster_lut()
+
+    def _set_raster_lut(self) -> None:
+        lut = np.zeros((2, 4), np.uint8)
+        lut[1] = self._raster_rgba
+        self.raster_image.setLookupTable(lut)
+
+    def set_raster_color(self, color: str) -> None:
+        """Colour of a fired cell (the theme's foreground)."""
+        c = pg.mkColor(color)
+        self._raster_rgba = (c.red(), c.green(), c.blue(), 255)
+        self._set_raster_lut()
+
+    # ---- setters -----------------------------------------------------------------
+    def set_smoothing_on(self, on: bool) -> None:
+        """Show the faint raw series behind the smoothed ones."""
+        self._smoothing = on
+        for m in self.metrics:
+            for i, raw in enumerate(self.raw_curves[m]):
+                raw.setVisible(on and self._visible[i])
+
+    def set_level_visible(self, index: int, visible: bool) -> None:
+        """Show or hide one level in every plot."""
+        if index >= len(self._visible):
+            return
+        self._visible[index] = visible
+        for m in self.metrics:
+            self.curves[m][index].blockSignals(True)
+            self.curves[m][index].setVisible(visible)
+            self.curves[m][index].blockSignals(False)
+            self.raw_curves[m][index].setVisible(visible and self._smoothing)
+
+    def set_log_y(self, metric: str, on: bool) -> None:
+        """Logarithmic y for one plot (values <= 0 are clipped to 1e-12)."""
+        self._log[metric] = on
+        box = self.log_boxes[metric]
+        if box.isChecked() != on:
+            box.blockSignals(True)
+            box.setChecked(on)
+            box.blockSignals(False)
+        self.plots[metric].setLogMode(x=False, y=on)
+
+    def set_data(self, view: HistoryView) -> None:
+        """Point every curve at the latest history (zero-copy where possible)."""
+        x = view.step
+        for m in self.metrics:
+            mi = METRIC_INDEX[m]
+            masked = m in AT_UPDATE_METRICS
+            for li, (main, raw) in enumerate(zip(self.curves[m], self.raw_curves[m])):
+                if li >= view.level.shape[0] or not self._visible[li]:
+                    continue
+                xs, ys, ss = x, view.level[li, mi], view.smooth[li, mi]
+                if masked:
+                    sel = view.fired[li] > 0
+                    xs, ys, ss = xs[sel], ys[sel], ss[sel]
+                if self._log[m]:
+                    ys, ss = np.maximum(ys, LOG_FLOOR), np.maximum(ss, LOG_FLOOR)
+                main.setData(xs, ss if self._smoothing else ys)
+                if self._smoothing:
+                    raw.setData(xs, ys)
+        n = len(x)
+        self.badge.setText(f"{n:,} steps in view buffer (of {view.total:,}); peak-downsampled")
+
+    def set_raster(self, view: HistoryView) -> None:
+        """Draw which level fired at each step of the visible x range (max-binned)."""
+        if len(view.step) == 0:
+            return
+        x0, x1 = self.raster.viewRange()[0]
+        lo = int(np.searchsorted(view.step, x0))
+        hi = int(np.searchsorted(view.step, x1, side="right"))
+        if hi - lo < 1:
+            return
+        fired = view.fired[:, lo:hi]
+        cols = hi - lo
+        k = max(1, int(np.ceil(cols / RASTER_MAX_COLS)))
+        if k > 1:
+            pad = (-cols) % k
+            fired = np.pad(fired, ((0, 0), (0, pad))).reshape(fired.shape[0], -1, k).max(2)
+        self.raster_image.setImage(fired, autoLevels=False, levels=(0, 1))
+        first = float(view.step[lo])
+        self.raster_image.setRect(first, 0, float(cols), fired.shape[0])
+
+    def set_x_window(self, last_step: float, width: float) -> None:
+        """Follow live: show ``[last - width, last]``."""
+        self._setting_range = True
+        p = self.plots[self.metrics[0]]
+        p.setXRange(max(0.0, last_step - width), last_step + 1, padding=0.01)
+        self._setting_range = False
+
+    # ---- handlers ----------------------------------------------------------------
+    def _on_manual_range(self, *_: object) -> None:
+        self.followChanged.emit(False)
+
+    def _on_log_toggled(self, on: bool) -> None:
+        for m, box in self.log_boxes.items():
+            if box is self.sender():
+                self.set_log_y(m, on)
+
+    def _on_legend_visibility(self) -> None:
+        first = self.curves[self.metrics[0]]
+        for i, item in enumerate(first):
+            if item.isVisible() != self._visible[i]:
+                self.set_level_visible(i, item.isVisible())
+                self.levelToggled.emit(i, item.isVisible())
+
+
+__all__ = ["DEFAULT_METRICS", "MetricsPanel"]

@@ -1,0 +1,113 @@
+"""The worker's handle on the HDF5 recorder (Qt-free; used from the worker thread only).
+
+Wraps ``nlviz.recording.writer.Recorder``: start/stop with a file name, append every
+batch (blocking when the recorder's queue is full: that wait is the back-pressure),
+and roll to a new segment file when a rebuild changes the level set (a recording
+has one fixed ``RunSpec``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.frames import FrameBatch
+from engine.session import Session
+
+
+def _segment_path(path: str, index: int) -> str:
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}-seg{index}{p.suffix or '.h5'}"))
+
+
+class RecordingLink:
+    """Zero or one active recording."""
+
+    def __init__(self) -> None:
+        self._recorder: Any = None
+        self._base: str | None = None
+        self._segment = 1
+        self._spec: Any = None
+
+    @property
+    def active(self) -> bool:
+        """True while a file is open."""
+        return self._recorder is not None
+
+    @property
+    def path(self) -> str | None:
+        """The file being written, if any."""
+        return self._recorder.path if self._recorder is not None else None
+
+    def start(self, path: str, session: Session) -> None:
+        """Open ``path`` (closing any current file first); raises on failure."""
+        self.stop()
+        self._base, self._segment = path, 1
+        self._open(path, session)
+
+    def _open(self, path: str, session: Session) -> None:
+        from nlviz.recording.writer import Recorder   # h5py only when recording
+        try:
+            template = session.state_dict()
+        except RuntimeError:                           # mid Titans chunk: no states
+            template = None
+        self._recorder = Recorder(path, session.spec, session.config.to_dict(),
+                                  device=session.device_name,
+                                  stream=session.stream_description,
+                                  state_template=template)
+        self._spec = session.spec
+
+    def append(self, batch: FrameBatch) -> str | None:
+        """Write a batch (blocks when the queue is full); returns an error message or None."""
+        if self._recorder is None:
+            return None
+        try:
+            self._recorder.append(batch)
+        except Exception as exc:  # noqa: BLE001 - reported; the run goes on unrecorded
+            msg = f"recording stopped: {exc}"
+            self._close_quietly()
+            return msg
+        return None
+
+    def flush(self) -> None:
+        """Flush what is queued (on pause); errors surface on the next append."""
+        if self._recorder is not None:
+            try:
+                self._recorder.flush()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def stop(self) -> str:
+        """Drain, flush and close; returns a one-line summary ('' if nothing was open)."""
+        if self._recorder is None:
+            return ""
+        rec, self._recorder = self._recorder, None
+        try:
+            rec.close()
+            st = rec.stats()
+            return f"recording closed: {st.path} ({st.rows_committed} rows)"
+        except Exception as exc:  # noqa: BLE001
+            return f"recording closed with an error: {exc}"
+
+    def roll(self, session: Session) -> str:
+        """After a rebuild: continue in a new segment file if the level set changed."""
+        if self._recorder is None or session.spec == self._spec:
+            return ""
+        self.stop()
+        self._segment += 1
+        path = _segment_path(self._base or "run.h5", self._segment)
+        try:
+            self._open(path, session)
+        except Exception as exc:  # noqa: BLE001
+            return f"recording stopped (model rebuilt, cannot open {path}: {exc})"
+        return f"model rebuilt with other levels: recording continues in {path}"
+
+    def stats(self) -> Any:
+        """``RecorderStats`` of the open file, or None."""
+        return self._recorder.stats() if self._recorder is not None else None
+
+    def _close_quietly(self) -> None:
+        rec, self._recorder = self._recorder, None
+        try:
+            rec.close()
+        except Exception:  # noqa: BLE001
+            pass

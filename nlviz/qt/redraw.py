@@ -1,0 +1,100 @@
+"""The GUI-side pull: a QTimer (about 30 Hz) copies nothing, it points the persistent
+plot items at the ring-buffer views and refreshes the side panels when they changed."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer
+
+from nlviz.buffers import RunBuffers
+
+if TYPE_CHECKING:
+    from nlviz.qt.main_window import MainWindow
+
+SLOW_PANEL_PERIOD = 0.1        # heatmap / probes / inputs at most 10 Hz
+
+
+class Redrawer(QObject):
+    """Pulls ``RunBuffers`` into the window's views on a timer.
+
+    Parameters
+    ----------
+    buffers : what the worker publishes.
+    window : the views.
+    fps : redraw rate.
+    """
+
+    def __init__(self, buffers: RunBuffers, window: MainWindow, fps: float = 30.0) -> None:
+        super().__init__(window)
+        self.buffers = buffers
+        self.window = window
+        self.follow = True
+        self.window_steps = 5_000
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(1000 / fps))
+        self.timer.timeout.connect(self.redraw)
+        self._seen = (-1, -1)
+        self._slow_t = 0.0
+        self._seen_probe = self._seen_snap = self._seen_input = None
+        self._frames: list[float] = []
+        self.frame_times: list[float] = []     # seconds per redraw (for the benchmark)
+
+    def start(self) -> None:
+        """Start pulling."""
+        self.timer.start()
+
+    def stop(self) -> None:
+        """Stop pulling."""
+        self.timer.stop()
+
+    def set_fps(self, fps: float) -> None:
+        """Change the redraw rate."""
+        self.timer.setInterval(int(1000 / max(1.0, fps)))
+
+    def force(self) -> None:
+        """Redraw now even if nothing changed (e.g. after a view setting changed)."""
+        self._seen = (-1, -1)
+        self._slow_t = 0.0
+        self._seen_probe = self._seen_snap = self._seen_input = None
+        self.redraw()
+
+    def redraw(self) -> None:
+        """One frame: skip when the buffers did not change."""
+        b, w = self.buffers, self.window
+        stats = b.stats
+        key = (b.generation, b.version)
+        now = time.perf_counter()
+        if key != self._seen:
+            t0 = now
+            self._seen = key
+            view = b.history()
+            w.metrics.set_data(view)
+            if self.follow and len(view.step):
+                w.metrics.set_x_window(float(view.step[-1]), float(self.window_steps))
+            w.metrics.set_raster(view)
+            if now - self._slow_t >= SLOW_PANEL_PERIOD:
+                self._slow_t = now
+                self._slow_panels()
+            self._frames.append(now)
+            self.frame_times.append(time.perf_counter() - t0)
+            del self.frame_times[:-1000]
+        self._frames = [t for t in self._frames if now - t < 1.0]
+        step = int(b.history(1).step[-1]) + 1 if b.total else 0
+        w.status.set_numbers(stats.steps_per_s, step, len(self._frames), stats.playing)
+        w.status.set_recording(stats.recording)
+
+    def _slow_panels(self) -> None:
+        b, w = self.buffers, self.window
+        with b.lock:
+            probes = list(b.probes)
+            snap, inp = b.snapshot, b.input
+        if probes and probes[-1] is not self._seen_probe:
+            self._seen_probe = probes[-1]
+            w.forgetting.set_probes(probes)
+        if snap is not None and snap is not self._seen_snap:
+            self._seen_snap = snap
+            w.heatmap.set_snapshot(snap)
+        if inp is not None and inp is not self._seen_input:
+            self._seen_input = inp
+            w.inputs.set_input(inp)

@@ -1,0 +1,71 @@
+"""Status bar: device, steps/s, step, render fps, recording, memory in use."""
+from __future__ import annotations
+
+import os
+import resource
+import sys
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MB (current where the OS tells it, else peak)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1e6 if sys.platform == "darwin" else 1e3)
+
+
+class StatusPanel(QStatusBar):
+    """Labels updated by the controller's redraw timer."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.device = QLabel("device: -")
+        self.rate = QLabel("0 steps/s")
+        self.step = QLabel("step 0")
+        self.fps = QLabel("render 0 fps")
+        self.record = QLabel("not recording")
+        self.memory = QLabel("mem -")
+        self.message = QLabel("")
+        for w in (self.device, self.rate, self.step, self.fps, self.record, self.memory):
+            self.addPermanentWidget(w)
+        self.addWidget(self.message, 1)
+
+    def set_device(self, name: str, note: str | None) -> None:
+        """Device name, with the fallback note if any."""
+        self.device.setText(f"device: {name}" + (" ⚠" if note else ""))
+        self.device.setToolTip(note or name)
+        if note:
+            self.show_message(note)
+
+    def set_numbers(self, steps_per_s: float, step: int, fps: float, playing: bool) -> None:
+        """Per-redraw numbers."""
+        self.rate.setText(f"{steps_per_s:,.0f} steps/s" if playing else "paused")
+        self.step.setText(f"step {step:,}")
+        self.fps.setText(f"render {fps:.0f} fps")
+        self.memory.setText(f"mem {rss_mb():,.0f} MB")
+
+    def set_recording(self, stats: object | None) -> None:
+        """Recorder stats (``RecorderStats``) or None when not recording."""
+        if stats is None:
+            self.record.setText("not recording")
+            self.record.setStyleSheet("")
+            return
+        name = os.path.basename(getattr(stats, "path", ""))
+        mb = getattr(stats, "bytes_on_disk", 0) / 1e6
+        rows = getattr(stats, "rows_committed", 0)
+        fill = getattr(stats, "queue_fill", 0.0)
+        blocked = getattr(stats, "blocked_seconds_total", 0.0)
+        bp = f", back-pressure {blocked:.1f}s" if blocked > 0 or fill > 0.9 else ""
+        self.record.setText(f"● REC {name} {mb:.1f} MB, {rows:,} rows, queue {fill:.0%}{bp}")
+        self.record.setStyleSheet("color: #ff6b6b;")
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        """A sticky message on the left (errors in red)."""
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #ff6b6b;" if error else "")
+        self.message.setToolTip(text)
