@@ -74,7 +74,7 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
     _series_dataset(f, L.D_SNAP_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
     for lv in spec.levels:
         for group in (L.G_SNAP_WEIGHTS, L.G_SNAP_UPDATES):
-            _series_dataset(f, f"{group}/{lv.name}", np.float32, tuple(lv.snapshot_shape), 1,
+            _series_dataset(f, f"{group}/{lv.name}", np.float32, tuple(lv.snapshot_shape), L.SPARSE_CHUNK,
                             L.BLOB_FILTERS)
     _series_dataset(f, L.D_EVENT_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
     _series_dataset(f, L.D_EVENT_KIND, f"S{L.EVENT_KIND_LEN}", chunk_rows=L.SPARSE_CHUNK)
@@ -87,10 +87,12 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
     for name in names:
         value = np.asarray(state_template[name])  # type: ignore[index]
         if value.dtype.kind in "US":
-            ds = _series_dataset(f, L.state_path(name), f"S{_text_len(value)}", value.shape, 1)
+            ds = _series_dataset(f, L.state_path(name), f"S{_text_len(value)}", value.shape,
+                                 L.SPARSE_CHUNK)
             ds.attrs[L.A_TEXT] = 1
         else:
-            _series_dataset(f, L.state_path(name), value.dtype, value.shape, 1, L.BLOB_FILTERS)
+            _series_dataset(f, L.state_path(name), value.dtype, value.shape, L.SPARSE_CHUNK,
+                            L.BLOB_FILTERS)
 
     series = L.series_names(spec.level_names, spec.level_metrics, spec.global_metrics)
     f.require_group(L.G_LOD).attrs[L.A_SERIES] = json.dumps(series)
