@@ -150,11 +150,10 @@ class SelfModifyingTitans:
         """Reads with the chunk-start states: o, k, v (d, n), eta, rho (n,)."""
         B = len(self.names)
         q = _normalize(self.w_q @ x)                                 # (d, n)
-        if B == 1:  # Titans LMM: fixed projections, one memory read with q
-            y, _ = self.bank.forward(q[None], slope=False)
-            eta, rho = self.gates(y)
+        if B == 1:  # Titans LMM: fixed projections; q is read in ``read`` with k and v
+            eta, rho = self.gates(x)
             kv = self.w_kv @ x                                       # (2, d, n)
-            return y[0], _normalize(kv[0]), kv[1], eta, rho
+            return q, _normalize(kv[0]), kv[1], eta, rho
         inp = torch.stack([q] + [x] * (B - 1))                       # (B, d, n)
         y, _ = self.bank.forward(inp, slope=False)                   # (B, d, n)
         eta, rho = self.gates(y)
@@ -165,11 +164,12 @@ class SelfModifyingTitans:
         bank, cfg = self.bank, self.cfg
         B, n = len(self.names), x.shape[-1]
         o, k, v, eta, rho = self.project(x)
+        if B == 1:  # Titans LMM: one forward reads q and stores k; the target is v itself
+            y, cache = bank.forward(torch.cat([k, o], -1)[None])      # (1, d, 2n)
+            return self._read_lmm(y[0, :, n:], k, v, eta, rho, y[..., :n], cache)
         kv = torch.cat([k, v], dim=-1).expand(B, -1, -1)             # (B, d, 2n)
         y, cache = bank.forward(kv)                                  # (B, d, 2n)
         pred, target = y[..., :n], y[..., n:]                        # (B, d, n) each
-        if B == 1:  # Titans LMM: the target is the value itself, no gradient through it
-            return self._read_lmm(o, k, v, eta, rho, pred, cache)
         err = (pred - target) * bank.out_mask                        # (B, d, n)
         surprise = 0.5 * err.square().sum(1)                         # (B, n)  O1
         kb, vb = kv[..., :n], kv[..., n:]
@@ -229,82 +229,91 @@ class SelfModifyingTitans:
                          torch.cat([r.factors[i][j][1] for r in reads], -1))
                         for j in range(len(reads[0].factors[i]))]
                        for i in range(len(reads[0].factors))]
-        old = self.bank.params()
         if self.cfg.update_rule == "literal93":
-            new, new_mom = self._write_literal93(factors, reads, eta, rho)
+            deltas = self._deltas_literal93(factors, reads, eta, rho)
         else:
-            new, new_mom = self._write_delta(factors, eta, rho)
-        diffs = [a - b for a, b in zip(new, old)]
-        upd = _norm(diffs)                                           # (B,)  O4
+            deltas = self._deltas_delta(factors, eta, rho)
+        upd = _norm(deltas)                                          # (B,)  O4
         rel = upd / self.w_norm.clamp_min(1e-12)
-        if self.bank.w1 is None:
-            self.bank.w2 = new[0]
-        else:
-            self.bank.w1, self.bank.w2 = new
-        self.mom = new_mom
-        self.last_update = diffs[-1]
-        self.w_norm = _norm(new)
+        for w, dw in zip(self.bank.params(), deltas):
+            w.add_(dw)                                               # in place: no new weights
+        self.last_update = deltas[-1]
+        self.w_norm = _norm(self.bank.params())
         return upd, rel
 
     def state_metrics(self) -> tuple[Tensor, Tensor]:
-        """(||S||, ||W - W0|| / ||W0||) per memory, (B,) each."""
-        drift = _norm([a - b for a, b in zip(self.bank.params(), self.init)])
-        drift = drift / self.init_norm.clamp_min(1e-12)
+        """(||S||, ||W - W0|| / ||W0||) per memory, (B,) each.
+
+        Uses ``||W - W0||^2 = ||W||^2 - 2 <W, W0> + ||W0||^2`` so no difference is formed.
+        """
+        dots = sum(torch.linalg.vecdot(w.flatten(1), w0.flatten(1))
+                   for w, w0 in zip(self.bank.params(), self.init))
+        sq = self.w_norm.square() - 2 * dots + self.init_norm.square()
+        drift = sq.clamp_min(0).sqrt() / self.init_norm.clamp_min(1e-12)
         mom = _norm(self.mom) if self.cfg.momentum > 0 else torch.zeros_like(drift)
         return mom, drift
 
-    def _write_delta(self, factors: list[list[tuple[Tensor, Tensor]]], eta: Tensor,
-                     rho: Tensor) -> tuple[list[Tensor], list[Tensor]]:
-        """Delta rule over the chunk in closed form (no per-token weights materialised)."""
+    def _deltas_delta(self, factors: list[list[tuple[Tensor, Tensor]]], eta: Tensor,
+                      rho: Tensor) -> list[Tensor]:
+        """Weight changes of the delta rule over the chunk, in closed form (no per-token
+        weights materialised); updates the momentum in place."""
         beta, n = self.cfg.momentum, eta.shape[0]
-        new, mom = [], []
+        deltas = []
         if n == 1:  # exact online rule, the hot path of per-token mode
             for w, s, pairs in zip(self.bank.params(), self.mom, factors):
-                g = sum(left @ right.transpose(-1, -2) for left, right in pairs)  # (B, r, c)
-                if beta > 0:
-                    s = beta * s - eta * g
-                    new.append(rho * w + s)
-                else:
-                    new.append(rho * w - eta * g)
-                mom.append(s)
-            return new, mom
+                if beta > 0:  # S = beta S - eta g;  dW = (rho - 1) W + S
+                    s.mul_(beta)
+                    for left, right in pairs:
+                        s.baddbmm_(left * -eta, right.transpose(-1, -2))
+                    deltas.append(torch.addcmul(s, w, rho - 1))
+                else:         # dW = (rho - 1) W - eta g
+                    dw = w * (rho - 1)
+                    for left, right in pairs:
+                        dw.baddbmm_(left * -eta, right.transpose(-1, -2))
+                    deltas.append(dw)
+            return deltas
         c = chunk_coefficients(eta, rho, beta)
-        for w, s, pairs in zip(self.bank.params(), self.mom, factors):
-            w_new = c.w0 * w - sum((l * c.gw) @ r.transpose(-1, -2) for l, r in pairs)
+        for i, (w, s, pairs) in enumerate(zip(self.bank.params(), self.mom, factors)):
+            dw = w * (c.w0 - 1)
+            for left, right in pairs:
+                dw.baddbmm_(left * -c.gw, right.transpose(-1, -2))
             if beta > 0:
-                w_new = w_new + c.s0 * s
-                s = c.beta_n * s - sum((l * c.sw) @ r.transpose(-1, -2) for l, r in pairs)
-            new.append(w_new)
-            mom.append(s)
-        return new, mom
+                dw.add_(s, alpha=float(c.s0))
+                s.mul_(c.beta_n)
+                for left, right in pairs:
+                    s.baddbmm_(left * -c.sw, right.transpose(-1, -2))
+            deltas.append(dw)
+        return deltas
 
-    def _write_literal93(self, factors: list[list[tuple[Tensor, Tensor]]],
-                         reads: list[TitansRead], eta: Tensor,
-                         rho: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+    def _deltas_literal93(self, factors: list[list[tuple[Tensor, Tensor]]],
+                          reads: list[TitansRead], eta: Tensor, rho: Tensor) -> list[Tensor]:
         """Eq. 93 read literally: token loop with the extra ``-eta W2 k k^T`` on the key layer."""
         beta, n = self.cfg.momentum, eta.shape[0]
         k = torch.cat([r.k for r in reads], -1)                       # (d, n)
-        params = [p.clone() for p in self.bank.params()]
-        mom = [s.clone() for s in self.mom]
+        old = self.bank.params()
+        params = [p.clone() for p in old]
         for t in range(n):
             kt = k[:, t, None]                                        # (d, 1)
             for i, pairs in enumerate(factors):
                 g = sum(l[..., t, None] @ r[..., t, None].transpose(-1, -2) for l, r in pairs)
                 if beta > 0:
-                    mom[i] = beta * mom[i] - eta[t] * g
-                    step = mom[i]
+                    self.mom[i].mul_(beta).sub_(eta[t] * g)
+                    step = self.mom[i]
                 else:
                     step = -eta[t] * g
                 w = rho[t] * params[i]
                 if i == len(params) - 1:  # the layer whose input is k (ambiguity 8)
                     w = w - eta[t] * (params[i] @ kt) @ kt.T
                 params[i] = w + step
-        return params, mom
+        return [p - o for p, o in zip(params, old)]
 
 
 def _norm(ts: list[Tensor]) -> Tensor:
     """Frobenius norm over several (B, r, c) tensors taken together: (B,)."""
-    return sum(t.square().sum((1, 2)) for t in ts).sqrt()
+    out = torch.linalg.vector_norm(ts[0], dim=(1, 2))
+    for t in ts[1:]:
+        out = torch.hypot(out, torch.linalg.vector_norm(t, dim=(1, 2)))
+    return out
 
 
 def _two_rank1_norm(a: Tensor, b: Tensor, c: Tensor, e: Tensor) -> Tensor:
