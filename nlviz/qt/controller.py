@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine.config import StreamConfig
@@ -231,6 +232,8 @@ class Controller(QObject):
     @Slot()
     def _on_thread_finished(self) -> None:
         self.redrawer.stop()
+        if not shiboken6.isValid(self.window):
+            return
         self.window.allow_close = True
         self.stoppedCleanly.emit()
         if self.stopping and self.window.isVisible():

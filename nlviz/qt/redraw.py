@@ -26,7 +26,7 @@ class Redrawer(QObject):
     """
 
     def __init__(self, buffers: RunBuffers, window: MainWindow, fps: float = 30.0) -> None:
-        super().__init__(window)
+        super().__init__()
         self.buffers = buffers
         self.window = window
         self.follow = True

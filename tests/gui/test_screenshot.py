@@ -1,0 +1,40 @@
+"""``python main.py --screenshot`` runs N steps, saves a non-blank PNG and exits 0."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtGui import QImage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_screenshot_run_writes_non_blank_png(tmp_path):
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "main.py", "--preset", "tiny", "--steps", "50",
+                           "--screenshot", str(out), "--window-size", "1200x800"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (1200, 800)
+    colours = {img.pixel(x, y) for y in range(0, 800, 9) for x in range(0, 1200, 9)}
+    assert len(colours) > 50
+
+
+def test_replay_not_yet_supported(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "main.py", "--replay", "x.h5"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "not yet supported" in proc.stderr
+
+
+def test_bad_window_size_is_one_line(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "main.py", "--window-size", "big"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--window-size" in proc.stderr

@@ -1,0 +1,72 @@
+"""The engine worker on its own: signal order and exact step counts."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QObject, QThread, Signal
+
+from nlviz.buffers import RunBuffers
+from nlviz.qt.worker import EngineWorker, Pause, Play, StepN, Stop
+
+
+class Driver(QObject):
+    """Sends requests to the worker through a queued signal, like the controller."""
+
+    request = Signal(object)
+
+
+@pytest.fixture
+def worker(qtbot, tiny_session):
+    buffers = RunBuffers(tiny_session.spec, capacity=5_000)
+    wk = EngineWorker(tiny_session, buffers)
+    thread = QThread()
+    wk.moveToThread(thread)
+    thread.started.connect(wk.start)
+    driver = Driver()
+    driver.request.connect(wk.submit)
+    yield wk, thread, driver
+    if thread.isRunning():
+        driver.request.emit(Stop())
+        assert thread.wait(10_000)
+
+
+def test_signal_order_start_step_stop(qtbot, worker):
+    wk, thread, driver = worker
+    signals = [wk.started, wk.resumed, wk.paused, wk.finished]
+    with qtbot.waitSignals(signals, order="strict", timeout=10_000):
+        thread.start()
+        with qtbot.waitSignal(wk.paused, timeout=10_000):
+            driver.request.emit(StepN(5))
+        driver.request.emit(Stop())
+    assert thread.wait(5000)
+    assert wk.session.step_count == 5
+
+
+def test_step_n_moves_exactly(qtbot, worker):
+    wk, thread, driver = worker
+    with qtbot.waitSignal(wk.started, timeout=5000):
+        thread.start()
+    total = 0
+    for n in (1, 1, 7, 100, 3):
+        with qtbot.waitSignal(wk.paused, timeout=20_000) as blocker:
+            driver.request.emit(StepN(n))
+        total += n
+        assert blocker.args == [total]
+        assert wk.session.step_count == total
+        assert wk.buffers.total == total
+
+
+def test_play_pause_counts_match(qtbot, worker):
+    wk, thread, driver = worker
+    with qtbot.waitSignal(wk.started, timeout=5000):
+        thread.start()
+    with qtbot.waitSignal(wk.resumed, timeout=5000):
+        driver.request.emit(Play())
+    qtbot.waitUntil(lambda: wk.buffers.total > 20, timeout=10_000)
+    with qtbot.waitSignal(wk.paused, timeout=5000) as blocker:
+        driver.request.emit(Pause())
+    stopped_at = blocker.args[0]
+    qtbot.wait(100)
+    assert wk.session.step_count == stopped_at == wk.buffers.total
+    view = wk.buffers.history()
+    assert view.step[-1] == stopped_at - 1
+    assert (view.step[1:] - view.step[:-1] == 1).all()
