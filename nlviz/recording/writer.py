@@ -19,7 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from engine.frames import FrameBatch, RunSpec
+from engine.frames import FrameBatch, RunSpec, SnapshotRecord
 from nlviz.recording import layout as L
 from nlviz.recording.filewriter import BatchAppender, create_layout
 
@@ -122,6 +122,10 @@ class Recorder:
         self._raise_if_failed()
         if self._closed:
             raise RecorderError(f"{self.path}: recorder is closed")
+        if batch.snapshots:  # guard against engine views mutated by later steps
+            batch.snapshots = [SnapshotRecord(r.step, tuple(np.array(w) for w in r.weights),
+                                              tuple(np.array(u) for u in r.updates))
+                               for r in batch.snapshots]
         try:
             self._queue.put_nowait(batch)
         except queue.Full:

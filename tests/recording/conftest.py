@@ -23,6 +23,6 @@ def recorded(tmp_path_factory):
             if i == 1:
                 session.apply(Mark("pause", "user pause"))
             b = session.step(100)
+            rec.append(b)  # copies snapshot arrays (the engine may reuse their memory)
             batches.append(b)
-            rec.append(b)
     return path, session.spec, FrameBatch.concat(batches)
