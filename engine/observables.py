@@ -103,8 +103,8 @@ def snapshot(model: HOPE, step: int, max_side: int) -> SnapshotRecord:
     """Block-averaged W2 (the key-side layer) and its last update, for every level."""
     mats = list(model.titans.bank.w2) + [lv.w2 for lv in model.cms.levels]
     upds = list(model.titans.last_update) + [lv.last_update for lv in model.cms.levels]
-    weights = tuple(block_average(w, max_side).float().cpu().numpy() for w in mats)
-    updates = tuple(block_average(u, max_side).float().cpu().numpy() for u in upds)
+    weights = tuple(_np(block_average(w, max_side).float()) for w in mats)   # copies, not views
+    updates = tuple(_np(block_average(u, max_side).float()) for u in upds)
     return SnapshotRecord(step=step, weights=weights, updates=updates)
 
 
