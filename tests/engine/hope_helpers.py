@@ -150,12 +150,4 @@ def frames_equal(a, b, exact: bool = True) -> None:
             np.testing.assert_allclose(x, y, rtol=3e-7, atol=1e-30, err_msg=name)
 
 
-def spectral_peak_periods(sig: np.ndarray, top: int) -> list[float]:
-    """Periods (in samples) of the ``top`` largest FFT magnitude peaks of a 1-D signal."""
-    f = np.abs(np.fft.rfft(sig - sig.mean()))
-    freqs = np.fft.rfftfreq(len(sig))
-    idx = np.argsort(f[1:])[::-1][:top] + 1
-    return sorted(1.0 / freqs[i] for i in idx)
-
-
 __all__ = [name for name in dir() if not name.startswith("_")] + ["math"]
