@@ -35,10 +35,17 @@ class Redrawer(QObject):
         self.timer.setInterval(int(1000 / fps))
         self.timer.timeout.connect(self.redraw)
         self._seen = (-1, -1)
+        self._in_redraw = False
         self._slow_t = 0.0
         self._seen_probe = self._seen_snap = self._seen_input = None
         self._frames: list[float] = []
         self.frame_times: list[float] = []     # seconds per redraw (for the benchmark)
+        window.metrics.raster.sigXRangeChanged.connect(self.mark_dirty)
+
+    def mark_dirty(self, *_: object) -> None:
+        """Redraw on the next tick (the user panned or zoomed while paused)."""
+        if not self._in_redraw:
+            self._seen = (-1, -1)
 
     def start(self) -> None:
         """Start pulling."""
@@ -70,8 +77,10 @@ class Redrawer(QObject):
             self._seen = key
             view = b.history()
             w.metrics.set_data(view)
+            self._in_redraw = True
             if self.follow and len(view.step):
                 w.metrics.set_x_window(float(view.step[-1]), float(self.window_steps))
+            self._in_redraw = False
             w.metrics.set_raster(view)
             if now - self._slow_t >= SLOW_PANEL_PERIOD:
                 self._slow_t = now

@@ -52,9 +52,9 @@ class ForgettingPanel(QWidget):
         lay.setContentsMargins(2, 2, 2, 2)
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
-        self.plot.setLogMode(x=True, y=False)
+        self.plot.setLogMode(x=True, y=True)
         self.plot.setLabel("bottom", "age of the probed pair (steps)")
-        self.plot.setLabel("left", "error")
+        self.plot.setLabel("left", "error (log)")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.legend = self.plot.addLegend(offset=(4, 4), labelTextSize="8pt")
         lay.addWidget(self.plot_widget, 1)
@@ -84,7 +84,7 @@ class ForgettingPanel(QWidget):
         centres, means = bin_errors(probes, len(self.curves))
         for i, c in enumerate(self.curves):
             if i < means.shape[0]:
-                c.setData(centres, means[i])
+                c.setData(centres, np.maximum(means[i], 1e-6))   # log y: clip at 1e-6
         self.caption.setText(f"mean of the last {len(probes)} probe evaluations "
                              f"(up to step {probes[-1].step}); Titans: recall error, "
                              "CMS: functional drift")

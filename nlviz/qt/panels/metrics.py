@@ -211,7 +211,8 @@ class MetricsPanel(QWidget):
             return
         fired = view.fired[:, lo:hi]
         cols = hi - lo
-        k = max(1, int(np.ceil(cols / RASTER_MAX_COLS)))
+        pixels = max(50, min(RASTER_MAX_COLS, int(self.raster.getViewBox().width())))
+        k = max(1, int(np.ceil(cols / pixels)))            # peak-bin to the pixel width
         if k > 1:
             pad = (-cols) % k
             fired = np.pad(fired, ((0, 0), (0, pad))).reshape(fired.shape[0], -1, k).max(2)
