@@ -69,12 +69,12 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
 
     n_levels, p = len(spec.levels), spec.probe_size
     _series_dataset(f, L.D_PROBE_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
-    _series_dataset(f, L.D_PROBE_AGES, np.int64, (p,), L.SPARSE_CHUNK, L.BLOB_FILTERS)
-    _series_dataset(f, L.D_PROBE_ERRORS, np.float32, (n_levels, p), L.SPARSE_CHUNK, L.BLOB_FILTERS)
+    _series_dataset(f, L.D_PROBE_AGES, np.int64, (p,), L.BLOB_CHUNK, L.BLOB_FILTERS)
+    _series_dataset(f, L.D_PROBE_ERRORS, np.float32, (n_levels, p), L.BLOB_CHUNK, L.BLOB_FILTERS)
     _series_dataset(f, L.D_SNAP_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
     for lv in spec.levels:
         for group in (L.G_SNAP_WEIGHTS, L.G_SNAP_UPDATES):
-            _series_dataset(f, f"{group}/{lv.name}", np.float32, tuple(lv.snapshot_shape), L.SPARSE_CHUNK,
+            _series_dataset(f, f"{group}/{lv.name}", np.float32, tuple(lv.snapshot_shape), L.BLOB_CHUNK,
                             L.BLOB_FILTERS)
     _series_dataset(f, L.D_EVENT_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
     _series_dataset(f, L.D_EVENT_KIND, f"S{L.EVENT_KIND_LEN}", chunk_rows=L.SPARSE_CHUNK)
@@ -88,10 +88,10 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
         value = np.asarray(state_template[name])  # type: ignore[index]
         if value.dtype.kind in "US":
             ds = _series_dataset(f, L.state_path(name), f"S{_text_len(value)}", value.shape,
-                                 L.SPARSE_CHUNK)
+                                 L.BLOB_CHUNK)
             ds.attrs[L.A_TEXT] = 1
         else:
-            _series_dataset(f, L.state_path(name), value.dtype, value.shape, L.SPARSE_CHUNK,
+            _series_dataset(f, L.state_path(name), value.dtype, value.shape, L.BLOB_CHUNK,
                             L.BLOB_FILTERS)
 
     series = L.series_names(spec.level_names, spec.level_metrics, spec.global_metrics)

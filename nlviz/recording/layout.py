@@ -83,6 +83,8 @@ METRIC_DTYPE = np.dtype(np.float32)
 FIRED_DTYPE = np.dtype(np.uint8)
 ROW_CHUNK = 4096                       # rows per chunk of 1-D per-step series (16-32 KiB)
 SPARSE_CHUNK = 256                      # max rows per chunk of sparse records (chunks capped at 256 KiB)
+BLOB_CHUNK = 1                          # one record per chunk for compressed blobs (snapshots,
+                                        # probes, states): appends never rewrite (and leak) a chunk
 SCALAR_FILTERS: dict = {}              # no compression on per-step series (CPU-bound, tiny)
 BLOB_FILTERS: dict = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
