@@ -26,6 +26,8 @@ A_STREAM = "stream"                    # stream description at start
 A_LEVEL_NAMES = "level_names"          # JSON list, level order of every (.., L, ..) axis
 A_LEVEL_METRICS = "level_metrics"      # JSON list
 A_GLOBAL_METRICS = "global_metrics"    # JSON list
+A_PARENT_RUN = "parent_run"            # optional: file name of the run this one branched from
+A_PARENT_STEP = "parent_step"          # optional: int64 step of the parent it continues after
 
 # ---- per-step datasets (row i = recorded step i) ----------------------------------------
 D_STEPS = "steps"                      # int64 (N,) global engine step, strictly increasing

@@ -63,6 +63,8 @@ class Recording:
     config : the resolved config at start (dict).
     complete : True when the writer closed cleanly; False = recovered after a crash/kill.
     n_rows : steps readable (``/status/rows_committed``).
+    parent_run, parent_step : the run (file name) and step this run was branched from
+        ("continue live from here"), or None.
     """
 
     def __init__(self, path: str, f: h5py.File) -> None:
@@ -141,6 +143,8 @@ class Recording:
         self.created_utc = _text(a.get(L.A_CREATED_UTC, ""))
         self.nlviz_version = _text(a.get(L.A_NLVIZ_VERSION, ""))
         self.torch_version = _text(a.get(L.A_TORCH_VERSION, ""))
+        self.parent_run: str | None = _text(a[L.A_PARENT_RUN]) if L.A_PARENT_RUN in a else None
+        self.parent_step: int | None = int(a[L.A_PARENT_STEP]) if L.A_PARENT_STEP in a else None
         self._series = L.series_names(self.spec.level_names, self.spec.level_metrics,
                                       self.spec.global_metrics)
 

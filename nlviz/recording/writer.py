@@ -67,6 +67,9 @@ class Recorder:
         of the engine-state tensors (states are not recorded when None).
     queue_size : batches that may wait for the writer before ``append`` blocks.
     flush_interval : seconds between flushes while data arrives.
+    parent : ``(parent_run, parent_step)`` for a run branched from a recording ("continue
+        live from here"): stored as the root attributes ``parent_run`` (file name) and
+        ``parent_step``; None for an ordinary run.
 
     Raises
     ------
@@ -75,7 +78,8 @@ class Recorder:
 
     def __init__(self, path: str | os.PathLike[str], spec: RunSpec, config_dict: dict[str, Any], *,
                  device: str, stream: str, state_template: dict[str, np.ndarray] | None = None,
-                 queue_size: int = 64, flush_interval: float = 1.0) -> None:
+                 queue_size: int = 64, flush_interval: float = 1.0,
+                 parent: tuple[str, int] | None = None) -> None:
         from nlviz.errors import UserError
         self.path = str(path)
         self.spec = spec
@@ -102,6 +106,9 @@ class Recorder:
             create_layout(self._file, spec, config_dict, device=device, stream=stream,
                           state_template=state_template, nlviz_version=__version__,
                           torch_version=torch_version)
+            if parent is not None:
+                self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
+                self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])
             self._appender = BatchAppender(self._file, spec)
             self._file.flush()
             self._file.swmr_mode = True

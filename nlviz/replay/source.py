@@ -1,0 +1,273 @@
+"""``ReplaySource``: what the live views draw, read from a recording instead of the engine.
+
+The live GUI draws from ``nlviz.buffers.RunBuffers``: ``history()`` -> ``HistoryView``,
+``probes`` (recent ``ProbeRecord`` list), ``snapshot`` (``SnapshotRecord``), ``input``
+(``InputSlot``) and ``events`` (strings). ``ReplaySource`` hands out the same types for a
+cursor and a visible step range, so the same panels draw either:
+
+- ``history(start_step, stop_step)``: a ``HistoryView`` of the visible range. Up to
+  ``raw_limit`` rows it holds the exact recorded rows (``Recording.window``); above, it is
+  the min/max summary from the file's pyramid (``Recording.overview``) and
+  ``is_summary`` is True: each bucket appears twice on the step axis (min row, then max
+  row), so a plain line through ``level[l, m]`` draws the envelope. ``last_summary``
+  carries the explicit bucket steps / mins / maxs.
+- ``probes_at(cursor)``: probe evaluations at or before the cursor (forgetting curves).
+- ``snapshot_at(cursor)``: the weight snapshot nearest the cursor.
+- ``input_at(cursor)``: the last ``inputs_kept`` inputs/tokens/regimes ending at the cursor.
+- ``event_marks()`` / ``events_until(cursor)``: timeline marks and the event log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.frames import ProbeRecord, SnapshotRecord
+from nlviz.buffers import HistoryView, InputSlot, ema_debiased
+from nlviz.recording import layout as L
+from nlviz.recording.reader import Recording
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The explicit min/max envelope behind a summary ``HistoryView``.
+
+    Attributes
+    ----------
+    steps : (B,) first step of each bucket.
+    level_min, level_max : (L, M, B) float32.
+    scalars_min, scalars_max : (G, B) float32.
+    fired_any : (L, B) uint8, 1 where the level fired anywhere in the bucket.
+    bucket_rows : rows per bucket (1 = raw).
+    """
+
+    steps: np.ndarray
+    level_min: np.ndarray
+    level_max: np.ndarray
+    scalars_min: np.ndarray
+    scalars_max: np.ndarray
+    fired_any: np.ndarray
+    bucket_rows: int
+
+
+@dataclass(frozen=True)
+class ReplayFrame:
+    """Everything the views need for one replay frame."""
+
+    cursor: int
+    view: HistoryView
+    is_summary: bool
+    summary: Summary | None
+    probes: list[ProbeRecord]
+    snapshot: SnapshotRecord | None
+    input: InputSlot | None
+
+
+class ReplaySource:
+    """Read the live views' data shapes from an open ``Recording``.
+
+    Parameters
+    ----------
+    rec : the open recording.
+    raw_limit : visible ranges of at most this many rows are read raw (exact values).
+    max_points : buckets of a summary view (about; from the pyramid).
+    probes_kept, inputs_kept : as in ``RunBuffers`` (forgetting curves / input panel).
+    smoothing : EMA weight for ``HistoryView.smooth`` in raw views (0 = raw values);
+        the EMA starts at the start of the visible range.
+    """
+
+    def __init__(self, rec: Recording, raw_limit: int = 20_000, max_points: int = 4000,
+                 probes_kept: int = 16, inputs_kept: int = 256, smoothing: float = 0.0) -> None:
+        self.rec = rec
+        self.raw_limit, self.max_points = int(raw_limit), int(max_points)
+        self.probes_kept, self.inputs_kept = probes_kept, inputs_kept
+        self.smoothing = float(smoothing)
+        self.spec = rec.spec
+        self.last_summary: Summary | None = None
+        self._snap_cache: tuple[int, SnapshotRecord] | None = None
+        self._reload_sparse()
+
+    # ---- sparse indices (cached; refreshed with the file) --------------------------------
+    def _reload_sparse(self) -> None:
+        self._probe_steps = np.asarray(self.rec.probe_steps(), np.int64)
+        self._snap_steps = np.asarray(self.rec.snapshot_steps(), np.int64)
+        self._events = self.rec.events
+        self._event_steps = np.array([e.step for e in self._events], np.int64)
+
+    def refresh(self) -> int:
+        """Tail: pick up rows a writer added (``Recording.refresh``); returns ``n_rows``."""
+        n = self.rec.refresh()
+        self._reload_sparse()
+        return n
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self.rec.steps
+
+    @property
+    def total(self) -> int:
+        return self.rec.n_rows
+
+    def is_summary_range(self, start_step: int | None, stop_step: int | None) -> bool:
+        lo, hi = self.rec.row_range(start_step, stop_step)
+        return hi - lo > self.raw_limit
+
+    # ---- per-step series ------------------------------------------------------------------
+    def history(self, start_step: int | None = None, stop_step: int | None = None
+                ) -> tuple[HistoryView, bool]:
+        """(view of steps in [start_step, stop_step], is_summary). See the module doc."""
+        if self.is_summary_range(start_step, stop_step):
+            s = self.summary(start_step, stop_step)
+            self.last_summary = s
+            both = lambda a, b: np.stack([a, b], -1).reshape(*a.shape[:-1], -1)  # noqa: E731
+            level = both(s.level_min, s.level_max)
+            regime = self._rows_at(L.D_REGIME, s.steps)
+            return HistoryView(np.repeat(s.steps, 2).astype(np.float64), level, level,
+                               np.repeat(s.fired_any, 2, axis=-1),
+                               both(s.scalars_min, s.scalars_max), np.repeat(regime, 2),
+                               self.rec.n_rows), True
+        self.last_summary = None
+        return self.raw(start_step, stop_step), False
+
+    def raw(self, start_step: int | None = None, stop_step: int | None = None) -> HistoryView:
+        """Exact recorded rows of steps in [start_step, stop_step] as a ``HistoryView``."""
+        rec, spec, f = self.rec, self.spec, self.rec.file
+        lo, hi = rec.row_range(start_step, stop_step)
+        n, Lv, M = hi - lo, len(spec.levels), len(spec.level_metrics)
+        level = np.empty((Lv, M, n), np.float32)
+        fired = np.empty((Lv, n), np.uint8)
+        for li, lv in enumerate(spec.level_names):
+            for mi, m in enumerate(spec.level_metrics):
+                f[L.level_path(lv, m)].read_direct(level[li, mi], np.s_[lo:hi])
+            f[L.level_path(lv, L.D_FIRED)].read_direct(fired[li], np.s_[lo:hi])
+        scalars = np.empty((len(spec.global_metrics), n), np.float32)
+        for gi, m in enumerate(spec.global_metrics):
+            f[L.global_path(m)].read_direct(scalars[gi], np.s_[lo:hi])
+        regime = f[L.D_REGIME][lo:hi]
+        smooth = level
+        if self.smoothing > 0 and n:
+            flat = level.reshape(Lv * M, n).T
+            out, _, _ = ema_debiased(flat, self.smoothing, np.zeros(Lv * M), np.zeros(Lv * M))
+            smooth = out.T.reshape(Lv, M, n).astype(np.float32)
+        return HistoryView(rec.steps[lo:hi].astype(np.float64), level, smooth, fired, scalars,
+                           regime, rec.n_rows)
+
+    def summary(self, start_step: int | None = None, stop_step: int | None = None) -> Summary:
+        """Min/max envelope of every series over [start_step, stop_step] from the pyramid."""
+        rec, spec = self.rec, self.spec
+        lmin, lmax = [], []
+        steps = None
+        bucket = 1
+        for lv in spec.level_names:
+            mins, maxs = [], []
+            for m in spec.level_metrics:
+                ov = rec.overview(m, lv, self.max_points, start_step, stop_step)
+                mins.append(ov.mins)
+                maxs.append(ov.maxs)
+                steps, bucket = ov.steps, ov.bucket_rows
+            lmin.append(mins)
+            lmax.append(maxs)
+        smin, smax = [], []
+        for m in spec.global_metrics:
+            ov = rec.overview(m, None, self.max_points, start_step, stop_step)
+            smin.append(ov.mins)
+            smax.append(ov.maxs)
+            steps, bucket = ov.steps, ov.bucket_rows
+        assert steps is not None
+        fired = self._fired_any(steps, start_step, stop_step)
+        B = len(steps)
+        return Summary(np.asarray(steps, np.int64),
+                       np.asarray(lmin, np.float32).reshape(len(spec.levels), -1, B),
+                       np.asarray(lmax, np.float32).reshape(len(spec.levels), -1, B),
+                       np.asarray(smin, np.float32).reshape(-1, B),
+                       np.asarray(smax, np.float32).reshape(-1, B), fired, bucket)
+
+    def _fired_any(self, bucket_steps: np.ndarray, start_step: int | None,
+                   stop_step: int | None) -> np.ndarray:
+        """(L, B): 1 where the level fired anywhere in the bucket (reads the uint8 column)."""
+        rec = self.rec
+        lo, hi = rec.row_range(start_step, stop_step)
+        starts = np.searchsorted(rec.steps, bucket_steps, "left")
+        starts = np.clip(starts - lo, 0, max(0, hi - lo - 1))
+        out = np.zeros((len(self.spec.levels), len(bucket_steps)), np.uint8)
+        if hi <= lo or len(bucket_steps) == 0:
+            return out
+        for li, lv in enumerate(self.spec.level_names):
+            col = rec.file[L.level_path(lv, L.D_FIRED)][lo:hi]
+            out[li] = np.maximum.reduceat(col, starts)
+        return out
+
+    def _rows_at(self, path: str, steps: np.ndarray) -> np.ndarray:
+        """Values of a per-step dataset at the rows of ``steps`` (recorded steps)."""
+        rows = np.searchsorted(self.rec.steps, steps, "left")
+        if len(rows) == 0:
+            return np.zeros(0, self.rec.file[path].dtype)
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        return self.rec.file[path][lo:hi][rows - lo]
+
+    # ---- sparse records at the cursor ----------------------------------------------------
+    def probes_at(self, cursor: int) -> list[ProbeRecord]:
+        """The ``probes_kept`` latest probe evaluations at or before ``cursor`` (oldest first),
+        the replay equivalent of ``RunBuffers.probes``."""
+        i = int(np.searchsorted(self._probe_steps, cursor, "right"))
+        lo = max(0, i - self.probes_kept)
+        if i == lo:
+            return []
+        f = self.rec.file
+        ages = f[L.D_PROBE_AGES][lo:i]
+        errs = f[L.D_PROBE_ERRORS][lo:i]
+        return [ProbeRecord(int(s), a, e) for s, a, e in zip(self._probe_steps[lo:i], ages, errs)]
+
+    def forgetting_at(self, cursor: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(ages (P,), errors (L, P)) of the probe evaluation at or before ``cursor``."""
+        p = self.probes_at(cursor)
+        return (p[-1].ages, p[-1].errors) if p else None
+
+    def snapshot_at(self, cursor: int) -> SnapshotRecord | None:
+        """The weight snapshot nearest ``cursor`` (ties: the earlier); cached."""
+        steps = self._snap_steps
+        if len(steps) == 0:
+            return None
+        i = int(np.searchsorted(steps, cursor))
+        if i == len(steps) or (i > 0 and cursor - steps[i - 1] <= steps[i] - cursor):
+            i -= 1
+        if self._snap_cache is None or self._snap_cache[0] != int(steps[i]):
+            rec = self.rec.snapshot_at(int(steps[i]))
+            assert rec is not None
+            self._snap_cache = (rec.step, rec)
+        return self._snap_cache[1]
+
+    def input_at(self, cursor: int) -> InputSlot | None:
+        """The last ``inputs_kept`` inputs ending at the recorded row at or before ``cursor``
+        (``RunBuffers.input`` in live mode)."""
+        hi = int(np.searchsorted(self.rec.steps, cursor, "right"))
+        if hi == 0:
+            return None
+        lo = max(0, hi - self.inputs_kept)
+        f = self.rec.file
+        return InputSlot(f[L.D_INPUTS][lo:hi], f[L.D_TOKEN][lo:hi], f[L.D_REGIME][lo:hi],
+                         int(self.rec.steps[hi - 1]))
+
+    def event_marks(self) -> tuple[np.ndarray, list[str], list[str]]:
+        """(steps (E,), kinds, details) of every event, for marks on the timeline."""
+        return (self._event_steps.copy(), [e.kind for e in self._events],
+                [e.detail for e in self._events])
+
+    def events_until(self, cursor: int, limit: int = 200) -> list[str]:
+        """Event log lines ``"step: kind detail"`` up to ``cursor`` (like ``RunBuffers.events``)."""
+        i = int(np.searchsorted(self._event_steps, cursor, "right"))
+        return [f"{e.step}: {e.kind} {e.detail}" for e in self._events[max(0, i - limit):i]]
+
+    # ---- everything at once ------------------------------------------------------------------
+    def frame(self, cursor: int, start_step: int | None = None, stop_step: int | None = None,
+              sparse: bool = True) -> ReplayFrame:
+        """One replay frame: visible-range history plus the sparse panels at ``cursor``
+        (``sparse=False`` skips them, e.g. while scrubbing faster than the slow panels)."""
+        view, summ = self.history(start_step, stop_step)
+        return ReplayFrame(int(cursor), view, summ, self.last_summary if summ else None,
+                           self.probes_at(cursor) if sparse else [],
+                           self.snapshot_at(cursor) if sparse else None,
+                           self.input_at(cursor) if sparse else None)
+
+
+__all__ = ["ReplayFrame", "ReplaySource", "Summary"]
