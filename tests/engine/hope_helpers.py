@@ -6,7 +6,6 @@ Imported as a plain module: pytest puts this folder on ``sys.path`` (rootdir-les
 """
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -150,4 +149,3 @@ def frames_equal(a, b, exact: bool = True) -> None:
             np.testing.assert_allclose(x, y, rtol=3e-7, atol=1e-30, err_msg=name)
 
 
-__all__ = [name for name in dir() if not name.startswith("_")] + ["math"]
