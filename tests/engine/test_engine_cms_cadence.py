@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from engine.config import CMSConfig
-from engine.frames import METRIC_INDEX as MI
 from engine.frames import FrameBatch
 from engine.session import Session
 from hope_helpers import F64, session_config, titans_cfg
