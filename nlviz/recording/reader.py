@@ -296,6 +296,10 @@ class Recording:
 
     # ---- sparse records ---------------------------------------------------------------------
     def _sparse_len(self, path: str) -> int:
+        """Rows of a sparse dataset, after a SWMR refresh. Call it BEFORE taking the handle
+        you read from: a handle taken before another handle of the same dataset is refreshed
+        reads stale chunk addresses (rows past the first chunk came back as copies of the
+        first chunk; h5py 3.16 / HDF5 1.14, SWMR read)."""
         ds = self._f[path]
         ds.refresh()
         return ds.shape[0]
@@ -319,11 +323,13 @@ class Recording:
 
     def probe_steps(self) -> np.ndarray:
         """(P,) int64 steps of the probe evaluations."""
-        return self._f[L.D_PROBE_STEP][: self._sparse_len(L.D_PROBE_STEP)]
+        n = self._sparse_len(L.D_PROBE_STEP)   # refresh first: see _sparse_len
+        return self._f[L.D_PROBE_STEP][:n]
 
     def snapshot_steps(self) -> np.ndarray:
         """(S,) int64 steps of the weight snapshots."""
-        return self._f[L.D_SNAP_STEP][: self._sparse_len(L.D_SNAP_STEP)]
+        n = self._sparse_len(L.D_SNAP_STEP)
+        return self._f[L.D_SNAP_STEP][:n]
 
     def snapshot_at(self, step: int) -> SnapshotRecord | None:
         """The weight snapshot nearest to ``step`` (ties: the earlier one); None if none."""
@@ -339,7 +345,8 @@ class Recording:
 
     def state_steps(self) -> np.ndarray:
         """(K,) int64 steps at which full engine states were stored."""
-        return self._f[L.D_STATE_STEP][: self._sparse_len(L.D_STATE_STEP)]
+        n = self._sparse_len(L.D_STATE_STEP)
+        return self._f[L.D_STATE_STEP][:n]
 
     def state_at_or_before(self, step: int) -> StateRecord | None:
         """The latest engine state at or before ``step`` (for "continue live from here")."""

@@ -19,11 +19,12 @@ cursor and a visible step range, so the same panels draw either:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
-from engine.frames import ProbeRecord, SnapshotRecord
-from nlviz.buffers import HistoryView, InputSlot, ema_debiased
+from engine.frames import METRIC_INDEX, ProbeRecord, SnapshotRecord
+from nlviz.buffers import AT_UPDATE_METRICS, HistoryView, InputSlot, RunBuffers
 from nlviz.recording import layout as L
 from nlviz.recording.reader import Recording
 
@@ -144,13 +145,20 @@ class ReplaySource:
         for gi, m in enumerate(spec.global_metrics):
             f[L.global_path(m)].read_direct(scalars[gi], np.s_[lo:hi])
         regime = f[L.D_REGIME][lo:hi]
-        smooth = level
-        if self.smoothing > 0 and n:
-            flat = level.reshape(Lv * M, n).T
-            out, _, _ = ema_debiased(flat, self.smoothing, np.zeros(Lv * M), np.zeros(Lv * M))
-            smooth = out.T.reshape(Lv, M, n).astype(np.float32)
-        return HistoryView(rec.steps[lo:hi].astype(np.float64), level, smooth, fired, scalars,
-                           regime, rec.n_rows)
+        return HistoryView(rec.steps[lo:hi].astype(np.float64), level,
+                           self._smooth(level, fired), fired, scalars, regime, rec.n_rows)
+
+    def _smooth(self, level: np.ndarray, fired: np.ndarray) -> np.ndarray:
+        """``HistoryView.smooth`` exactly as the live buffers compute it (debiased EMA; the
+        at-update metrics drawn on fired steps only, forward-filled, NaN before the first
+        update), started at the first visible row. Runs ``RunBuffers``' own smoothing on
+        fresh state rather than re-implementing it."""
+        Lv, M, _ = level.shape
+        state = SimpleNamespace(
+            smoothing=self.smoothing, _ema_y=np.zeros((Lv, M)), _ema_c=np.zeros((Lv, M), np.int64),
+            _at_state={}, _at_update=[METRIC_INDEX[m] for m in AT_UPDATE_METRICS
+                                      if m in self.spec.level_metrics])
+        return RunBuffers._smooth_rows(state, level, fired)  # type: ignore[arg-type]
 
     def summary(self, start_step: int | None = None, stop_step: int | None = None) -> Summary:
         """Min/max envelope of every series over [start_step, stop_step] from the pyramid."""
