@@ -123,7 +123,7 @@ def test_frame_bundles_everything(synth_run):
         assert fr.cursor == 30_000 and not fr.is_summary and fr.summary is None
         assert fr.probes[-1].step == 29_951 and fr.snapshot.step == 30_015   # nearest
         assert fr.input.step == 30_000
-        np.testing.assert_array_equal(fr.probes[-1].errors[:, 0], 29.951)
+        np.testing.assert_array_equal(fr.probes[-1].errors[:, 0], np.float32(29_951 * 1e-3))
         np.testing.assert_array_equal(fr.snapshot.weights[0], 30_015.0)
         fast = src.frame(30_000, 0, 49_999, sparse=False)
         assert fast.is_summary and fast.probes == [] and fast.snapshot is None
