@@ -12,7 +12,8 @@ from nlviz.buffers import RunBuffers
 if TYPE_CHECKING:
     from nlviz.qt.main_window import MainWindow
 
-SLOW_PANEL_PERIOD = 0.1        # heatmap / probes / inputs at most 10 Hz
+SLOW_PANEL_PERIOD = 0.2        # heatmap / probes / inputs at most 5 Hz
+STATUS_PERIOD = 0.25           # status bar at most 4 Hz
 
 
 class Redrawer(QObject):
@@ -36,7 +37,7 @@ class Redrawer(QObject):
         self.timer.timeout.connect(self.redraw)
         self._seen = (-1, -1)
         self._in_redraw = False
-        self._slow_t = 0.0
+        self._slow_t = self._status_t = 0.0
         self._seen_probe = self._seen_snap = self._seen_input = None
         self._frames: list[float] = []
         self.frame_times: list[float] = []     # seconds per redraw (for the benchmark)
@@ -62,7 +63,7 @@ class Redrawer(QObject):
     def force(self) -> None:
         """Redraw now even if nothing changed (e.g. after a view setting changed)."""
         self._seen = (-1, -1)
-        self._slow_t = 0.0
+        self._slow_t = self._status_t = 0.0
         self._seen_probe = self._seen_snap = self._seen_input = None
         self.redraw()
 
@@ -88,6 +89,9 @@ class Redrawer(QObject):
             self._frames.append(now)
             self.frame_times.append(time.perf_counter() - t0)
             del self.frame_times[:-1000]
+        if now - self._status_t < STATUS_PERIOD:
+            return
+        self._status_t = now
         self._frames = [t for t in self._frames if now - t < 1.0]
         step = int(b.history(1).step[-1]) + 1 if b.total else 0
         w.status.set_numbers(stats.steps_per_s, step, len(self._frames), stats.playing)

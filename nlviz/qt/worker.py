@@ -20,7 +20,8 @@ from engine.session import Command, EngineFault, Mark, Reset, Session, SetParam
 from nlviz.buffers import RunBuffers
 from nlviz.qt.recording_link import RecordingLink
 
-BATCH_SECONDS = 1 / 40          # wall time one batch should take at "max" speed
+BATCH_SECONDS = 1 / 30          # wall time one batch should take at "max" speed
+MIN_BATCH = 32                  # at "max": amortises the per-call cost (and GIL hand-offs)
 MAX_BATCH = 4096
 
 
@@ -236,7 +237,10 @@ class EngineWorker(QObject):
             n = min(n, due, int(self._speed * BATCH_SECONDS) + 1)
         if self._remaining is not None:
             n = min(n, self._remaining)
-        return max(0, min(n, MAX_BATCH)) if self._speed > 0 else max(1, min(n, MAX_BATCH))
+        if self._speed > 0:
+            return max(0, min(n, MAX_BATCH))
+        floor = MIN_BATCH if self._remaining is None else min(MIN_BATCH, self._remaining)
+        return max(floor, min(n, MAX_BATCH))
 
     def _run_batch(self, n: int) -> None:
         t0 = time.perf_counter()

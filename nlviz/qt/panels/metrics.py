@@ -85,7 +85,7 @@ class MetricsPanel(QWidget):
             p.setTitle(TITLES.get(m, m), size="9pt")
             p.setLabel("left", units=None)
             p.getAxis("left").setWidth(56)
-            p.showGrid(x=True, y=True, alpha=0.15)
+            p.showGrid(x=False, y=False)          # grid lines cost ~25% of the paint time
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
             p.getAxis("left").setToolTip(METRIC_UNITS.get(m, ""))

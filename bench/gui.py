@@ -1,0 +1,213 @@
+"""GUI benchmark (issue 4): redraw fps with a full history, event-loop stalls while the
+engine runs at full speed, engine throughput with the GUI versus headless, memory growth.
+
+Run under a display (``xvfb-run -a python bench/gui.py``) or with
+``QT_QPA_PLATFORM=offscreen``. Prints a markdown table for docs/benchmarks.md.
+
+    python bench/gui.py [--seconds 10] [--steps-memory 1000000]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("XDG_CONFIG_HOME", "/tmp/nlviz-bench-settings")
+
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from engine.frames import FrameBatch, LevelSpec, RunSpec  # noqa: E402
+from engine.session import Session  # noqa: E402
+from nlviz.config_loader import load_config  # noqa: E402
+from nlviz.qt.controller import Controller  # noqa: E402
+from nlviz.qt.main_window import MainWindow  # noqa: E402
+from nlviz.qt.status import rss_mb  # noqa: E402
+from nlviz.qt.theme import DARK, apply_theme  # noqa: E402
+
+HISTORY = 100_000
+
+
+def synthetic_spec(levels: int = 4) -> RunSpec:
+    lv = tuple(LevelSpec(f"L{i}", "cms", 4 ** i, (32, 32)) for i in range(levels))
+    return RunSpec(levels=lv, d_in=16, probe_size=64)
+
+
+def synthetic_batch(spec: RunSpec, start: int, n: int, rng: np.random.Generator) -> FrameBatch:
+    L, M = len(spec.levels), len(spec.level_metrics)
+    steps = np.arange(start, start + n, dtype=np.int64)
+    level = np.abs(rng.standard_normal((n, L, M))).astype(np.float32)
+    periods = np.array(spec.update_periods)
+    fired = ((steps[:, None] + 1) % periods[None, :] == 0).astype(np.uint8)
+    return FrameBatch(step=steps, level=level, fired=fired, scalars=np.zeros((n, 2), np.float32),
+                      inputs=rng.standard_normal((n, spec.d_in)).astype(np.float32),
+                      regime=np.zeros(n, np.int32), token=np.full(n, -1, np.int32),
+                      wall_time=np.zeros(n))
+
+
+def _window(app: QApplication, session_spec: RunSpec | None = None) -> tuple[MainWindow,
+                                                                             Controller]:
+    window = MainWindow()
+    session = Session(load_config("default"))
+    controller = Controller(window, session, capacity=HISTORY)
+    if session_spec is not None:
+        controller.buffers.reset(session_spec)
+        window.metrics.set_levels(session_spec)
+    window.resize(1600, 1000)
+    window.show()
+    app.processEvents()
+    return window, controller
+
+
+def bench_redraw(app: QApplication, frames: int = 150) -> dict[str, float]:
+    """4 levels x 4 metrics x 100k steps shown (window 'all'); each frame appends 64 steps,
+    points the curves at the new data and paints the window synchronously."""
+    spec = synthetic_spec(4)
+    window, controller = _window(app, spec)
+    rng = np.random.default_rng(0)
+    for s in range(0, HISTORY, 8192):
+        controller.buffers.push(synthetic_batch(spec, s, min(8192, HISTORY - s), rng))
+    controller.redrawer.window_steps = HISTORY
+    window.controls.window_box.setCurrentIndex(3)
+    step = HISTORY
+    times = []
+    for i in range(frames + 10):
+        controller.buffers.push(synthetic_batch(spec, step, 64, rng))
+        step += 64
+        t0 = time.perf_counter()
+        controller.redrawer.redraw()
+        window.metrics.graphics.repaint()
+        app.processEvents()
+        if i >= 10:
+            times.append(time.perf_counter() - t0)
+    points = sum(len(c.xData) for m in window.metrics.curves.values() for c in m)
+    window.allow_close = True
+    window.close()
+    t = np.array(times)
+    return {"redraw_fps": 1 / t.mean(), "redraw_ms_p50": 1e3 * np.median(t),
+            "redraw_ms_p99": 1e3 * np.percentile(t, 99), "points": points}
+
+
+def bench_live(app: QApplication, seconds: float) -> dict[str, float]:
+    """Default preset at max speed in the worker; the GUI redraws at 30 Hz; a 5 ms probe
+    timer measures how late the GUI event loop runs (stalls)."""
+    window, controller = _window(app)
+    controller.start()
+    app.processEvents()
+    late: list[float] = []
+    clock = QElapsedTimer()
+    probe = QTimer()
+    probe.setInterval(5)
+    last = [0]
+
+    def tick() -> None:
+        now = clock.elapsed()
+        late.append(max(0, now - last[0] - 5))
+        last[0] = now
+
+    probe.timeout.connect(tick)
+    controller.play()
+    _run_loop(1.0)                                      # warm up
+    n0, t0 = controller.buffers.total, time.perf_counter()
+    rss0 = rss_mb()
+    clock.start()
+    probe.start()
+    frames0 = len(controller.redrawer.frame_times)
+    _run_loop(seconds)
+    probe.stop()
+    rate = (controller.buffers.total - n0) / (time.perf_counter() - t0)
+    redraws = controller.redrawer.frame_times[frames0:]
+    rss1 = rss_mb()
+    controller.stop_and_wait()
+    window.allow_close = True
+    window.close()
+    stalls = np.array(late[1:]) if len(late) > 1 else np.zeros(1)
+    return {"gui_steps_per_s": rate, "stall_ms_p50": float(np.median(stalls)),
+            "stall_ms_p99": float(np.percentile(stalls, 99)), "stall_ms_max": float(stalls.max()),
+            "live_redraw_ms_p50": 1e3 * float(np.median(redraws)) if redraws else 0.0,
+            "live_rss_growth_mb": rss1 - rss0, "live_seconds": seconds}
+
+
+def _run_loop(seconds: float) -> None:
+    """Run the Qt event loop (blocking in C++, like app.exec) for ``seconds``."""
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def bench_headless(seconds: float, batch: int) -> float:
+    session = Session(load_config("default"))
+    session.step(batch)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        session.step(batch)
+        n += batch
+    return n / (time.perf_counter() - t0)
+
+
+def bench_memory(app: QApplication, steps: int) -> dict[str, float]:
+    """Push ``steps`` synthetic steps (4 levels, snapshots, probes) through the buffers and
+    the views; RSS after the ring is full versus at the end."""
+    spec = synthetic_spec(4)
+    window, controller = _window(app, spec)
+    rng = np.random.default_rng(1)
+    batch = 2048
+    rss_full = None
+    for s in range(0, steps, batch):
+        controller.buffers.push(synthetic_batch(spec, s, batch, rng))
+        if s % (batch * 8) == 0:
+            controller.redrawer.redraw()
+            app.processEvents()
+        if rss_full is None and s >= HISTORY + 32_768:
+            rss_full = rss_mb()
+    controller.redrawer.redraw()
+    app.processEvents()
+    rss_end = rss_mb()
+    window.allow_close = True
+    window.close()
+    return {"memory_steps": steps, "rss_when_full_mb": rss_full or 0.0, "rss_end_mb": rss_end,
+            "rss_growth_mb": rss_end - (rss_full or rss_end)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--steps-memory", type=int, default=1_000_000)
+    args = ap.parse_args()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_theme(app, DARK)
+    redraw = bench_redraw(app)
+    live = bench_live(app, args.seconds)
+    headless = bench_headless(args.seconds, max(16, int(live["gui_steps_per_s"] / 40)))
+    mem = bench_memory(app, args.steps_memory)
+    ratio = live["gui_steps_per_s"] / headless
+    rows = [
+        ("redraw fps, 4 levels x 4 metrics x 100k steps (+ faint raw off)",
+         f"{redraw['redraw_fps']:.0f} fps (p50 {redraw['redraw_ms_p50']:.1f} ms, "
+         f"p99 {redraw['redraw_ms_p99']:.1f} ms)", ">= 30 fps"),
+        ("GUI event-loop stall while the engine runs at max",
+         f"p99 {live['stall_ms_p99']:.1f} ms (p50 {live['stall_ms_p50']:.1f}, max "
+         f"{live['stall_ms_max']:.0f})", "p99 <= 50 ms"),
+        ("engine throughput, GUI attached vs headless (default preset)",
+         f"{live['gui_steps_per_s']:,.0f} vs {headless:,.0f} steps/s = {ratio:.0%}", ">= 80%"),
+        (f"memory growth over {mem['memory_steps']:,} steps (after the ring is full)",
+         f"{mem['rss_growth_mb']:+.1f} MB (RSS {mem['rss_end_mb']:.0f} MB)", "<= 100 MB"),
+        (f"memory growth during the {args.seconds:.0f} s live run",
+         f"{live['live_rss_growth_mb']:+.1f} MB", "-"),
+    ]
+    print(f"platform: {platform.platform()}, Python {platform.python_version()}, "
+          f"Qt platform {app.platformName()}, {os.cpu_count()} CPUs")
+    print("| measure | result | target |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
