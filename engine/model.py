@@ -125,6 +125,7 @@ class SelfModifyingTitans:
         self.w_kv = proj[1:].to(dtype).to(device)                    # (2, d, d) lmm: fixed k, v
         self.mom = [torch.zeros_like(p) for p in self.bank.params()]
         self.init = [p.clone() for p in self.bank.params()]
+        self.from_init = [torch.zeros_like(p) for p in self.init]    # W - W0, kept in step
         self.init_norm = _norm(self.init)                            # (B,)
         self.w_norm = self.init_norm.clone()                         # (B,) ||W|| now
         self.last_update = torch.zeros_like(self.bank.w2)            # (B, h, d) last dW2
@@ -235,8 +236,9 @@ class SelfModifyingTitans:
             deltas = self._deltas_delta(factors, eta, rho)
         upd = _norm(deltas)                                          # (B,)  O4
         rel = upd / self.w_norm.clamp_min(1e-12)
-        for w, dw in zip(self.bank.params(), deltas):
+        for w, dw, dw0 in zip(self.bank.params(), deltas, self.from_init):
             w.add_(dw)                                               # in place: no new weights
+            dw0.add_(dw)
         self.last_update = deltas[-1]
         self.w_norm = _norm(self.bank.params())
         return upd, rel
@@ -244,12 +246,10 @@ class SelfModifyingTitans:
     def state_metrics(self) -> tuple[Tensor, Tensor]:
         """(||S||, ||W - W0|| / ||W0||) per memory, (B,) each.
 
-        Uses ``||W - W0||^2 = ||W||^2 - 2 <W, W0> + ||W0||^2`` so no difference is formed.
+        ``W - W0`` is kept up to date by adding each write's delta (no cancellation, no
+        temporaries).
         """
-        dots = sum(torch.linalg.vecdot(w.flatten(1), w0.flatten(1))
-                   for w, w0 in zip(self.bank.params(), self.init))
-        sq = self.w_norm.square() - 2 * dots + self.init_norm.square()
-        drift = sq.clamp_min(0).sqrt() / self.init_norm.clamp_min(1e-12)
+        drift = _norm(self.from_init) / self.init_norm.clamp_min(1e-12)
         mom = _norm(self.mom) if self.cfg.momentum > 0 else torch.zeros_like(drift)
         return mom, drift
 
@@ -457,6 +457,7 @@ class HOPE:
         self.cms = ContinuumMemory(cfg.cms, cfg.d, gen, self.dtype, device)
         self.prev_o: Tensor | None = None                             # (d, 1) for next_step
         self.pending: list[TitansRead] = []                           # reads of the open chunk
+        self.cms_io: list[Tensor] = []                                # per span (Lc+1, d, m)
         self.count = 0                                                # steps processed
 
     @property
@@ -484,6 +485,7 @@ class HOPE:
         n, B = x_raw.shape[0], len(self.titans.names)
         assert n <= self.chunk_room(), "a step may not cross a Titans chunk boundary"
         x = self.w_in @ x_raw.T                                       # (d, n)
+        self.cms_io = []                                              # this call's CMS inputs
         read = self.titans.read(x)
         self.pending.append(read)
         y, cms_metrics, scalars = self._cms(read.o, x_raw.T)
@@ -491,16 +493,23 @@ class HOPE:
         zeros = read.surprise.new_zeros(B, n)
         upd = rel = zeros
         if self.count % self.cfg.titans.chunk_size == 0:
+            # rows before the chunk's last token show the state before its write (causal)
+            before = self.titans.state_metrics() if n > 1 else None
             u, r = self.titans.write(self.pending)
             self.pending = []
+            mom, drift = self.titans.state_metrics()
             if n == 1:
                 upd, rel = u[:, None], r[:, None]
-            else:
-                upd = torch.cat([zeros[:, 1:], u[:, None]], 1)       # (B, n): at the last token
+                mom, drift = mom[:, None], drift[:, None]
+            else:                                                     # (B, n): at the last token
+                upd = torch.cat([zeros[:, 1:], u[:, None]], 1)
                 rel = torch.cat([zeros[:, 1:], r[:, None]], 1)
-        mom, drift = self.titans.state_metrics()
+                mom = torch.cat([before[0][:, None].expand(B, n - 1), mom[:, None]], 1)
+                drift = torch.cat([before[1][:, None].expand(B, n - 1), drift[:, None]], 1)
+        else:
+            mom, drift = (t[:, None] for t in self.titans.state_metrics())
         cols = [read.surprise, read.grad_norm, upd, rel, read.rho.expand(B, n),
-                read.eta.expand(B, n), mom[:, None].expand(B, n), drift[:, None].expand(B, n)]
+                read.eta.expand(B, n), mom.expand(B, n), drift.expand(B, n)]
         tm = torch.stack(cols, -1).transpose(0, 1)                    # (n, B, M)
         return torch.cat([tm, cms_metrics], dim=1), scalars, read, y
 
@@ -556,10 +565,14 @@ class HOPE:
             y_all, caches = self.cms.forward(cols)
             y_loss, y = y_all[:, :m], y_all[:, m:]
             loss_caches = [MLPCache(c.x[:, :m], c.a[:, :m], c.da[:, :m]) for c in caches]
+            level_in = [c.x[:, m:] for c in caches]
             self.prev_o = o[:, -1:]
         else:
             y, caches = self.cms.forward(o)
             y_loss, loss_caches, valid = y, caches, o.new_ones(m)
+            level_in = [c.x for c in caches]
+        if level_in:  # each level's input and output per token, at the weights that made them
+            self.cms_io.append(torch.stack(level_in + [y]))           # (Lc + 1, d, m)
         err = (self.w_out @ y_loss - x_raw) * valid                   # (d_in, m)
         dy = self.w_out.T @ err                                       # (d, m)
         surprise, gnorm = self.cms.accumulate(loss_caches, dy)        # (Lc, m) each

@@ -54,12 +54,11 @@ class ProbeSet:
         c = torch.tensor(cols, device=model.device)
         self.keys[:, s] = read.k[:, c]
         self.targets[:, :, s] = read.targets[:, :, c]
-        u = read.o[:, c]                                                       # (d, m)
-        for li, lv in enumerate(model.cms.levels):
-            out, _ = mlp_forward(lv.w1, lv.w2, u, 1.0)
-            self.cms_in[li][:, s] = u
-            self.cms_out[li][:, s] = out
-            u = out
+        if model.cms.levels:  # the chain as it ran for these tokens (before later events)
+            io = model.cms_io[0] if len(model.cms_io) == 1 else torch.cat(model.cms_io, -1)
+            io = io[:, :, c]                                                   # (Lc+1, d, m)
+            self.cms_in[:, :, s] = io[:-1]
+            self.cms_out[:, :, s] = io[1:]
         self.written[slots] = np.arange(first_step, first_step + n)[cols]
 
     def evaluate(self, model: HOPE, step: int) -> ProbeRecord:

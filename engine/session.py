@@ -129,7 +129,7 @@ class Session:
         try:
             with torch.inference_mode():
                 while done < n:
-                    m = min(self.model.chunk_room(), n - done)
+                    m = min(self.model.chunk_room(), n - done, self._room_to_record(run))
                     met, sc, read, _ = self.model.step(x_all[done:done + m])
                     self.probes.offer(self.model, read, local0 + done)
                     metrics.append(met)
@@ -144,6 +144,12 @@ class Session:
         batch = self._assemble(t0, local0, n, metrics, scalars, walls, sample, extra)
         self._check_finite(batch)
         return batch
+
+    def _room_to_record(self, run: Any) -> int:
+        """Steps until the next probe / snapshot / state is due, so each lands on its step."""
+        count = self.model.count
+        return min(every - count % every for every in
+                   (run.probe_every, run.snapshot_every, run.state_every or 1 << 62))
 
     def _sparse(self, lo: int, hi: int, ghi: int, run: Any, extra: dict[str, list]) -> None:
         """Probe evaluations, snapshots and state captures due in model steps (lo, hi];
@@ -192,7 +198,7 @@ class Session:
             i = int(np.argwhere(~np.isfinite(batch.scalars))[0][0])
             level, what = None, "outer_loss"
         step = int(batch.step[i])
-        raise EngineFault(f"non-finite {what}", step, level, batch)
+        raise EngineFault(f"non-finite {what}", step, level, _head(batch, i + 1))
 
     # ---- commands ---------------------------------------------------------------------
     def apply(self, command: Command) -> EventRecord:
@@ -254,10 +260,25 @@ class Session:
         self.step_count = int(state["step_count"])
         self.origin = int(state["origin"])
         self.model.pending = []
+        tit = self.model.titans
+        tit.from_init = [w - w0 for w, w0 in zip(tit.bank.params(), tit.init)]
+        self.model.cms.refresh_state()
         self.probes.load({k[7:]: v for k, v in state.items() if k.startswith("probes/")},
                          self.device, self.model.dtype)
         self._events.append(EventRecord(self.step_count, "seek",
                                         f"restored state at step {self.step_count}"))
+
+
+def _head(batch: FrameBatch, n: int) -> FrameBatch:
+    """The first n steps of a batch, with the sparse records that fall inside them."""
+    last = int(batch.step[n - 1])
+    return FrameBatch(
+        step=batch.step[:n], level=batch.level[:n], fired=batch.fired[:n],
+        scalars=batch.scalars[:n], inputs=batch.inputs[:n], regime=batch.regime[:n],
+        token=batch.token[:n], wall_time=batch.wall_time[:n],
+        probes=[p for p in batch.probes if p.step <= last],
+        snapshots=[s for s in batch.snapshots if s.step <= last],
+        events=batch.events, states=[s for s in batch.states if s.step <= last])
 
 
 def _model_tensors(model: HOPE) -> dict[str, torch.Tensor]:
@@ -269,7 +290,7 @@ def _model_tensors(model: HOPE) -> dict[str, torch.Tensor]:
     for i, m in enumerate(tit.mom):
         out[f"titans/mom{i}"] = m
     for i, lv in enumerate(model.cms.levels):
-        for attr in ("w1", "w2", "g1", "g2", "last_update", "w_norm"):
+        for attr in ("w1", "w2", "g1", "g2", "sq", "last_update", "w_norm"):
             out[f"cms{i}/{attr}"] = getattr(lv, attr)
     out["prev_o"] = model.prev_o if model.prev_o is not None else torch.full(
         (model.cfg.d, 1), float("nan"), dtype=model.dtype, device=model.device)
