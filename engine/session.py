@@ -93,6 +93,21 @@ class Session:
         self._events.append(EventRecord(0, "start", self.stream.describe()))
 
     # ---- construction -----------------------------------------------------------------
+    def rebuild(self, config: Config, reason: str = "rebuilt") -> EventRecord:
+        """Replace the model with one built from ``config`` (another preset, width, device...).
+
+        The global step count continues; the new model starts from its initial state and
+        its stream from t = 0. The spec may change (``spec_version`` increments).
+        """
+        config = config.validate()
+        if config.run.device != self.config.run.device:
+            self.device, self.device_name, self.device_note = resolve_device(config.run.device)
+        self._build(config)
+        self.spec_version += 1
+        ev = EventRecord(self.step_count, "param", f"{reason} on {self.device_name}")
+        self._events.append(ev)
+        return ev
+
     def _build(self, config: Config) -> None:
         self.config = config
         self.model = HOPE(config.model, config.run.seed, self.device)
@@ -228,9 +243,11 @@ class Session:
             self.model.cms.set_hyper(new.model.cms)
             self.model.cfg = new.model
             return EventRecord(step, "param", f"{path}={value!r} (live)")
+        if new.run.device != self.config.run.device:
+            self.device, self.device_name, self.device_note = resolve_device(new.run.device)
         self._build(new)
         self.spec_version += 1
-        return EventRecord(step, "param", f"{path}={value!r} (rebuilt; step count reset)")
+        return EventRecord(step, "param", f"{path}={value!r} (rebuilt on {self.device_name})")
 
     # ---- state ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -260,8 +277,6 @@ class Session:
         self.step_count = int(state["step_count"])
         self.origin = int(state["origin"])
         self.model.pending = []
-        tit = self.model.titans
-        tit.from_init = [w - w0 for w, w0 in zip(tit.bank.params(), tit.init)]
         self.model.cms.refresh_state()
         self.probes.load({k[7:]: v for k, v in state.items() if k.startswith("probes/")},
                          self.device, self.model.dtype)
@@ -289,6 +304,8 @@ def _model_tensors(model: HOPE) -> dict[str, torch.Tensor]:
         out["titans/w1"] = tit.bank.w1
     for i, m in enumerate(tit.mom):
         out[f"titans/mom{i}"] = m
+    for i, m in enumerate(tit.from_init):
+        out[f"titans/from_init{i}"] = m
     for i, lv in enumerate(model.cms.levels):
         for attr in ("w1", "w2", "g1", "g2", "sq", "last_update", "w_norm"):
             out[f"cms{i}/{attr}"] = getattr(lv, attr)
@@ -301,6 +318,8 @@ def _assign(model: HOPE, name: str, value: torch.Tensor) -> None:
     tit = model.titans
     if name.startswith("titans/mom"):
         tit.mom[int(name[10:])] = value
+    elif name.startswith("titans/from_init"):
+        tit.from_init[int(name[16:])] = value
     elif name.startswith("titans/"):
         attr = name[7:]
         if attr in ("w1", "w2"):

@@ -71,10 +71,12 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         raise UserError(f"--set {key}: {exc}") from None
 
 
-def load_config(preset: str = "default", overrides: list[str] | None = None,
+def load_config(preset: str | None = "default", overrides: list[str] | None = None,
                 stream: str | None = None, device: str | None = None,
                 seed: int | None = None) -> Config:
-    """Preset, then ``--set`` overrides, then the dedicated flags; validated."""
+    """Preset (None means ``default``), then ``--set`` overrides, then the dedicated flags;
+    validated."""
+    preset = preset or "default"
     data = load_preset_dict(preset)
     data.setdefault("model", {})
     data.setdefault("stream", {})

@@ -38,15 +38,15 @@ def parse_window_size(text: str | None) -> tuple[int, int] | None:
 def build(args: argparse.Namespace) -> tuple[MainWindow, Controller]:
     """Window and controller for ``args`` (a QApplication must exist)."""
     settings = QSettings(SETTINGS_ORG, SETTINGS_APP)
-    preset = args.preset
-    if preset == "default" and not args.screenshot and settings.value("last_preset"):
+    preset = args.preset or "default"
+    if args.preset is None and not args.screenshot and settings.value("last_preset"):
         preset = str(settings.value("last_preset"))      # remembered between launches
     try:
         config = load_config(preset, args.overrides, args.stream, args.device, args.seed)
     except UserError:
-        if preset == args.preset:
+        if args.preset is not None:
             raise
-        preset = args.preset
+        preset = "default"
         config = load_config(preset, args.overrides, args.stream, args.device, args.seed)
     try:
         session = Session(config)

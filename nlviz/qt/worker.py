@@ -163,16 +163,12 @@ class EngineWorker(QObject):
         self.eventLogged.emit(f"{ev.step}: {ev.kind} {ev.detail}")
 
     def _on_rebuild(self, req: Rebuild) -> None:
-        old = self.session
+        new = self.session
         try:
-            new = Session(req.config)
+            new.rebuild(req.config)
         except (ConfigError, ValueError, OSError) as exc:
             self.rejected.emit(str(exc))
             return
-        # Continue the global step index (the engine has no API for this yet).
-        new.step_count = new.origin = old.step_count
-        new._events = [type(e)(old.step_count, e.kind, e.detail) for e in new._events]
-        self.session = new
         self._spec_version = new.spec_version
         self._new_spec()
         self.eventLogged.emit(f"{new.step_count}: rebuilt on {new.device_name}")

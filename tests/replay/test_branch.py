@@ -12,19 +12,9 @@ from nlviz.replay.branch import BranchError, branch_session, branchable_steps
 DRIFT = LEVEL_METRICS.index("drift_init")
 
 
-def assert_same_frames(got: FrameBatch, want: FrameBatch, exact_titans_drift: bool = False
-                       ) -> None:
-    """Every value bit-for-bit, except (unless asked) the Titans ``drift_init`` column:
-    the engine keeps ``W - W0`` as a running sum of deltas that ``state_dict`` does not
-    store, and ``load_state`` recomputes it as ``W - W0`` (rounding differs by ~1 ulp).
-    That one diagnostic column is compared to 1e-5 here and pinned by the strict xfail
-    ``test_titans_drift_is_bit_for_bit_after_restore`` below."""
-    level_got, level_want = got.level.copy(), want.level.copy()
-    if not exact_titans_drift:
-        tit = list(range(5))   # the tiny preset's 5 Titans memories come first
-        np.testing.assert_allclose(level_got[:, tit, DRIFT], level_want[:, tit, DRIFT],
-                                   rtol=1e-5, atol=1e-9)
-        level_got[:, tit, DRIFT] = level_want[:, tit, DRIFT] = 0
+def assert_same_frames(got: FrameBatch, want: FrameBatch) -> None:
+    """Every value bit-for-bit: the branched run is the recorded run."""
+    level_got, level_want = got.level, want.level
     np.testing.assert_array_equal(level_got, level_want, err_msg="level")
     for name in ("step", "fired", "scalars", "inputs", "regime", "token"):
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
@@ -64,14 +54,11 @@ def test_branch_reproduces_the_original_run_bit_for_bit(tiny_run, k):
         assert_same_frames(got, slice_frames(ref, k + 1, n))
 
 
-@pytest.mark.xfail(strict=True, reason="engine: Session.state_dict() lacks Titans W - W0 "
-                   "(from_init), so drift_init after load_state differs by rounding; store it "
-                   "in _model_tensors to make this pass")
 def test_titans_drift_is_bit_for_bit_after_restore(tiny_run):
     path, ref = tiny_run
     with Recording.open(path) as rec:
         br = branch_session(rec, 191)
-    assert_same_frames(br.session.step(100), slice_frames(ref, 192, 292), exact_titans_drift=True)
+    assert_same_frames(br.session.step(100), slice_frames(ref, 192, 292))
 
 
 def test_branch_recording_names_its_parent_and_matches_it(tiny_run, tmp_path):
