@@ -10,57 +10,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from engine.config import Config, ConfigError, StreamConfig
+from engine.commands import LIVE_PARAMS, Command, Mark, Reset, SetParam, SwitchStream
+from engine.config import Config, ConfigError
 from engine.device import resolve_device
 from engine.frames import EventRecord, FrameBatch, LevelSpec, RunSpec, StateRecord
 from engine.model import HOPE
 from engine.observables import ProbeSet, snapshot, snapshot_shapes
 from engine.streams import Stream, make_stream
-
-# Dotted config paths that change a running model without rebuilding it.
-LIVE_PARAMS = frozenset({
-    "model.titans.lr", "model.titans.lr_max", "model.titans.retention", "model.titans.momentum",
-    "model.cms.lr", "model.cms.retention",
-    "run.probe_every", "run.snapshot_every", "run.state_every",
-})
-
-
-@dataclass(frozen=True)
-class Reset:
-    """Back to the initial state (same config, same seed)."""
-
-
-@dataclass(frozen=True)
-class SwitchStream:
-    """Feed another stream from the next step on (the step count continues)."""
-
-    stream: StreamConfig
-
-
-@dataclass(frozen=True)
-class SetParam:
-    """Set a dotted config value; live if in ``LIVE_PARAMS``, else the model is rebuilt."""
-
-    path: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A user action to log with the run (pause, resume, seek, record...)."""
-
-    kind: str
-    detail: str = ""
-
-
-Command = Reset | SwitchStream | SetParam | Mark
-
 
 class EngineFault(RuntimeError):
     """The engine raised or produced NaN/inf. ``batch`` holds every step completed before

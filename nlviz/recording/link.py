@@ -1,4 +1,4 @@
-"""The worker's handle on the HDF5 recorder (Qt-free; used from the worker thread only).
+"""The engine process's handle on the HDF5 recorder (Qt-free; used from the engine loop only).
 
 Wraps ``nlviz.recording.writer.Recorder``: start/stop with a file name, append every
 batch (blocking when the recorder's queue is full: that wait is the back-pressure),
@@ -22,7 +22,8 @@ def _segment_path(path: str, index: int) -> str:
 class RecordingLink:
     """Zero or one active recording."""
 
-    def __init__(self) -> None:
+    def __init__(self, parent: tuple[str, int] | None = None) -> None:
+        self.parent = parent           # (parent_run, parent_step) of a branched session
         self._recorder: Any = None
         self._base: str | None = None
         self._segment = 1
@@ -53,7 +54,7 @@ class RecordingLink:
         self._recorder = Recorder(path, session.spec, session.config.to_dict(),
                                   device=session.device_name,
                                   stream=session.stream_description,
-                                  state_template=template)
+                                  state_template=template, parent=self.parent)
         self._spec = session.spec
 
     def append(self, batch: FrameBatch) -> str | None:

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLin
                                QPushButton, QVBoxLayout, QWidget)
 
 from engine.config import DEVICES, Config, ConfigError
-from engine.session import LIVE_PARAMS
+from engine.commands import LIVE_PARAMS
 from nlviz.config_loader import parse_value, preset_names
 
 FIELDS: tuple[tuple[str, str], ...] = (
