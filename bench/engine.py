@@ -20,6 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.session import Session  # noqa: E402
+
+THREADS = torch.get_num_threads()  # torch's default on this machine (before any Session)
 from nlviz.config_loader import load_config  # noqa: E402
 
 
@@ -38,7 +40,8 @@ def timed(fn, repeats: int) -> list[float]:
 
 def ours(preset: str, sets: list[str], steps: int, repeats: int, device: str,
          stream: str | None = None) -> float:
-    """Median steps/s of Session.step(steps), all observables on."""
+    """Median steps/s of Session.step(steps), all observables on (the session sets its
+    own thread count: run.threads auto)."""
     session = Session(load_config(preset, sets, stream=stream, device=device))
     session.step(max(64, steps // 4))
     return steps / statistics.median(timed(lambda: session.step(steps), repeats))
@@ -67,6 +70,7 @@ def peer(dim: int, chunk: int, tokens: int, repeats: int, device: str) -> float 
     def run() -> None:
         with torch.no_grad():
             mem(seq)
+    torch.set_num_threads(THREADS)  # the peer at torch's default, as a user runs it
     return tokens / statistics.median(timed(run, repeats))
 
 
@@ -76,7 +80,6 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="fewer steps (smoke run)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
     scale = 4 if args.quick else 1
     r, dev = args.repeats, args.device
     rows = []
@@ -87,7 +90,7 @@ def main() -> int:
         v = ours("default", [f"model.titans.chunk_size={c}"], 4096 // scale, r, dev)
         rows.append((f"HOPE default, chunked C={c}", f"{v:,.0f} tok/s", ""))
     dim = 256
-    for c, ours_tokens, peer_tokens, target in ((64, 4096, 4096, 3), (1, 512, 32, 20)):
+    for c, ours_tokens, peer_tokens, target in ((64, 4096, 4096, 3), (1, 512, 128, 20)):
         mine = ours("default", single_memory_sets(dim, c), ours_tokens // scale, r, dev, "noise")
         theirs = peer(dim, c, peer_tokens, max(1, r if c > 1 else 3), dev)
         ratio = f"{mine / theirs:.1f}x" if theirs else "n/a"
@@ -95,9 +98,9 @@ def main() -> int:
                      f"{ratio} of peer (target >= {target}x)"))
         rows.append((f"single Titans memory d={dim}, h={4 * dim}, C={c}: titans-pytorch 0.5.1",
                      f"{theirs:,.0f} tok/s" if theirs else "not installed", ""))
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, device {dev}, "
-          f"median of {r}")
+    print(f"machine: {platform.processor() or platform.machine()}, {THREADS} torch threads by "
+          f"default (ours: run.threads auto = 1 for the HOPE preset, {THREADS} for d=256), "
+          f"torch {torch.__version__}, device {dev}, median of {r}")
     print("| case | throughput | note |\n|---|---|---|")
     for case, val, note in rows:
         print(f"| {case} | {val} | {note} |")

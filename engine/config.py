@@ -190,8 +190,9 @@ class RunConfig:
     snapshot_every : steps between weight-matrix snapshots for heatmaps.
     snapshot_max : snapshots are block-averaged down to at most this many rows and columns.
     state_every : steps between full engine-state snapshots (for branching a replay); 0 = never.
-    threads : CPU threads for torch (0 = torch's default). One thread is fastest for these
-        small matrices and does not collapse when other processes load the cores.
+    threads : CPU threads for torch; 0 = auto: one thread when every weight matrix is small
+        (d x hidden <= 65536: dispatch-bound, and one thread does not collapse when other
+        processes load the cores), else torch's default.
     """
 
     seed: int = 0
@@ -201,7 +202,7 @@ class RunConfig:
     snapshot_every: int = 64
     snapshot_max: int = 32
     state_every: int = 1024
-    threads: int = 1
+    threads: int = 0
 
     def validate(self, where: str = "run") -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

@@ -262,9 +262,8 @@ class SelfModifyingTitans:
         if n == 1:  # exact online rule, the hot path of per-token mode
             for w, s, pairs in zip(self.bank.params(), self.mom, factors):
                 if beta > 0:  # S = beta S - eta g;  dW = (rho - 1) W + S
-                    s.mul_(beta)
-                    for left, right in pairs:
-                        s.baddbmm_(left * -eta, right.transpose(-1, -2))
+                    for j, (left, right) in enumerate(pairs):
+                        s.baddbmm_(left * -eta, right.transpose(-1, -2), beta=beta if j == 0 else 1)
                     deltas.append(torch.addcmul(s, w, rho - 1))
                 else:         # dW = (rho - 1) W - eta g
                     dw = w * (rho - 1)
@@ -278,10 +277,9 @@ class SelfModifyingTitans:
             for left, right in pairs:
                 dw.baddbmm_(left * -c.gw, right.transpose(-1, -2))
             if beta > 0:
-                dw.add_(s, alpha=float(c.s0))
-                s.mul_(c.beta_n)
-                for left, right in pairs:
-                    s.baddbmm_(left * -c.sw, right.transpose(-1, -2))
+                dw.addcmul_(s, c.s0)
+                for j, (left, right) in enumerate(pairs):
+                    s.baddbmm_(left * -c.sw, right.transpose(-1, -2), beta=beta ** n if j == 0 else 1)
             deltas.append(dw)
         return deltas
 

@@ -44,8 +44,8 @@ class Session:
     def __init__(self, config: Config) -> None:
         self.config = config.validate()
         self.device, self.device_name, self.device_note = resolve_device(config.run.device)
-        if config.run.threads > 0 and self.device.type == "cpu":
-            torch.set_num_threads(config.run.threads)
+        if self.device.type == "cpu":
+            _set_threads(config)
         self.spec_version = 0
         self.step_count = 0          # global, never goes back (one row per step recorded)
         self._t0 = time.perf_counter()
@@ -243,6 +243,18 @@ class Session:
                          self.device, self.model.dtype)
         self._events.append(EventRecord(self.step_count, "seek",
                                         f"restored state at step {self.step_count}"))
+
+
+_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def _set_threads(config: Config) -> None:
+    """Apply ``run.threads`` (0 = auto, see RunConfig)."""
+    m = config.model
+    widest = max([m.d * m.titans.hidden, m.d * m.cms.hidden if m.cms.periods else 0, m.d * m.d])
+    n = config.run.threads or (1 if widest <= 65536 else _DEFAULT_THREADS)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 def _head(batch: FrameBatch, n: int) -> FrameBatch:
