@@ -87,6 +87,12 @@ class Stream:
         return f"{self.description}" + (f" ({vals})" if vals else "")
 
 
+def _unlabelled(x: np.ndarray) -> Sample:
+    """A window with no regime (0) and no token (-1)."""
+    n = len(x)
+    return Sample(x.astype(np.float32), np.zeros(n, np.int32), np.full(n, -1, np.int32))
+
+
 def _unit(v: np.ndarray, axis: int = -1) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=axis, keepdims=True), 1e-12)
 
@@ -177,7 +183,7 @@ class MultiTimescale(Stream):
         phase = rng.uniform(0, 2 * np.pi, size=len(periods))
         x = np.sin(2 * np.pi * t[:, None] / periods + phase) @ dirs       # (BLOCK, dim)
         x += self.params.noise * self._rng(1, b).standard_normal(x.shape)
-        return Sample(x.astype(np.float32), np.zeros(BLOCK, np.int32), np.full(BLOCK, -1, np.int32))
+        return _unlabelled(x)
 
 
 class Text(Stream):
@@ -231,7 +237,7 @@ class Noise(Stream):
 
     def _block(self, b: int) -> Sample:
         x = self.params.std * self._rng(b).standard_normal((BLOCK, self.dim)) / math.sqrt(self.dim)
-        return Sample(x.astype(np.float32), np.zeros(BLOCK, np.int32), np.full(BLOCK, -1, np.int32))
+        return _unlabelled(x)
 
 
 class FileStream(Stream):
@@ -265,7 +271,7 @@ class FileStream(Stream):
 
     def _block(self, b: int) -> Sample:
         idx = np.arange(b * BLOCK, (b + 1) * BLOCK) % len(self.data)
-        return Sample(self.data[idx], np.zeros(BLOCK, np.int32), np.full(BLOCK, -1, np.int32))
+        return _unlabelled(self.data[idx])
 
     def describe(self) -> str:
         return f"{self.description}: {Path(self.params.path).name}, {len(self.data)} rows"
