@@ -62,13 +62,15 @@ def build(args: argparse.Namespace) -> tuple[MainWindow, Controller]:
 def run_app(args: argparse.Namespace) -> int:
     """Entry point called by ``nlviz.cli``; returns the exit code."""
     if args.replay:
-        print("nlviz: --replay is not yet supported", file=sys.stderr)
-        return 2
+        from nlviz.qt.replay.app import run_replay
+        return run_replay(args)
     size = parse_window_size(args.window_size)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("nlviz")
     apply_theme(app, theme_for(args.light))
     window, controller = build(args)
+    from nlviz.qt.replay.app import install_live_hooks
+    install_live_hooks(window, controller)     # File > Open / Compare, .h5 drops
     if size is not None:
         window.resize(*size)
     elif not args.screenshot:
