@@ -350,12 +350,12 @@ class ReplayController(QObject):
             p.tick()
         else:
             p.advance(dt)
-        if p.row != before:
-            self.redraw(sparse=self._slow_due())
-        if not p.playing and self.play_timer.isActive():
+        stopped = not p.playing and self.window.timeline.playing
+        if p.row != before or stopped:
+            self.redraw(sparse=stopped or self._slow_due())
+        if stopped:                                   # reached the end (loop off)
             self.play_timer.stop()
             self.window.timeline.set_playing(False)
-            self.redraw(sparse=True)
         return p.cursor
 
     def poll_tail(self) -> int:

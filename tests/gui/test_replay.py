@@ -1,0 +1,353 @@
+"""Replay window (issue 5): exact recorded values on the live panels, seek/snap, playback
+speed, summary views, sparse panels, tail, continue-live hook, drops, recent files,
+malformed files as one line."""
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from engine.frames import METRIC_INDEX
+from nlviz.buffers import AT_UPDATE_METRICS
+from nlviz.recording.synthetic import (expected_level, state_template, synthetic_batch,
+                                       synthetic_spec)
+from nlviz.recording.writer import Recorder
+
+N_LEVELS = 3
+
+
+def write_run(path, rows=2000, n_levels=N_LEVELS, config=None, step_every=1, close=True,
+              state_every=256):
+    """A synthetic recording; ``step_every`` > 1 records only every k-th global step."""
+    spec = synthetic_spec(n_levels)
+    rec = Recorder(path, spec, config or {"model": {"d": 8}, "run": {"seed": 0}},
+                   device="cpu", stream="synthetic",
+                   state_template=state_template(spec) if state_every else None)
+    for start in range(0, rows, 5000):
+        b = synthetic_batch(spec, start, min(5000, rows - start), sparse_every=64,
+                            state_every=state_every)
+        if step_every > 1:
+            b.step = b.step * step_every
+            for r in (*b.probes, *b.snapshots, *b.events):
+                object.__setattr__(r, "step", r.step * step_every)
+            b.states.clear()
+        rec.append(b)
+    if close:
+        rec.close()
+    return rec
+
+
+@pytest.fixture
+def run2k(tmp_path):
+    path = tmp_path / "run.h5"
+    write_run(path)
+    return str(path)
+
+
+@pytest.fixture
+def replay(qtbot):
+    from nlviz.qt.replay.controller import open_replay
+    window, rc = open_replay(None)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    yield window, rc
+    rc.shutdown()
+    window.close()
+
+
+def _curve(window, metric, level):
+    return window.metrics.curves[metric][level]
+
+
+def _data(window, metric, level):
+    """The item's data (``xData``/``yData``: what it was given, before view clipping)."""
+    c = _curve(window, metric, level)
+    return c.xData, c.yData
+
+
+def test_replay_shows_exactly_the_recorded_values(replay, run2k):
+    window, rc = replay
+    assert rc.open(run2k)
+    spec = synthetic_spec(N_LEVELS)
+    assert rc.player.cursor == 1999 and window.summary_label.text() == ""
+    steps = np.arange(2000)
+    want = expected_level(spec, steps)
+    fired = ((steps[:, None] + 1) % np.asarray(spec.update_periods)[None, :] == 0)
+    for m in window.metrics.metrics:
+        for li in range(N_LEVELS):
+            x, y = _data(window, m, li)
+            wx, wy = steps.astype(np.float64), want[:, li, METRIC_INDEX[m]]
+            if m in AT_UPDATE_METRICS:
+                wx, wy = wx[fired[:, li]], wy[fired[:, li]]
+            np.testing.assert_array_equal(x, wx)
+            np.testing.assert_array_equal(y, wy)
+    # the cursor is the end of the data: seek back and the curves stop there
+    rc.seek(1234)
+    x, y = _data(window, "surprise", 1)
+    assert x[-1] == 1234 and len(x) == 1235
+    np.testing.assert_array_equal(y, want[:1235, 1, 0])
+    # a 1k window ending at the cursor
+    window.width_box.setCurrentIndex(1)
+    x, _ = _data(window, "surprise", 0)
+    assert (x[0], x[-1]) == (235, 1234)
+    assert rc.visible_range() == (235, 1234)
+    img = window.metrics.raster_image.image
+    assert img.shape[0] == N_LEVELS and img[0].all()           # L0 fires every step
+
+
+def test_seek_lands_on_the_requested_or_nearest_recorded_step(replay, tmp_path):
+    window, rc = replay
+    path = tmp_path / "gaps.h5"
+    write_run(path, rows=500, step_every=3)                    # steps 0, 3, 6, ...
+    assert rc.open(path)
+    assert rc.seek(300) == 300
+    assert rc.seek(301) == 300 and rc.seek(302) == 303            # snaps to recorded steps
+    assert rc.seek(10**9) == 1497 and rc.seek(-5) == 0
+    assert window.timeline.cursor_line.value() == 0
+    assert rc.step(+1) == 3 and rc.step(+10) == 33 and rc.step(-2) == 27
+    assert rc.end() == 1497 and rc.home() == 0
+    window.timeline.n_spin.setValue(50)
+    window.timeline.fwd_n_button.click()
+    assert rc.player.cursor == 150
+    window.timeline.back_button.click()
+    assert rc.player.cursor == 147
+    x, _ = _data(window, "surprise", 0)
+    assert x[-1] == 147
+    assert "step 147 / 1,497" in window.timeline.step_label.text()
+
+
+def test_scrub_requests_are_throttled_and_the_newest_wins(qtbot, replay, run2k):
+    window, rc = replay
+    rc.open(run2k)
+    n0 = len(rc.redraw_times)
+    for s in range(100, 1100, 100):                            # a fast drag: 10 requests
+        rc.request_seek(s)
+    assert rc.player.cursor == 100                              # first at once, rest pending
+    assert len(rc.redraw_times) == n0 + 1
+    qtbot.waitUntil(lambda: rc.player.cursor == 1000, timeout=2000)
+    assert len(rc.redraw_times) == n0 + 2                       # stale requests dropped
+    window.timeline.cursor_line.setValue(500)                   # a drag of the cursor line
+    window.timeline._on_drag(window.timeline.cursor_line)
+    window.timeline._on_drag_finished(window.timeline.cursor_line)
+    qtbot.waitUntil(lambda: rc.player.cursor == 500, timeout=2000)
+
+
+@pytest.mark.parametrize("mode,speed,dt,rows", [
+    ("max", 2.0, 0.001, 2000),               # 1,000,000 rows/s at 1x
+    ("max", 0.1, 0.01, 1000),
+    ("real_time", 0.5, 0.1, 50),             # the recording ran 1,000 steps/s
+    ("real_time", 10.0, 0.01, 100),
+])
+def test_playback_at_speed_advances_by_the_expected_count(replay, tmp_path, mode, speed, dt,
+                                                          rows):
+    window, rc = replay
+    path = tmp_path / "big.h5"
+    write_run(path, rows=20_000)
+    rc.open(path)
+    tl = window.timeline
+    tl.mode_box.setCurrentIndex([v for _, v in
+                                 (("", "real_time"), ("", "every_step"), ("", "max"))].index(mode))
+    tl.speed_box.setCurrentIndex(tl.speed_box.findData(speed))
+    assert rc.player.speed == speed and rc.player.mode.value == mode
+    rc.home()
+    rc.play()
+    rc.play_timer.stop()                      # drive the clock by hand
+    c0 = rc.player.cursor
+    rc.tick(dt)
+    assert rc.player.cursor - c0 == rows
+    rc.tick(dt)
+    assert rc.player.cursor - c0 == 2 * rows
+    x, _ = _data(window, "surprise", 0)
+    assert x[-1] == rc.player.cursor
+    rc.pause()
+
+
+def test_every_step_mode_moves_one_row_per_tick_and_stops_at_the_end(replay, run2k):
+    window, rc = replay
+    rc.open(run2k)
+    window.timeline.mode_box.setCurrentIndex(1)
+    window.timeline.speed_box.setCurrentIndex(window.timeline.speed_box.findData(4.0))
+    assert rc.play_timer.interval() >= 1
+    rc.seek(1990)
+    rc.play()
+    rc.play_timer.stop()
+    for i in range(1, 10):
+        assert rc.tick(0.5) == 1990 + i
+    rc.tick(0.5)
+    assert rc.player.cursor == 1999 and not rc.player.playing    # loop off: stops
+    assert not window.timeline.playing
+
+
+def test_loop_selection_wraps_inside_the_selection(replay, run2k):
+    window, rc = replay
+    rc.open(run2k)
+    tl = window.timeline
+    tl.loop_box.setCurrentIndex(2)                               # shows the region
+    assert tl.selection.isVisible()
+    tl.set_selection(100, 199)
+    tl._on_selection()
+    assert rc.player.selection == (100, 199)
+    tl.mode_box.setCurrentIndex(1)                               # every step
+    rc.play()
+    rc.play_timer.stop()
+    assert rc.player.cursor == 100
+    for _ in range(100):
+        rc.tick(0.1)
+    assert rc.player.cursor == 100 and rc.player.playing
+    rc.pause()
+
+
+def test_timer_playback_runs_and_pauses(qtbot, replay, run2k):
+    window, rc = replay
+    rc.open(run2k)
+    rc.home()
+    window.timeline.play_button.click()
+    assert rc.play_timer.isActive() and window.timeline.playing
+    qtbot.waitUntil(lambda: rc.player.cursor > 30, timeout=5000)
+    window.timeline.play_button.click()
+    assert not rc.play_timer.isActive() and not rc.player.playing
+
+
+def test_large_visible_range_uses_the_pyramid_and_says_so(replay, tmp_path):
+    window, rc = replay
+    path = tmp_path / "long.h5"
+    write_run(path, rows=60_000, state_every=0)
+    rc.open(path)
+    assert rc.frame.is_summary
+    text = window.summary_label.text()
+    assert text.startswith("showing a summary (min/max of") and "-step buckets)" in text
+    x, y = _data(window, "surprise", 0)
+    assert len(x) < 20_000 and x[-1] <= 59_999
+    s = rc.frame.summary
+    assert np.all(s.level_max >= s.level_min)
+    window.width_box.setCurrentIndex(2)                        # 5k steps: exact rows
+    assert window.summary_label.text() == "" and not rc.frame.is_summary
+    x, y = _data(window, "surprise", 0)
+    np.testing.assert_array_equal(x, np.arange(55_000, 60_000))
+
+
+def test_sparse_panels_follow_the_cursor(replay, run2k):
+    window, rc = replay
+    rc.open(run2k)
+    rc.seek(700)
+    # probes/snapshots every 64 steps at 63, 127, ...: at or before / nearest 700
+    assert "up to step 639" in window.forgetting.caption.text()
+    from nlviz.qt.panels.forgetting import bin_errors
+    probes = rc.src.probes_at(700)
+    assert probes[-1].step == 639 and len(probes) == 10
+    centres, means = bin_errors(probes, N_LEVELS)
+    for i, c in enumerate(window.forgetting.curves):
+        np.testing.assert_array_equal(c.xData, centres)
+        np.testing.assert_array_equal(c.yData, np.maximum(means[i], 1e-6))
+    assert "at step 703" in window.heatmap.caption.text()       # nearest snapshot
+    np.testing.assert_array_equal(window.heatmap.image.image, np.full((4, 4), 703, np.float32))
+    assert "step <b>700</b>" in window.inputs.regime_label.text()
+    rc.seek(10)
+    assert "no probe evaluation" in window.forgetting.caption.text()
+    assert "0: start synthetic stream" in window.event_log.toPlainText()
+
+
+def test_recovered_file_opens_with_a_note_and_is_tailed(replay, tmp_path):
+    window, rc = replay
+    path = tmp_path / "growing.h5"
+    w = write_run(path, rows=1000, close=False)
+    w.flush()
+    try:
+        assert rc.open(path)
+        assert window.note.isVisibleTo(window)
+        assert "not closed cleanly" in window.note.text() and "\n" not in window.note.text()
+        assert rc.tail_timer.isActive() and rc.player.cursor == 999
+        w.append(synthetic_batch(synthetic_spec(N_LEVELS), 1000, 500, sparse_every=64,
+                                 state_every=0))
+        w.flush()
+        assert rc.poll_tail() == 1500
+        assert rc.player.cursor == 1499                          # was at the end: follows
+        x, _ = _data(window, "surprise", 0)
+        assert x[-1] == 1499
+    finally:
+        w.close()
+
+
+def test_malformed_files_are_one_line_and_the_window_stays_usable(replay, run2k, tmp_path):
+    window, rc = replay
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5 at all")
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.arange(3)
+    for bad in (junk, other, tmp_path / "missing.h5"):
+        assert not rc.open(bad)
+        text = window.message.text()
+        assert text and "\n" not in text and "Traceback" not in text and str(bad) in text
+    assert rc.player is None
+    assert rc.open(run2k)                                        # still usable
+    assert not rc.open(junk)                                     # a bad file keeps the old
+    assert rc.player is not None and rc.player.n == 2000
+
+
+def test_open_remembers_recent_files_and_accepts_drops(replay, run2k, tmp_path):
+    from nlviz.qt.replay.window import recent_files
+    window, rc = replay
+    other = tmp_path / "b.h5"
+    write_run(other, rows=300)
+    rc.ask_path = lambda *a: run2k
+    assert rc.open_dialog()
+    assert recent_files()[0] == os.path.abspath(run2k)
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(other))])
+    ev = QDropEvent(QPointF(10, 10), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(ev)
+    assert rc.rec.path == str(other) and rc.player.n == 300
+    assert recent_files()[:2] == [os.path.abspath(other), os.path.abspath(run2k)]
+    assert QPoint  # noqa: B018
+
+
+def test_continue_live_calls_the_controller_with_the_cursor_step(replay, run2k, tmp_path):
+    window, rc = replay
+    calls = []
+
+    class Live:
+        def continue_from(self, recording_path, step, record_path):
+            calls.append((recording_path, step, record_path))
+
+    rc.live_provider = Live
+    asked = []
+    rc.ask_path = lambda kind, title, default, filters: asked.append(default) or \
+        str(tmp_path / "branch.h5")
+    rc.open(run2k)
+    rc.seek(100)                                              # states at 255, 511, ...
+    assert not window.timeline.branch_button.isEnabled()
+    rc.seek(600)
+    assert window.timeline.branch_button.isEnabled()
+    window.timeline.branch_button.click()
+    assert asked == [run2k[:-3] + "-branch-600.h5"]
+    assert calls == [(run2k, 600, str(tmp_path / "branch.h5"))]
+    rc.live_provider = lambda: object()                       # no continue_from yet
+    assert not rc.continue_live()
+    assert "not available" in window.message.text()
+
+
+def test_live_window_hooks_open_replays_and_report_bad_files(qtbot, run2k, tmp_path):
+    from PySide6.QtWidgets import QMainWindow
+
+    from nlviz.qt.replay.app import install_live_hooks
+    from nlviz.qt.status import StatusPanel
+
+    live = QMainWindow()
+    live.status = StatusPanel(live)
+    live.setStatusBar(live.status)
+    qtbot.addWidget(live)
+    hooks = install_live_hooks(live, controller=None)
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"nope")
+    assert hooks.open(str(junk)) is None
+    assert "not an HDF5 file" in live.status.message.text()
+    w = hooks.open(run2k)
+    assert w is not None and w.isVisible() and w.controller.player.n == 2000
+    w.close()
+    live.close()
