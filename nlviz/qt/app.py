@@ -12,7 +12,6 @@ from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from engine.config import ConfigError
-from engine.session import Session
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
 from nlviz.qt.controller import Controller
@@ -49,13 +48,13 @@ def build(args: argparse.Namespace) -> tuple[MainWindow, Controller]:
         preset = "default"
         config = load_config(preset, args.overrides, args.stream, args.device, args.seed)
     try:
-        session = Session(config)
+        config = config.validate()              # the engine process builds the session
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     settings.setValue("last_preset", preset)
     window = MainWindow()
     window.metrics.set_raster_color(theme_for(args.light).foreground)
-    controller = Controller(window, session, preset=preset)
+    controller = Controller(window, config, preset=preset)
     return window, controller
 
 

@@ -2,7 +2,7 @@
 
 Views emit intents; handlers here (``_on_<source>_<event>``) turn them into worker
 requests, and worker state signals back into view setters. Data never passes here:
-it goes worker -> ``RunBuffers`` -> ``Redrawer`` -> views.
+it goes engine process -> worker -> ``RunBuffers`` -> ``Redrawer`` -> views.
 """
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from engine.config import StreamConfig
-from engine.session import Reset, Session, SetParam, SwitchStream
+from engine.commands import Reset, SetParam, SwitchStream
+from engine.config import Config, StreamConfig
+from engine.frames import RunSpec
 from nlviz.buffers import RunBuffers
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.redraw import Redrawer
 from nlviz.qt.worker import (EngineCommand, EngineWorker, Pause, Play, Rebuild, Record,
-                             SetSpeed, StepN, Stop)
+                             Restart, SetSpeed, StepN, Stop)
 
 
 class Controller(QObject):
@@ -28,7 +29,8 @@ class Controller(QObject):
     Parameters
     ----------
     window : the main window (views).
-    session : the engine session; handed to the worker thread.
+    source : the engine's ``Config`` (or ``("branch", recording_path, step)``); the engine
+        process builds its session from it.
     preset : name of the preset the session came from (shown in the config panel).
     capacity : steps of history kept in RAM per series.
     fps : redraw rate.
@@ -37,13 +39,15 @@ class Controller(QObject):
     request = Signal(object)                 # -> EngineWorker.submit (queued)
     stoppedCleanly = Signal()
 
-    def __init__(self, window: MainWindow, session: Session, preset: str = "default",
+    def __init__(self, window: MainWindow, source: Config | tuple, preset: str = "default",
                  capacity: int = 100_000, fps: float = 30.0) -> None:
         super().__init__()
         self.window = window
         self.preset = preset
-        self.buffers = RunBuffers(session.spec, capacity=capacity)
-        self.worker = EngineWorker(session, self.buffers)
+        d_in = source.model.d_in if isinstance(source, Config) else 1
+        self.buffers = RunBuffers(RunSpec(levels=(), d_in=d_in, probe_size=1),
+                                  capacity=capacity)     # sized when the engine is ready
+        self.worker = EngineWorker(source, self.buffers)
         self.thread = QThread()
         self.thread.setObjectName("nlviz-engine")
         self.worker.moveToThread(self.thread)
@@ -52,7 +56,8 @@ class Controller(QObject):
         self.stopping = False
         self.last_fault: str | None = None
         self._connect()
-        self._show_session(session)
+        if isinstance(source, Config):
+            window.config_panel.set_config(source, preset)
 
     # ---- wiring ------------------------------------------------------------------
     def _connect(self) -> None:
@@ -61,6 +66,7 @@ class Controller(QObject):
         self.thread.started.connect(wk.start)
         self.thread.finished.connect(self._on_thread_finished)
         q = Qt.QueuedConnection                  # worker signals: handled on the GUI thread
+        wk.started.connect(self._on_worker_started, q)
         wk.resumed.connect(self._on_worker_resumed, q)
         wk.paused.connect(self._on_worker_paused, q)
         wk.specChanged.connect(self._on_worker_spec_changed, q)
@@ -84,8 +90,9 @@ class Controller(QObject):
         w.closeRequested.connect(self.shutdown)
 
     def start(self) -> None:
-        """Start the worker thread and the redraw timer."""
+        """Start the worker thread (it spawns the engine process) and the redraw timer."""
         self.window.allow_close = False
+        self.window.status.show_message("starting engine…")
         self.thread.start()
         self.redrawer.start()
 
@@ -116,9 +123,21 @@ class Controller(QObject):
         """Feed another stream from the next step on."""
         self.request.emit(EngineCommand(SwitchStream(stream)))
 
+    def continue_from(self, recording_path: str, step: int, record_path: str | None = None
+                      ) -> None:
+        """Continue a recorded run live from ``step``: the engine process is replaced by one
+        restored from the recording (``nlviz.replay.branch``); records the branch to
+        ``record_path`` if given (with ``parent_run``/``parent_step``). A refusal (no state,
+        unreplayable event...) shows as a fault."""
+        self.window.status.show_message(f"starting engine from {recording_path} at step "
+                                        f"{int(step)}…")
+        self.request.emit(Restart(("branch", str(recording_path), int(step)), record_path))
+
     def set_param(self, path: str, value: Any) -> None:
         """Change one config value (live or rebuild)."""
         if path == "run.device":
+            if self.worker.session is None:
+                return
             cfg = self.worker.session.config.replace(path, value)
             self.request.emit(Rebuild(cfg))
         else:
@@ -166,7 +185,7 @@ class Controller(QObject):
         return bool(ok)
 
     # ---- worker -> views -----------------------------------------------------------
-    def _show_session(self, session: Session) -> None:
+    def _show_session(self, session: Any) -> None:
         w = self.window
         spec = session.spec
         w.metrics.set_levels(spec)
@@ -178,6 +197,14 @@ class Controller(QObject):
         w.status.set_device(session.device_name, session.device_note)
         if session.device_note:
             w.config_panel.set_note(session.device_note)
+
+    @Slot()
+    def _on_worker_started(self) -> None:
+        if self.worker.session is not None and not self.stopping:
+            self.window.status.show_message("")
+            self.window.status.set_device(self.worker.session.device_name,
+                                          self.worker.session.device_note)
+        self.redrawer.force()
 
     @Slot()
     def _on_worker_resumed(self) -> None:
@@ -192,7 +219,8 @@ class Controller(QObject):
 
     @Slot(object)
     def _on_worker_spec_changed(self, _spec: object) -> None:
-        self._show_session(self.worker.session)
+        if self.worker.session is not None:
+            self._show_session(self.worker.session)
         self.redrawer.force()
 
     @Slot(str, int, str)
@@ -216,6 +244,8 @@ class Controller(QObject):
     def _on_worker_event(self, line: str) -> None:
         self.window.log(line)
         session = self.worker.session
+        if session is None:
+            return
         self.window.stream_panel.set_current(session.config.stream, session.stream_description)
         self.window.config_panel.set_config(session.config)
         self.window.inputs.set_regime_names(session.regime_names)
@@ -257,6 +287,8 @@ class Controller(QObject):
 
     def _on_config_apply(self, changes: list) -> None:
         if any(path == "run.device" for path, _ in changes):
+            if self.worker.session is None:
+                return
             cfg = self.worker.session.config
             for path, value in changes:
                 cfg = cfg.replace(path, value)

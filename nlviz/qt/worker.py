@@ -1,87 +1,48 @@
-"""The engine worker: owns the ``Session`` (and the recorder) in its own ``QThread``.
+"""The engine worker: a ``QThread`` of the GUI process that talks to the engine process.
 
-It runs steps in batches sized to hit the target steps/s (or as fast as possible,
-~40 batches/s), records every batch, then publishes into ``RunBuffers``. No data
-travels through signals: the signals below are rare state changes only. Requests
-arrive through ``submit`` (a queued slot), so they are handled between batches.
+The engine (``Session`` + recorder) runs in a child process (``nlviz.engine_process``);
+this worker forwards requests to it, receives its batches (woken by a socket notifier on
+the pipe), publishes them into ``RunBuffers`` and turns the child's state messages into
+the Qt signals below. No data travels through signals: they are rare state changes only.
+Requests arrive through ``submit`` (a queued slot). The GUI thread never waits on it.
 
 Signal order for a run: ``started`` -> (``resumed`` -> ``paused(step)``)* -> ``finished``.
+``started`` is emitted when the engine process has built its session (``session`` is set
+by then); a killed or crashed engine process is reported through ``faulted``.
 """
 from __future__ import annotations
 
-import time
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Slot
 
-from engine.config import ConfigError
-from engine.session import Command, EngineFault, Mark, Reset, Session, SetParam
+from engine.commands import Reset, SetParam
 from nlviz.buffers import RunBuffers
-from nlviz.qt.recording_link import RecordingLink
+from nlviz.engine_process import (ACK, EngineCommand, EngineProcess, InjectFault, Pause, Play,
+                                  Rebuild, Record, SessionInfo, SetSpeed, Source, StepN, Stop,
+                                  describe_source)
 
-BATCH_SECONDS = 1 / 30          # wall time one batch should take at "max" speed
-MIN_BATCH = 32                  # at "max": amortises the per-call cost (and GIL hand-offs)
-MAX_BATCH = 4096
-
-
-@dataclass(frozen=True)
-class Play:
-    """Run continuously until paused."""
+MAX_MESSAGES_PER_WAKE = 32      # then yield to queued requests (the notifier fires again)
 
 
 @dataclass(frozen=True)
-class Pause:
-    """Stop at the next step boundary."""
+class Restart:
+    """Stop the current engine process and start one from ``source`` (e.g. a branch of a
+    recording); start recording to ``record_path`` if given."""
 
-
-@dataclass(frozen=True)
-class StepN:
-    """Run exactly ``n`` steps, then pause."""
-
-    n: int
-
-
-@dataclass(frozen=True)
-class SetSpeed:
-    """Target steps per second; 0 or less = as fast as possible."""
-
-    steps_per_s: float
-
-
-@dataclass(frozen=True)
-class Record:
-    """Start recording to ``path``, or stop when ``path`` is None."""
-
-    path: str | None
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Finish: pause, close the recording, quit the thread."""
-
-
-@dataclass(frozen=True)
-class Rebuild:
-    """Replace the session with one built from ``config`` (preset load, device change);
-    the global step count continues."""
-
-    config: Any
-
-
-@dataclass(frozen=True)
-class EngineCommand:
-    """Forward an ``engine.session`` command (reset, stream switch, parameter...)."""
-
-    command: Command
+    source: Any
+    record_path: str | None = None
 
 
 class EngineWorker(QObject):
-    """Steps a ``Session`` off the GUI thread; publish-only into ``RunBuffers``.
+    """Receives the engine process's batches and state; publish-only into ``RunBuffers``.
 
     Parameters
     ----------
-    session : the engine session (used only from the worker thread once started).
+    source : a ``Config`` or ``("branch", recording_path, step)``; the engine process builds
+        its ``Session`` from it.
     buffers : where each batch is published.
     """
 
@@ -95,195 +56,220 @@ class EngineWorker(QObject):
     eventLogged = Signal(str)               # one-line description of an applied command
     recordingChanged = Signal(bool, str)    # on/off, path or reason
 
-    def __init__(self, session: Session, buffers: RunBuffers) -> None:
+    def __init__(self, source: Source, buffers: RunBuffers) -> None:
         super().__init__()                  # no parent: it is moved to its thread
-        self.session = session
+        self.source = source
         self.buffers = buffers
-        self.record = RecordingLink()
-        self._playing = False
-        self._remaining: int | None = None  # steps left of a StepN
-        self._speed = 0.0
-        self._sec_per_step = 1e-3
-        self._play_t0 = 0.0
-        self._play_done = 0
-        self._scheduled = False
-        self._spec_version = session.spec_version
-        self._rate_t, self._rate_n = time.perf_counter(), 0
+        self.session: SessionInfo | None = None     # filled in place as messages arrive
+        self.engine: EngineProcess | None = None
+        self.playing = False
+        self.recording = False
+        self._ready = False
+        self._notifier: QSocketNotifier | None = None
+        self._poll: QTimer | None = None
+        self._in_drain = False
 
     # ---- thread entry ------------------------------------------------------------
     @Slot()
     def start(self) -> None:
-        """Connected to ``QThread.started``."""
-        self.started.emit()
+        """Connected to ``QThread.started``: spawn the engine process (returns at once)."""
+        self._spawn(self.source)
 
     @Slot(object)
     def submit(self, request: Any) -> None:
-        """Handle one request (runs in the worker thread, between batches)."""
-        handler = getattr(self, f"_on_{type(request).__name__.lower()}")
-        handler(request)
+        """Handle one request (runs in the worker thread)."""
+        if isinstance(request, Stop):
+            self._on_stop()
+        elif isinstance(request, Restart):
+            self._on_restart(request)
+        elif self.engine is None or self.engine.closed:
+            self._on_request_without_engine(request)
+        else:
+            self.engine.send(request)
 
-    # ---- requests ----------------------------------------------------------------
-    def _on_play(self, _: Play) -> None:
-        self._remaining = None
-        self._begin()
+    @property
+    def pid(self) -> int | None:
+        """Process id of the engine process (None before it started or after it ended)."""
+        return self.engine.pid if self.engine is not None and not self.engine.closed else None
 
-    def _on_pause(self, _: Pause) -> None:
-        self._halt()
-
-    def _on_stepn(self, req: StepN) -> None:
-        if req.n < 1:
-            return
-        self._remaining = int(req.n)
-        self._begin()
-
-    def _on_setspeed(self, req: SetSpeed) -> None:
-        self._speed = max(0.0, float(req.steps_per_s))
-        self._play_t0, self._play_done = time.perf_counter(), 0
-
-    def _on_record(self, req: Record) -> None:
-        if req.path is None:
-            msg = self.record.stop()
-            self.recordingChanged.emit(False, msg)
-            return
+    # ---- engine process lifecycle ---------------------------------------------------
+    def _spawn(self, source: Source) -> None:
+        self.source = source
+        self._ready = False
+        self.engine = EngineProcess(source)
         try:
-            self.record.start(req.path, self.session)
-            self.recordingChanged.emit(True, req.path)
-        except Exception as exc:  # noqa: BLE001 - shown to the user, app keeps going
-            self.recordingChanged.emit(False, f"cannot record: {exc}")
-
-    def _on_enginecommand(self, req: EngineCommand) -> None:
-        try:
-            ev = self.session.apply(req.command)
-        except (ConfigError, ValueError, OSError) as exc:
-            self.rejected.emit(str(exc))
+            self.engine.start()
+        except Exception as exc:  # noqa: BLE001 - e.g. no resources: shown, app keeps going
+            self.engine = None
+            self.faulted.emit(f"cannot start the engine process: {exc}", self._step(), "")
             return
-        if isinstance(req.command, Reset) or self.session.spec_version != self._spec_version:
-            self._spec_version = self.session.spec_version
-            self._new_spec()
-        self.eventLogged.emit(f"{ev.step}: {ev.kind} {ev.detail}")
+        if sys.platform != "win32":
+            self._notifier = QSocketNotifier(self.engine.fileno(), QSocketNotifier.Read, self)
+            self._notifier.activated.connect(self._drain)
+        else:                               # Windows pipes are not sockets: poll instead
+            self._poll = QTimer(self)
+            self._poll.setInterval(2)
+            self._poll.timeout.connect(self._drain)
+            self._poll.start()
 
-    def _on_rebuild(self, req: Rebuild) -> None:
-        new = self.session
-        try:
-            new.rebuild(req.config)
-        except (ConfigError, ValueError, OSError) as exc:
-            self.rejected.emit(str(exc))
+    def _detach(self) -> None:
+        """Stop listening to the current engine process."""
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+            self._notifier.deleteLater()
+            self._notifier = None
+        if self._poll is not None:
+            self._poll.stop()
+            self._poll.deleteLater()
+            self._poll = None
+
+    def _stop_engine(self) -> None:
+        """Stop the engine at a step boundary, publishing what it still sends (blocks this
+        thread, never the GUI)."""
+        self._detach()
+        engine, self.engine = self.engine, None
+        if engine is None or engine.closed:
             return
-        self._spec_version = new.spec_version
-        self._new_spec()
-        self.eventLogged.emit(f"{new.step_count}: rebuilt on {new.device_name}")
-        if new.device_note:
-            self.rejected.emit(new.device_note)
+        clean = engine.stop(self._handle)
+        if not clean and self.recording:
+            self.recording = False
+            self.recordingChanged.emit(False, "recording ended with the engine process")
+        if self.playing:
+            self._set_paused(self._step())
 
-    def _on_stop(self, _: Stop) -> None:
-        if self._playing:
-            self._halt()
-        msg = self.record.stop()
-        if msg:
-            self.recordingChanged.emit(False, msg)
+    @Slot()
+    def _drain(self, *_: object) -> None:
+        """Read what the engine process sent (woken by the pipe)."""
+        if self._in_drain or self.engine is None:
+            return
+        self._in_drain = True
+        try:
+            engine = self.engine
+            for _ in range(MAX_MESSAGES_PER_WAKE):
+                if engine is not self.engine or not engine.poll(0):
+                    break
+                try:
+                    msg = engine.recv()
+                except EOFError:
+                    self._on_engine_lost()
+                    break
+                self._handle(msg)
+                if msg[0] == "batch" and self.engine is engine:
+                    engine.send(ACK)
+        finally:
+            self._in_drain = False
+
+    def _on_engine_lost(self) -> None:
+        """The engine process ended without being asked to (killed, crashed, failed start)."""
+        engine = self.engine
+        self._detach()
+        self.engine = None
+        if engine is None:
+            return
+        engine.close(join_timeout=1.0)
+        if self.recording:
+            self.recording = False
+            self.recordingChanged.emit(False, "recording ended with the engine process "
+                                              "(the file keeps every flushed row)")
+        step = self._step()
+        if self.playing:
+            self._set_paused(step)
+        if engine.exitcode is not None and engine.exitcode < 0:
+            how = f"was killed (signal {-engine.exitcode})"
+        else:
+            how = f"exited unexpectedly (exit code {engine.exitcode})"
+        self.faulted.emit(f"engine process {how}; press Reset to start a new one", step, "")
+
+    def _on_request_without_engine(self, request: Any) -> None:
+        if isinstance(request, EngineCommand) and isinstance(request.command, Reset) \
+                and self.session is not None:
+            self._spawn(self.session.config)             # a fresh engine, same config
+        elif isinstance(request, Rebuild):
+            self._spawn(request.config)
+        elif isinstance(request, SetSpeed):
+            pass                                          # applied to the next engine
+        else:
+            self.rejected.emit("the engine process is not running: press Reset to start "
+                               "a new one")
+
+    # ---- requests handled here ---------------------------------------------------
+    def _on_stop(self) -> None:
+        self._stop_engine()
         self.finished.emit()
         thread = QThread.currentThread()
         if thread is not None:
             thread.quit()
 
-    # ---- run loop ----------------------------------------------------------------
-    def _begin(self) -> None:
-        if not self._playing:
-            self._playing = True
-            self._play_t0, self._play_done = time.perf_counter(), 0
-            self.buffers.stats.playing = True
-            self.session.apply(Mark("resume", "run"))
-            self.resumed.emit()
-        self._schedule(0)
+    def _on_restart(self, req: Restart) -> None:
+        self._stop_engine()
+        self._spawn(req.source)
+        self.eventLogged.emit(f"{self._step()}: starting {describe_source(req.source)}")
+        if req.record_path and self.engine is not None:
+            self.engine.send(Record(req.record_path))
 
-    def _halt(self) -> None:
-        if not self._playing:
-            return
-        self._playing = False
-        self._remaining = None
-        self.buffers.stats.playing = False
-        self.session.apply(Mark("pause", f"at step {self.session.step_count}"))
-        self.record.flush()
-        self.paused.emit(self.session.step_count)
-
-    def _schedule(self, ms: int) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            QTimer.singleShot(ms, self._tick)
-
-    @Slot()
-    def _tick(self) -> None:
-        self._scheduled = False
-        if not self._playing:
-            return
-        n = self._batch_size()
-        if n == 0:                                  # paced and ahead of schedule
-            self._schedule(max(1, int(1000 / max(self._speed, 1.0))))
-            return
-        self._run_batch(n)
-        if self._remaining == 0:
-            self._halt()
-        elif self._playing:
-            self._schedule(0)
-
-    def _batch_size(self) -> int:
-        n = int(BATCH_SECONDS / max(self._sec_per_step, 1e-6))
-        if self._speed > 0:
-            due = int(self._speed * (time.perf_counter() - self._play_t0)) - self._play_done
-            n = min(n, due, int(self._speed * BATCH_SECONDS) + 1)
-        if self._remaining is not None:
-            n = min(n, self._remaining)
-        if self._speed > 0:
-            return max(0, min(n, MAX_BATCH))
-        floor = MIN_BATCH if self._remaining is None else min(MIN_BATCH, self._remaining)
-        return max(floor, min(n, MAX_BATCH))
-
-    def _run_batch(self, n: int) -> None:
-        t0 = time.perf_counter()
-        try:
-            batch = self.session.step(n)
-        except EngineFault as fault:
-            self._publish(fault.batch)
-            self.record.stop()
-            self._halt()
-            self.recordingChanged.emit(False, "recording closed after the engine fault")
-            self.faulted.emit(str(fault), int(fault.step), fault.level or "")
-            return
-        dt = time.perf_counter() - t0
-        self._sec_per_step = 0.7 * self._sec_per_step + 0.3 * dt / n
-        self._play_done += n
-        if self._remaining is not None:
-            self._remaining -= n
-        self._publish(batch)
-
-    def _publish(self, batch: Any) -> None:
-        """Record first (lossless, may block = back-pressure), then show."""
-        if len(batch) == 0 and not batch.events:
-            return
-        error = self.record.append(batch)
-        if error:
-            self.recordingChanged.emit(False, error)
-        self.buffers.push(batch)
-        self._update_rate(len(batch))
-
-    def _update_rate(self, n: int) -> None:
-        self._rate_n += n
-        now = time.perf_counter()
-        if now - self._rate_t >= 0.5:
+    # ---- messages from the engine process ----------------------------------------
+    def _handle(self, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "batch":
+            _, batch, step_count, rate, n, rec = msg
+            self.buffers.push(batch)
             stats = self.buffers.stats
-            stats.steps_per_s = self._rate_n / (now - self._rate_t)
-            stats.batch = n
-            self._rate_t, self._rate_n = now, 0
-        self.buffers.stats.recording = self.record.stats()
+            stats.steps_per_s, stats.batch, stats.recording = rate, n, rec
+            if self.session is not None:
+                self.session.step_count = step_count
+        elif kind == "ready":
+            self._set_info(msg[1])
+            self.buffers.reset(self.session.spec)
+            self._ready = True
+            self.specChanged.emit(self.session.spec)
+            self.started.emit()
+        elif kind == "resumed":
+            self.playing = True
+            self.buffers.stats.playing = True
+            self.resumed.emit()
+        elif kind == "paused":
+            if self.session is not None:
+                self.session.step_count = msg[1]
+            self.buffers.stats.recording = msg[2]
+            self._set_paused(msg[1])
+        elif kind == "spec":
+            self._set_info(msg[1])
+            self.buffers.reset(self.session.spec)
+            self.specChanged.emit(self.session.spec)
+        elif kind == "event":
+            self._set_info(msg[2])
+            self.eventLogged.emit(msg[1])
+        elif kind == "rejected":
+            self.rejected.emit(msg[1])
+        elif kind == "recording":
+            self.recording = bool(msg[1])
+            if not self.recording:
+                self.buffers.stats.recording = None
+            self.recordingChanged.emit(bool(msg[1]), msg[2])
+        elif kind == "fault":
+            self.faulted.emit(msg[1], int(msg[2]), msg[3])
+        elif kind == "error":                             # the session could not be built
+            self.faulted.emit(f"cannot start the engine: {msg[1]}", self._step(), "")
+            engine = self.engine
+            self._detach()
+            self.engine = None
+            if engine is not None:
+                engine.close(join_timeout=2.0)
 
-    def _new_spec(self) -> None:
-        """The model was rebuilt or reset: fresh buffers; a recording rolls to a new file."""
-        self.buffers.reset(self.session.spec)
-        msg = self.record.roll(self.session)
-        if msg:
-            self.recordingChanged.emit(self.record.active, msg)
-        self.specChanged.emit(self.session.spec)
+    def _set_info(self, info: SessionInfo) -> None:
+        if self.session is None:
+            self.session = info
+        else:
+            self.session.update(info)
+
+    def _set_paused(self, step: int) -> None:
+        self.playing = False
+        self.buffers.stats.playing = False
+        self.paused.emit(int(step))
+
+    def _step(self) -> int:
+        return int(self.session.step_count) if self.session is not None else 0
 
 
-__all__ = ["EngineCommand", "EngineWorker", "Pause", "Play", "Rebuild", "Record", "SetParam",
-           "SetSpeed", "StepN", "Stop"]
+__all__ = ["EngineCommand", "EngineWorker", "InjectFault", "Pause", "Play", "Rebuild", "Record",
+           "Restart", "SetParam", "SetSpeed", "StepN", "Stop"]

@@ -15,32 +15,49 @@ pytest.importorskip("pyqtgraph")
 from PySide6.QtCore import QCoreApplication, QEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine.session import Session  # noqa: E402
 from nlviz.config_loader import load_config  # noqa: E402
 
-
-@pytest.fixture
-def tiny_session() -> Session:
-    """A fresh engine session on the tiny preset (CPU, seed 0)."""
-    return Session(load_config("tiny"))
+START_TIMEOUT_MS = 60_000          # the engine process imports torch (1-2 s, more under load)
 
 
 @pytest.fixture
-def gui(qtbot, tiny_session):
+def tiny_config():
+    """The tiny preset (CPU, seed 0); the engine process builds its session from it."""
+    return load_config("tiny")
+
+
+@pytest.fixture
+def gui(qtbot, tiny_config):
     """A window + controller on the tiny preset, started; stopped cleanly afterwards."""
     from nlviz.qt.controller import Controller
     from nlviz.qt.main_window import MainWindow
 
     window = MainWindow()
-    controller = Controller(window, tiny_session, preset="tiny", capacity=20_000)
+    controller = Controller(window, tiny_config, preset="tiny", capacity=20_000)
     qtbot.addWidget(window)
     window.show()
-    with qtbot.waitSignal(controller.worker.started, timeout=5000):
+    with qtbot.waitSignal(controller.worker.started, timeout=START_TIMEOUT_MS):
         controller.start()
     yield window, controller
-    controller.stop_and_wait(10_000)
+    assert controller.stop_and_wait(30_000)
     window.allow_close = True
     window.close()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_engine_processes():
+    """Fail a test that leaves an engine child process behind."""
+    yield
+    import multiprocessing
+    import time
+    deadline = time.monotonic() + 5
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = multiprocessing.active_children()
+    for p in left:
+        p.kill()
+        p.join(2)
+    assert not left, f"leaked child processes: {left}"
 
 
 def _visible_top_levels() -> set[int]:

@@ -1,26 +1,32 @@
-"""The whole window: controls move the engine exactly, views hold the engine's data,
-stream switching, faults, invalid config, clean close while recording."""
+"""The whole window with the engine in its child process: controls move the engine exactly,
+views hold the engine's data, stream switching, faults (engine errors and a killed engine
+process), invalid config, clean close while recording, continuing a recording live."""
 from __future__ import annotations
+
+import os
+import signal
 
 import numpy as np
 
 from engine.config import StreamConfig
-from engine.frames import METRIC_INDEX, FrameBatch
+from engine.frames import METRIC_INDEX
 from nlviz.buffers import AT_UPDATE_METRICS
+from nlviz.config_loader import load_config
+from nlviz.qt.worker import InjectFault
 
 
-def _spy_batches(session):
-    """Record every batch the engine returns (runs in the worker thread)."""
-    produced: list[FrameBatch] = []
-    original = session.step
-
-    def step(n: int = 1) -> FrameBatch:
-        batch = original(n)
-        produced.append(batch)
-        return batch
-
-    session.step = step
-    return produced
+def _headless(n: int, chunks=(1, 7, 100)):
+    """The same run computed here, without the GUI, in other batch sizes."""
+    from engine.frames import FrameBatch
+    from engine.session import Session
+    session = Session(load_config("tiny"))
+    out, done, i = [], 0, 0
+    while done < n:
+        k = min(chunks[i % len(chunks)], n - done)
+        out.append(session.step(k))
+        done += k
+        i += 1
+    return FrameBatch.concat(out)
 
 
 def _step(qtbot, controller, n):
@@ -51,10 +57,9 @@ def test_step_controls_move_exactly(qtbot, gui):
 
 def test_plot_items_hold_engine_data(qtbot, gui):
     window, controller = gui
-    produced = _spy_batches(controller.worker.session)
     _step(qtbot, controller, 150)
     controller.redrawer.force()
-    frames = FrameBatch.concat(produced)
+    frames = _headless(150)                     # the engine process computed the same run
     assert len(frames) == 150
     metrics = window.metrics
     for name in metrics.metrics:
@@ -67,7 +72,7 @@ def test_plot_items_hold_engine_data(qtbot, gui):
                 sel = frames.fired[:, li] > 0
                 want_x, want_y = want_x[sel], want_y[sel]
             np.testing.assert_array_equal(x, want_x)
-            np.testing.assert_array_equal(y, want_y)
+            np.testing.assert_allclose(y, want_y, rtol=1e-5, atol=1e-7)
             dx, dy = curve.getData()
             assert dx is not None and len(dx) == len(dy) > 0
     fired = window.metrics.raster_image.image
@@ -121,17 +126,8 @@ def test_engine_fault_reaches_ui_and_app_survives(qtbot, gui, monkeypatch):
     window, controller = gui
     session = controller.worker.session
     _step(qtbot, controller, 10)
-    model = session.model
-    real = model.step
-    calls = {"n": 0}
-
-    def broken(x):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("boom in the memory update")
-        return real(x)
-
-    monkeypatch.setattr(model, "step", broken)
+    # the 3rd model step call in the engine process raises (then the model works again)
+    controller.request.emit(InjectFault(3, "boom in the memory update"))
     with qtbot.waitSignal(controller.worker.faulted, timeout=10_000) as blocker:
         controller.step(20)
     message, step, _level = blocker.args
@@ -140,7 +136,6 @@ def test_engine_fault_reaches_ui_and_app_survives(qtbot, gui, monkeypatch):
     assert "boom" in window.banner.text() and "12" in window.banner.text()
     assert controller.buffers.total == 12                   # the steps before the fault are shown
     assert not controller.playing
-    monkeypatch.setattr(model, "step", real)
     _step(qtbot, controller, 5)                             # still usable
     assert session.step_count == 17
 
@@ -191,3 +186,90 @@ def test_close_while_running_and_recording_leaves_complete_file(qtbot, gui, tmp_
         assert not rec.recovered
         assert len(rec.steps) == steps
         np.testing.assert_array_equal(rec.steps, np.arange(steps))
+
+
+def test_step_n_exact_across_the_process_boundary(qtbot, gui, tmp_path):
+    """Step N moves the engine by exactly N (recorded, buffered and reported), also right
+    after playing and with a recording on."""
+    from nlviz.recording.reader import Recording
+
+    window, controller = gui
+    session = controller.worker.session
+    path = tmp_path / "exact.h5"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=5000):
+        controller.record(str(path))
+    total = 0
+    for n in (1, 2, 3, 64, 257, 1):
+        with qtbot.waitSignal(controller.worker.paused, timeout=20_000) as blocker:
+            controller.step(n)
+        total += n
+        assert blocker.args == [total] == [session.step_count] == [controller.buffers.total]
+    with qtbot.waitSignal(controller.worker.resumed, timeout=5000):
+        controller.play()
+    qtbot.waitUntil(lambda: controller.buffers.total > total + 100, timeout=20_000)
+    seen: list[int] = []
+    controller.worker.paused.connect(seen.append)
+    controller.step(5)                          # pauses the running engine, then 5 more
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=20_000)
+    assert seen[0] > total + 100 and seen[1] == seen[0] + 5
+    end = seen[1]
+    assert end == session.step_count == controller.buffers.total
+    view = controller.buffers.history()
+    np.testing.assert_array_equal(view.step, np.arange(end))
+    controller.redrawer.force()
+    assert window.status.step.text() == f"step {end:,}"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(None)
+    with Recording.open(str(path)) as rec:
+        np.testing.assert_array_equal(rec.steps, np.arange(end))
+    want = _headless(end, chunks=(end,))
+    np.testing.assert_allclose(view.level.transpose(2, 0, 1), want.level, rtol=1e-5, atol=1e-7)
+
+
+def test_killed_engine_process_shows_fault_and_app_survives(qtbot, gui):
+    window, controller = gui
+    _step(qtbot, controller, 10)
+    with qtbot.waitSignal(controller.worker.resumed, timeout=5000):
+        controller.play()
+    qtbot.waitUntil(lambda: controller.buffers.total > 30, timeout=10_000)
+    pid = controller.worker.pid
+    assert pid is not None and pid != os.getpid()
+    with qtbot.waitSignal(controller.worker.faulted, timeout=10_000) as blocker:
+        os.kill(pid, signal.SIGKILL)
+    assert "killed" in blocker.args[0]
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=2000)
+    assert "engine process" in window.banner.text()
+    qtbot.waitUntil(lambda: not controller.playing, timeout=2000)
+    with qtbot.waitSignal(controller.worker.rejected, timeout=5000):
+        controller.step(3)                      # no engine: refused, not hung
+    with qtbot.waitSignal(controller.worker.started, timeout=60_000):
+        controller.reset()                      # a fresh engine process
+    assert controller.worker.pid not in (None, pid)
+    _step(qtbot, controller, 5)
+    assert controller.worker.session.step_count == 5 == controller.buffers.total
+
+
+def test_continue_from_recording_branches_live(qtbot, gui, tmp_path):
+    from nlviz.recording.reader import Recording
+
+    window, controller = gui
+    parent = tmp_path / "parent.h5"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=5000):
+        controller.record(str(parent))
+    _step(qtbot, controller, 1100)              # a state every 1024 steps (tiny preset)
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(None)
+    branch = tmp_path / "branch.h5"
+    with qtbot.waitSignals([controller.worker.started, controller.worker.recordingChanged],
+                           timeout=60_000):
+        controller.continue_from(str(parent), 1050, str(branch))
+    assert controller.worker.session.step_count == 1051
+    _step(qtbot, controller, 20)
+    assert controller.worker.session.step_count == 1071
+    steps = controller.buffers.history().step
+    np.testing.assert_array_equal(steps, np.arange(1051, 1071))
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(None)
+    with Recording.open(str(branch)) as rec:
+        np.testing.assert_array_equal(rec.steps, np.arange(1051, 1071))
+        assert rec.parent_run == "parent.h5" and rec.parent_step == 1050

@@ -1,4 +1,5 @@
-"""The engine worker on its own: signal order and exact step counts."""
+"""The engine worker on its own (engine in its child process): signal order and exact step
+counts across the process boundary."""
 from __future__ import annotations
 
 import pytest
@@ -6,6 +7,8 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from nlviz.buffers import RunBuffers
 from nlviz.qt.worker import EngineWorker, Pause, Play, StepN, Stop
+
+START_TIMEOUT_MS = 60_000          # the engine process imports torch first
 
 
 class Driver(QObject):
@@ -15,9 +18,10 @@ class Driver(QObject):
 
 
 @pytest.fixture
-def worker(qtbot, tiny_session):
-    buffers = RunBuffers(tiny_session.spec, capacity=5_000)
-    wk = EngineWorker(tiny_session, buffers)
+def worker(qtbot, tiny_config):
+    from engine.frames import RunSpec
+    buffers = RunBuffers(RunSpec(levels=(), d_in=1, probe_size=1), capacity=5_000)
+    wk = EngineWorker(tiny_config, buffers)
     thread = QThread()
     wk.moveToThread(thread)
     thread.started.connect(wk.start)
@@ -26,24 +30,25 @@ def worker(qtbot, tiny_session):
     yield wk, thread, driver
     if thread.isRunning():
         driver.request.emit(Stop())
-        assert thread.wait(10_000)
+        assert thread.wait(30_000)
 
 
 def test_signal_order_start_step_stop(qtbot, worker):
     wk, thread, driver = worker
     signals = [wk.started, wk.resumed, wk.paused, wk.finished]
-    with qtbot.waitSignals(signals, order="strict", timeout=10_000):
+    with qtbot.waitSignals(signals, order="strict", timeout=START_TIMEOUT_MS):
         thread.start()
-        with qtbot.waitSignal(wk.paused, timeout=10_000):
+        with qtbot.waitSignal(wk.paused, timeout=START_TIMEOUT_MS):
             driver.request.emit(StepN(5))
         driver.request.emit(Stop())
-    assert thread.wait(5000)
-    assert wk.session.step_count == 5
+    assert thread.wait(30_000)
+    assert wk.session.step_count == 5 == wk.buffers.total
+    assert wk.engine is None                      # the engine process was joined
 
 
 def test_step_n_moves_exactly(qtbot, worker):
     wk, thread, driver = worker
-    with qtbot.waitSignal(wk.started, timeout=5000):
+    with qtbot.waitSignal(wk.started, timeout=START_TIMEOUT_MS):
         thread.start()
     total = 0
     for n in (1, 1, 7, 100, 3):
@@ -57,7 +62,7 @@ def test_step_n_moves_exactly(qtbot, worker):
 
 def test_play_pause_counts_match(qtbot, worker):
     wk, thread, driver = worker
-    with qtbot.waitSignal(wk.started, timeout=5000):
+    with qtbot.waitSignal(wk.started, timeout=START_TIMEOUT_MS):
         thread.start()
     with qtbot.waitSignal(wk.resumed, timeout=5000):
         driver.request.emit(Play())
