@@ -24,14 +24,6 @@ def test_screenshot_run_writes_non_blank_png(tmp_path):
     assert len(colours) > 50
 
 
-def test_replay_not_yet_supported(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
-    proc = subprocess.run([sys.executable, "main.py", "--replay", "x.h5"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
-    assert "not yet supported" in proc.stderr
-
-
 def test_bad_window_size_is_one_line(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
     proc = subprocess.run([sys.executable, "main.py", "--window-size", "big"], cwd=ROOT,

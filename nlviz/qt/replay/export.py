@@ -1,6 +1,8 @@
 """Pictures of one plot or of a whole window, as PNG or SVG (by the file suffix).
 
-One plot: pyqtgraph's own exporters (vector SVG of the items). A whole window: PNG via
+One plot: PNG with pyqtgraph's ``ImageExporter``; SVG by rendering the plot's part of the
+scene into ``QSvgGenerator`` (vector paths; pyqtgraph's SVGExporter fails on the path
+syntax of current Qt). A whole window: PNG via
 ``QWidget.grab``; SVG via ``QSvgGenerator`` (the widgets rendered into an SVG painter).
 """
 from __future__ import annotations
@@ -9,7 +11,7 @@ import os
 
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401 - registers pg.exporters
-from PySide6.QtCore import QRect, QSize
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
@@ -35,12 +37,29 @@ def save_plot(item: pg.GraphicsObject, path: str | os.PathLike[str], width: int 
                 exp.parameters()["width"] = int(width)
             ok = exp.export(path)
         else:
-            ok = pg.exporters.SVGExporter(item).export(path)
+            ok = _scene_svg(item, path)
     except (OSError, RuntimeError) as exc:
         raise UserError(f"{path}: cannot export: {exc}") from None
     if ok is False or not os.path.exists(path):
         raise UserError(f"{path}: cannot write the picture")
     return path
+
+
+def _scene_svg(item: pg.GraphicsObject, path: str) -> bool:
+    rect = item.sceneBoundingRect()
+    gen = QSvgGenerator()
+    gen.setFileName(path)
+    w, h = max(1, int(rect.width())), max(1, int(rect.height()))
+    gen.setSize(QSize(w, h))
+    gen.setViewBox(QRect(0, 0, w, h))
+    painter = QPainter()
+    if not painter.begin(gen):
+        return False
+    try:
+        item.scene().render(painter, QRectF(0, 0, w, h), rect)
+    finally:
+        painter.end()
+    return True
 
 
 def save_widget(widget: QWidget, path: str | os.PathLike[str], title: str = "nlviz") -> str:
@@ -60,7 +79,7 @@ def save_widget(widget: QWidget, path: str | os.PathLike[str], title: str = "nlv
     if not painter.begin(gen):
         raise UserError(f"{path}: cannot write the picture")
     try:
-        widget.render(painter)
+        widget.render(painter, QPoint(0, 0))
     finally:
         painter.end()
     if not os.path.exists(path):

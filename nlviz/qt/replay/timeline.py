@@ -13,8 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QStyle,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+                               QSpinBox, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from nlviz.replay.player import SPEEDS
 
@@ -117,14 +117,13 @@ class TimelineWidget(QWidget):
         self.loop_box.currentIndexChanged.connect(self._on_loop)
         row.addWidget(self.loop_box)
         self.step_label = QLabel("no recording")
-        self.step_label.setMinimumWidth(220)
+        self.step_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         row.addWidget(self.step_label, 1)
         self.branch_button = QPushButton("Continue live from here")
         self.branch_button.setToolTip("restore the engine at the cursor and run on live, "
                                       "recording to a new file")
         self.branch_button.clicked.connect(self.branchRequested.emit)
-        self.branch_button.setEnabled(False)
-        row.addWidget(self.branch_button)
+        self.branch_button.setEnabled(False)        # the window places it (top row)
         lay.addLayout(row)
         self._mark_text: list[str] = []
         self._range = (0, 1)

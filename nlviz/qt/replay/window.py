@@ -12,8 +12,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QMainWindow,
-                               QMenu, QPlainTextEdit, QPushButton, QStatusBar, QVBoxLayout,
-                               QWidget)
+                               QMenu, QPlainTextEdit, QPushButton, QSizePolicy,
+                               QStatusBar, QVBoxLayout, QWidget)
 
 from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG
 from nlviz.qt.panels.forgetting import ForgettingPanel
@@ -115,14 +115,18 @@ class ReplayWindow(QMainWindow):
         self.summary_label.setStyleSheet("color: #ffd43b;")
         top.addWidget(self.summary_label)
         top.addStretch(1)
+        self.timeline = TimelineWidget()
+        top.addWidget(self.timeline.branch_button)
         self.export_button = QPushButton("Export…")
         self.export_menu = QMenu(self)
         self.export_button.setMenu(self.export_menu)
         top.addWidget(self.export_button)
         lay.addLayout(top)
         self.metrics = MetricsPanel()
+        for label in (self.metrics.badge, self.summary_label):   # long texts never widen
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.summary_label.setMinimumWidth(120)
         lay.addWidget(self.metrics, 1)
-        self.timeline = TimelineWidget()
         lay.addWidget(self.timeline)
         for act in self.timeline.shortcut_actions():
             self.addAction(act)
@@ -136,6 +140,9 @@ class ReplayWindow(QMainWindow):
         self.heatmap = HeatmapPanel()
         self.forgetting = ForgettingPanel()
         self.inputs = InputPanel()
+        for label in (self.heatmap.caption, self.forgetting.caption, self.inputs.text_label,
+                      self.inputs.regime_label):           # long captions never widen docks
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         left = [self._dock("Run", self.info, Qt.LeftDockWidgetArea),
                 self._dock("Events", self.event_log, Qt.LeftDockWidgetArea)]
         self.tabifyDockWidget(left[0], left[1])
@@ -147,6 +154,7 @@ class ReplayWindow(QMainWindow):
 
         self.status = QStatusBar()
         self.message = QLabel("open a recording: File > Open, or drop a .h5 file here")
+        self.message.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.fps_label = QLabel("")
         self.status.addWidget(self.message, 1)
         self.status.addPermanentWidget(self.fps_label)
