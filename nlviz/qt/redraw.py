@@ -77,11 +77,11 @@ class Redrawer(QObject):
             t0 = now
             self._seen = key
             view = b.history()
-            w.metrics.set_data(view)
             self._in_redraw = True
-            if self.follow and len(view.step):
+            if self.follow and len(view.step):      # range first: the plots decimate to it
                 w.metrics.set_x_window(float(view.step[-1]), float(self.window_steps))
             self._in_redraw = False
+            w.metrics.set_data(view)
             w.metrics.set_raster(view)
             if now - self._slow_t >= SLOW_PANEL_PERIOD:
                 self._slow_t = now
