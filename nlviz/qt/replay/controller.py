@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QElapsedTimer, QObject, QTimer
+from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from nlviz.buffers import HistoryView
 from nlviz.errors import UserError
 from nlviz.qt.replay.export import save_plot, save_widget
 from nlviz.qt.replay.window import WIDTHS, ReplayWindow, remember_recent
@@ -37,6 +38,7 @@ from nlviz.replay.player import LoopMode, Player, PlayMode
 from nlviz.replay.source import ReplayFrame, ReplaySource
 
 SCRUB_HZ = 30.0
+SCRUB_INTERVAL_MS = 30          # a little under 1/30 s so timer slack still gives 30 fps
 SLOW_PERIOD = 0.2
 PLAY_INTERVAL_MS = 33
 TAIL_PERIOD_MS = 500
@@ -96,6 +98,8 @@ class ReplayController(QObject):
         self.compare_windows: list[QWidget] = []
         self._branch_steps = np.zeros(0, np.int64)
         self._pending_seek: int | None = None
+        self._scrubbing = False
+        self._whole: tuple[int, HistoryView, bool, Any] | None = None
         self._setting_range = False
         self._slow_t = 0.0
         self._events_shown = -1
@@ -107,7 +111,8 @@ class ReplayController(QObject):
         self.play_timer.timeout.connect(self._on_play_timer)
         self.scrub_timer = QTimer(self)
         self.scrub_timer.setSingleShot(True)
-        self.scrub_timer.setInterval(int(1000 / SCRUB_HZ))
+        self.scrub_timer.setInterval(SCRUB_INTERVAL_MS)
+        self.scrub_timer.setTimerType(Qt.PreciseTimer)
         self.scrub_timer.timeout.connect(self._on_scrub_timer)
         self.view_timer = QTimer(self)
         self.view_timer.setSingleShot(True)
@@ -246,20 +251,22 @@ class ReplayController(QObject):
         """Throttled seek (timeline drags): at most ``SCRUB_HZ`` redraws, newest wins."""
         if self.player is None:
             return
+        self._scrubbing = True
         if self.scrub_timer.isActive():
             self._pending_seek = int(step)            # replaces any stale request
             return
         self._pending_seek = None
+        self.scrub_timer.start()                      # period = max(1/30 s, redraw time)
         self.seek(step, sparse=self._slow_due())
-        self.scrub_timer.start()
 
     def _on_scrub_timer(self) -> None:
         if self._pending_seek is not None:
             step, self._pending_seek = self._pending_seek, None
-            self.seek(step, sparse=self._slow_due())
             self.scrub_timer.start()
+            self.seek(step, sparse=self._slow_due())
 
     def _on_scrub_finished(self) -> None:
+        self._scrubbing = False
         if self._pending_seek is not None:
             step, self._pending_seek = self._pending_seek, None
             self.player.seek(step) if self.player else None
@@ -424,7 +431,7 @@ class ReplayController(QObject):
         t0 = time.perf_counter()
         c = p.cursor
         lo, hi = self.visible_range()
-        fr = src.frame(c, lo, hi, sparse=sparse)
+        fr = self._fetch(c, lo, hi, sparse)
         self.frame = fr
         m = w.metrics
         if self.follow:
@@ -451,6 +458,27 @@ class ReplayController(QObject):
         w.fps_label.setText(f"render {len(self._frames)} fps")
         self.redraw_times.append(now - t0)
         del self.redraw_times[:-1000]
+
+    def _fetch(self, c: int, lo: int, hi: int, sparse: bool) -> ReplayFrame:
+        """``ReplaySource.frame``; while a drag scrubs the whole-run summary view, the
+        whole run's summary is read once and cut at the cursor's bucket (the exact frame
+        is drawn when the drag ends)."""
+        src, p = self.src, self.player
+        assert src is not None and p is not None
+        if not (self._scrubbing and self.follow and self.width_steps <= 0
+                and src.is_summary_range(lo, hi)):
+            return src.frame(c, lo, hi, sparse=sparse)
+        if self._whole is None or self._whole[0] != p.n:
+            view, summ = src.history(None, None)
+            self._whole = (p.n, view, summ, src.last_summary)
+        _, view, summ, summary = self._whole
+        k = int(np.searchsorted(view.step, c, "right"))
+        cut = HistoryView(view.step[:k], view.level[..., :k], view.smooth[..., :k],
+                          view.fired[:, :k], view.scalars[:, :k], view.regime[:k], view.total)
+        return ReplayFrame(c, cut, summ, summary,
+                           src.probes_at(c) if sparse else [],
+                           src.snapshot_at(c) if sparse else None,
+                           src.input_at(c) if sparse else None)
 
     def _draw_sparse(self, fr: ReplayFrame) -> None:
         w, src = self.window, self.src
