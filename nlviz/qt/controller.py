@@ -162,6 +162,7 @@ class Controller(QObject):
         self.redrawer.follow = on
         self.window.controls.set_follow(on)
         if on:
+            self.window.metrics.set_auto_y()
             self.redrawer.force()
 
     def shutdown(self) -> None:

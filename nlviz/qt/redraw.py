@@ -12,7 +12,7 @@ from nlviz.buffers import RunBuffers
 if TYPE_CHECKING:
     from nlviz.qt.main_window import MainWindow
 
-SLOW_PANEL_PERIOD = 0.2        # heatmap / probes / inputs at most 5 Hz
+SLOW_PANEL_PERIOD = 0.5        # heatmap / probes / inputs at most 2 Hz (hidden docks: never)
 STATUS_PERIOD = 0.25           # status bar at most 4 Hz
 
 
@@ -99,15 +99,16 @@ class Redrawer(QObject):
 
     def _slow_panels(self) -> None:
         b, w = self.buffers, self.window
+        shown = {p: not p.visibleRegion().isEmpty() for p in (w.forgetting, w.heatmap, w.inputs)}
         with b.lock:
             probes = list(b.probes)
             snap, inp = b.snapshot, b.input
-        if probes and probes[-1] is not self._seen_probe:
+        if probes and probes[-1] is not self._seen_probe and shown[w.forgetting]:
             self._seen_probe = probes[-1]
             w.forgetting.set_probes(probes)
-        if snap is not None and snap is not self._seen_snap:
+        if snap is not None and snap is not self._seen_snap and shown[w.heatmap]:
             self._seen_snap = snap
             w.heatmap.set_snapshot(snap)
-        if inp is not None and inp is not self._seen_input:
+        if inp is not None and inp is not self._seen_input and shown[w.inputs]:
             self._seen_input = inp
             w.inputs.set_input(inp)

@@ -12,6 +12,8 @@ they re-scanned all 100k points of each of the 16 curves on every frame.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
@@ -31,6 +33,7 @@ SHORT = {"update_norm": "update", "lr": "lr", "grad_surprise": "grad", "update_r
 LOG_FLOOR = 1e-12
 RASTER_MAX_COLS = 2000
 POINTS_PER_PIXEL = 2            # above this many visible steps per pixel: min/max buckets
+Y_SHRINK_PERIOD = 0.5           # s: the y range grows at once, shrinks at most 2x a second
 
 
 def _curve(pen: object) -> pg.PlotDataItem:
@@ -92,6 +95,10 @@ class MetricsPanel(QWidget):
         self._setting_range = False
         self._names: tuple[str, ...] = ()
         self._badge_total = -1
+        self._auto_y = {m: True for m in metrics}
+        self._y_range: dict[str, tuple[float, float] | None] = {m: None for m in metrics}
+        self._y_t = {m: 0.0 for m in metrics}
+        self._y_seen: dict[str, list[float]] = {}
         self._raster_rgba = (230, 230, 230, 255)
         self._build_ui()
 
@@ -131,6 +138,9 @@ class MetricsPanel(QWidget):
                 p.setXLink(first)
             p.hideAxis("bottom")
             p.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
+            p.getViewBox().sigRangeChangedManually.connect(
+                lambda mask, m=m: self._on_manual_y(m, mask))
+            p.enableAutoRange(y=False)            # y range set here, not recomputed per frame
             self.plots[m] = p
         self.raster = self.graphics.addPlot(row=len(self.metrics), col=0)
         self.raster.setTitle("update cadence (which level fired when)", size="9pt")
@@ -213,6 +223,7 @@ class MetricsPanel(QWidget):
             box.setChecked(on)
             box.blockSignals(False)
         self.plots[metric].setLogMode(x=False, y=on)
+        self._y_range[metric] = None
 
     def set_data(self, view: HistoryView) -> None:
         """Point every curve at the visible part of the history: the raw steps (zero-copy
@@ -226,8 +237,10 @@ class MetricsPanel(QWidget):
             lo, hi = visible_slice(x, x0, x1)
         k = int(np.ceil((hi - lo) / pixels)) if hi - lo > POINTS_PER_PIXEL * pixels else 1
         for m in self.metrics:
+            self._y_seen[m] = [np.inf, -np.inf]
             if k > 1:
                 self._set_decimated(m, view, lo, hi, k)
+                self._apply_y(m)
                 continue
             mi = METRIC_INDEX[m]
             masked = m in AT_UPDATE_METRICS
@@ -241,8 +254,11 @@ class MetricsPanel(QWidget):
                 if self._log[m]:
                     ys, ss = np.maximum(ys, LOG_FLOOR), np.maximum(ss, LOG_FLOOR)
                 main.setData(xs, ss if self._smoothing else ys)
+                self._see_y(m, ss if self._smoothing else ys)
                 if self._smoothing:
                     raw.setData(xs, ys)
+                    self._see_y(m, ys)
+            self._apply_y(m)
         if view.total != self._badge_total:
             self._badge_total = view.total
             self.badge.setText(f"{n:,} steps in view buffer (of {view.total:,})"
@@ -274,6 +290,49 @@ class MetricsPanel(QWidget):
                     yl = np.maximum(yl, LOG_FLOOR)
                 item = self.curves[m][li] if which == "main" else self.raw_curves[m][li]
                 item.setData(xl, yl)
+                self._see_y(m, yl)
+
+    # ---- y range: grows at once, shrinks at most twice a second, never per-item ------
+    def _see_y(self, m: str, y: np.ndarray) -> None:
+        if len(y):
+            seen = self._y_seen[m]
+            with np.errstate(invalid="ignore"):
+                lo, hi = np.nanmin(y), np.nanmax(y)
+            if np.isfinite(lo):
+                seen[0] = min(seen[0], float(lo))
+            if np.isfinite(hi):
+                seen[1] = max(seen[1], float(hi))
+
+    def _apply_y(self, m: str) -> None:
+        vb = self.plots[m].getViewBox()
+        if vb.state["autoRange"][1] is not False:     # the user pressed pyqtgraph's "A"
+            vb.enableAutoRange(y=False)
+            self._auto_y[m], self._y_range[m] = True, None
+        lo, hi = self._y_seen.get(m, (np.inf, -np.inf))
+        if not self._auto_y[m] or not (np.isfinite(lo) and np.isfinite(hi)):
+            return
+        if self._log[m]:
+            lo, hi = np.log10(max(lo, LOG_FLOOR)), np.log10(max(hi, LOG_FLOOR))
+        cur, now = self._y_range[m], time.monotonic()
+        if cur is not None and cur[0] <= lo and hi <= cur[1] and not (
+                now - self._y_t[m] > Y_SHRINK_PERIOD and hi - lo < 0.6 * (cur[1] - cur[0])):
+            return
+        pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 1.0
+        self._y_range[m], self._y_t[m] = (lo - pad, hi + pad), now
+        self.plots[m].setYRange(lo - pad, hi + pad, padding=0)
+
+    def set_auto_y(self) -> None:
+        """Fit y to the data again (after the user zoomed y)."""
+        for m in self.metrics:
+            self._auto_y[m], self._y_range[m] = True, None
+
+    def _on_manual_y(self, m: str, mask: object) -> None:
+        try:
+            y_changed = bool(mask[1])
+        except (TypeError, IndexError):
+            y_changed = True
+        if y_changed:
+            self._auto_y[m] = False
 
     def set_raster(self, view: HistoryView) -> None:
         """Draw which level fired at each step of the visible x range (max-binned)."""
