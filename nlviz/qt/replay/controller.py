@@ -38,7 +38,7 @@ from nlviz.replay.player import LoopMode, Player, PlayMode
 from nlviz.replay.source import ReplayFrame, ReplaySource
 
 SCRUB_HZ = 30.0
-SCRUB_INTERVAL_MS = 30          # a little under 1/30 s so timer slack still gives 30 fps
+SCRUB_INTERVAL_MS = 28          # under 1/30 s so timer slack and the paint still give >= 30 fps
 SLOW_PERIOD = 0.2
 PLAY_INTERVAL_MS = 33
 TAIL_PERIOD_MS = 500

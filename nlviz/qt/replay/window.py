@@ -147,7 +147,8 @@ class ReplayWindow(QMainWindow):
                 self._dock("Events", self.event_log, Qt.LeftDockWidgetArea)]
         self.tabifyDockWidget(left[0], left[1])
         left[0].raise_()
-        self.resizeDocks(left, [300, 300], Qt.Horizontal)
+        self._left_docks = left
+        self._sized = False
         self._dock("Memory heatmap", self.heatmap, Qt.RightDockWidgetArea)
         self._dock("Forgetting curves", self.forgetting, Qt.RightDockWidgetArea)
         self._dock("Input", self.inputs, Qt.RightDockWidgetArea)
@@ -247,6 +248,12 @@ class ReplayWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.filesDropped.emit(paths)
+
+    def showEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)  # type: ignore[arg-type]
+        if not self._sized:                       # the plots get the width, not the run info
+            self._sized = True
+            self.resizeDocks(self._left_docks, [190, 190], Qt.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self.on_close is not None:
