@@ -68,6 +68,7 @@ class EngineWorker(QObject):
         self._notifier: QSocketNotifier | None = None
         self._poll: QTimer | None = None
         self._in_drain = False
+        self._speed: SetSpeed | None = None       # re-sent to a restarted engine process
 
     # ---- thread entry ------------------------------------------------------------
     @Slot()
@@ -83,8 +84,12 @@ class EngineWorker(QObject):
         elif isinstance(request, Restart):
             self._on_restart(request)
         elif self.engine is None or self.engine.closed:
+            if isinstance(request, SetSpeed):
+                self._speed = request
             self._on_request_without_engine(request)
         else:
+            if isinstance(request, SetSpeed):
+                self._speed = request
             self.engine.send(request)
 
     @property
@@ -103,6 +108,8 @@ class EngineWorker(QObject):
             self.engine = None
             self.faulted.emit(f"cannot start the engine process: {exc}", self._step(), "")
             return
+        if self._speed is not None:
+            self.engine.send(self._speed)
         if sys.platform != "win32":
             self._notifier = QSocketNotifier(self.engine.fileno(), QSocketNotifier.Read, self)
             self._notifier.activated.connect(self._drain)
@@ -158,6 +165,7 @@ class EngineWorker(QObject):
                     engine.send(ACK)
         finally:
             self._in_drain = False
+        self._speed: SetSpeed | None = None       # re-sent to a restarted engine process
 
     def _on_engine_lost(self) -> None:
         """The engine process ended without being asked to (killed, crashed, failed start)."""
