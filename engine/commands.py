@@ -11,7 +11,7 @@ from engine.config import StreamConfig
 LIVE_PARAMS = frozenset({
     "model.titans.lr", "model.titans.lr_max", "model.titans.retention", "model.titans.momentum",
     "model.cms.lr", "model.cms.retention",
-    "run.probe_every", "run.snapshot_every", "run.state_every",
+    "run.probe_every", "run.snapshot_every", "run.state_every", "run.diag_every",
 })
 
 

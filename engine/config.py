@@ -190,6 +190,9 @@ class RunConfig:
     snapshot_every : steps between weight-matrix snapshots for heatmaps.
     snapshot_max : snapshots are block-averaged down to at most this many rows and columns.
     state_every : steps between full engine-state snapshots (for branching a replay); 0 = never.
+    diag_every : steps between the Titans state diagnostics momentum_norm (O3) and
+        drift_init (O9), held in between; 1 = every step. Each costs passes over every
+        weight, which matters for wide memories stepped per token.
     threads : CPU threads for torch; 0 = auto: one thread when every weight matrix is small
         (d x hidden <= 65536: dispatch-bound, and one thread does not collapse when other
         processes load the cores), else torch's default.
@@ -202,6 +205,7 @@ class RunConfig:
     snapshot_every: int = 64
     snapshot_max: int = 32
     state_every: int = 1024
+    diag_every: int = 1
     threads: int = 0
 
     def validate(self, where: str = "run") -> None:
@@ -212,6 +216,7 @@ class RunConfig:
         _positive_int(self.probe_size, f"{where}.probe_size")
         _positive_int(self.snapshot_every, f"{where}.snapshot_every")
         _positive_int(self.snapshot_max, f"{where}.snapshot_max")
+        _positive_int(self.diag_every, f"{where}.diag_every")
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
             raise ConfigError(f"{where}.threads: {self.threads!r} must be an integer >= 0")
         if not isinstance(self.state_every, int) or self.state_every < 0:

@@ -125,7 +125,8 @@ class SelfModifyingTitans:
         self.w_kv = proj[1:].to(dtype).to(device)                    # (2, d, d) lmm: fixed k, v
         self.mom = [torch.zeros_like(p) for p in self.bank.params()]
         self.init = [p.clone() for p in self.bank.params()]
-        self.from_init = [torch.zeros_like(p) for p in self.init]    # W - W0, kept in step
+        self.diag_every = 1                                          # steps between O3/O9
+        self._diag: tuple[Tensor, Tensor] | None = None
         self.init_norm = _norm(self.init)                            # (B,)
         self.w_norm = self.init_norm.clone()                         # (B,) ||W|| now
         self.last_update = torch.zeros_like(self.bank.w2)            # (B, h, d) last dW2
@@ -236,22 +237,25 @@ class SelfModifyingTitans:
             deltas = self._deltas_delta(factors, eta, rho)
         upd = _norm(deltas)                                          # (B,)  O4
         rel = upd / self.w_norm.clamp_min(1e-12)
-        for w, dw, dw0 in zip(self.bank.params(), deltas, self.from_init):
+        for w, dw in zip(self.bank.params(), deltas):
             w.add_(dw)                                               # in place: no new weights
-            dw0.add_(dw)
         self.last_update = deltas[-1]
         self.w_norm = _norm(self.bank.params())
         return upd, rel
 
     def state_metrics(self) -> tuple[Tensor, Tensor]:
-        """(||S||, ||W - W0|| / ||W0||) per memory, (B,) each.
+        """(||S||, ||W - W0|| / ||W0||) per memory, (B,) each: as of the last refresh."""
+        if self._diag is None:
+            self.refresh_diag()
+        return self._diag
 
-        ``W - W0`` is kept up to date by adding each write's delta (no cancellation, no
-        temporaries).
-        """
-        drift = _norm(self.from_init) / self.init_norm.clamp_min(1e-12)
+    def refresh_diag(self) -> None:
+        """Recompute the state diagnostics (O3 momentum norm, O9 drift from the initial
+        state); between refreshes (``diag_every`` steps) the last values are held."""
+        drift = _norm([w - w0 for w, w0 in zip(self.bank.params(), self.init)])
+        drift = drift / self.init_norm.clamp_min(1e-12)
         mom = _norm(self.mom) if self.cfg.momentum > 0 else torch.zeros_like(drift)
-        return mom, drift
+        self._diag = (mom, drift)
 
     def _deltas_delta(self, factors: list[list[tuple[Tensor, Tensor]]], eta: Tensor,
                       rho: Tensor) -> list[Tensor]:
@@ -495,6 +499,9 @@ class HOPE:
             before = self.titans.state_metrics() if n > 1 else None
             u, r = self.titans.write(self.pending)
             self.pending = []
+            every = self.titans.diag_every
+            if every <= 1 or self.count // every > (self.count - n) // every:
+                self.titans.refresh_diag()
             mom, drift = self.titans.state_metrics()
             if n == 1:
                 upd, rel = u[:, None], r[:, None]

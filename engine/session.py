@@ -72,6 +72,7 @@ class Session:
     def _build(self, config: Config) -> None:
         self.config = config
         self.model = HOPE(config.model, config.run.seed, self.device)
+        self.model.titans.diag_every = config.run.diag_every
         self.stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
         self.probes = ProbeSet(self.model, config.run.probe_size, config.run.seed)
         self.origin = self.step_count  # global step at which this model started (stream t = 0)
@@ -202,6 +203,7 @@ class Session:
             self.config = new
             self.model.titans.set_hyper(new.model.titans)
             self.model.cms.set_hyper(new.model.cms)
+            self.model.titans.diag_every = new.run.diag_every
             self.model.cfg = new.model
             return EventRecord(step, "param", f"{path}={value!r} (live)")
         if new.run.device != self.config.run.device:
@@ -239,6 +241,7 @@ class Session:
         self.origin = int(state["origin"])
         self.model.pending = []
         self.model.cms.refresh_state()
+        self.model.titans.refresh_diag()
         self.probes.load({k[7:]: v for k, v in state.items() if k.startswith("probes/")},
                          self.device, self.model.dtype)
         self._events.append(EventRecord(self.step_count, "seek",
@@ -277,8 +280,6 @@ def _model_tensors(model: HOPE) -> dict[str, torch.Tensor]:
         out["titans/w1"] = tit.bank.w1
     for i, m in enumerate(tit.mom):
         out[f"titans/mom{i}"] = m
-    for i, m in enumerate(tit.from_init):
-        out[f"titans/from_init{i}"] = m
     for i, lv in enumerate(model.cms.levels):
         for attr in ("w1", "w2", "g1", "g2", "sq", "last_update", "w_norm"):
             out[f"cms{i}/{attr}"] = getattr(lv, attr)
@@ -291,8 +292,6 @@ def _assign(model: HOPE, name: str, value: torch.Tensor) -> None:
     tit = model.titans
     if name.startswith("titans/mom"):
         tit.mom[int(name[10:])] = value
-    elif name.startswith("titans/from_init"):
-        tit.from_init[int(name[16:])] = value
     elif name.startswith("titans/"):
         attr = name[7:]
         if attr in ("w1", "w2"):
