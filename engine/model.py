@@ -419,22 +419,27 @@ class ContinuumMemory:
 
     def accumulate(self, caches: list[MLPCache], dy: Tensor) -> tuple[Tensor, Tensor]:
         """Backprop dL/dy (d, m) through the chain, add each level's gradient to its pending
-        sum; returns surprise and grad_surprise per level and column, each (Lc, m)."""
-        ee, gg = [], []
+        sum; returns surprise and grad_surprise per level and column, each (Lc, m).
+
+        Per level only the column norms are taken in the loop; the O1/O2 arithmetic and the
+        proximal sums run once for all levels (fewer kernels on the per-token path).
+        """
+        norms = []
         for lv, cache in zip(reversed(self.levels), reversed(caches)):
             dz = mlp_grad_factors(lv.w1, cache, dy)                 # (h, m)
             lv.g1.addmm_(dy, cache.a.T)                              # (d, h) += sum_t dy a^T
             lv.g2.addmm_(dz, cache.x.T)                              # (h, d) += sum_t dz x^T
-            e2, a2 = dy.square().sum(0), cache.a.square().sum(0)     # (m,) each
-            z2, x2 = dz.square().sum(0), cache.x.square().sum(0)
-            if lv.proximal:
-                lv.sq += torch.stack([a2.sum(), x2.sum()])
-            ee.append(e2)
-            gg.append(torch.addcmul(e2 * a2, z2, x2))
+            norms.append(torch.stack([torch.linalg.vector_norm(t, dim=0)
+                                      for t in (dy, cache.a, dz, cache.x)]))  # (4, m)
             dy = torch.addmm(dy, lv.w2.T, dz)                        # through the residual
-        if not ee:
+        if not norms:
             return dy.new_zeros(0, dy.shape[-1]), dy.new_zeros(0, dy.shape[-1])
-        return 0.5 * torch.stack(ee[::-1]), torch.stack(gg[::-1]).sqrt()
+        e, a, z, x = torch.stack(norms[::-1]).unbind(1)              # (Lc, m) each
+        if self.levels[0].proximal:
+            sq = torch.stack([a, x], 1).square().sum(-1)             # (Lc, 2)
+            for lv, row in zip(self.levels, sq):
+                lv.sq += row
+        return 0.5 * e.square(), torch.hypot(e * a, z * x)
 
 
 # ------------------------------------------------------------------------------ the model
