@@ -145,7 +145,7 @@ def main() -> None:
     print("| run | levels | headless | recording | overhead (medians) | overhead (best of) |\n"
           "|---|---|---|---|---|---|")
     sparse64 = ["run.snapshot_every=64", "run.probe_every=64", "run.state_every=1024"]
-    for preset, ov, n in (("tiny", [], 7), ("tiny", sparse64, 7)):
+    for preset, ov, n in (("tiny", [], 7), ("tiny", sparse64, 7), ("default", [], 8)):
         for batch in (256,):
             r = overhead(preset, ov, a.steps, batch, a.repeats)
             label = f"{preset} {' '.join(ov)} batch {batch}".strip()

@@ -24,6 +24,7 @@ from nlviz.recording import layout as L
 from nlviz.recording.filewriter import BatchAppender, create_layout
 
 _STOP = object()
+_WRITE_DELAY = 0.5  # s: fewer, larger writes (one resize + slice write per dataset)
 _COALESCE_ROWS = 8192
 
 
@@ -203,11 +204,15 @@ class Recorder:
         pending: list[FrameBatch] = []
         waiters: list[threading.Event] = []
         stop = False
+        write_by = None                   # batches wait up to _WRITE_DELAY to be coalesced
         try:
             while not stop:
-                timeout = max(0.01, self.flush_interval - (time.monotonic() - self._last_flush))
+                now = time.monotonic()
+                timeout = self.flush_interval - (now - self._last_flush)
+                if write_by is not None:
+                    timeout = min(timeout, write_by - now)
                 try:
-                    item = self._queue.get(timeout=timeout)
+                    item = self._queue.get(timeout=max(0.005, timeout))
                 except queue.Empty:
                     item = None
                 while item is not None:
@@ -217,17 +222,24 @@ class Recorder:
                         waiters.append(item)
                     else:
                         pending.append(item)
+                        if write_by is None:
+                            write_by = time.monotonic() + _WRITE_DELAY
                     if stop or sum(len(b) for b in pending) >= _COALESCE_ROWS:
                         break
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         item = None
-                if pending:
+                now = time.monotonic()
+                full = sum(len(b) for b in pending) >= _COALESCE_ROWS
+                if pending and (stop or waiters or full or now >= (write_by or now)):
                     self._appender.append(FrameBatch.concat(pending))
-                    pending = []
-                due = time.monotonic() - self._last_flush >= self.flush_interval
+                    pending, write_by = [], None
+                due = now - self._last_flush >= self.flush_interval
                 if waiters or stop or due:
+                    if pending:
+                        self._appender.append(FrameBatch.concat(pending))
+                        pending, write_by = [], None
                     self._commit()
                     for w in waiters:
                         w.set()

@@ -146,14 +146,15 @@ def test_back_pressure_blocks_and_is_measured(tmp_path):
         gate.wait(5)
         original(batch)
     rec._appender.append = slow
+    threading.Timer(0.8, gate.set).start()
     rec.append(synthetic_batch(spec, 0, 10))
-    rec.append(synthetic_batch(spec, 10, 10))
-    threading.Timer(0.3, gate.set).start()
-    rec.append(synthetic_batch(spec, 20, 10))   # blocks until the writer moves on
+    time.sleep(0.4)      # the writer has coalesced it and is now stuck writing it
+    for i in range(1, 6):  # one fits in the queue, the next must wait for the writer
+        rec.append(synthetic_batch(spec, 10 * i, 10))
     s = rec.stats()
     assert s.blocked_seconds_total >= 0.2 and 0.0 <= s.queue_fill <= 1.0
     rec.close()
     s = rec.stats()
-    assert s.rows_committed == 30 and s.bytes_on_disk > 0
+    assert s.rows_committed == 60 and s.bytes_on_disk > 0
     with Recording.open(tmp_path / "bp.h5") as r:
-        assert r.complete and r.n_rows == 30
+        assert r.complete and r.n_rows == 60
