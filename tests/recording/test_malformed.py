@@ -146,9 +146,10 @@ def test_back_pressure_blocks_and_is_measured(tmp_path):
         gate.wait(5)
         original(batch)
     rec._appender.append = slow
-    threading.Timer(0.8, gate.set).start()
+    from nlviz.recording.writer import _WRITE_DELAY
+    threading.Timer(_WRITE_DELAY + 0.6, gate.set).start()
     rec.append(synthetic_batch(spec, 0, 10))
-    time.sleep(0.4)      # the writer has coalesced it and is now stuck writing it
+    time.sleep(_WRITE_DELAY + 0.2)  # the writer has coalesced it and is now stuck writing it
     for i in range(1, 6):  # one fits in the queue, the next must wait for the writer
         rec.append(synthetic_batch(spec, 10 * i, 10))
     s = rec.stats()
