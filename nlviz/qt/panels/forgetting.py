@@ -64,15 +64,14 @@ class ForgettingPanel(QWidget):
         self.curves: list[pg.PlotDataItem] = []
 
     def set_levels(self, spec: RunSpec) -> None:
-        """One curve (with symbols) per level."""
+        """One curve per level."""
         for c in self.curves:
             self.plot.removeItem(c)
         self.legend.clear()
         self.curves = []
         for i, name in enumerate(spec.level_names):
-            c = pg.PlotDataItem(pen=level_pen(i), symbol="o", symbolSize=4,
-                                symbolPen=None, symbolBrush=level_pen(i).color(),
-                                connect="finite")
+            # lines only: per-point symbols made this the slowest paint of the window
+            c = pg.PlotDataItem(pen=level_pen(i), connect="finite", skipFiniteCheck=False)
             self.plot.addItem(c)
             self.legend.addItem(c, name)
             self.curves.append(c)
