@@ -6,6 +6,19 @@ the self-modifying Titans that trains them, the CMS chain, and the assembled mod
 Every ``step`` returns the per-level observables of each token as one tensor, so the
 caller copies one array to the host per batch.
 
+The paper leaves eleven choices open; docs/model.md says why we settle each as we do:
+    1 CMS objective: ``ContinuumMemory`` / ``HOPE._cms_span`` (next_step | reconstruction)
+    2 eq. 92 sign, eq. 93 literal: ``_deltas_delta`` (default) / ``_deltas_literal93``
+    3 one retention factor rho in [0, 1]: ``W <- rho W + S`` everywhere
+    4 loss 1/2 ||M(k) - v||^2 summed over features: ``read`` (O1) and the gradients
+    5 momentum in self-modifying Titans: on, ``TitansConfig.momentum``
+    6 eta, rho from sigmoid heads + the DGD proximal step: ``gates``, ``read``
+    7 gradients at the chunk-start state: ``read`` / ``write`` + ``chunk_coefficients``
+    8 the k k^T term: part of the gradient (delta); literal93 puts it on W2 only
+    9 reads of a chunk use the chunk-start state; cuts are buffered in ``HOPE.pending``
+    10 gradient through the self-generated target: on (``stop_grad_target=False``)
+    11 q static: ``w_q`` is fixed (eq. 83)
+
 Shape legend
     d_in stream width, d model width, h hidden width, B = 5 Titans memories,
     n tokens in a chunk, L levels (Titans memories then CMS levels), M metrics.

@@ -177,6 +177,15 @@ class Session:
         step = int(batch.step[i])
         raise EngineFault(f"non-finite {what}", step, level, _head(batch, i + 1))
 
+    def take_events(self) -> FrameBatch | None:
+        """Events queued since the last step as a zero-step batch (None if there are none),
+        so a recorder can write a pause, stream switch or stop without waiting for a step."""
+        if not self._events:
+            return None
+        batch = FrameBatch.empty(self.spec)
+        batch.events, self._events = self._events, []
+        return batch
+
     # ---- commands ---------------------------------------------------------------------
     def apply(self, command: Command) -> EventRecord:
         """Apply a command between steps; the event is also attached to the next batch."""
@@ -305,11 +314,16 @@ def _assign(model: HOPE, name: str, value: torch.Tensor) -> None:
         model.prev_o = None if torch.isnan(value).all() else value
 
 
-def run(config: Config, batch: int = 1, steps: int | None = None
+def run(source: Config | Session, batch: int = 1, steps: int | None = None
         ) -> Generator[FrameBatch, Command | None, None]:
-    """Generator form of a session: each ``next`` yields ``batch`` steps; ``send(cmd)``
-    applies a command first. Stops after ``steps`` steps if given."""
-    session = Session(config)
+    """The run as a plain generator, shared by the CLI and the GUI's engine process.
+
+    ``source`` is a Config (a new Session is built) or an existing Session. Each ``next``
+    yields ``batch`` steps (fewer at the end); ``send(cmd)`` applies a command (Reset,
+    SwitchStream, SetParam, Mark) before the next batch and yields that batch. Stops after
+    ``steps`` steps if given, else runs forever.
+    """
+    session = source if isinstance(source, Session) else Session(source)
     done = 0
     cmd: Command | None = None
     while steps is None or done < steps:

@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from engine.commands import Command, Mark, Reset
+from engine.commands import Command, Mark, Reset, SwitchStream
 from engine.config import Config, ConfigError
 from engine.frames import RunSpec
 
@@ -414,6 +414,9 @@ class _EngineLoop:
         if isinstance(req.command, Reset) or self.session.spec_version != self.spec_version:
             self.spec_version = self.session.spec_version
             self._new_spec()
+        elif isinstance(req.command, SwitchStream):
+            self._record_events()
+            self.record.flush()
         self._send(("event", f"{ev.step}: {ev.kind} {ev.detail}", self.info()))
 
     def _on_rebuild(self, req: Rebuild) -> None:
@@ -446,11 +449,21 @@ class _EngineLoop:
     def _on_stop(self, _: Stop) -> None:
         if self.playing:
             self._halt()
+        self.session.apply(Mark("stop", f"at step {self.session.step_count}"))
+        self._record_events()
         msg = self.record.stop()
         if msg:
             self._send(("recording", False, msg))
         self.stopping = True
         self._send(("finished",))
+
+    def _record_events(self) -> None:
+        """Write queued events (pause, stream switch, stop) now rather than with the next
+        step; only while recording, so the live views still get them with the next batch."""
+        if self.record.active:
+            batch = self.session.take_events()
+            if batch is not None:
+                self.record.append(batch)
 
     # ---- running -------------------------------------------------------------------------
     def _begin(self) -> None:
@@ -466,6 +479,7 @@ class _EngineLoop:
         self.playing = False
         self.remaining = None
         self.session.apply(Mark("pause", f"at step {self.session.step_count}"))
+        self._record_events()
         self.record.flush()
         self._send(("paused", self.session.step_count, self.record.stats()))
 

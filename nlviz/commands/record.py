@@ -25,7 +25,7 @@ def run_record(args: argparse.Namespace) -> int:
     0 on success (also after Ctrl-C: everything recorded so far is kept and the file
     is closed cleanly), 1 on an engine fault (its frames are recorded first).
     """
-    from engine.session import EngineFault, Session
+    from engine.session import EngineFault, Mark, Session, run
     from nlviz.config_loader import load_config
     from nlviz.recording.writer import Recorder, RecorderError
 
@@ -43,8 +43,7 @@ def run_record(args: argparse.Namespace) -> int:
                         stream=session.stream_description, state_template=template)
     try:
         try:
-            while done < args.steps:
-                frames = session.step(min(batch, args.steps - done))
+            for frames in run(session, batch, args.steps):
                 recorder.append(frames)
                 done += len(frames)
                 if show and time.perf_counter() - last > 0.2:
@@ -64,6 +63,9 @@ def run_record(args: argparse.Namespace) -> int:
             print(f"nlviz: engine fault: {fault}; {done} steps recorded to {args.out}",
                   file=sys.stderr)
             code = 1
+        session.apply(Mark("stop", "interrupted" if code == 130 else
+                           "engine fault" if code == 1 else "all steps done"))
+        recorder.append(session.take_events())
         recorder.close()
     except RecorderError as exc:
         raise UserError(str(exc)) from None
