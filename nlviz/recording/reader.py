@@ -90,6 +90,7 @@ class Recording:
             raise RecordingError(f"{path}: no such file")
         if not h5py.is_hdf5(path):
             raise RecordingError(f"{path}: not an HDF5 file")
+        _check_not_truncated(path)
         try:
             f = h5py.File(path, "r", libver="latest", swmr=True)
         except OSError:
@@ -388,3 +389,30 @@ def _text(value: Any) -> str:
     if isinstance(value, np.ndarray) and value.shape == ():
         return _text(value.item())
     return str(value)
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_not_truncated(path: str) -> None:
+    """Refuse a file shorter than the end-of-file address its superblock records.
+
+    A SWMR open does not check this and retries unreadable metadata for minutes, so a
+    cut-off copy would hang the reader; a file being written never has fewer bytes than
+    its superblock's end of file (the writer grows the file before it records the EOF).
+    Superblock versions 2 and 3 (what nlviz writes) only; others are left to HDF5.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(48)
+    if len(head) < 13 or head[:8] != _HDF5_SIGNATURE or head[8] not in (2, 3):
+        return
+    size_of_offsets = head[9]
+    start = 12 + 2 * size_of_offsets                 # after base and extension addresses
+    if len(head) < start + size_of_offsets:
+        return
+    eof = int.from_bytes(head[start:start + size_of_offsets], "little")
+    actual = os.path.getsize(path)
+    if actual < eof:
+        raise RecordingError(f"{path}: truncated file ({actual:,} of {eof:,} bytes); "
+                             "it was cut off, e.g. by an interrupted copy")
+

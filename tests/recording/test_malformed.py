@@ -66,6 +66,18 @@ def test_not_an_nlviz_recording(tmp_path):
     assert "not an nlviz recording" in _error(p)
 
 
+@pytest.mark.parametrize("keep", [2048, 30_000, 400_000, -377])
+def test_truncated_file_is_refused_at_once(copy, keep):
+    """A cut-off copy must fail in one line, not hang in SWMR metadata retries."""
+    data = copy.read_bytes()
+    copy.write_bytes(data[:keep])
+    t0 = time.perf_counter()
+    msg = _error(copy)
+    assert time.perf_counter() - t0 < 5
+    kept = len(data[:keep])
+    assert f"truncated file ({kept:,} of {len(data):,} bytes)" in msg
+
+
 def test_unknown_major_version(copy):
     with h5py.File(copy, "r+") as f:
         f.attrs["schema_version"] = "2.0"
