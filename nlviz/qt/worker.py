@@ -165,7 +165,6 @@ class EngineWorker(QObject):
                     engine.send(ACK)
         finally:
             self._in_drain = False
-        self._speed: SetSpeed | None = None       # re-sent to a restarted engine process
 
     def _on_engine_lost(self) -> None:
         """The engine process ended without being asked to (killed, crashed, failed start)."""

@@ -249,6 +249,26 @@ def test_killed_engine_process_shows_fault_and_app_survives(qtbot, gui):
     assert controller.worker.session.step_count == 5 == controller.buffers.total
 
 
+def test_speed_setting_survives_an_engine_restart(qtbot, gui):
+    """The toolbar's speed is re-sent to a restarted engine process (Reset after a kill)."""
+    window, controller = gui
+    controller._on_controls_speed(40.0)
+    _step(qtbot, controller, 5)
+    pid = controller.worker.pid
+    with qtbot.waitSignal(controller.worker.faulted, timeout=10_000):
+        os.kill(pid, signal.SIGKILL)
+    with qtbot.waitSignal(controller.worker.started, timeout=60_000):
+        controller.reset()
+    start = controller.worker.session.step_count
+    with qtbot.waitSignal(controller.worker.resumed, timeout=5000):
+        controller.play()
+    qtbot.wait(1500)
+    with qtbot.waitSignal(controller.worker.paused, timeout=5000):
+        controller.pause()
+    ran = controller.worker.session.step_count - start
+    assert 20 <= ran <= 120, ran     # ~40 steps/s for 1.5 s; "max" would run thousands
+
+
 def test_continue_from_recording_branches_live(qtbot, gui, tmp_path):
     from nlviz.recording.reader import Recording
 
