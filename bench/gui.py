@@ -32,6 +32,7 @@ from nlviz.qt.status import rss_mb  # noqa: E402
 from nlviz.qt.theme import DARK, apply_theme  # noqa: E402
 
 HISTORY = 100_000
+HUNDRED_K_INDEX = 3          # the "100k steps" entry of the live window box
 
 
 def synthetic_spec(levels: int = 4) -> RunSpec:
@@ -95,10 +96,23 @@ def bench_redraw(app: QApplication, frames: int = 150) -> dict[str, float]:
             "redraw_ms_p99": 1e3 * np.percentile(t, 99), "points": points}
 
 
-def bench_live(app: QApplication, seconds: float) -> dict[str, float]:
+def _rss_mb(pid: int | None) -> float:
+    """Resident memory of a process (the engine child) in MB, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, TypeError, ValueError):
+        return 0.0
+
+
+def bench_live(app: QApplication, seconds: float, fill: int = 0) -> dict[str, float]:
     """Default preset at max speed in the worker; the GUI redraws at 30 Hz; a 5 ms probe
-    timer measures how late the GUI event loop runs (stalls)."""
+    timer measures how late the GUI event loop runs (stalls). With ``fill``, the view shows
+    the last 100k steps and the run first plays until ``fill`` steps of history exist, so
+    everything is measured with that much history on screen."""
     window, controller = _window(app)
+    if fill:
+        window.controls.window_box.setCurrentIndex(HUNDRED_K_INDEX)
     t_start = time.perf_counter()
     ready = QEventLoop()
     controller.worker.started.connect(ready.quit)
@@ -119,16 +133,20 @@ def bench_live(app: QApplication, seconds: float) -> dict[str, float]:
     probe.timeout.connect(tick)
     controller.play()
     _run_loop(1.0)                                      # warm up
+    while controller.buffers.total < fill:
+        _run_loop(1.0)
     n0, t0 = controller.buffers.total, time.perf_counter()
-    rss0 = rss_mb()
+    rss0 = rss_mb() + _rss_mb(controller.worker.pid)
     clock.start()
     probe.start()
-    frames0 = len(controller.redrawer.frame_times)
+    controller.redrawer.frame_times.clear()     # it keeps the last 1,000 frames only
     _run_loop(seconds)
     probe.stop()
-    rate = (controller.buffers.total - n0) / (time.perf_counter() - t0)
-    redraws = controller.redrawer.frame_times[frames0:]
-    rss1 = rss_mb()
+    elapsed = time.perf_counter() - t0
+    rate = (controller.buffers.total - n0) / elapsed
+    redraws = list(controller.redrawer.frame_times)
+    rss1 = rss_mb() + _rss_mb(controller.worker.pid)
+    shown = min(controller.buffers.total, HISTORY) if fill else 0
     controller.stop_and_wait()
     window.allow_close = True
     window.close()
@@ -137,7 +155,9 @@ def bench_live(app: QApplication, seconds: float) -> dict[str, float]:
             "stall_ms_p99": float(np.percentile(stalls, 99)), "stall_ms_max": float(stalls.max()),
             "live_redraw_ms_p50": 1e3 * float(np.median(redraws)) if redraws else 0.0,
             "live_rss_growth_mb": rss1 - rss0, "live_seconds": seconds,
-            "engine_startup_s": startup_s}
+            "engine_startup_s": startup_s, "live_fps": len(redraws) / elapsed,
+            "history_steps": shown, "steps_total": controller.buffers.total,
+            "rss_total_mb": rss1}
 
 
 def _run_loop(seconds: float) -> None:
@@ -183,19 +203,47 @@ def bench_memory(app: QApplication, steps: int) -> dict[str, float]:
             "rss_growth_mb": rss_end - (rss_full or rss_end)}
 
 
+def bench_live_memory(app: QApplication, steps: int) -> dict[str, float]:
+    """The live app at max speed until ``steps`` steps: RSS of both processes once the ring
+    buffers are full and at the end (history beyond the rings is not kept in RAM)."""
+    window, controller = _window(app)
+    ready = QEventLoop()
+    controller.worker.started.connect(ready.quit)
+    controller.start()
+    ready.exec()
+    controller.play()
+    rss_full = 0.0
+    while controller.buffers.total < steps:
+        _run_loop(2.0)
+        if not rss_full and controller.buffers.total > HISTORY + 40_000:
+            rss_full = rss_mb() + _rss_mb(controller.worker.pid)
+    rss_end = rss_mb() + _rss_mb(controller.worker.pid)
+    total = controller.buffers.total
+    controller.stop_and_wait()
+    window.allow_close = True
+    window.close()
+    return {"steps": total, "rss_full_mb": rss_full, "rss_end_mb": rss_end}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--steps-memory", type=int, default=1_000_000)
+    ap.add_argument("--live-memory-steps", type=int, default=0,
+                    help="also run the live app to this many steps and report memory growth "
+                         "of both processes (1,000,000 takes about 10 minutes)")
     args = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme(app, DARK)
     redraw = bench_redraw(app)
-    live = bench_live(app, args.seconds)
+    live = bench_live(app, args.seconds, fill=HISTORY)
     headless = bench_headless(args.seconds, max(32, int(live["gui_steps_per_s"] / 30)))
     mem = bench_memory(app, args.steps_memory)
     ratio = live["gui_steps_per_s"] / headless
+    full = (f"live, {live['history_steps']:,} steps shown (after {live['steps_total']:,} steps): ")
     rows = [
+        (full + "frames drawn per second (redraw timer 33 Hz)", f"{live['live_fps']:.0f} fps "
+         f"(redraw p50 {live['live_redraw_ms_p50']:.1f} ms)", ">= 30 fps"),
         ("redraw fps, 4 levels x 4 metrics x 100k steps (+ faint raw off)",
          f"{redraw['redraw_fps']:.0f} fps (p50 {redraw['redraw_ms_p50']:.1f} ms, "
          f"p99 {redraw['redraw_ms_p99']:.1f} ms)", ">= 30 fps"),
@@ -211,6 +259,12 @@ def main() -> int:
         ("engine process start (spawn, torch import, session) until 'started'",
          f"{live['engine_startup_s']:.2f} s (window shown before)", "-"),
     ]
+    if args.live_memory_steps:
+        lm = bench_live_memory(app, args.live_memory_steps)
+        rows.append((f"live run to {lm['steps']:,} steps: RSS of GUI + engine process",
+                     f"{lm['rss_full_mb']:.0f} MB when the ring was full -> {lm['rss_end_mb']:.0f}"
+                     f" MB at the end ({lm['rss_end_mb'] - lm['rss_full_mb']:+.1f} MB)",
+                     "<= 100 MB growth"))
     print(f"platform: {platform.platform()}, Python {platform.python_version()}, "
           f"Qt platform {app.platformName()}, {os.cpu_count()} CPUs")
     print("| measure | result | target |\n|---|---|---|")

@@ -48,7 +48,8 @@ from engine.commands import Command, Mark, Reset, SwitchStream
 from engine.config import Config, ConfigError
 from engine.frames import RunSpec
 
-BATCH_SECONDS = 1 / 30          # wall time one batch should take at "max" speed
+BATCH_SECONDS = 1 / 45          # wall time of one batch at "max": faster than the redraw
+                                # timer, so every frame has new steps to show
 MIN_BATCH = 32                  # at "max": amortises the per-batch cost (pickling, pipe)
 MAX_BATCH = 4096
 MAX_INFLIGHT = 4                # batches the child may run ahead of the parent
@@ -484,7 +485,8 @@ class _EngineLoop:
         self._send(("paused", self.session.step_count, self.record.stats()))
 
     def _batch_size(self) -> int:
-        n = int(BATCH_SECONDS / max(self.sec_per_step, 1e-6))
+        n = max(1, int(BATCH_SECONDS / max(self.sec_per_step, 1e-6)))  # >= 1: a slow step
+        # (e.g. a cold first call) must not stall a paced run at 0 steps forever
         if self.speed > 0:
             due = int(self.speed * (time.perf_counter() - self.play_t0)) - self.play_done
             n = min(n, due, int(self.speed * BATCH_SECONDS) + 1)

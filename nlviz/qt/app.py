@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from engine.config import ConfigError
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
+from nlviz.qt.export import picture_kind, save_widget
 from nlviz.qt.controller import Controller
 from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG, MainWindow
 from nlviz.qt.theme import apply_theme, theme_for
@@ -31,6 +32,8 @@ def parse_window_size(text: str | None) -> tuple[int, int] | None:
         raise UserError(f"--window-size {text!r}: expected WIDTHxHEIGHT, e.g. 1600x1000") from None
     if w < 200 or h < 150:
         raise UserError(f"--window-size {text!r}: at least 200x150")
+    if w > 16384 or h > 16384:
+        raise UserError(f"--window-size {text!r}: at most 16384 on a side")
     return w, h
 
 
@@ -60,7 +63,17 @@ def build(args: argparse.Namespace) -> tuple[MainWindow, Controller]:
 
 def run_app(args: argparse.Namespace) -> int:
     """Entry point called by ``nlviz.cli``; returns the exit code."""
+    if args.steps < 0:
+        raise UserError(f"--steps {args.steps}: must be 0 or more")
+    if args.screenshot:
+        picture_kind(args.screenshot)            # refuse a bad suffix before any window
     if args.replay:
+        ignored = [flag for flag, value in (("--preset", args.preset), ("--stream", args.stream),
+                                            ("--set", args.overrides), ("--record", args.record))
+                   if value]
+        if ignored:
+            print(f"nlviz: note: {', '.join(ignored)} ignored with --replay (the recording "
+                  "has its own configuration)", file=sys.stderr)
         from nlviz.qt.replay.app import run_replay
         return run_replay(args)
     size = parse_window_size(args.window_size)
@@ -107,10 +120,12 @@ class _Screenshot(QObject):
     def grab(self) -> None:
         self.controller.redrawer.force()
         self.app.processEvents()
-        ok = self.window.grab().save(self.path)
-        if not ok:
-            print(f"nlviz: error: cannot write {self.path}", file=sys.stderr)
-        self.code = 0 if ok else 2
+        try:
+            save_widget(self.window, self.path)      # PNG or SVG by the file suffix
+            self.code = 0
+        except UserError as exc:
+            print(f"nlviz: error: {exc}", file=sys.stderr)
+            self.code = 2
         self.controller.stop_and_wait()
         self.window.allow_close = True
         self.window.close()

@@ -45,8 +45,10 @@ class ControlBar(QToolBar):
         self.speed_box = QComboBox()
         self.speed_box.setEditable(True)
         self.speed_box.addItems(list(SPEEDS))
+        self._last_speed = 0.0
         self.speed_box.setToolTip("target engine steps per second, or max")
-        self.speed_box.currentTextChanged.connect(self._on_speed)
+        self.speed_box.activated.connect(self._on_speed)                 # a listed speed
+        self.speed_box.lineEdit().editingFinished.connect(self._on_speed)  # typed + Enter
         self.addWidget(self.speed_box)
         self.addWidget(QLabel(" steps/s "))
         self._action("Reset", None, self.resetRequested.emit, "engine back to its initial state "
@@ -115,13 +117,16 @@ class ControlBar(QToolBar):
         """Live window width in steps."""
         return WINDOWS[self.window_box.currentIndex()][1]
 
-    def speed(self) -> float:
-        """Target steps/s (0 = max)."""
+    def speed(self) -> float | None:
+        """Target steps/s (0 = max), or None when the text is not a speed."""
         text = self.speed_box.currentText().strip().lower()
-        try:
-            return 0.0 if text in ("max", "") else max(0.0, float(text))
-        except ValueError:
+        if text in ("max", ""):
             return 0.0
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if value > 0 and value == value and value != float("inf") else None
 
     # ---- handlers ----------------------------------------------------------------
     def _on_step1(self) -> None:
@@ -130,8 +135,19 @@ class ControlBar(QToolBar):
     def _on_stepn(self) -> None:
         self.stepRequested.emit(self.n_spin.value())
 
-    def _on_speed(self, _: str) -> None:
-        self.speedChanged.emit(self.speed())
+    def _on_speed(self, *_: object) -> None:
+        value = self.speed()
+        if value is None:  # refused with the reason; the engine keeps its current speed
+            text = self.speed_box.currentText()
+            self.speed_box.setStyleSheet("QComboBox { border: 1px solid #e05050; }")
+            self.speed_box.setToolTip(f"speed {text!r} refused: type steps per second "
+                                      "(a number > 0) or 'max'")
+            return
+        self.speed_box.setStyleSheet("")
+        self.speed_box.setToolTip("target engine steps per second, or max")
+        if value != self._last_speed:
+            self._last_speed = value
+            self.speedChanged.emit(value)
 
     def _on_follow(self) -> None:
         self.followRequested.emit(True)

@@ -2,6 +2,8 @@
 plot items at the ring-buffer views and refreshes the side panels when they changed."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import time
 from typing import TYPE_CHECKING
 
@@ -38,9 +40,11 @@ class Redrawer(QObject):
         self._seen = (-1, -1)
         self._in_redraw = False
         self._slow_t = self._status_t = 0.0
+        self._slow_turn = 0
         self._seen_probe = self._seen_snap = self._seen_input = None
         self._frames: list[float] = []
         self.frame_times: list[float] = []     # seconds per redraw (for the benchmark)
+        self.engine_pid: Callable[[], int | None] | None = None   # set by the controller
         window.metrics.raster.sigXRangeChanged.connect(self.mark_dirty)
 
     def mark_dirty(self, *_: object) -> None:
@@ -66,6 +70,7 @@ class Redrawer(QObject):
         self._slow_t = self._status_t = 0.0
         self._seen_probe = self._seen_snap = self._seen_input = None
         self.redraw()
+        self._slow_panels()
 
     def redraw(self) -> None:
         """One frame: skip when the buffers did not change."""
@@ -83,9 +88,10 @@ class Redrawer(QObject):
             self._in_redraw = False
             w.metrics.set_data(view)
             w.metrics.set_raster(view)
-            if now - self._slow_t >= SLOW_PANEL_PERIOD:
+            if now - self._slow_t >= SLOW_PANEL_PERIOD / 3:
                 self._slow_t = now
-                self._slow_panels()
+                self._slow_panels(self._slow_turn)
+                self._slow_turn = (self._slow_turn + 1) % 3
             self._frames.append(now)
             self.frame_times.append(time.perf_counter() - t0)
             del self.frame_times[:-1000]
@@ -94,21 +100,26 @@ class Redrawer(QObject):
         self._status_t = now
         self._frames = [t for t in self._frames if now - t < 1.0]
         step = int(b.history(1).step[-1]) + 1 if b.total else 0
-        w.status.set_numbers(stats.steps_per_s, step, len(self._frames), stats.playing)
+        w.status.set_numbers(stats.steps_per_s, step, len(self._frames), stats.playing,
+                             self.engine_pid() if self.engine_pid else None)
         w.status.set_recording(stats.recording)
 
-    def _slow_panels(self) -> None:
+    def _slow_panels(self, turn: int | None = None) -> None:
+        """Side panels, one per call in turn (``None``: all), so that no frame carries more
+        than one of them: each still refreshes every ``SLOW_PANEL_PERIOD``."""
         b, w = self.buffers, self.window
-        shown = {p: not p.visibleRegion().isEmpty() for p in (w.forgetting, w.heatmap, w.inputs)}
         with b.lock:
             probes = list(b.probes)
             snap, inp = b.snapshot, b.input
-        if probes and probes[-1] is not self._seen_probe and shown[w.forgetting]:
+        if turn in (None, 0) and probes and probes[-1] is not self._seen_probe \
+                and not w.forgetting.visibleRegion().isEmpty():
             self._seen_probe = probes[-1]
             w.forgetting.set_probes(probes)
-        if snap is not None and snap is not self._seen_snap and shown[w.heatmap]:
+        if turn in (None, 1) and snap is not None and snap is not self._seen_snap \
+                and not w.heatmap.visibleRegion().isEmpty():
             self._seen_snap = snap
             w.heatmap.set_snapshot(snap)
-        if inp is not None and inp is not self._seen_input and shown[w.inputs]:
+        if turn in (None, 2) and inp is not None and inp is not self._seen_input \
+                and not w.inputs.visibleRegion().isEmpty():
             self._seen_input = inp
             w.inputs.set_input(inp)

@@ -8,13 +8,16 @@ import sys
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 
-def rss_mb() -> float:
-    """Resident memory of this process in MB (current where the OS tells it, else peak)."""
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default) in MB: current where the OS tells
+    it, else this process's peak; 0 for another process that cannot be read."""
     try:
-        with open("/proc/self/statm") as fh:
+        with open(f"/proc/{pid}/statm") as fh:
             pages = int(fh.read().split()[1])
         return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
     except (OSError, ValueError, IndexError):
+        if pid != "self":
+            return 0.0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / (1e6 if sys.platform == "darwin" else 1e3)
 
@@ -42,12 +45,16 @@ class StatusPanel(QStatusBar):
         if note:
             self.show_message(note)
 
-    def set_numbers(self, steps_per_s: float, step: int, fps: float, playing: bool) -> None:
-        """Per-redraw numbers."""
+    def set_numbers(self, steps_per_s: float, steps_done: int, fps: float, playing: bool,
+                    engine_pid: int | None = None) -> None:
+        """Per-redraw numbers; memory is this (GUI) process plus the engine process."""
         self.rate.setText(f"{steps_per_s:,.0f} steps/s" if playing else "paused")
-        self.step.setText(f"step {step:,}")
+        self.step.setText(f"{steps_done:,} steps")
         self.fps.setText(f"render {fps:.0f} fps")
-        self.memory.setText(f"mem {rss_mb():,.0f} MB")
+        gui = rss_mb()
+        engine = rss_mb(engine_pid) if engine_pid else 0.0
+        self.memory.setText(f"mem {gui + engine:,.0f} MB")
+        self.memory.setToolTip(f"GUI process {gui:,.0f} MB + engine process {engine:,.0f} MB")
 
     def set_recording(self, stats: object | None) -> None:
         """Recorder stats (``RecorderStats``) or None when not recording."""

@@ -217,7 +217,7 @@ def test_step_n_exact_across_the_process_boundary(qtbot, gui, tmp_path):
     view = controller.buffers.history()
     np.testing.assert_array_equal(view.step, np.arange(end))
     controller.redrawer.force()
-    assert window.status.step.text() == f"step {end:,}"
+    assert window.status.step.text() == f"{end:,} steps"
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
         controller.record(None)
     with Recording.open(str(path)) as rec:
@@ -247,6 +247,23 @@ def test_killed_engine_process_shows_fault_and_app_survives(qtbot, gui):
     assert controller.worker.pid not in (None, pid)
     _step(qtbot, controller, 5)
     assert controller.worker.session.step_count == 5 == controller.buffers.total
+
+
+def test_speed_box_refuses_bad_text_and_emits_a_speed_once(qtbot, gui):
+    window, _ = gui
+    controls = window.controls
+    box = controls.speed_box
+    for bad in ("abc", "-5", "0"):
+        box.setEditText(bad)
+        with qtbot.assertNotEmitted(controls.speedChanged):
+            box.lineEdit().editingFinished.emit()
+        assert "refused" in box.toolTip()
+    box.setEditText("250")
+    with qtbot.waitSignal(controls.speedChanged, timeout=1000) as blocker:
+        box.lineEdit().editingFinished.emit()
+    assert blocker.args == [250.0] and "refused" not in box.toolTip()
+    with qtbot.assertNotEmitted(controls.speedChanged):   # same value: no second request
+        box.lineEdit().editingFinished.emit()
 
 
 def test_speed_setting_survives_an_engine_restart(qtbot, gui):

@@ -340,6 +340,32 @@ def test_continue_live_calls_the_controller_with_the_cursor_step(replay, run2k, 
     assert "not available" in window.message.text()
 
 
+def test_continue_live_asks_before_replacing_a_busy_live_run(replay, run2k, tmp_path):
+    window, rc = replay
+    calls, questions = [], []
+
+    class Worker:
+        recording = True
+        session = type("S", (), {"step_count": 1234})()
+
+    class Live:
+        worker = Worker()
+
+        def continue_from(self, recording_path, step, record_path):
+            calls.append(step)
+
+    rc.live_provider = Live
+    rc.ask_path = lambda *a: str(tmp_path / "b.h5")
+    rc.open(run2k)
+    rc.seek(600)
+    rc.confirm = lambda text: questions.append(text) or False     # the user says no
+    assert not rc.continue_live()
+    assert calls == [] and "at step 1,234, recording" in questions[0]
+    assert "cancelled" in window.message.text()
+    rc.confirm = lambda text: True                                # the user says yes
+    assert rc.continue_live() and calls == [600]
+
+
 def test_live_window_hooks_open_replays_and_report_bad_files(qtbot, run2k, tmp_path):
     from PySide6.QtWidgets import QMainWindow
 

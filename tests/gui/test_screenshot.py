@@ -30,3 +30,28 @@ def test_bad_window_size_is_one_line(tmp_path):
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "--window-size" in proc.stderr
+
+
+def test_screenshot_as_svg_by_suffix(tmp_path):
+    out = tmp_path / "shot.svg"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "main.py", "--preset", "tiny", "--steps", "20",
+                           "--screenshot", str(out), "--window-size", "1000x700"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "<svg" in text and 'viewBox="0 0 ' in text
+    assert text.count("<polyline") > 50      # the curves are vectors, not a bitmap
+
+
+def test_bad_app_arguments_are_one_line(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    for args, needle in ((["--steps", "-5"], "--steps"),
+                         (["--window-size", "100000x100000"], "at most 16384"),
+                         (["--screenshot", str(tmp_path / "x.bmp"), "--steps", "1"], ".png or .svg")):
+        proc = subprocess.run([sys.executable, "main.py", "--preset", "tiny", *args], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("nlviz")]
+        assert len(lines) == 1 and needle in lines[0], proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -11,6 +11,8 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QMainWindow
 
+from nlviz.errors import UserError
+from nlviz.qt.export import save_widget
 from nlviz.qt.replay.controller import ReplayController, dialog_path, open_replay
 from nlviz.qt.replay.window import h5_paths, recent_files
 
@@ -62,10 +64,12 @@ def _screenshot(app: QApplication, window: QMainWindow, rc: ReplayController, pa
     def grab() -> None:
         rc.redraw(sparse=True)
         app.processEvents()
-        ok = window.grab().save(path)
-        if not ok:
-            print(f"nlviz: error: cannot write {path}", file=sys.stderr)
-        result["code"] = 0 if ok else 2
+        try:
+            save_widget(window, path)                # PNG or SVG by the file suffix
+            result["code"] = 0
+        except UserError as exc:
+            print(f"nlviz: error: {exc}", file=sys.stderr)
+            result["code"] = 2
         window.close()
         app.quit()
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMen
 from nlviz.buffers import AT_UPDATE_METRICS
 from nlviz.errors import UserError
 from nlviz.qt.panels.metrics import DEFAULT_METRICS, TITLES
-from nlviz.qt.replay.export import save_plot, save_widget
+from nlviz.qt.export import save_plot, save_widget
 from nlviz.qt.theme import LEVEL_COLORS
 from nlviz.replay.compare import MAX_RUNS, Comparison, RunSeries
 from nlviz.replay.files import one_line

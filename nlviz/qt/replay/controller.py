@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from nlviz.buffers import HistoryView
 from nlviz.errors import UserError
-from nlviz.qt.replay.export import save_plot, save_widget
+from nlviz.qt.export import save_plot, save_widget
 from nlviz.qt.replay.window import WIDTHS, ReplayWindow, remember_recent
 from nlviz.recording.reader import Recording
 from nlviz.replay.branch import branchable_steps
@@ -57,6 +57,18 @@ def dialog_path(kind: str, title: str, default: str, filters: str,
         return paths or None
     path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
     return path or None
+
+
+def _live_activity(live: Any) -> str:
+    """What a live controller is doing that a branch would replace ("" when idle)."""
+    worker = getattr(live, "worker", None)
+    session = getattr(worker, "session", None)
+    parts = []
+    if session is not None and getattr(session, "step_count", 0) > 0:
+        parts.append(f"at step {session.step_count:,}")
+    if getattr(worker, "recording", False):
+        parts.append("recording")
+    return ", ".join(parts)
 
 
 def regime_names(rec: Recording) -> tuple[str, ...]:
@@ -95,6 +107,7 @@ class ReplayController(QObject):
         self.width_steps = 0
         self.ask_path: AskPath = lambda kind, title, default, filters: dialog_path(
             kind, title, default, filters, self.window)
+        self.confirm: Callable[[str], bool] = self._confirm_dialog
         self.compare_windows: list[QWidget] = []
         self._branch_steps = np.zeros(0, np.int64)
         self._pending_seek: int | None = None
@@ -539,6 +552,11 @@ class ReplayController(QObject):
             self.window.show_message("Continue live from here is not available: the live "
                                      "engine has no continue_from in this build", error=True)
             return False
+        busy = _live_activity(live)
+        if busy and not self.confirm(f"This replaces the live run ({busy}). Continue from "
+                                     f"step {step:,} of {os.path.basename(rec.path)}?"):
+            self.window.show_message("continue live cancelled; the live run goes on")
+            return False
         try:
             live.continue_from(rec.path, step, str(path))
         except Exception as exc:  # noqa: BLE001 - one line, the app stays usable
@@ -547,6 +565,10 @@ class ReplayController(QObject):
         self.window.show_message(f"continuing live from step {step:,}, recording to "
                                  f"{os.path.basename(str(path))}")
         return True
+
+    def _confirm_dialog(self, text: str) -> bool:
+        answer = QMessageBox.question(self.window, "Continue live from here", text)
+        return answer == QMessageBox.StandardButton.Yes
 
     # ---- compare ------------------------------------------------------------------------------
     def compare(self, paths: list[str] | None = None) -> QWidget | None:

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import QWidget
 from nlviz.errors import UserError
 
 
-def _kind(path: str) -> str:
+def picture_kind(path: str) -> str:
+    """Return "png" or "svg" from the file suffix; anything else is refused (UserError)."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".png", ".svg"):
         raise UserError(f"{path}: export as .png or .svg")
@@ -29,7 +30,7 @@ def _kind(path: str) -> str:
 def save_plot(item: pg.GraphicsObject, path: str | os.PathLike[str], width: int = 0) -> str:
     """Save one plot (a ``PlotItem`` or any scene item) as PNG or SVG; returns the path."""
     path = os.fspath(path)
-    kind = _kind(path)
+    kind = picture_kind(path)
     try:
         if kind == "png":
             exp = pg.exporters.ImageExporter(item)
@@ -65,7 +66,7 @@ def _scene_svg(item: pg.GraphicsObject, path: str) -> bool:
 def save_widget(widget: QWidget, path: str | os.PathLike[str], title: str = "nlviz") -> str:
     """Save a whole widget/window as PNG (pixels) or SVG (rendered into an SVG painter)."""
     path = os.fspath(path)
-    if _kind(path) == "png":
+    if picture_kind(path) == "png":
         if not widget.grab().save(path):
             raise UserError(f"{path}: cannot write the picture")
         return path
@@ -87,4 +88,4 @@ def save_widget(widget: QWidget, path: str | os.PathLike[str], title: str = "nlv
     return path
 
 
-__all__ = ["save_plot", "save_widget"]
+__all__ = ["picture_kind", "save_plot", "save_widget"]
