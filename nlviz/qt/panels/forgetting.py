@@ -43,6 +43,19 @@ def bin_errors(probes: Sequence[ProbeRecord], n_levels: int, n_bins: int = N_BIN
     return centres, means
 
 
+class DecadeAxis(pg.AxisItem):
+    """Log axis that labels only the powers of ten (minor ticks keep their marks and grid
+    lines): on short runs the minor labels ("3·10¹4·10¹5·10¹…") ran into each other.
+    A range inside one decade, with no power of ten to label, keeps pyqtgraph's labels."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
+        strings = super().logTickStrings(values, scale, spacing)
+        lo, hi = sorted(self.range)
+        if np.floor(hi) < np.ceil(lo):            # no power of ten in view
+            return strings
+        return [s if abs(v - round(v)) < 1e-9 else "" for v, s in zip(values, strings)]
+
+
 class ForgettingPanel(QWidget):
     """One curve per level: mean recall error (Titans) or drift (CMS) by pair age."""
 
@@ -50,7 +63,7 @@ class ForgettingPanel(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = pg.PlotWidget(axisItems={"bottom": DecadeAxis("bottom")})
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setLogMode(x=True, y=True)
         self.plot.setLabel("bottom", "age of the probed pair (steps)")

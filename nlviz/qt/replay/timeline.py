@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QPainter
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                                QSpinBox, QStyle, QToolButton, QVBoxLayout, QWidget)
 
@@ -23,6 +23,32 @@ EVENT_COLORS = {"stream": "#5da5ff", "pause": "#adb5bd", "resume": "#adb5bd",
                 "start": "#51cf66"}
 MODES = (("real time", "real_time"), ("every step", "every_step"), ("max", "max"))
 LOOPS = (("loop off", "off"), ("loop all", "all"), ("loop selection", "selection"))
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that never widens its row: too narrow, it ends in "…" (the whole
+    text stays in ``text()`` and the tooltip)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setMinimumWidth(40)
+        self.setToolTip(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+    def elided(self) -> str:
+        """The text as drawn at the current width."""
+        r = self.contentsRect()
+        return self.fontMetrics().elidedText(self.text(), Qt.ElideRight, r.width())
+
+    def paintEvent(self, _event: object) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        p.setPen(self.palette().color(self.foregroundRole()))
+        p.drawText(self.contentsRect(), int(Qt.AlignLeft | Qt.AlignVCenter), self.elided())
+        p.end()
 
 
 class TimelineWidget(QWidget):
@@ -116,8 +142,7 @@ class TimelineWidget(QWidget):
         self.loop_box.setToolTip("loop selection: drag the shaded region on the timeline")
         self.loop_box.currentIndexChanged.connect(self._on_loop)
         row.addWidget(self.loop_box)
-        self.step_label = QLabel("no recording")
-        self.step_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.step_label = ElidedLabel("no recording")
         row.addWidget(self.step_label, 1)
         self.branch_button = QPushButton("Continue live from here")
         self.branch_button.setToolTip("restore the engine at the cursor and run on live, "

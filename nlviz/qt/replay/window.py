@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QTextOption
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QMainWindow,
                                QMenu, QPlainTextEdit, QPushButton, QSizePolicy,
                                QStatusBar, QVBoxLayout, QWidget)
@@ -134,7 +134,9 @@ class ReplayWindow(QMainWindow):
 
         self.info = QPlainTextEdit()
         self.info.setReadOnly(True)
-        self.info.setLineWrapMode(QPlainTextEdit.NoWrap)
+        self.info.setLineWrapMode(QPlainTextEdit.WidgetWidth)     # long values wrap: no
+        self.info.setWordWrapMode(QTextOption.WrapAtWordBoundaryOrAnywhere)  # sideways scroll
+        self.info.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.event_log = QPlainTextEdit()
         self.event_log.setReadOnly(True)
         self.heatmap = HeatmapPanel()
