@@ -74,3 +74,16 @@ def no_leaked_windows(qapp):
     leaked = [w for w in QApplication.topLevelWidgets()
               if w.isVisible() and id(w) not in before]
     assert not leaked, f"leaked top-level widgets: {[type(w).__name__ for w in leaked]}"
+
+
+@pytest.fixture
+def replay(qtbot):
+    """An empty replay window and its controller (shared by the replay test modules)."""
+    from nlviz.qt.replay.controller import open_replay
+    window, rc = open_replay(None)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    yield window, rc
+    rc.shutdown()
+    window.close()

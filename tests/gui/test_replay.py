@@ -48,18 +48,6 @@ def run2k(tmp_path):
     return str(path)
 
 
-@pytest.fixture
-def replay(qtbot):
-    from nlviz.qt.replay.controller import open_replay
-    window, rc = open_replay(None)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    yield window, rc
-    rc.shutdown()
-    window.close()
-
-
 def _curve(window, metric, level):
     return window.metrics.curves[metric][level]
 

@@ -30,18 +30,6 @@ def two_runs(tmp_path):
     return str(a), str(b)
 
 
-@pytest.fixture
-def replay(qtbot):
-    from nlviz.qt.replay.controller import open_replay
-    window, rc = open_replay(None)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    yield window, rc
-    rc.shutdown()
-    window.close()
-
-
 def non_blank(path, min_colours=20):
     img = QImage(str(path))
     assert not img.isNull()
