@@ -1,4 +1,4 @@
-"""Oracles on the engine's Titans memories (``engine.model.SelfModifyingTitans`` inside a
+"""Oracles on the engine's Titans memories (``engine.titans.SelfModifyingTitans`` inside a
 float64 ``HOPE`` with no CMS): T3 proximal factor, T4 wipe / no-op, T5 fixed points,
 T6 chunk-parallel == token loop, T7 grad_surprise and the applied gradient against
 autograd (T13's stop-grad modes), T13 identity reductions."""

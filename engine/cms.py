@@ -1,0 +1,136 @@
+"""Continuum Memory System (NL eq. 70-71): a chain of residual MLP levels, level l
+updated every C_l steps with the sum of its per-token gradients since its last update.
+
+Shape legend: d width, h hidden width, m columns (tokens), Lc levels, M metrics.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from engine.config import CMSConfig
+from engine.frames import LEVEL_METRICS, METRIC_INDEX
+from engine.memory import MLPCache, mlp_forward, mlp_grad_factors
+
+N_METRICS = len(LEVEL_METRICS)
+_M = METRIC_INDEX
+
+
+# ------------------------------------------------------------------------------------ CMS
+class CMSLevel:
+    """One CMS level: ``f(u) = u + W1 silu(W2 u)``, updated every ``period`` steps with the
+    sum of its per-token gradients since the last update (NL eq. 71)."""
+
+    def __init__(self, d: int, h: int, period: int, lr: float, retention: float,
+                 gen: torch.Generator, dtype: torch.dtype, device: torch.device) -> None:
+        self.period, self.lr, self.retention = period, lr, retention
+        w2 = torch.randn(h, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
+        w1 = torch.randn(d, h, generator=gen, dtype=torch.float64) * 0.1 / math.sqrt(h)
+        self.w2 = w2.to(dtype).to(device)                            # (h, d)
+        self.w1 = w1.to(dtype).to(device)                            # (d, h)
+        self.g1 = torch.zeros_like(self.w1)                          # pending sum of grads
+        self.g2 = torch.zeros_like(self.w2)
+        self.sq = torch.zeros(2, dtype=dtype, device=device)         # pending sum |a|^2, |u|^2
+        self.proximal = True
+        self.init = (self.w1.clone(), self.w2.clone())
+        self.init_norm = self._norm(self.init)
+        self.w_norm = self.init_norm.clone()
+        self.last_update = torch.zeros_like(self.w2)
+
+    @staticmethod
+    def _norm(ts: tuple[Tensor, Tensor]) -> Tensor:
+        return (ts[0].square().sum() + ts[1].square().sum()).sqrt()
+
+    def fire(self) -> tuple[Tensor, Tensor]:
+        """Apply the pending update; returns (||dW||, ||dW|| / ||W_old||)."""
+        if self.proximal:  # eta' = eta / (1 + eta sum_t |input_t|^2), per layer
+            lr1, lr2 = (self.lr / (1 + self.lr * self.sq)).unbind()
+        else:
+            lr1 = lr2 = self.lr
+        w1 = self.retention * self.w1 - lr1 * self.g1
+        w2 = self.retention * self.w2 - lr2 * self.g2
+        d1, d2 = w1 - self.w1, w2 - self.w2
+        upd = self._norm((d1, d2))
+        rel = upd / self.w_norm.clamp_min(1e-12)
+        self.w1, self.w2, self.last_update = w1, w2, d2
+        self.g1.zero_()
+        self.g2.zero_()
+        self.sq.zero_()
+        self.w_norm = self._norm((w1, w2))
+        return upd, rel
+
+    def drift(self) -> Tensor:
+        return self._norm((self.w1 - self.init[0], self.w2 - self.init[1])) / \
+            self.init_norm.clamp_min(1e-12)
+
+
+class ContinuumMemory:
+    """Chain of CMS levels (NL eq. 70). Updates follow the configured objective:
+    ``next_step`` predicts x_{t+1} from the block output at t (the loss of token t is
+    taken when x_{t+1} arrives, re-evaluated at the current parameters so that every
+    gradient of a chunk is at that chunk's boundary state), ``reconstruction`` maps
+    the block output at t back to x_t."""
+
+    def __init__(self, cfg: CMSConfig, d: int, gen: torch.Generator,
+                 dtype: torch.dtype, device: torch.device) -> None:
+        self.cfg = cfg
+        self.levels = [CMSLevel(d, cfg.hidden, p, lr, cfg.retention, gen, dtype, device)
+                       for p, lr in zip(cfg.periods, cfg.lrs())]
+        for lv in self.levels:
+            lv.proximal = cfg.proximal
+        self.refresh_state()
+
+    def refresh_state(self) -> None:
+        """Per-level constant metric columns (retention, lr, drift) until the next event."""
+        if not self.levels:
+            self.state_cols = None
+            return
+        cols = torch.zeros(len(self.levels), N_METRICS, dtype=self.levels[0].w1.dtype,
+                           device=self.levels[0].w1.device)
+        for j, lv in enumerate(self.levels):
+            cols[j, _M["retention"]] = lv.retention
+            cols[j, _M["lr"]] = lv.lr
+            cols[j, _M["drift_init"]] = lv.drift()
+        self.state_cols = cols                                       # (Lc, M)
+
+    def set_hyper(self, cfg: CMSConfig) -> None:
+        self.cfg = cfg
+        for lv, lr in zip(self.levels, cfg.lrs()):
+            lv.lr, lv.retention = lr, cfg.retention
+        self.refresh_state()
+
+    def forward(self, u: Tensor) -> tuple[Tensor, list[MLPCache]]:
+        """u (d, m) -> y (d, m) through every level, with caches for the backward."""
+        caches = []
+        for lv in self.levels:
+            u, cache = mlp_forward(lv.w1, lv.w2, u, 1.0)
+            caches.append(cache)
+        return u, caches
+
+    def accumulate(self, caches: list[MLPCache], dy: Tensor) -> tuple[Tensor, Tensor]:
+        """Backprop dL/dy (d, m) through the chain, add each level's gradient to its pending
+        sum; returns surprise and grad_surprise per level and column, each (Lc, m).
+
+        Per level only the column norms are taken in the loop; the O1/O2 arithmetic and the
+        proximal sums run once for all levels (fewer kernels on the per-token path).
+        """
+        norms = []
+        for lv, cache in zip(reversed(self.levels), reversed(caches)):
+            dz = mlp_grad_factors(lv.w1, cache, dy)                 # (h, m)
+            lv.g1.addmm_(dy, cache.a.T)                              # (d, h) += sum_t dy a^T
+            lv.g2.addmm_(dz, cache.x.T)                              # (h, d) += sum_t dz x^T
+            norms.append(torch.stack([torch.linalg.vector_norm(t, dim=0)
+                                      for t in (dy, cache.a, dz, cache.x)]))  # (4, m)
+            dy = torch.addmm(dy, lv.w2.T, dz)                        # through the residual
+        if not norms:
+            return dy.new_zeros(0, dy.shape[-1]), dy.new_zeros(0, dy.shape[-1])
+        e, a, z, x = torch.stack(norms[::-1]).unbind(1)              # (Lc, m) each
+        if self.levels[0].proximal:
+            sq = torch.stack([a, x], 1).square().sum(-1)             # (Lc, 2)
+            for lv, row in zip(self.levels, sq):
+                lv.sq += row
+        return 0.5 * e.square(), torch.hypot(e * a, z * x)
+
+

@@ -1,0 +1,319 @@
+"""Self-modifying Titans (NL eq. 83-91): the memory, k, v, eta and alpha memories,
+batched on one axis, each trained on its own self-generated value; plus the plain Titans
+memory (variant ``lmm``, Titans eq. 12-14).
+
+Shape legend: B memories in the bank (5, or 1 for lmm), d width, h hidden width, n tokens.
+Memory order in the bank: 0 memory, 1 k, 2 v, 3 eta, 4 alpha.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from engine.config import TitansConfig
+from engine.memory import (
+    MLPCache, chunk_coefficients, grad_norm_mlp, mlp_forward, mlp_grad_factors,
+)
+
+TITANS_LEVELS = ("memory", "k", "v", "eta", "alpha")   # variant "self_modifying"
+LMM_LEVELS = ("memory",)                               # variant "lmm": plain Titans memory
+
+
+def titans_levels(cfg: TitansConfig) -> tuple[str, ...]:
+    """Names of the Titans memories for a config's variant."""
+    return TITANS_LEVELS if cfg.variant == "self_modifying" else LMM_LEVELS
+
+
+def _normalize(x: Tensor) -> Tensor:
+    """l2-normalise the columns of x (..., d, n)."""
+    return x / x.norm(dim=-2, keepdim=True).clamp_min(1e-8)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+# ----------------------------------------------------------------------------- memory bank
+class MemoryBank:
+    """B memories with weights stacked on a leading axis, so one bmm serves all five.
+
+    mlp kind:    ``M_b(x) = r_b x + W1_b silu(W2_b x)``, W2 (B, h, d), W1 (B, d, h).
+    linear kind: ``M_b(x) = W2_b x``, W2 (B, d, d); W1 is absent.
+    The eta and alpha memories have one output (row 0 of their output, others masked
+    to zero) and no residual, as in NL eq. 89 with a scalar head.
+    """
+
+    def __init__(self, cfg: TitansConfig, d: int, gen: torch.Generator,
+                 dtype: torch.dtype, device: torch.device) -> None:
+        B, h = len(titans_levels(cfg)), cfg.hidden
+        self.kind = cfg.kind
+        out_rows = torch.tensor([d, d, d, 1, 1][:B])
+        self.out_mask = (torch.arange(d)[None, :] < out_rows[:, None]).to(dtype)[:, :, None]  # (B, d, 1)
+        self.residual = (out_rows == d).to(dtype)[:, None, None]                           # (B, 1, 1)
+        s = cfg.init_scale
+        if self.kind == "mlp":
+            w2 = torch.randn(B, h, d, generator=gen, dtype=torch.float64) * s / math.sqrt(d)
+            w1 = torch.randn(B, d, h, generator=gen, dtype=torch.float64) * s / math.sqrt(h)
+            self.w2 = w2.to(dtype).to(device)                       # (B, h, d)
+            self.w1 = (w1.to(dtype) * self.out_mask).to(device)     # (B, d, h)
+        else:
+            w = torch.randn(B, d, d, generator=gen, dtype=torch.float64) * s / math.sqrt(d)
+            w = w.to(dtype) + self.residual * torch.eye(d, dtype=dtype)
+            self.w2 = (w * self.out_mask).to(device)                # (B, d, d)
+            self.w1 = None
+        self.out_mask = self.out_mask.to(device)
+        self.residual = self.residual.to(device)
+
+    def params(self) -> list[Tensor]:
+        return [self.w2] if self.w1 is None else [self.w1, self.w2]
+
+    def forward(self, x: Tensor, slope: bool = True) -> tuple[Tensor, MLPCache]:
+        """x (B, d, n) -> y (B, d, n), cache. Rows beyond an output's width are zero."""
+        if self.w1 is None:
+            return self.w2 @ x, MLPCache(x, x, x)
+        return mlp_forward(self.w1, self.w2, x, self.residual, slope)
+
+
+# ------------------------------------------------------------------ self-modifying Titans
+@dataclass
+class TitansRead:
+    """What a span of tokens learned from the chunk-start state: outputs, errors and the
+    gradient factors that the chunk's write will apply (all on device)."""
+
+    o: Tensor          # (d, n) read-out M_memory(q)
+    k: Tensor          # (d, n) keys
+    targets: Tensor    # (B, d, n) self-generated targets M_b(v) (for the probe set)
+    eta: Tensor        # (n,) inner learning rate
+    rho: Tensor        # (n,) retention
+    surprise: Tensor   # (B, n) O1
+    grad_norm: Tensor  # (B, n) O2
+    factors: list[list[tuple[Tensor, Tensor]]]  # per weight: [(left (B,r,n), right (B,c,n))]
+
+
+class SelfModifyingTitans:
+    """NL eq. 83-91: k, v, eta, alpha and the memory are each a memory that trains itself.
+
+    For token t (chunk of n tokens, states at the chunk start, eq. 90):
+    ``q = norm(W_q x)``, ``o = M_mem(q)``, ``k = norm(M_k(x))``, ``v = M_v(x)``,
+    ``eta = lr_max sigmoid(M_eta(x) + b)``, ``rho = sigmoid(M_alpha(x) + b')``;
+    each memory b minimises ``1/2 ||M_b(k) - M_b(v)||^2`` (its own value, eq. 84-85) with
+    ``S = beta S - eta grad``, ``W = rho W + S`` (delta rule; eq. 92 with the sign fixed),
+    or with the extra ``-eta W2 k k^T`` of eq. 93 read literally.
+
+    ``read`` may be called on any cut of a chunk; ``write`` applies the whole chunk.
+    """
+
+    def __init__(self, cfg: TitansConfig, d: int, gen: torch.Generator,
+                 dtype: torch.dtype, device: torch.device) -> None:
+        self.cfg = cfg
+        self.bank = MemoryBank(cfg, d, gen, dtype, device)
+        self.names = titans_levels(cfg)
+        proj = torch.randn(3, d, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
+        self.w_q = proj[0].to(dtype).to(device)                      # (d, d) fixed (eq. 83)
+        self.w_kv = proj[1:].to(dtype).to(device)                    # (2, d, d) lmm: fixed k, v
+        self.mom = [torch.zeros_like(p) for p in self.bank.params()]
+        self.init = [p.clone() for p in self.bank.params()]
+        self.diag_every = 1                                          # steps between O3/O9
+        self._diag: tuple[Tensor, Tensor] | None = None
+        self.init_norm = _norm(self.init)                            # (B,)
+        self.w_norm = self.init_norm.clone()                         # (B,) ||W|| now
+        self.last_update = torch.zeros_like(self.bank.w2)            # (B, h, d) last dW2
+        self.set_hyper(cfg)
+
+    def set_hyper(self, cfg: TitansConfig) -> None:
+        """Apply live-editable hyperparameters (lr, lr_max, retention, momentum)."""
+        self.cfg = cfg
+        self.b_eta = _logit(cfg.lr / cfg.lr_max) if cfg.gates == "adaptive" else 0.0
+        self.b_rho = _logit(cfg.retention) if cfg.gates == "adaptive" else 0.0
+
+    def gates(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Inner learning rate eta (n,) and retention rho (n,) from the eta/alpha memories."""
+        cfg = self.cfg
+        if cfg.gates == "fixed" or len(self.names) == 1:
+            n = y.shape[-1]
+            return y.new_full((n,), cfg.lr), y.new_full((n,), cfg.retention)
+        eta = cfg.lr_max * torch.sigmoid(y[3, 0] + self.b_eta)
+        rho = torch.sigmoid(y[4, 0] + self.b_rho)
+        return eta, rho
+
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Reads with the chunk-start states: o, k, v (d, n), eta, rho (n,)."""
+        B = len(self.names)
+        q = _normalize(self.w_q @ x)                                 # (d, n)
+        if B == 1:  # Titans LMM: fixed projections; q is read in ``read`` with k and v
+            eta, rho = self.gates(x)
+            kv = self.w_kv @ x                                       # (2, d, n)
+            return q, _normalize(kv[0]), kv[1], eta, rho
+        inp = torch.stack([q] + [x] * (B - 1))                       # (B, d, n)
+        y, _ = self.bank.forward(inp, slope=False)                   # (B, d, n)
+        eta, rho = self.gates(y)
+        return y[0], _normalize(y[1]), y[2], eta, rho
+
+    def read(self, x: Tensor) -> TitansRead:
+        """Tokens x (d, n): outputs, surprise and gradient factors at the current state."""
+        bank, cfg = self.bank, self.cfg
+        B, n = len(self.names), x.shape[-1]
+        o, k, v, eta, rho = self.project(x)
+        if B == 1:  # Titans LMM: one forward reads q and stores k; the target is v itself
+            y, cache = bank.forward(torch.cat([k, o], -1)[None])      # (1, d, 2n)
+            return self._read_lmm(y[0, :, n:], k, v, eta, rho, y[..., :n], cache)
+        kv = torch.cat([k, v], dim=-1).expand(B, -1, -1)             # (B, d, 2n)
+        y, cache = bank.forward(kv)                                  # (B, d, 2n)
+        pred, target = y[..., :n], y[..., n:]                        # (B, d, n) each
+        err = (pred - target) * bank.out_mask                        # (B, d, n)
+        surprise = 0.5 * err.square().sum(1)                         # (B, n)  O1
+        kb, vb = kv[..., :n], kv[..., n:]
+        # gradient of weight W = sum over pairs and tokens of left_t right_t^T
+        if bank.w1 is None:
+            if cfg.stop_grad_target:
+                factors = [[(err, kb)]]
+                gnorm = err.norm(dim=1) * k.norm(dim=0)
+            else:  # ambiguity 10 off: the gradient also flows through the target W v
+                factors = [[(err, kb), (-err, vb)]]
+                gnorm = _two_rank1_norm(err, k, -err, v)
+        else:
+            delta = mlp_grad_factors(bank.w1, cache, torch.cat([err, err], -1))  # (B, h, 2n)
+            a_k, a_v = cache.a[..., :n], cache.a[..., n:]
+            d_k, d_v = delta[..., :n], delta[..., n:]
+            if cfg.stop_grad_target:
+                factors = [[(err, a_k)], [(d_k, kb)]]
+                gnorm = grad_norm_mlp(err, a_k, d_k, kb)
+            else:
+                factors = [[(err, a_k - a_v)], [(d_k, kb), (-d_v, vb)]]
+                g1n = err.norm(dim=1) * (a_k - a_v).norm(dim=1)
+                g2n = _two_rank1_norm(d_k, k, -d_v, v)
+                gnorm = (g1n.square() + g2n.square()).sqrt()
+        if cfg.proximal:  # DGD proximal step: eta' = eta / (1 + eta |input|^2), per layer
+            factors = [[(l / (1 + eta * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
+                        for l, r in pairs] for pairs in factors]
+        return TitansRead(o, k, target, eta, rho, surprise, gnorm, factors)
+
+    def _read_lmm(self, o: Tensor, k: Tensor, v: Tensor, eta: Tensor, rho: Tensor,
+                  pred: Tensor, cache: MLPCache) -> TitansRead:
+        """Titans eq. 12-14: one memory learning k -> v with fixed projections."""
+        n, bank = k.shape[-1], self.bank
+        err = pred - v[None]                                         # (1, d, n)
+        kb = k[None]
+        if bank.w1 is None:
+            factors = [[(err, kb)]]
+            gnorm = err.norm(dim=1) * k.norm(dim=0)
+        else:
+            a_k = cache.a[..., :n]
+            d_k = mlp_grad_factors(bank.w1, MLPCache(kb, a_k, cache.da[..., :n]), err)
+            factors = [[(err, a_k)], [(d_k, kb)]]
+            gnorm = grad_norm_mlp(err, a_k, d_k, kb)
+        if self.cfg.proximal:
+            factors = [[(l / (1 + eta * r.square().sum(-2, keepdim=True)), r) for l, r in pairs]
+                       for pairs in factors]
+        return TitansRead(o, k, v[None], eta, rho, 0.5 * err.square().sum(1), gnorm, factors)
+
+    def write(self, reads: list[TitansRead]) -> tuple[Tensor, Tensor]:
+        """Apply one chunk (the reads of all its pieces). Returns (||dW||, ||dW||/||W||) (B,)."""
+        if len(reads) == 1:
+            r = reads[0]
+            eta, rho, factors = r.eta, r.rho, r.factors
+        else:
+            eta = torch.cat([r.eta for r in reads])
+            rho = torch.cat([r.rho for r in reads])
+            factors = [[(torch.cat([r.factors[i][j][0] for r in reads], -1),
+                         torch.cat([r.factors[i][j][1] for r in reads], -1))
+                        for j in range(len(reads[0].factors[i]))]
+                       for i in range(len(reads[0].factors))]
+        if self.cfg.update_rule == "literal93":
+            deltas = self._deltas_literal93(factors, reads, eta, rho)
+        else:
+            deltas = self._deltas_delta(factors, eta, rho)
+        upd = _norm(deltas)                                          # (B,)  O4
+        rel = upd / self.w_norm.clamp_min(1e-12)
+        for w, dw in zip(self.bank.params(), deltas):
+            w.add_(dw)                                               # in place: no new weights
+        self.last_update = deltas[-1]
+        self.w_norm = _norm(self.bank.params())
+        return upd, rel
+
+    def state_metrics(self) -> tuple[Tensor, Tensor]:
+        """(||S||, ||W - W0|| / ||W0||) per memory, (B,) each: as of the last refresh."""
+        if self._diag is None:
+            self.refresh_diag()
+        return self._diag
+
+    def refresh_diag(self) -> None:
+        """Recompute the state diagnostics (O3 momentum norm, O9 drift from the initial
+        state); between refreshes (``diag_every`` steps) the last values are held."""
+        drift = _norm([w - w0 for w, w0 in zip(self.bank.params(), self.init)])
+        drift = drift / self.init_norm.clamp_min(1e-12)
+        mom = _norm(self.mom) if self.cfg.momentum > 0 else torch.zeros_like(drift)
+        self._diag = (mom, drift)
+
+    def _deltas_delta(self, factors: list[list[tuple[Tensor, Tensor]]], eta: Tensor,
+                      rho: Tensor) -> list[Tensor]:
+        """Weight changes of the delta rule over the chunk, in closed form (no per-token
+        weights materialised); updates the momentum in place."""
+        beta, n = self.cfg.momentum, eta.shape[0]
+        deltas = []
+        if n == 1:  # exact online rule, the hot path of per-token mode
+            for w, s, pairs in zip(self.bank.params(), self.mom, factors):
+                if beta > 0:  # S = beta S - eta g;  dW = (rho - 1) W + S
+                    for j, (left, right) in enumerate(pairs):
+                        s.baddbmm_(left * -eta, right.transpose(-1, -2), beta=beta if j == 0 else 1)
+                    deltas.append(torch.addcmul(s, w, rho - 1))
+                else:         # dW = (rho - 1) W - eta g
+                    dw = w * (rho - 1)
+                    for left, right in pairs:
+                        dw.baddbmm_(left * -eta, right.transpose(-1, -2))
+                    deltas.append(dw)
+            return deltas
+        c = chunk_coefficients(eta, rho, beta)
+        for i, (w, s, pairs) in enumerate(zip(self.bank.params(), self.mom, factors)):
+            dw = w * (c.w0 - 1)
+            for left, right in pairs:
+                dw.baddbmm_(left * -c.gw, right.transpose(-1, -2))
+            if beta > 0:
+                dw.addcmul_(s, c.s0)
+                for j, (left, right) in enumerate(pairs):
+                    s.baddbmm_(left * -c.sw, right.transpose(-1, -2), beta=beta ** n if j == 0 else 1)
+            deltas.append(dw)
+        return deltas
+
+    def _deltas_literal93(self, factors: list[list[tuple[Tensor, Tensor]]],
+                          reads: list[TitansRead], eta: Tensor, rho: Tensor) -> list[Tensor]:
+        """Eq. 93 read literally: token loop with the extra ``-eta W2 k k^T`` on the key layer."""
+        beta, n = self.cfg.momentum, eta.shape[0]
+        k = torch.cat([r.k for r in reads], -1)                       # (d, n)
+        old = self.bank.params()
+        params = [p.clone() for p in old]
+        for t in range(n):
+            kt = k[:, t, None]                                        # (d, 1)
+            for i, pairs in enumerate(factors):
+                g = sum(l[..., t, None] @ r[..., t, None].transpose(-1, -2) for l, r in pairs)
+                if beta > 0:
+                    self.mom[i].mul_(beta).sub_(eta[t] * g)
+                    step = self.mom[i]
+                else:
+                    step = -eta[t] * g
+                w = rho[t] * params[i]
+                if i == len(params) - 1:  # the layer whose input is k (ambiguity 8)
+                    w = w - eta[t] * (params[i] @ kt) @ kt.T
+                params[i] = w + step
+        return [p - o for p, o in zip(params, old)]
+
+
+def _norm(ts: list[Tensor]) -> Tensor:
+    """Frobenius norm over several (B, r, c) tensors taken together: (B,)."""
+    out = torch.linalg.vector_norm(ts[0], dim=(1, 2))
+    for t in ts[1:]:
+        out = torch.hypot(out, torch.linalg.vector_norm(t, dim=(1, 2)))
+    return out
+
+
+def _two_rank1_norm(a: Tensor, b: Tensor, c: Tensor, e: Tensor) -> Tensor:
+    """||a b^T + c e^T||_F per token for a, c (B, r, n) and b, e (d, n) or (B, d, n)."""
+    ab = a.square().sum(-2) * b.square().sum(-2)
+    ce = c.square().sum(-2) * e.square().sum(-2)
+    cross = 2 * (a * c).sum(-2) * (b * e).sum(-2)
+    return (ab + ce + cross).clamp_min(0).sqrt()
+
+
