@@ -37,6 +37,16 @@ class FaultBanner(QLabel):
         self.hide()
 
 
+def add_dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+             prefix: str) -> QDockWidget:
+    """Put ``widget`` in a dock named ``<prefix>_<title>`` (the name QSettings restores by)."""
+    dock = QDockWidget(title, window)
+    dock.setObjectName(f"{prefix}_{title.lower().replace(' ', '_')}")
+    dock.setWidget(widget)
+    window.addDockWidget(area, dock)
+    return dock
+
+
 class MainWindow(QMainWindow):
     """Holds the views. ``closeRequested`` lets the controller finish cleanly first."""
 
@@ -79,11 +89,7 @@ class MainWindow(QMainWindow):
         self.resize(1600, 1000)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
+        return add_dock(self, title, widget, area, "dock")
 
     def log(self, line: str) -> None:
         """Append a line to the event log."""

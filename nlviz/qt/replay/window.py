@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QMai
                                QMenu, QPlainTextEdit, QPushButton, QSizePolicy,
                                QStatusBar, QVBoxLayout, QWidget)
 
-from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG
+from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG, add_dock
 from nlviz.qt.panels.forgetting import ForgettingPanel
 from nlviz.qt.panels.heatmap import HeatmapPanel
 from nlviz.qt.panels.inputs import InputPanel
@@ -167,11 +167,7 @@ class ReplayWindow(QMainWindow):
         self.resize(1600, 1000)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"replay_dock_{title.lower().replace(' ', '_')}")
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
+        return add_dock(self, title, widget, area, "replay_dock")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
