@@ -310,3 +310,32 @@ def test_continue_from_recording_branches_live(qtbot, gui, tmp_path):
     with Recording.open(str(branch)) as rec:
         np.testing.assert_array_equal(rec.steps, np.arange(1051, 1071))
         assert rec.parent_run == "parent.h5" and rec.parent_step == 1050
+
+
+def test_continue_from_recording_on_another_stream(qtbot, gui, tmp_path):
+    """Branch, then switch stream at once (what "continue on another stream" sends): the
+    switch is applied by the restored engine at the branch step and recorded there."""
+    from engine.config import StreamConfig
+    from nlviz.recording.reader import Recording
+
+    window, controller = gui
+    parent = tmp_path / "parent.h5"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=5000):
+        controller.record(str(parent))
+    _step(qtbot, controller, 1030)
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(None)
+    branch = tmp_path / "branch.h5"
+    with qtbot.waitSignals([controller.worker.started, controller.worker.recordingChanged],
+                           timeout=60_000):
+        controller.continue_from(str(parent), 1025, str(branch))
+        controller.switch_stream(StreamConfig(name="noise"))
+    _step(qtbot, controller, 10)
+    assert controller.worker.session.config.stream.name == "noise"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(None)
+    with Recording.open(str(branch)) as rec:
+        np.testing.assert_array_equal(rec.steps, np.arange(1026, 1036))
+        switches = [e for e in rec.events if e.kind == "stream"]
+        assert len(switches) == 1 and switches[0].step == 1026
+        assert "noise" in switches[0].detail.lower() or "gaussian" in switches[0].detail.lower()

@@ -315,6 +315,7 @@ def test_continue_live_calls_the_controller_with_the_cursor_step(replay, run2k, 
     asked = []
     rc.ask_path = lambda kind, title, default, filters: asked.append(default) or \
         str(tmp_path / "branch.h5")
+    rc.ask_stream = lambda options: options[0]                # the recorded stream
     rc.open(run2k)
     rc.seek(100)                                              # states at 255, 511, ...
     assert not window.timeline.branch_button.isEnabled()
@@ -344,6 +345,7 @@ def test_continue_live_asks_before_replacing_a_busy_live_run(replay, run2k, tmp_
 
     rc.live_provider = Live
     rc.ask_path = lambda *a: str(tmp_path / "b.h5")
+    rc.ask_stream = lambda options: options[0]
     rc.open(run2k)
     rc.seek(600)
     rc.confirm = lambda text: questions.append(text) or False     # the user says no
@@ -352,6 +354,32 @@ def test_continue_live_asks_before_replacing_a_busy_live_run(replay, run2k, tmp_
     assert "cancelled" in window.message.text()
     rc.confirm = lambda text: True                                # the user says yes
     assert rc.continue_live() and calls == [600]
+
+
+def test_continue_live_on_another_stream_switches_after_the_restart(replay, run2k, tmp_path):
+    window, rc = replay
+    order = []
+
+    class Live:
+        def continue_from(self, recording_path, step, record_path):
+            order.append(("continue", step))
+
+        def switch_stream(self, stream):
+            order.append(("stream", stream.name))
+
+    rc.live_provider = Live
+    rc.ask_path = lambda *a: str(tmp_path / "b.h5")
+    offered = []
+    rc.ask_stream = lambda options: offered.extend(options) or "noise"
+    rc.open(run2k)
+    rc.seek(600)
+    assert rc.continue_live()
+    assert order == [("continue", 600), ("stream", "noise")]
+    assert offered[0].startswith("same stream") and "associative_recall" in offered
+    assert "on stream noise" in window.message.text()
+    rc.ask_stream = lambda options: None                      # cancelled: nothing happens
+    order.clear()
+    assert not rc.continue_live() and order == []
 
 
 def test_live_window_hooks_open_replays_and_report_bad_files(qtbot, run2k, tmp_path):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from nlviz.buffers import HistoryView
 from nlviz.errors import UserError
@@ -57,6 +57,9 @@ def dialog_path(kind: str, title: str, default: str, filters: str,
         return paths or None
     path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
     return path or None
+
+
+SAME_STREAM = "same stream as recorded"
 
 
 def _live_activity(live: Any) -> str:
@@ -108,6 +111,8 @@ class ReplayController(QObject):
         self.ask_path: AskPath = lambda kind, title, default, filters: dialog_path(
             kind, title, default, filters, self.window)
         self.confirm: Callable[[str], bool] = self._confirm_dialog
+        # "same" or a stream name for the continued run; None = cancelled
+        self.ask_stream: Callable[[list[str]], str | None] = self._stream_dialog
         self.compare_windows: list[QWidget] = []
         self._branch_steps = np.zeros(0, np.int64)
         self._pending_seek: int | None = None
@@ -557,14 +562,28 @@ class ReplayController(QObject):
                                      f"step {step:,} of {os.path.basename(rec.path)}?"):
             self.window.show_message("continue live cancelled; the live run goes on")
             return False
+        from engine.streams import STREAMS
+        choice = self.ask_stream([SAME_STREAM] + [n for n in STREAMS if n != "file"])
+        if choice is None:
+            self.window.show_message("continue live cancelled; the live run goes on")
+            return False
         try:
             live.continue_from(rec.path, step, str(path))
+            if choice != SAME_STREAM and hasattr(live, "switch_stream"):
+                from engine.config import StreamConfig
+                live.switch_stream(StreamConfig(name=choice))   # queued after the restart
         except Exception as exc:  # noqa: BLE001 - one line, the app stays usable
             self.window.show_message(one_line(exc), error=True)
             return False
-        self.window.show_message(f"continuing live from step {step:,}, recording to "
+        on = "the recorded stream" if choice == SAME_STREAM else f"stream {choice}"
+        self.window.show_message(f"continuing live from step {step:,} on {on}, recording to "
                                  f"{os.path.basename(str(path))}")
         return True
+
+    def _stream_dialog(self, options: list[str]) -> str | None:
+        item, ok = QInputDialog.getItem(self.window, "Continue live from here",
+                                        "Continue on which stream?", options, 0, False)
+        return item if ok else None
 
     def _confirm_dialog(self, text: str) -> bool:
         answer = QMessageBox.question(self.window, "Continue live from here", text)
