@@ -66,7 +66,7 @@ class HOPE:
         self.cms = ContinuumMemory(cfg.cms, cfg.d, gen, self.dtype, device)
         self.prev_o: Tensor | None = None                             # (d, 1) for next_step
         self.pending: list[TitansRead] = []                           # reads of the open chunk
-        self.cms_io: list[Tensor] = []                                # per span (Lc+1, d, m)
+        self.cms_io: list[list[Tensor]] = []   # per span: Lc+1 views (d, m), no copy made
         self.count = 0                                                # steps processed
 
     @property
@@ -184,7 +184,7 @@ class HOPE:
             y_loss, loss_caches, valid = y, caches, o.new_ones(m)
             level_in = [c.x for c in caches]
         if level_in:  # each level's input and output per token, at the weights that made them
-            self.cms_io.append(torch.stack(level_in + [y]))           # (Lc + 1, d, m)
+            self.cms_io.append(level_in + [y])    # views; stacked only if a probe takes them
         err = (self.w_out @ y_loss - x_raw) * valid                   # (d_in, m)
         dy = self.w_out.T @ err                                       # (d, m)
         surprise, gnorm = self.cms.accumulate(loss_caches, dy)        # (Lc, m) each

@@ -55,8 +55,8 @@ class ProbeSet:
         self.keys[:, s] = read.k[:, c]
         self.targets[:, :, s] = read.targets[:, :, c]
         if model.cms.levels:  # the chain as it ran for these tokens (before later events)
-            io = model.cms_io[0] if len(model.cms_io) == 1 else torch.cat(model.cms_io, -1)
-            io = io[:, :, c]                                                   # (Lc+1, d, m)
+            spans = [torch.stack(views) for views in model.cms_io]           # (Lc+1, d, m_i)
+            io = (spans[0] if len(spans) == 1 else torch.cat(spans, -1))[:, :, c]
             self.cms_in[:, :, s] = io[:-1]
             self.cms_out[:, :, s] = io[1:]
         self.written[slots] = np.arange(first_step, first_step + n)[cols]

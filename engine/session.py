@@ -44,8 +44,6 @@ class Session:
     def __init__(self, config: Config) -> None:
         self.config = config.validate()
         self.device, self.device_name, self.device_note = resolve_device(config.run.device)
-        if self.device.type == "cpu":
-            _set_threads(config)
         self.spec_version = 0
         self.step_count = 0          # global, never goes back (one row per step recorded)
         self._t0 = time.perf_counter()
@@ -60,17 +58,22 @@ class Session:
         The global step count continues; the new model starts from its initial state and
         its stream from t = 0. The spec may change (``spec_version`` increments).
         """
-        config = config.validate()
-        if config.run.device != self.config.run.device:
-            self.device, self.device_name, self.device_note = resolve_device(config.run.device)
-        self._build(config)
-        self.spec_version += 1
+        self._replace_model(config.validate())
         ev = EventRecord(self.step_count, "param", f"{reason} on {self.device_name}")
         self._events.append(ev)
         return ev
 
+    def _replace_model(self, config: Config) -> None:
+        """A new model (and spec) from a validated config, on its device if that changed."""
+        if config.run.device != self.config.run.device:
+            self.device, self.device_name, self.device_note = resolve_device(config.run.device)
+        self._build(config)
+        self.spec_version += 1
+
     def _build(self, config: Config) -> None:
         self.config = config
+        if self.device.type == "cpu":
+            _set_threads(config)          # the widths may have changed
         self.model = HOPE(config.model, config.run.seed, self.device)
         self.model.titans.diag_every = config.run.diag_every
         self.stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
@@ -215,10 +218,7 @@ class Session:
             self.model.titans.diag_every = new.run.diag_every
             self.model.cfg = new.model
             return EventRecord(step, "param", f"{path}={value!r} (live)")
-        if new.run.device != self.config.run.device:
-            self.device, self.device_name, self.device_note = resolve_device(new.run.device)
-        self._build(new)
-        self.spec_version += 1
+        self._replace_model(new)
         return EventRecord(step, "param", f"{path}={value!r} (rebuilt on {self.device_name})")
 
     # ---- state ------------------------------------------------------------------------

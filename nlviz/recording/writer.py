@@ -202,6 +202,7 @@ class Recorder:
     # ---- writer thread --------------------------------------------------------------------
     def _run(self) -> None:
         pending: list[FrameBatch] = []
+        rows = 0                          # rows in pending
         waiters: list[threading.Event] = []
         stop = False
         write_by = None                   # batches wait up to _WRITE_DELAY to be coalesced
@@ -222,24 +223,22 @@ class Recorder:
                         waiters.append(item)
                     else:
                         pending.append(item)
+                        rows += len(item)
                         if write_by is None:
                             write_by = time.monotonic() + _WRITE_DELAY
-                    if stop or sum(len(b) for b in pending) >= _COALESCE_ROWS:
+                    if stop or rows >= _COALESCE_ROWS:
                         break
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         item = None
                 now = time.monotonic()
-                full = sum(len(b) for b in pending) >= _COALESCE_ROWS
-                if pending and (stop or waiters or full or now >= (write_by or now)):
-                    self._appender.append(FrameBatch.concat(pending))
-                    pending, write_by = [], None
                 due = now - self._last_flush >= self.flush_interval
+                ripe = rows >= _COALESCE_ROWS or now >= (write_by or now)
+                if pending and (stop or waiters or due or ripe):
+                    self._appender.append(FrameBatch.concat(pending))
+                    pending, rows, write_by = [], 0, None
                 if waiters or stop or due:
-                    if pending:
-                        self._appender.append(FrameBatch.concat(pending))
-                        pending, write_by = [], None
                     self._commit()
                     for w in waiters:
                         w.set()

@@ -286,16 +286,21 @@ def test_speed_setting_survives_an_engine_restart(qtbot, gui):
     assert 20 <= ran <= 120, ran     # ~40 steps/s for 1.5 s; "max" would run thousands
 
 
+def _record(qtbot, controller, path, steps):
+    """Record ``steps`` live steps to ``path`` and close the file."""
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=5000):
+        controller.record(str(path))
+    _step(qtbot, controller, steps)
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(None)
+    return path
+
+
 def test_continue_from_recording_branches_live(qtbot, gui, tmp_path):
     from nlviz.recording.reader import Recording
 
     window, controller = gui
-    parent = tmp_path / "parent.h5"
-    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=5000):
-        controller.record(str(parent))
-    _step(qtbot, controller, 1100)              # a state every 1024 steps (tiny preset)
-    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
-        controller.record(None)
+    parent = _record(qtbot, controller, tmp_path / "parent.h5", 1100)  # a state at 1024
     branch = tmp_path / "branch.h5"
     with qtbot.waitSignals([controller.worker.started, controller.worker.recordingChanged],
                            timeout=60_000):
@@ -319,12 +324,7 @@ def test_continue_from_recording_on_another_stream(qtbot, gui, tmp_path):
     from nlviz.recording.reader import Recording
 
     window, controller = gui
-    parent = tmp_path / "parent.h5"
-    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=5000):
-        controller.record(str(parent))
-    _step(qtbot, controller, 1030)
-    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
-        controller.record(None)
+    parent = _record(qtbot, controller, tmp_path / "parent.h5", 1030)
     branch = tmp_path / "branch.h5"
     with qtbot.waitSignals([controller.worker.started, controller.worker.recordingChanged],
                            timeout=60_000):

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from nlviz.recording.reader import Recording
 from nlviz.recording.synthetic import expected_level, synthetic_spec
