@@ -154,3 +154,9 @@ def test_headless_commands_need_no_display(tmp_path: Path) -> None:
                          timeout=120)
     assert out.returncode != 0 and "display" not in out.stderr
     assert str(missing) in out.stderr
+
+
+def test_readme_apt_line_installs_every_library_the_check_asks_for() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("sudo apt-get install", 1)[1].split("```", 1)[0]
+    assert set(block.replace("\\", " ").split()) == set(pf.PACKAGES.values())
