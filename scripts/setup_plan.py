@@ -27,7 +27,7 @@ import subprocess
 import sys
 import sysconfig
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -283,15 +283,11 @@ def run_plan(the_plan: Plan, run: Callable[[Sequence[str]], int], say: Callable[
     return 0
 
 
-@dataclass
-class _Pip:
-    """Runs ``python <args>`` (pip) in the checkout."""
-
-    root: Path
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-
-    def __call__(self, args: Sequence[str]) -> int:
-        return subprocess.run([sys.executable, *args], cwd=self.root, env=self.env).returncode
+def pip_runner(root: Path) -> Callable[[Sequence[str]], int]:
+    """Runs ``python <args>`` (pip, with this Python) in the checkout; returns its status."""
+    def run(args: Sequence[str]) -> int:
+        return subprocess.run([sys.executable, *args], cwd=root).returncode
+    return run
 
 
 def main() -> int:
@@ -305,7 +301,7 @@ def main() -> int:
     the_plan = plan(facts, has_nvidia_gpu)
     if the_plan.is_noop:
         return 0
-    return run_plan(the_plan, _Pip(root), lambda s: print(s, file=sys.stderr, flush=True),
+    return run_plan(the_plan, pip_runner(root), lambda s: print(s, file=sys.stderr, flush=True),
                     lambda: write_stamp(stamp_path(root), key))
 
 

@@ -71,9 +71,9 @@ def test_macos_and_windows_use_the_default_index_without_probing(system: str) ->
 def test_cpu_torch_on_a_gpu_machine_is_kept_and_said() -> None:
     p = sp.plan(facts(torch_version="2.13.0+cpu", torch_build="cpu"), Gpu(True))
     assert [s.commands for s in p.steps] == [(NLVIZ_CMD,)]
-    assert p.notes == ("an NVIDIA GPU is present but torch 2.13.0+cpu is the CPU build; "
-                       "keeping it. For the GPU: python3 -m pip uninstall -y torch, then run "
-                       "this again",)
+    assert p.notes == (("an NVIDIA GPU is present but torch 2.13.0+cpu is the CPU build; "
+                        "keeping it. For the GPU: python3 -m pip uninstall -y torch, then run "
+                        "this again"),)
 
 
 @pytest.mark.parametrize("build,gpu", [("cpu", False), ("cuda", True), ("cuda", False),
@@ -147,8 +147,8 @@ def test_gpu_probe(tmp_path: Path) -> None:
     empty, gpus = tmp_path / "empty", tmp_path / "gpus"
     empty.mkdir()
     (gpus / "0000:01:00.0").mkdir(parents=True)
-    none = lambda name: None  # noqa: E731
-    smi = lambda name: "/usr/bin/nvidia-smi"  # noqa: E731
+    none = lambda name: None
+    smi = lambda name: "/usr/bin/nvidia-smi"
     assert sp.has_nvidia_gpu(gpus, none, _smi(""))
     assert not sp.has_nvidia_gpu(empty, none, _smi("GPU 0: x"))
     assert not sp.has_nvidia_gpu(tmp_path / "absent", none, _smi("GPU 0: x"))
