@@ -1,4 +1,4 @@
-"""scripts/setup.sh and its decisions (scripts/setup_plan.py): which torch, and when to do nothing."""
+"""scripts/setup.sh and its decisions (scripts/setup_plan.py): which torch, when to do nothing."""
 from __future__ import annotations
 
 import importlib.util
@@ -147,8 +147,12 @@ def test_gpu_probe(tmp_path: Path) -> None:
     empty, gpus = tmp_path / "empty", tmp_path / "gpus"
     empty.mkdir()
     (gpus / "0000:01:00.0").mkdir(parents=True)
-    none = lambda name: None
-    smi = lambda name: "/usr/bin/nvidia-smi"
+
+    def none(name: str) -> None:
+        return None
+
+    def smi(name: str) -> str:
+        return "/usr/bin/nvidia-smi"
     assert sp.has_nvidia_gpu(gpus, none, _smi(""))
     assert not sp.has_nvidia_gpu(empty, none, _smi("GPU 0: x"))
     assert not sp.has_nvidia_gpu(tmp_path / "absent", none, _smi("GPU 0: x"))
