@@ -153,6 +153,7 @@ def test_gpu_probe(tmp_path: Path) -> None:
 
     def smi(name: str) -> str:
         return "/usr/bin/nvidia-smi"
+
     assert sp.has_nvidia_gpu(gpus, none, _smi(""))
     assert not sp.has_nvidia_gpu(empty, none, _smi("GPU 0: x"))
     assert not sp.has_nvidia_gpu(tmp_path / "absent", none, _smi("GPU 0: x"))
