@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nlviz.commands.export import run_export
             return run_export(args)
         args = build_app_parser().parse_args(args_list)
+        from nlviz.preflight import check_qt_platform  # Qt-free: libraries and display
+        check_qt_platform()  # one line instead of Qt's abort when the plugin cannot load
         from nlviz.qt.app import run_app  # the only Qt import on this path
         return run_app(args)
     except UserError as exc:

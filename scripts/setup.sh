@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# One-time set-up, idempotent: the CPU build of torch (never the multi-GB CUDA one by
-# accident), then nlviz with its test extras. GPU users: install torch for your CUDA
-# version first (https://pytorch.org/get-started/locally/); this script then keeps it.
+# Set-up, idempotent and quick to repeat (scripts/setup_plan.py decides and says what):
+# torch when none is installed (an NVIDIA GPU -> the CUDA build; Linux without one -> the
+# CPU build from PyTorch's CPU index, falling back to the default index if that cannot be
+# reached), then nlviz editable with its test tools. An installed torch is kept. When a
+# stamp says this was done for this pyproject.toml and this Python, and the install still
+# looks sound, it does nothing at all. PYTHON=/path/to/python picks the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if ! "$PY" -c "import torch" 2>/dev/null; then
-    "$PY" -m pip install --quiet "torch==2.13.0" \
-        || "$PY" -m pip install --quiet "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
-fi
-"$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+exec "${PYTHON:-python3}" scripts/setup_plan.py
