@@ -34,7 +34,8 @@ class MemoryEstimate:
         last updates, pending CMS gradient sums, the Titans output masks.
     probes : the probe reservoir (keys, targets, CMS inputs and outputs).
     working : a bound on what one step allocates on top (the open Titans chunk's reads,
-        weight deltas, probe evaluation, CMS events) and the host copy of a state capture.
+        weight deltas, probe evaluation, CMS events) and the host copies of a snapshot and
+        of a state capture.
     """
 
     parameters: int
@@ -75,6 +76,9 @@ def estimate_memory(model: ModelConfig, run: RunConfig) -> MemoryEstimate:
         + (6 * d * hc if Lc else 0)           # one CMS level's event (new weights, deltas)
         + 3 * B * d * P                       # probe evaluation
     ) * s + 2 * max(d, d_in) * min(d, d_in) * 8  # the float64 QR behind W_in
+    side = min(run.snapshot_max, h if t.kind == "mlp" else d), min(run.snapshot_max, d)
+    cms_side = min(run.snapshot_max, hc), min(run.snapshot_max, d)
+    working += 2 * 4 * (B * side[0] * side[1] + Lc * cms_side[0] * cms_side[1])  # a snapshot
     if run.state_every > 0:
         working += parameters + state + probes  # host copy of a state capture
     return MemoryEstimate(parameters, state, probes, working)
