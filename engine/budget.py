@@ -33,15 +33,19 @@ class MemoryEstimate:
     state : tensors kept beside the weights: momentum, initial copies (for drift),
         last updates, pending CMS gradient sums, the Titans output masks.
     probes : the probe reservoir (keys, targets, CMS inputs and outputs).
-    working : a bound on what one step allocates on top (the open Titans chunk's reads,
-        weight deltas, probe evaluation, CMS events) and the host copies of a snapshot and
-        of a state capture.
+    working : a bound on what one call allocates on top: the open Titans chunk's reads,
+        weight deltas, probe evaluation, CMS events, and the host copies of the snapshots
+        and state captures that one call of ``steps_per_call`` steps returns.
+    overhead : allocator slack, half of the above: freed blocks the allocator keeps and
+        fragmentation (measured: the peak resident memory of a run was 1.3-1.5 times its
+        tensor bytes; tests/engine/test_engine_budget.py checks the bound).
     """
 
     parameters: int
     state: int
     probes: int
     working: int
+    overhead: int
 
     @property
     def persistent(self) -> int:
@@ -50,11 +54,16 @@ class MemoryEstimate:
 
     @property
     def total(self) -> int:
-        return self.persistent + self.working
+        return self.persistent + self.working + self.overhead
 
 
-def estimate_memory(model: ModelConfig, run: RunConfig) -> MemoryEstimate:
-    """Bytes the engine built from ``model`` / ``run`` will need (see ``MemoryEstimate``)."""
+STEPS_PER_CALL = 256            # steps per engine call the estimate assumes (``record``'s)
+
+
+def estimate_memory(model: ModelConfig, run: RunConfig,
+                    steps_per_call: int = STEPS_PER_CALL) -> MemoryEstimate:
+    """Bytes the engine built from ``model`` / ``run`` will need (see ``MemoryEstimate``)
+    when stepped ``steps_per_call`` steps at a time."""
     s = 8 if model.dtype == "float64" else 4
     d, d_in, t = model.d, model.d_in, model.titans
     B = TITANS_MEMORIES.get(t.variant, 5)
@@ -78,10 +87,17 @@ def estimate_memory(model: ModelConfig, run: RunConfig) -> MemoryEstimate:
     ) * s + 2 * max(d, d_in) * min(d, d_in) * 8  # the float64 QR behind W_in
     side = min(run.snapshot_max, h if t.kind == "mlp" else d), min(run.snapshot_max, d)
     cms_side = min(run.snapshot_max, hc), min(run.snapshot_max, d)
-    working += 2 * 4 * (B * side[0] * side[1] + Lc * cms_side[0] * cms_side[1])  # a snapshot
-    if run.state_every > 0:
-        working += parameters + state + probes  # host copy of a state capture
-    return MemoryEstimate(parameters, state, probes, working)
+    snap = 2 * 4 * (B * side[0] * side[1] + Lc * cms_side[0] * cms_side[1])
+    working += snap * _per_call(steps_per_call, run.snapshot_every)
+    if run.state_every > 0:                  # host copies of the state captures of a call
+        working += (parameters + state + probes) * _per_call(steps_per_call, run.state_every)
+    return MemoryEstimate(parameters, state, probes, working,
+                          (parameters + state + probes + working) // 2)
+
+
+def _per_call(steps: int, every: int) -> int:
+    """Most records due every ``every`` steps that a call of ``steps`` steps can hold."""
+    return min(steps, -(-steps // every))
 
 
 def host_available_memory() -> int | None:
@@ -158,7 +174,7 @@ def _with(model: ModelConfig, run: RunConfig, path: str) -> tuple[ModelConfig, R
 
 def _value_text(model: ModelConfig, run: RunConfig, path: str) -> str:
     if path == "model.cms.periods":
-        return f"[{len(model.cms.periods)} levels]" if len(model.cms.periods) > 4 else \
+        return f"[{len(model.cms.periods)} levels]" if len(model.cms.periods) > 8 else \
             "[" + ", ".join(str(p) for p in model.cms.periods) + "]"
     node: Any = {"model": model, "run": run}[path.split(".")[0]]
     for part in path.split(".")[1:]:
