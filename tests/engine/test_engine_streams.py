@@ -261,7 +261,7 @@ def _file_error(path, dim=16) -> str:
     with pytest.raises(ConfigError) as info:
         _stream("file", dim=dim, path=str(path))
     msg = str(info.value)
-    assert "\n" not in msg and msg.startswith(f"stream.path: {path}"), msg
+    assert "\n" not in msg and msg.startswith("stream.path: ") and str(path) in msg, msg
     return msg
 
 
@@ -412,3 +412,26 @@ def test_associative_recall_episode_size_is_bounded():
                                "20,971,520 values per episode, more than 16,777,216")
     assert _stream("associative_recall", dim=1024, n_pairs=4096, repeats=3).sample(0, 2).x.shape \
         == (2, 1024)
+
+
+def test_unreadable_stream_files_are_refused_with_the_reason(tmp_path, monkeypatch):
+    """(As root, permissions do not stop a read: the open is made to fail instead.)"""
+    import errno
+    import os
+
+    import engine.stream_files as sf
+
+    p = tmp_path / "locked.npy"
+    np.save(p, np.ones((2, 16), np.float32))
+    real_open = os.open
+
+    def denied(path, flags, *args):
+        if str(path) == str(p):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(sf.os, "open", denied)
+    assert _file_error(p) == f"stream.path: cannot open {p}: Permission denied"
+    with pytest.raises(ConfigError) as info:
+        _stream("text", path=str(p))
+    assert str(info.value) == f"stream.path: cannot open {p}: Permission denied"
