@@ -385,6 +385,6 @@ def _in_range(value: Any, lo: float, hi: float, path: str, hi_open: bool = False
 
 __all__ = [
     "MAX_CHUNK", "MAX_LEVELS", "MAX_PERIOD", "MAX_PROBES", "MAX_SEED", "MAX_SNAPSHOT_SIDE",
-    "MAX_THREADS", "MAX_WIDTH", "CMSConfig", "Config", "ConfigError", "ModelConfig", "RunConfig", "StreamConfig",
-    "TitansConfig", "set_dotted",
+    "MAX_THREADS", "MAX_WIDTH", "CMSConfig", "Config", "ConfigError", "ModelConfig",
+    "RunConfig", "StreamConfig", "TitansConfig", "set_dotted",
 ]
