@@ -29,6 +29,8 @@ def preset_path(preset: str) -> Path:
     """A preset name or a path to a .toml file."""
     path = Path(preset)
     if path.suffix == ".toml":
+        if path.exists() and not path.is_file():   # a directory, FIFO or device: never read
+            raise UserError(f"{preset}: preset is not a regular file")
         if not path.is_file():
             raise UserError(f"{preset}: preset file not found")
         return path

@@ -177,3 +177,12 @@ def test_app_refuses_a_bad_stream_file_in_one_line(tmp_path):
     proc = _run("--stream", str(header), "--screenshot", str(tmp_path / "shot.png"))
     assert _one_line(proc) == f"nlviz: error: stream.path: {header}{end}"
     assert not (tmp_path / "shot.png").exists()
+
+
+def test_record_refuses_a_preset_that_is_not_a_regular_file(tmp_path, capsys):
+    fifo = tmp_path / "preset.toml"
+    os.mkfifo(fifo)                       # reading it would block
+    argv = ["record", "--preset", str(fifo), "--out", str(tmp_path / "out.h5"), "--steps", "2"]
+    assert _refused(capsys, tmp_path, argv) == f"{fifo}: preset is not a regular file"
+    assert _refused(capsys, tmp_path, argv[:2] + [str(tmp_path / "none.toml")] + argv[3:]) == \
+        f"{tmp_path / 'none.toml'}: preset file not found"
