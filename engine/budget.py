@@ -60,10 +60,11 @@ class MemoryEstimate:
 STEPS_PER_CALL = 256            # steps per engine call the estimate assumes (``record``'s)
 
 
-def estimate_memory(model: ModelConfig, run: RunConfig,
-                    steps_per_call: int = STEPS_PER_CALL) -> MemoryEstimate:
+def estimate_memory(model: ModelConfig, run: RunConfig, steps_per_call: int = STEPS_PER_CALL,
+                    host: bool = True) -> MemoryEstimate:
     """Bytes the engine built from ``model`` / ``run`` will need (see ``MemoryEstimate``)
-    when stepped ``steps_per_call`` steps at a time."""
+    when stepped ``steps_per_call`` steps at a time. ``host=False`` (a CUDA device) leaves
+    out the snapshot and state copies, which live in host memory."""
     s = 8 if model.dtype == "float64" else 4
     d, d_in, t = model.d, model.d_in, model.titans
     B = TITANS_MEMORIES.get(t.variant, 5)
@@ -88,8 +89,9 @@ def estimate_memory(model: ModelConfig, run: RunConfig,
     side = min(run.snapshot_max, h if t.kind == "mlp" else d), min(run.snapshot_max, d)
     cms_side = min(run.snapshot_max, hc), min(run.snapshot_max, d)
     snap = 2 * 4 * (B * side[0] * side[1] + Lc * cms_side[0] * cms_side[1])
-    working += snap * _per_call(steps_per_call, run.snapshot_every)
-    if run.state_every > 0:                  # host copies of the state captures of a call
+    if host:
+        working += snap * _per_call(steps_per_call, run.snapshot_every)
+    if host and run.state_every > 0:         # host copies of the state captures of a call
         working += (parameters + state + probes) * _per_call(steps_per_call, run.state_every)
     return MemoryEstimate(parameters, state, probes, working,
                           (parameters + state + probes + working) // 2)
@@ -182,24 +184,25 @@ def _value_text(model: ModelConfig, run: RunConfig, path: str) -> str:
     return str(node)
 
 
-def blame(model: ModelConfig, run: RunConfig) -> str:
+def blame(model: ModelConfig, run: RunConfig, host: bool = True) -> str:
     """The size field whose return to its default saves the most memory."""
-    base = estimate_memory(model, run).total
+    base = estimate_memory(model, run, host=host).total
     best, saved = _SIZE_FIELDS[0], -1
     for path in _SIZE_FIELDS:
-        smaller = estimate_memory(*_with(model, run, path)).total
+        smaller = estimate_memory(*_with(model, run, path), host=host).total
         if base - smaller > saved:
             best, saved = path, base - smaller
     return best
 
 
 def check_memory(model: ModelConfig, run: RunConfig, available: int | None,
-                 where: str = "available") -> MemoryEstimate:
+                 where: str = "available", host: bool = True) -> MemoryEstimate:
     """Raise ``ConfigError`` naming the most responsible field if the engine would need more
-    than ``available`` bytes (None: unknown, nothing is refused). Returns the estimate."""
-    est = estimate_memory(model, run)
+    than ``available`` bytes (None: unknown, nothing is refused). Returns the estimate.
+    ``host``: the memory is the host's (see ``estimate_memory``)."""
+    est = estimate_memory(model, run, host=host)
     if available is not None and est.total > available:
-        path = blame(model, run)
+        path = blame(model, run, host)
         raise ConfigError(f"{path}={_value_text(model, run, path)}: the model needs about "
                           f"{format_bytes(est.total)}, more than the "
                           f"{format_bytes(available)} {where}")

@@ -78,7 +78,7 @@ class Session:
         avail, where = available_memory(self.device)
         if avail is not None and getattr(self, "model", None) is not None:
             avail += estimate_memory(self.config.model, self.config.run).persistent
-        check_memory(config.model, config.run, avail, where)
+        check_memory(config.model, config.run, avail, where, host=self.device.type != "cuda")
         stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
         self.model = self.probes = None   # type: ignore[assignment]
         self.config = config

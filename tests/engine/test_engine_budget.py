@@ -163,3 +163,27 @@ def test_host_available_memory_is_plausible():
                                     (48_213_000_000, "48.2 GB"), (2.4e15, "2.4 PB")])
 def test_format_bytes(n, text):
     assert format_bytes(n) == text
+
+
+def test_gpu_estimate_leaves_out_the_host_copies():
+    cfg = _config({"run": {"state_every": 16, "snapshot_every": 8}})
+    host, gpu = estimate_memory(cfg.model, cfg.run), estimate_memory(cfg.model, cfg.run, host=False)
+    assert (host.parameters, host.state, host.probes) == (gpu.parameters, gpu.state, gpu.probes)
+    copies = 256 // 16                                          # state captures in one call
+    assert host.working - gpu.working > copies * host.persistent
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_peak_allocation_stays_within_the_estimate():
+    data = {"model": {"d": 128, "titans": {"hidden": 1024}, "cms": {"hidden": 1024}},
+            "run": {"device": "cuda", "state_every": 4, "probe_every": 4, "snapshot_every": 4}}
+    cfg = Config.from_dict(data)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    s = Session(cfg)
+    s.step(8)
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    est = estimate_memory(cfg.model, cfg.run, steps_per_call=8, host=False)
+    assert est.persistent <= peak <= est.total, (peak, est)
