@@ -23,6 +23,20 @@ CMS_OBJECTIVES = ("next_step", "reconstruction")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float64")
 
+# Hard caps: no value beyond these is meaningful, and each keeps every derived size, index
+# and product inside int64 (HDF5, numpy and torch all store these as 64-bit integers).
+# Whether a config fits the machine is checked against its memory (engine.budget) when
+# the engine is built; these caps only refuse absurd values early.
+INT64_MAX = 2**63 - 1
+MAX_SEED = INT64_MAX        # torch.Generator.manual_seed and HDF5 attributes take int64
+MAX_WIDTH = 1 << 24         # d_in, d, hidden: one 2^24-wide row of a d x h matrix is 64 MiB
+MAX_LEVELS = 64             # CMS levels (each is a chain link, a panel and 9 datasets)
+MAX_PERIOD = 2**31 - 1      # update periods and *_every steps (68 years of steps at 1/s)
+MAX_CHUNK = 1 << 20         # Titans chunk: the open chunk's reads are held in memory
+MAX_PROBES = 1 << 20        # probe reservoir pairs
+MAX_SNAPSHOT_SIDE = 4096    # snapshot rows / columns (64 MiB a matrix; beyond any screen)
+MAX_THREADS = 1024
+
 
 @dataclass(frozen=True)
 class TitansConfig:
@@ -70,9 +84,9 @@ class TitansConfig:
 
     def validate(self, where: str = "model.titans") -> None:
         _choice(self.variant, TITANS_VARIANTS, f"{where}.variant")
-        _positive_int(self.hidden, f"{where}.hidden")
+        _positive_int(self.hidden, f"{where}.hidden", MAX_WIDTH)
         _choice(self.kind, MEMORY_KINDS, f"{where}.kind")
-        _positive_int(self.chunk_size, f"{where}.chunk_size")
+        _positive_int(self.chunk_size, f"{where}.chunk_size", MAX_CHUNK)
         _choice(self.update_rule, UPDATE_RULES, f"{where}.update_rule")
         _in_range(self.momentum, 0.0, 1.0, f"{where}.momentum", hi_open=True)
         _choice(self.gates, GATE_MODES, f"{where}.gates")
@@ -94,8 +108,9 @@ class CMSConfig:
 
     Attributes
     ----------
-    periods : update period C of each level, in steps; level l fires when the step count
-        is a multiple of C_l. Empty disables the CMS.
+    periods : update period C of each level, in steps (1 .. 2^31-1); level l fires when the
+        step count is a multiple of C_l. At most 64 levels. Empty disables the CMS: the
+        block is the Titans memory alone (its output is the block output).
     hidden : hidden width of each level's MLP.
     lr : learning rate of each level's summed-gradient update (one value for all levels,
         or one per level).
@@ -114,11 +129,14 @@ class CMSConfig:
     objective: str = "next_step"
 
     def validate(self, where: str = "model.cms") -> None:
+        if len(self.periods) > MAX_LEVELS:
+            raise ConfigError(f"{where}.periods: {len(self.periods)} levels, at most "
+                              f"{MAX_LEVELS}")
         for i, p in enumerate(self.periods):
-            _positive_int(p, f"{where}.periods[{i}]")
-        _positive_int(self.hidden, f"{where}.hidden")
+            _positive_int(p, f"{where}.periods[{i}]", MAX_PERIOD)
+        _positive_int(self.hidden, f"{where}.hidden", MAX_WIDTH)
         lrs = self.lrs()
-        if len(lrs) != len(self.periods):
+        if len(lrs) != len(self.periods) and self.periods:   # no levels: any lr list is unused
             raise ConfigError(f"{where}.lr: {len(lrs)} values for {len(self.periods)} levels")
         for i, lr in enumerate(lrs):
             _in_range(lr, 0.0, 100.0, f"{where}.lr[{i}]")
@@ -129,7 +147,7 @@ class CMSConfig:
         """Per-level learning rates."""
         if isinstance(self.lr, (int, float)):
             return (float(self.lr),) * len(self.periods)
-        return tuple(float(v) for v in self.lr)
+        return tuple(float(v) for v in self.lr)[:len(self.periods)] if self.periods else ()
 
 
 @dataclass(frozen=True)
@@ -150,8 +168,8 @@ class ModelConfig:
     cms: CMSConfig = field(default_factory=CMSConfig)
 
     def validate(self, where: str = "model") -> None:
-        _positive_int(self.d_in, f"{where}.d_in")
-        _positive_int(self.d, f"{where}.d")
+        _positive_int(self.d_in, f"{where}.d_in", MAX_WIDTH)
+        _positive_int(self.d, f"{where}.d", MAX_WIDTH)
         _choice(self.dtype, DTYPES, f"{where}.dtype")
         self.titans.validate(f"{where}.titans")
         self.cms.validate(f"{where}.cms")
@@ -183,7 +201,8 @@ class RunConfig:
 
     Attributes
     ----------
-    seed : seeds the model initialisation, the stream and the probe reservoir.
+    seed : seeds the model initialisation, the stream and the probe reservoir
+        (0 .. 2^63-1).
     device : ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
     probe_every : steps between recall / drift probe evaluations (O7, O8).
     probe_size : number of (key, target) pairs kept in the probe reservoir.
@@ -209,18 +228,15 @@ class RunConfig:
     threads: int = 0
 
     def validate(self, where: str = "run") -> None:
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(f"{where}.seed: {self.seed!r} must be an integer >= 0")
+        _int_in(self.seed, f"{where}.seed", 0, MAX_SEED)
         _choice(self.device, DEVICES, f"{where}.device")
-        _positive_int(self.probe_every, f"{where}.probe_every")
-        _positive_int(self.probe_size, f"{where}.probe_size")
-        _positive_int(self.snapshot_every, f"{where}.snapshot_every")
-        _positive_int(self.snapshot_max, f"{where}.snapshot_max")
-        _positive_int(self.diag_every, f"{where}.diag_every")
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
-            raise ConfigError(f"{where}.threads: {self.threads!r} must be an integer >= 0")
-        if not isinstance(self.state_every, int) or self.state_every < 0:
-            raise ConfigError(f"{where}.state_every: {self.state_every!r} must be an integer >= 0")
+        _positive_int(self.probe_every, f"{where}.probe_every", MAX_PERIOD)
+        _positive_int(self.probe_size, f"{where}.probe_size", MAX_PROBES)
+        _positive_int(self.snapshot_every, f"{where}.snapshot_every", MAX_PERIOD)
+        _positive_int(self.snapshot_max, f"{where}.snapshot_max", MAX_SNAPSHOT_SIDE)
+        _positive_int(self.diag_every, f"{where}.diag_every", MAX_PERIOD)
+        _int_in(self.threads, f"{where}.threads", 0, MAX_THREADS)
+        _int_in(self.state_every, f"{where}.state_every", 0, MAX_PERIOD)
 
 
 @dataclass(frozen=True)
@@ -313,7 +329,10 @@ def _coerce(value: Any, default: Any, path: str) -> Any:
             if isinstance(value, (list, tuple)) and path.endswith(".lr"):
                 return tuple(_coerce(v, 0.0, path) for v in value)
             raise ConfigError(f"{path}: {value!r} must be a number")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{path}: {_short(value)} is too large for a number") from None
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: {value!r} must be an integer")
@@ -331,9 +350,24 @@ def _coerce(value: Any, default: Any, path: str) -> Any:
     return value
 
 
-def _positive_int(value: Any, path: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{path}: {value!r} must be an integer >= 1")
+def _positive_int(value: Any, path: str, hi: int = INT64_MAX) -> None:
+    _int_in(value, path, 1, hi)
+
+
+def _int_in(value: Any, path: str, lo: int, hi: int) -> None:
+    """An integer (not a bool) in [lo, hi]; the message gives the range."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{path}: {value!r} must be an integer")
+    if value < lo:
+        raise ConfigError(f"{path}: {value!r} must be an integer >= {lo}")
+    if value > hi:
+        raise ConfigError(f"{path}: {_short(value)} is too large (at most {hi})")
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, with the middle of a very long one left out."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
 
 
 def _choice(value: Any, options: tuple[str, ...], path: str) -> None:
@@ -350,6 +384,7 @@ def _in_range(value: Any, lo: float, hi: float, path: str, hi_open: bool = False
 
 
 __all__ = [
-    "CMSConfig", "Config", "ConfigError", "ModelConfig", "RunConfig", "StreamConfig",
-    "TitansConfig", "set_dotted",
+    "MAX_CHUNK", "MAX_LEVELS", "MAX_PERIOD", "MAX_PROBES", "MAX_SEED", "MAX_SNAPSHOT_SIDE",
+    "MAX_THREADS", "MAX_WIDTH", "CMSConfig", "Config", "ConfigError", "ModelConfig",
+    "RunConfig", "StreamConfig", "TitansConfig", "set_dotted",
 ]

@@ -20,3 +20,20 @@ def resolve_device(name: str) -> tuple[torch.device, str, str | None]:
     if name in ("cuda", "mps"):
         note = f"{name.upper()} requested but not available; running on the CPU"
     return torch.device("cpu"), "CPU", note
+
+
+def available_memory(device: torch.device) -> tuple[int | None, str]:
+    """Bytes free for tensors on ``device`` and words naming that memory.
+
+    CUDA: the device's free memory (``torch.cuda.mem_get_info``); CPU and MPS (unified
+    memory): the host's available memory (``engine.budget.host_available_memory``).
+    """
+    from engine.budget import host_available_memory
+
+    if device.type == "cuda":
+        try:
+            free, _total = torch.cuda.mem_get_info(device)
+            return int(free), "available on the GPU"
+        except (RuntimeError, AssertionError):
+            return None, "available on the GPU"
+    return host_available_memory(), "available"

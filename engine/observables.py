@@ -80,19 +80,27 @@ class ProbeSet:
         return ProbeRecord(step=step, ages=ages.astype(np.int64), errors=errors)
 
     def state(self) -> dict[str, np.ndarray]:
+        """The reservoir as numpy arrays; without CMS levels the (empty) CMS arrays are left
+        out, so every array has a non-zero size (a recording stores each as a dataset)."""
         st = self.rng.getstate()
-        return {
-            "keys": _np(self.keys), "targets": _np(self.targets), "cms_in": _np(self.cms_in),
-            "cms_out": _np(self.cms_out), "written": self.written.copy(),
+        out = {
+            "keys": _np(self.keys), "targets": _np(self.targets), "written": self.written.copy(),
             "seen": np.array(self.seen), "rng": np.array(st[1], dtype=np.int64),
             "rng_pos": np.array(st[1][-1]),
         }
+        if self.cms_in.shape[0]:
+            out["cms_in"], out["cms_out"] = _np(self.cms_in), _np(self.cms_out)
+        return out
 
     def load(self, st: dict[str, np.ndarray], device: torch.device, dtype: torch.dtype) -> None:
         self.keys = _t(st["keys"], device, dtype)
         self.targets = _t(st["targets"], device, dtype)
-        self.cms_in = _t(st["cms_in"], device, dtype)
-        self.cms_out = _t(st["cms_out"], device, dtype)
+        if "cms_in" in st:
+            self.cms_in = _t(st["cms_in"], device, dtype)
+            self.cms_out = _t(st["cms_out"], device, dtype)
+        else:  # no CMS levels
+            self.cms_in = self.keys.new_zeros(0, *self.keys.shape)
+            self.cms_out = self.keys.new_zeros(0, *self.keys.shape)
         self.written = st["written"].copy()
         self.seen = int(st["seen"])
         self.rng.setstate((3, tuple(int(v) for v in st["rng"]), None))

@@ -17,7 +17,8 @@ import torch
 
 from engine.commands import LIVE_PARAMS, Command, Mark, Reset, SetParam, SwitchStream
 from engine.config import Config, ConfigError
-from engine.device import resolve_device
+from engine.budget import check_memory, estimate_memory
+from engine.device import available_memory, resolve_device
 from engine.frames import EventRecord, FrameBatch, LevelSpec, RunSpec, StateRecord
 from engine.model import HOPE
 from engine.observables import ProbeSet, snapshot, snapshot_shapes
@@ -71,12 +72,21 @@ class Session:
         self.spec_version += 1
 
     def _build(self, config: Config) -> None:
+        # Refuse before allocating: a config too big for this device's memory, or a stream
+        # that cannot be read, leaves the current model in place. A model being replaced
+        # is released before the new one is built, so its memory counts as available.
+        avail, where = available_memory(self.device)
+        if avail is not None and getattr(self, "model", None) is not None:
+            avail += estimate_memory(self.config.model, self.config.run).persistent
+        check_memory(config.model, config.run, avail, where, host=self.device.type != "cuda")
+        stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
+        self.model = self.probes = None   # type: ignore[assignment]
         self.config = config
         if self.device.type == "cpu":
             _set_threads(config)          # the widths may have changed
         self.model = HOPE(config.model, config.run.seed, self.device)
         self.model.titans.diag_every = config.run.diag_every
-        self.stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
+        self.stream = stream
         self.probes = ProbeSet(self.model, config.run.probe_size, config.run.seed)
         self.origin = self.step_count  # global step at which this model started (stream t = 0)
         shapes = snapshot_shapes(self.model, config.run.snapshot_max)

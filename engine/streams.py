@@ -9,13 +9,15 @@ that switches streams can come back to the same data.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.config import ConfigError, StreamConfig
+from engine.config import MAX_PERIOD, ConfigError, StreamConfig
+from engine.stream_files import check_room, load_npy_rows, open_regular_file, read_exactly
 
 BLOCK = 256
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -106,6 +108,14 @@ class AssociativeRecall(Stream):
     class Params:
         n_pairs: int = 8
         repeats: int = 1
+
+    def __init__(self, dim: int, seed: int, params: Params) -> None:
+        super().__init__(dim, seed, params)
+        values = params.n_pairs * (params.repeats + 1) * dim
+        if values > MAX_EPISODE_VALUES:
+            raise ConfigError(f"stream.n_pairs: {params.n_pairs} pairs x {params.repeats + 1} "
+                              f"passes x width {dim} = {values:,} values per episode, more "
+                              f"than {MAX_EPISODE_VALUES:,}")
 
     def regime_names(self) -> tuple[str, ...]:
         return ("write", "query")
@@ -198,12 +208,12 @@ class Text(Stream):
     def __init__(self, dim: int, seed: int, params: Params) -> None:
         super().__init__(dim, seed, params)
         path = Path(params.path) if params.path else DEFAULT_TEXT
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"stream.path: cannot read {path}: {exc.strerror}") from None
-        if not data:
-            raise ConfigError(f"stream.path: {path} is empty")
+        with open_regular_file(path, "stream.path") as f:
+            size = os.fstat(f.fileno()).st_size
+            if not size:
+                raise ConfigError(f"stream.path: {path} is empty")
+            check_room(path, size, f"{size:,} bytes")
+            data = read_exactly(f, size, path)
         self.data = np.frombuffer(data, dtype=np.uint8)
         self.table = _unit(self._rng(0).standard_normal((256, dim))).astype(np.float32)
 
@@ -251,23 +261,7 @@ class FileStream(Stream):
 
     def __init__(self, dim: int, seed: int, params: Params) -> None:
         super().__init__(dim, seed, params)
-        path = Path(params.path)
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"stream.path: cannot load {path} as .npy: {exc}") from None
-        if arr.ndim != 2:
-            raise ConfigError(f"stream.path: {path} has shape {arr.shape}, expected (T, {dim})")
-        if arr.shape[1] != dim:
-            raise ConfigError(f"stream.path: {path} has width {arr.shape[1]}, "
-                              f"but model.d_in is {dim}")
-        if arr.shape[0] == 0:
-            raise ConfigError(f"stream.path: {path} has no rows")
-        if not np.issubdtype(arr.dtype, np.number):
-            raise ConfigError(f"stream.path: {path} has dtype {arr.dtype}, expected numbers")
-        if not np.isfinite(arr).all():
-            raise ConfigError(f"stream.path: {path} contains NaN or inf")
-        self.data = arr.astype(np.float32)
+        self.data = load_npy_rows(Path(params.path), dim)
 
     def _block(self, b: int) -> Sample:
         idx = np.arange(b * BLOCK, (b + 1) * BLOCK) % len(self.data)
@@ -288,9 +282,17 @@ def stream_config_for(spec: str) -> StreamConfig:
         return StreamConfig(name=spec)
     if spec.endswith(".npy"):
         return StreamConfig(name="file", params=(("path", spec),))
-    if Path(spec).suffix or "/" in spec:
+    if Path(spec).suffix or "/" in spec or os.path.lexists(spec):
         return StreamConfig(name="text", params=(("path", spec),))
     raise ConfigError(f"stream: {spec!r} is not one of {', '.join(STREAMS)} and not a file path")
+
+
+# Upper bounds of stream parameters (lower: ints >= 1, floats >= 0, all finite).
+INT_PARAM_MAX = {"n_regimes": 26,      # regimes are named A..Z
+                 "n_pairs": 4096, "repeats": 100}  # an episode is regenerated per block
+FLOAT_PARAM_MAX = 1e6                  # noise / std: beyond this float32 inputs overflow
+MAX_STREAM_PERIODS = 64
+MAX_EPISODE_VALUES = 1 << 24           # associative recall: episode length x width
 
 
 def _params_for(cls: type[Stream], cfg: StreamConfig, where: str) -> Any:
@@ -304,15 +306,23 @@ def _params_for(cls: type[Stream], cfg: StreamConfig, where: str) -> Any:
         default = getattr(defaults, key)
         if isinstance(default, tuple):
             value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-            if not value or not all(isinstance(v, int) and v > 0 for v in value):
-                raise ConfigError(f"{where}.{key}: {value!r} must be positive integers")
+            if not value or not all(isinstance(v, int) and not isinstance(v, bool) and
+                                    0 < v <= MAX_PERIOD for v in value):
+                raise ConfigError(f"{where}.{key}: {list(value)!r} must be positive integers "
+                                  f"(at most {MAX_PERIOD})")
+            if len(value) > MAX_STREAM_PERIODS:
+                raise ConfigError(f"{where}.{key}: {len(value)} values, at most "
+                                  f"{MAX_STREAM_PERIODS}")
         elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{where}.{key}: {value!r} must be a number >= 0")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not 0 <= value <= FLOAT_PARAM_MAX:
+                raise ConfigError(f"{where}.{key}: {value!r} must be a number in "
+                                  f"[0, {FLOAT_PARAM_MAX:g}]")
             value = float(value)
         elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{where}.{key}: {value!r} must be an integer >= 1")
+            hi = INT_PARAM_MAX.get(key, MAX_PERIOD)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+                raise ConfigError(f"{where}.{key}: {value!r} must be an integer in [1, {hi}]")
         elif isinstance(default, str) and not isinstance(value, str):
             raise ConfigError(f"{where}.{key}: {value!r} must be a string")
         kwargs[key] = value

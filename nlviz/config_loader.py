@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config, ConfigError, set_dotted
-from engine.streams import stream_config_for
+from engine.streams import make_stream, stream_config_for
 from nlviz.errors import UserError
 
 if sys.version_info >= (3, 11):
@@ -29,6 +29,8 @@ def preset_path(preset: str) -> Path:
     """A preset name or a path to a .toml file."""
     path = Path(preset)
     if path.suffix == ".toml":
+        if path.exists() and not path.is_file():   # a directory, FIFO or device: never read
+            raise UserError(f"{preset}: preset is not a regular file")
         if not path.is_file():
             raise UserError(f"{preset}: preset file not found")
         return path
@@ -75,25 +77,46 @@ def load_config(preset: str | None = "default", overrides: list[str] | None = No
                 stream: str | None = None, device: str | None = None,
                 seed: int | None = None) -> Config:
     """Preset (None means ``default``), then ``--set`` overrides, then the dedicated flags;
-    validated."""
+    validated, and the stream opened once (a stream file is read and checked here, so a bad
+    file is refused before anything runs).
+
+    Raises ``UserError`` whose one line names the key and value, prefixed with the preset
+    file when the value came from it (a value from a flag or ``--set`` is named as given).
+    """
     preset = preset or "default"
     data = load_preset_dict(preset)
     data.setdefault("model", {})
     data.setdefault("stream", {})
     data.setdefault("run", {})
+    given: list[str] = []            # keys whose value came from the command line
     try:
         if stream is not None:
             sc = stream_config_for(stream)
             data["stream"] = {"name": sc.name, **sc.param_dict()}
+            given.append("stream")
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     for item in overrides or []:
         apply_override(data, item)
+        given.append(item.split("=", 1)[0].strip())
     if device is not None:
         data["run"]["device"] = device
+        given.append("run.device")
     if seed is not None:
         data["run"]["seed"] = seed
+        given.append("run.seed")
     try:
-        return Config.from_dict(data)
+        config = Config.from_dict(data)
+        make_stream(config.stream, config.model.d_in, config.run.seed)
     except ConfigError as exc:
-        raise UserError(f"{preset_path(preset).name}: {exc}") from None
+        raise UserError(_origin(str(exc), given, preset)) from None
+    return config
+
+
+def _origin(message: str, given: list[str], preset: str) -> str:
+    """``message`` (``key: reason``) prefixed with the preset file unless the key, or a
+    section above it, was given on the command line."""
+    key = message.split(":", 1)[0].split("[", 1)[0]
+    if any(key == g or key.startswith(g + ".") or g.startswith(key + ".") for g in given):
+        return message
+    return f"{preset_path(preset).name}: {message}"

@@ -25,6 +25,7 @@ def run_record(args: argparse.Namespace) -> int:
     0 on success (also after Ctrl-C: everything recorded so far is kept and the file
     is closed cleanly), 1 on an engine fault (its frames are recorded first).
     """
+    from engine.config import ConfigError
     from engine.session import EngineFault, Mark, Session, run
     from nlviz.config_loader import load_config
     from nlviz.recording.writer import Recorder, RecorderError
@@ -34,7 +35,10 @@ def run_record(args: argparse.Namespace) -> int:
     if args.batch < 0:
         raise UserError(f"--batch {args.batch}: must be at least 1")
     config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed)
-    session = Session(config)
+    try:
+        session = Session(config)     # refuses a model too big for the device's memory
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
     batch = args.batch or max(DEFAULT_BATCH, config.model.titans.chunk_size)
     template = session.state_dict() if config.run.state_every > 0 else None
     show = not args.no_progress

@@ -121,3 +121,100 @@ def test_load_config_overrides_name_the_key():
         load_config("tiny", overrides=["model.titans.nope=1"])
     with pytest.raises(UserError, match=r"model\.cms\.retention"):
         load_config("tiny", overrides=["model.cms.retention=2"])
+
+
+# ---- upper bounds: nothing that passes validation overflows or fails later --------------
+@pytest.mark.parametrize("path,value,message", [
+    ("model.d_in", 2**24 + 1, "model.d_in: 16777217 is too large (at most 16777216)"),
+    ("model.d", 10**20, "model.d: 100000000000000000000 is too large (at most 16777216)"),
+    ("model.titans.hidden", 2**24 + 1,
+     "model.titans.hidden: 16777217 is too large (at most 16777216)"),
+    ("model.titans.chunk_size", 2**20 + 1,
+     "model.titans.chunk_size: 1048577 is too large (at most 1048576)"),
+    ("model.cms.hidden", 2**30, "model.cms.hidden: 1073741824 is too large (at most 16777216)"),
+    ("model.cms.periods", [4, 99999999999999999999],
+     "model.cms.periods[1]: 99999999999999999999 is too large (at most 2147483647)"),
+    ("model.cms.periods", [2**31], "model.cms.periods[0]: 2147483648 is too large "
+                                   "(at most 2147483647)"),
+    ("model.cms.periods", list(range(1, 66)), "model.cms.periods: 65 levels, at most 64"),
+    ("run.seed", 2**70, "run.seed: 1180591620717411303424 is too large "
+                        "(at most 9223372036854775807)"),
+    ("run.seed", -1, "run.seed: -1 must be an integer >= 0"),
+    ("run.probe_every", 2**31, "run.probe_every: 2147483648 is too large (at most 2147483647)"),
+    ("run.probe_size", 2**20 + 1, "run.probe_size: 1048577 is too large (at most 1048576)"),
+    ("run.snapshot_every", 2**40, "run.snapshot_every: 1099511627776 is too large "
+                                  "(at most 2147483647)"),
+    ("run.snapshot_max", 4097, "run.snapshot_max: 4097 is too large (at most 4096)"),
+    ("run.state_every", 2**31, "run.state_every: 2147483648 is too large (at most 2147483647)"),
+    ("run.diag_every", 2**63, "run.diag_every: 9223372036854775808 is too large "
+                              "(at most 2147483647)"),
+    ("run.threads", 1025, "run.threads: 1025 is too large (at most 1024)"),
+    ("model.titans.lr", 10**400, "model.titans.lr: 10000000000000000000...00000000 "
+                                 "(401 characters) is too large for a number"),
+])
+def test_values_past_the_caps_are_refused_with_the_cap(path, value, message):
+    with pytest.raises(ConfigError) as info:
+        Config().replace(path, value)
+    assert str(info.value) == message
+
+
+def test_values_at_the_caps_are_accepted():
+    cfg = Config()
+    for path, value in (("run.seed", 2**63 - 1), ("model.cms.periods", [2**31 - 1]),
+                        ("run.probe_every", 2**31 - 1), ("run.state_every", 2**31 - 1),
+                        ("model.cms.periods", list(range(1, 65))), ("run.snapshot_max", 4096)):
+        assert cfg.replace(path, value) is not None
+
+
+def test_largest_seed_and_period_run():
+    cfg = Config.from_dict({"model": {"d_in": 4, "d": 4, "titans": {"hidden": 4},
+                                      "cms": {"periods": [2, 2**31 - 1], "hidden": 4}},
+                            "run": {"device": "cpu", "seed": 2**63 - 1, "probe_every": 2**31 - 1,
+                                    "state_every": 2**31 - 1}})
+    batch = Session(cfg).step(6)
+    assert batch.fired[:, -1].tolist() == [0] * 6              # the slow level never fires
+    assert batch.fired[:, -2].tolist() == [0, 1, 0, 1, 0, 1]   # period 2
+    assert np.isfinite(batch.level).all()
+
+
+# ---- no CMS levels: the documented "empty disables the CMS" works end to end ------------
+def test_empty_cms_periods_run_save_and_restore():
+    cfg = Config().replace("run.device", "cpu").replace("model.cms.periods", [])
+    s = Session(cfg)
+    assert [lv.name for lv in s.spec.levels] == ["memory", "k", "v", "eta", "alpha"]
+    first = s.step(70)                                 # probes (every 64) run too
+    assert first.level.shape == (70, 5, 8) and np.isfinite(first.level).all()
+    assert len(first.probes) == 1 and first.probes[0].errors.shape == (5, 64)
+    state = s.state_dict()
+    assert all(np.asarray(v).size for v in state.values())   # recordable: no empty array
+    a = s.step(10)
+    again = Session(cfg)
+    again.load_state(state)
+    b = again.step(10)
+    np.testing.assert_array_equal(a.level, b.level)
+
+
+def test_empty_cms_periods_accept_a_preset_lr_list():
+    from nlviz.config_loader import load_config
+
+    cfg = load_config("consolidation", ["model.cms.periods=[]"], device="cpu")
+    assert cfg.model.cms.periods == () and cfg.model.cms.lrs() == ()
+    assert Session(cfg).step(3).level.shape == (3, 5, 8)
+
+
+def test_load_config_names_the_preset_only_for_its_own_values(tmp_path):
+    from nlviz.config_loader import load_config
+    from nlviz.errors import UserError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nd = 0\n")
+    with pytest.raises(UserError) as info:
+        load_config(str(bad))
+    assert str(info.value) == "bad.toml: model.d: 0 must be an integer >= 1"
+    with pytest.raises(UserError) as info:
+        load_config("tiny", seed=2**64)
+    assert str(info.value) == ("run.seed: 18446744073709551616 is too large "
+                               "(at most 9223372036854775807)")
+    with pytest.raises(UserError) as info:
+        load_config("tiny", ["model.cms.periods=[0]"])
+    assert str(info.value) == "model.cms.periods[0]: 0 must be an integer >= 1"

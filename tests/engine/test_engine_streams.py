@@ -254,3 +254,184 @@ def test_stream_config_for_cli_values(tmp_path):
     assert stream_config_for(str(tmp_path / "a.txt")).name == "text"
     with pytest.raises(ConfigError, match="stream"):
         stream_config_for("nonsense")
+
+
+# ------------------------------------------------------------- hostile stream files
+def _file_error(path, dim=16) -> str:
+    with pytest.raises(ConfigError) as info:
+        _stream("file", dim=dim, path=str(path))
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("stream.path: ") and str(path) in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize("arr,message", [
+    (np.zeros((4, 16), np.complex64), "has dtype complex64, complex: the imaginary part "
+                                      "would be lost"),
+    (np.zeros((4, 16), bool), "has dtype bool, expected real numbers (integer or float)"),
+    (np.zeros(4, dtype=[("a", "f4")]), "has dtype [('a', '<f4')], expected real numbers "
+                                       "(integer or float)"),
+    (np.zeros((2, 4, 16), np.float32), "has shape (2, 4, 16), expected (T, 16)"),
+    (np.zeros((0, 16), np.float32), "has no rows (shape (0, 16))"),
+    (np.zeros((3, 15), np.float32), "has width 15, but model.d_in is 16"),
+    (np.r_[np.zeros((6, 16)), np.full((1, 16), np.inf)],
+     "row 6, column 0 is inf; NaN and inf are not allowed"),
+    (np.r_[np.zeros((2, 16)), [[0.0] * 5 + [np.nan] + [0.0] * 10]],
+     "row 2, column 5 is nan; NaN and inf are not allowed"),
+    (np.full((2, 16), 1e300), "row 0, column 0 is 1e+300 (too large for float32); NaN and inf "
+                              "are not allowed"),
+])
+def test_file_stream_refuses_bad_arrays_naming_the_value(tmp_path, arr, message):
+    p = tmp_path / "bad.npy"
+    np.save(p, arr)
+    assert _file_error(p) == f"stream.path: {p} {message}"
+
+
+def test_file_stream_refuses_object_arrays_without_unpickling(tmp_path):
+    p = tmp_path / "obj.npy"
+    np.save(p, np.array([[None] * 16] * 2, dtype=object), allow_pickle=True)
+    assert _file_error(p) == f"stream.path: {p} has dtype object, expected real numbers " \
+                             "(integer or float)"
+
+
+def test_file_stream_refuses_corrupt_and_truncated_files(tmp_path):
+    good = tmp_path / "good.npy"
+    np.save(good, np.ones((10, 16), np.float32))
+    raw = good.read_bytes()
+    cases = {
+        "empty.npy": b"",
+        "header_eof.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4', 'fortran_order': False, "
+                          b"'shape': (3,",
+        "short_header.npy": raw[:100],
+        "no_magic.npy": b"PK\x03\x04" + raw[4:],
+        "short_data.npy": raw[:-10],
+    }
+    msgs = {}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        msgs[name] = _file_error(tmp_path / name)
+    assert msgs["empty.npy"].endswith("is empty (0 bytes), not a .npy file")
+    assert msgs["header_eof.npy"].endswith("is not a valid .npy file (EOF in multi-line "
+                                           "statement)")
+    assert "is not a valid .npy file (EOF: reading array header" in msgs["short_header.npy"]
+    assert "is not a valid .npy file (the magic string is not correct" in msgs["no_magic.npy"]
+    assert msgs["short_data.npy"].endswith("is truncated: its header declares shape (10, 16) "
+                                           "(640 bytes of data) but 630 bytes follow it")
+
+
+def test_file_stream_refuses_what_is_not_a_regular_file(tmp_path):
+    import os
+
+    assert _file_error(tmp_path / "missing.npy").endswith(": No such file or directory")
+    (tmp_path / "dir.npy").mkdir()
+    assert _file_error(tmp_path / "dir.npy").endswith("is a directory, not a regular file")
+    fifo = tmp_path / "fifo.npy"
+    os.mkfifo(fifo)                       # would block an open() for reading forever
+    assert _file_error(fifo).endswith("is a FIFO (named pipe), not a regular file")
+    if os.path.exists("/dev/zero"):
+        assert _file_error("/dev/zero") == "stream.path: /dev/zero is a character device, " \
+                                           "not a regular file"
+
+
+def test_file_stream_refuses_a_file_larger_than_memory(tmp_path, monkeypatch):
+    import engine.stream_files as sf
+
+    p = tmp_path / "big.npy"
+    np.save(p, np.ones((1000, 16), np.float64))
+    monkeypatch.setattr(sf, "host_available_memory", lambda: 10_000)
+    assert _file_error(p) == f"stream.path: {p} holds 1,000 rows x 16: loading it needs about " \
+                             "64.0 kB, more than the 10.0 kB available"
+
+
+@pytest.mark.parametrize("arr", [
+    np.arange(48, dtype=np.int64).reshape(3, 16),
+    np.asfortranarray(np.arange(48, dtype=np.float64).reshape(3, 16)),
+    np.arange(48, dtype=">f4").reshape(3, 16),
+    np.arange(48, dtype=np.float16).reshape(3, 16),
+])
+def test_file_stream_reads_every_real_dtype_and_layout(tmp_path, arr):
+    p = tmp_path / "ok.npy"
+    np.save(p, arr)
+    s = _stream("file", path=str(p))
+    np.testing.assert_array_equal(s.sample(0, 3).x, np.arange(48, dtype=np.float32).reshape(3, 16))
+
+
+def test_file_stream_reads_in_pieces(tmp_path, monkeypatch):
+    import engine.stream_files as sf
+
+    monkeypatch.setattr(sf, "_READ_CHUNK", 100)      # a few rows per read
+    data = np.random.default_rng(1).standard_normal((50, 16))
+    data[37, 3] = np.nan
+    p = tmp_path / "rows.npy"
+    np.save(p, data)
+    assert _file_error(p).endswith("row 37, column 3 is nan; NaN and inf are not allowed")
+    data[37, 3] = 0.5
+    np.save(p, data)
+    np.testing.assert_array_equal(_stream("file", path=str(p)).sample(0, 50).x,
+                                  data.astype(np.float32))
+
+
+def test_text_stream_refuses_what_is_not_a_regular_file(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    for path, end in ((fifo, "is a FIFO (named pipe), not a regular file"),
+                      (tmp_path, "is a directory, not a regular file")):
+        with pytest.raises(ConfigError) as info:
+            _stream("text", path=str(path))
+        assert str(info.value) == f"stream.path: {path} {end}"
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"^stream\.path: .*empty\.txt is empty$"):
+        _stream("text", path=str(tmp_path / "empty.txt"))
+
+
+@pytest.mark.parametrize("name,params,message", [
+    ("regime_shift", {"switch_every": 2**31}, "stream.switch_every: 2147483648 must be an "
+                                              "integer in [1, 2147483647]"),
+    ("regime_shift", {"n_regimes": 27}, "stream.n_regimes: 27 must be an integer in [1, 26]"),
+    ("regime_shift", {"noise": float("nan")}, "stream.noise: nan must be a number in [0, 1e+06]"),
+    ("noise", {"std": float("inf")}, "stream.std: inf must be a number in [0, 1e+06]"),
+    ("associative_recall", {"n_pairs": 4097}, "stream.n_pairs: 4097 must be an integer in "
+                                              "[1, 4096]"),
+    ("associative_recall", {"repeats": 101}, "stream.repeats: 101 must be an integer in [1, 100]"),
+    ("multi_timescale", {"periods": [4, 10**20]}, "stream.periods: [4, 100000000000000000000] "
+                                                  "must be positive integers (at most 2147483647)"),
+    ("multi_timescale", {"periods": list(range(1, 66))}, "stream.periods: 65 values, at most 64"),
+])
+def test_stream_params_past_their_caps_are_refused(name, params, message):
+    with pytest.raises(ConfigError) as info:
+        _stream(name, **params)
+    assert str(info.value) == message
+
+
+def test_associative_recall_episode_size_is_bounded():
+    with pytest.raises(ConfigError) as info:
+        _stream("associative_recall", dim=1024, n_pairs=4096, repeats=4)
+    assert str(info.value) == ("stream.n_pairs: 4096 pairs x 5 passes x width 1024 = "
+                               "20,971,520 values per episode, more than 16,777,216")
+    assert _stream("associative_recall", dim=1024, n_pairs=4096, repeats=3).sample(0, 2).x.shape \
+        == (2, 1024)
+
+
+def test_unreadable_stream_files_are_refused_with_the_reason(tmp_path, monkeypatch):
+    """(As root, permissions do not stop a read: the open is made to fail instead.)"""
+    import errno
+    import os
+
+    import engine.stream_files as sf
+
+    p = tmp_path / "locked.npy"
+    np.save(p, np.ones((2, 16), np.float32))
+    real_open = os.open
+
+    def denied(path, flags, *args):
+        if str(path) == str(p):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(sf.os, "open", denied)
+    assert _file_error(p) == f"stream.path: cannot open {p}: Permission denied"
+    with pytest.raises(ConfigError) as info:
+        _stream("text", path=str(p))
+    assert str(info.value) == f"stream.path: cannot open {p}: Permission denied"
