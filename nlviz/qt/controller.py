@@ -61,8 +61,9 @@ class Controller(QObject):
         self.stopping = False
         self.last_fault: str | None = None
         self._connect()
-        if isinstance(source, Config):
+        if isinstance(source, Config):          # true from the first frame, engine or not
             window.config_panel.set_config(source, preset)
+            window.stream_panel.set_starting(source.stream)
 
     # ---- wiring ------------------------------------------------------------------
     def _connect(self) -> None:

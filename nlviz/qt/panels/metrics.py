@@ -16,8 +16,9 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from engine.frames import METRIC_INDEX, METRIC_UNITS, RunSpec
 from nlviz.buffers import AT_UPDATE_METRICS, HistoryView
@@ -115,10 +116,11 @@ class MetricsPanel(QWidget):
             box.toggled.connect(self._on_log_toggled)
             self.log_boxes[m] = box
             row.addWidget(box)
-        row.addStretch(1)
         self.badge = QLabel("")
+        self.badge.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.badge.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # no widening
         self.badge.setToolTip("points held in RAM; older steps live only in the recording")
-        row.addWidget(self.badge)
+        row.addWidget(self.badge, 1)
         lay.addLayout(row)
         self.graphics = pg.GraphicsLayoutWidget()
         lay.addWidget(self.graphics, 1)
