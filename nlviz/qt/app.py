@@ -104,6 +104,17 @@ def run_app(args: argparse.Namespace) -> int:
         window.restore_layout()
     if args.screenshot:
         return _screenshot(app, window, controller, args.screenshot, args.steps, args.record)
+    quitter = launch(app, window, controller, args)
+    with quitter.on_sigint():
+        code = int(app.exec())
+    return 130 if quitter.interrupted else code
+
+
+def launch(app: QApplication, window: MainWindow, controller: Controller,
+           args: argparse.Namespace) -> Quitter:
+    """Start the engine and show the window as a newcomer meets it: paused (``--play``
+    plays, ``--steps N`` runs N steps), keyboard focus on the plots (Space plays), File >
+    Quit wired to end the app. Returns the ``Quitter`` (also used for Ctrl-C)."""
     quitter = Quitter(app)
     window.quitRequested.connect(quitter.quit)
     controller.start()
@@ -114,11 +125,9 @@ def run_app(args: argparse.Namespace) -> int:
     window.focus_plots()                       # Space plays / pauses from the first frame
     if args.steps > 0:
         controller.step(args.steps)
-    elif args.play:
+    elif getattr(args, "play", False):
         controller.play()
-    with quitter.on_sigint():
-        code = int(app.exec())
-    return 130 if quitter.interrupted else code
+    return quitter
 
 
 class Quitter(QObject):

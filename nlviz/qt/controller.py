@@ -6,6 +6,7 @@ it goes engine process -> worker -> ``RunBuffers`` -> ``Redrawer`` -> views.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import shiboken6
@@ -21,6 +22,17 @@ from nlviz.qt.main_window import MainWindow
 from nlviz.qt.redraw import Redrawer
 from nlviz.qt.worker import (EngineCommand, EngineWorker, Pause, Play, Rebuild, Record,
                              Restart, SetSpeed, StepN, Stop)
+
+
+def _window_alive(slot):
+    """Skip a worker signal that arrives (queued) after the window was deleted, e.g. the
+    last ``paused`` of a stop that a closing test or app did not wait for."""
+    @functools.wraps(slot)
+    def wrapper(self, *args):
+        if not shiboken6.isValid(self.window) or not shiboken6.isValid(self.window.controls):
+            return None
+        return slot(self, *args)
+    return wrapper
 
 
 # The redraw timer: about 30 Hz; a 33 Hz tick still gives 30 frames/s when a frame is late.
@@ -209,6 +221,7 @@ class Controller(QObject):
             w.config_panel.set_note(session.device_note)
 
     @Slot()
+    @_window_alive
     def _on_worker_started(self) -> None:
         if self.worker.session is not None and not self.stopping:
             self.window.status.show_message("")
@@ -217,23 +230,27 @@ class Controller(QObject):
         self.redrawer.force()
 
     @Slot()
+    @_window_alive
     def _on_worker_resumed(self) -> None:
         self.playing = True
         self.window.controls.set_playing(True)
 
     @Slot(int)
+    @_window_alive
     def _on_worker_paused(self, step: int) -> None:
         self.playing = False
         self.window.controls.set_playing(False)
         self.redrawer.force()
 
     @Slot(object)
+    @_window_alive
     def _on_worker_spec_changed(self, _spec: object) -> None:
         if self.worker.session is not None:
             self._show_session(self.worker.session)
         self.redrawer.force()
 
     @Slot(str, int, str)
+    @_window_alive
     def _on_worker_faulted(self, message: str, step: int, level: str) -> None:
         where = f"step {step}" + (f", level {level}" if level else "")
         text = (f"Engine stopped: {message}. Paused at {where}. Reset, or lower the learning "
@@ -245,12 +262,14 @@ class Controller(QObject):
         self.redrawer.force()
 
     @Slot(str)
+    @_window_alive
     def _on_worker_rejected(self, message: str) -> None:
         self.window.config_panel.show_error(message)
         self.window.stream_panel.show_error(message)
         self.window.status.show_message(message, error=True)
 
     @Slot(str)
+    @_window_alive
     def _on_worker_event(self, line: str) -> None:
         self.window.log(line)
         session = self.worker.session
@@ -262,6 +281,7 @@ class Controller(QObject):
         self.window.banner.hide()
 
     @Slot(bool, str)
+    @_window_alive
     def _on_worker_recording(self, on: bool, text: str) -> None:
         self.window.controls.set_recording(on, text if on else "")
         if not on and text:
