@@ -180,7 +180,8 @@ def test_file_open_reuses_one_replay_window_sized_like_the_live_one(qtbot, gui, 
         assert shown == [first]
         assert first.controller.rec.n_rows == 700
         screen = window.screen().availableGeometry().size()
-        assert first.size() == window.size().boundedTo(screen)
+        want = window.size().boundedTo(screen).expandedTo(first.minimumSizeHint())
+        assert first.size() == want and first.height() == 640   # not 1600x1000
         assert hooks.open(str(tmp_path / "missing.h5")) is None    # one line, same window
         assert "missing.h5" in window.status.message.text()
         assert first.controller.rec.n_rows == 700
