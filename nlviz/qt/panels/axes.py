@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from math import floor, log10
 
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetricsF
+from PySide6.QtWidgets import QApplication
 
 NICE = (1.0, 2.0, 5.0, 10.0)
 
@@ -21,9 +23,15 @@ def _axis_px(axis: pg.AxisItem) -> float:
     return float(rect.height() if axis.orientation in ("left", "right") else rect.width())
 
 
-def _min_gap(axis: pg.AxisItem) -> float:
-    """Pixels a label needs along the axis."""
-    h = axis.fontMetrics().height() if hasattr(axis, "fontMetrics") else 12
+def label_height(axis: pg.AxisItem) -> float:
+    """Height in pixels of a tick label's text."""
+    font = axis.style.get("tickFont") or QApplication.font()
+    return float(QFontMetricsF(font).height())
+
+
+def min_gap(axis: pg.AxisItem) -> float:
+    """Pixels a label needs along the axis (1.6 text heights; 4 across a bottom axis)."""
+    h = label_height(axis)
     return 1.6 * h if axis.orientation in ("left", "right") else 4.0 * h
 
 
@@ -68,7 +76,7 @@ class SpacedAxis(pg.AxisItem):
         levels = super().tickSpacing(minVal, maxVal, size)
         if not levels or self.logMode:
             return levels
-        major = nice_spacing(abs(maxVal - minVal), float(size), _min_gap(self), levels[0][0])
+        major = nice_spacing(abs(maxVal - minVal), float(size), min_gap(self), levels[0][0])
         if major == levels[0][0]:
             return levels
         return [(major, 0.0)]
@@ -80,6 +88,6 @@ class SpacedAxis(pg.AxisItem):
         if hi <= lo or px <= 0:
             return strings
         prefer = [abs(v - round(v)) < 1e-9 for v in values]
-        return thin_labels(list(values), strings, px / (hi - lo), _min_gap(self), prefer)
+        return thin_labels(list(values), strings, px / (hi - lo), min_gap(self), prefer)
 
 

@@ -142,11 +142,13 @@ HEADROOM = 1.1
 
 def symmetric_level(mat: np.ndarray) -> float:
     """``v`` for a symmetric colour range ±v: the 99th percentile of the finite |x| (the
-    maximum when that is 0) with 10 % headroom; 1.0 for an all-zero or empty matrix."""
+    entry at or below it; the maximum when that is 0) with 10 % headroom; 1.0 for an
+    all-zero or empty matrix."""
     finite = np.abs(mat[np.isfinite(mat)])
     if finite.size == 0:
         return 1.0
-    v = float(np.percentile(finite, ROBUST_QUANTILE))
+    v = float(np.percentile(finite, ROBUST_QUANTILE, method="lower"))  # a real entry: on
+    # a small matrix (8x8) the largest one is left out, so a lone outlier saturates
     if v <= 0:
         v = float(finite.max())
     return v * HEADROOM if v > 0 else 1.0
