@@ -12,6 +12,7 @@ started or the recording could not be created (for tests, docs and scripted figu
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -140,6 +141,7 @@ class Quitter(QObject):
         self.app = app
         self.interrupted = False
         self.quitting = False
+        self.repeats = 0
 
     @Slot()
     def quit(self) -> None:
@@ -154,13 +156,20 @@ class Quitter(QObject):
             w.close()
 
     def interrupt(self) -> None:
-        """Ctrl-C: as File > Quit, remembered for the exit code (130)."""
+        """Ctrl-C: as File > Quit, remembered for the exit code (130). While finishing, a
+        second Ctrl-C says what is going on; a third exits at once (the engine process
+        then sees its pipe close and still closes the recording itself)."""
         if self.quitting:
-            print("nlviz: finishing: stopping the engine and closing the recording…",
-                  file=sys.stderr)
+            self.repeats += 1
+            if self.repeats >= 2:
+                print("nlviz: interrupted again: exiting now", file=sys.stderr)
+                sys.stderr.flush()
+                os._exit(130)
+            print("nlviz: finishing: stopping the engine and closing the recording "
+                  "(Ctrl-C again to exit at once)", file=sys.stderr)
             return
-        print("nlviz: interrupted; stopping the engine and closing the recording",
-              file=sys.stderr)
+        print("nlviz: interrupted; closing (the engine stops at a step boundary, the "
+              "recording is closed)", file=sys.stderr)
         self.interrupted = True
         self.quit()
 

@@ -35,6 +35,8 @@ def _window_alive(slot):
     return wrapper
 
 
+READY_HINT = "engine ready, paused: press Play (Space) to run, → for one step"
+
 # The redraw timer: about 30 Hz; a 33 Hz tick still gives 30 frames/s when a frame is late.
 REDRAW_HZ = 33.0
 
@@ -224,7 +226,7 @@ class Controller(QObject):
     @_window_alive
     def _on_worker_started(self) -> None:
         if self.worker.session is not None and not self.stopping:
-            self.window.status.show_message("")
+            self.window.status.show_message("" if self.playing else READY_HINT)
             self.window.status.set_device(self.worker.session.device_name,
                                           self.worker.session.device_note)
         self.redrawer.force()
@@ -232,6 +234,8 @@ class Controller(QObject):
     @Slot()
     @_window_alive
     def _on_worker_resumed(self) -> None:
+        if self.window.status.message.text() == READY_HINT:
+            self.window.status.show_message("")
         self.playing = True
         self.window.controls.set_playing(True)
 
