@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, 
                                QRadioButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from engine.frames import RunSpec, SnapshotRecord
+from nlviz.qt.panels.axes import SpacedAxis
 
 
 class HeatmapPanel(QWidget):
@@ -50,7 +51,8 @@ class HeatmapPanel(QWidget):
         row.addStretch(1)
         lay.addLayout(row)
         self.graphics = pg.GraphicsLayoutWidget()
-        self.plot = self.graphics.addPlot()
+        self.plot = self.graphics.addPlot(axisItems={"left": SpacedAxis("left"),
+                                                     "bottom": SpacedAxis("bottom")})
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)
         self.plot.hideButtons()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBo
 
 from engine.frames import METRIC_INDEX, METRIC_UNITS, RunSpec
 from nlviz.buffers import AT_UPDATE_METRICS, HistoryView
+from nlviz.qt.panels.axes import SpacedAxis
 from nlviz.qt.theme import level_pen
 
 DEFAULT_METRICS = ("surprise", "update_norm", "retention", "lr")
@@ -127,7 +128,8 @@ class MetricsPanel(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         first = None
         for i, m in enumerate(self.metrics):
-            p = self.graphics.addPlot(row=i, col=0)
+            # y labels keep apart on short plots (a small window): SpacedAxis
+            p = self.graphics.addPlot(row=i, col=0, axisItems={"left": SpacedAxis("left")})
             p.setTitle(TITLES.get(m, m), size="9pt")
             p.setLabel("left", units=None)
             p.getAxis("left").setWidth(56)
