@@ -7,6 +7,7 @@ it goes engine process -> worker -> ``RunBuffers`` -> ``Redrawer`` -> views.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import shiboken6
@@ -24,11 +25,11 @@ from nlviz.qt.worker import (EngineCommand, EngineWorker, Pause, Play, Rebuild, 
                              Restart, SetSpeed, StepN, Stop)
 
 
-def _window_alive(slot):
+def _window_alive(slot: Callable[..., None]) -> Callable[..., None]:
     """Skip a worker signal that arrives (queued) after the window was deleted, e.g. the
     last ``paused`` of a stop that a closing test or app did not wait for."""
     @functools.wraps(slot)
-    def wrapper(self, *args):
+    def wrapper(self: Controller, *args: Any) -> None:
         if not shiboken6.isValid(self.window) or not shiboken6.isValid(self.window.controls):
             return None
         return slot(self, *args)

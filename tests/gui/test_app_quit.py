@@ -57,14 +57,15 @@ def test_ctrl_c_in_the_terminal_quits_cleanly_with_a_complete_recording(tmp_path
                XDG_CONFIG_HOME=str(tmp_path / "config"), PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "main.py", "--preset", "tiny", "--play",
                              "--record", str(out)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)     # its own group, as in a terminal
     try:
         deadline = time.monotonic() + 120               # bounded: the engine imports torch
         while time.monotonic() < deadline and proc.poll() is None and _rows(out) < 100:
             time.sleep(0.2)
         assert proc.poll() is None, proc.communicate()[1]
         assert _rows(out) >= 100, "the engine did not start recording in time"
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)              # Ctrl-C: the whole process group
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
