@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Slot
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from engine.config import ConfigError
 from nlviz.config_loader import load_config
@@ -48,7 +48,7 @@ def parse_window_size(text: str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def check_window_size(window: MainWindow, size: tuple[int, int]) -> None:
+def check_window_size(window: QWidget, size: tuple[int, int]) -> None:
     """Refuse a ``--window-size`` below what the window's contents need (Qt would silently
     grow the window, and a screenshot would have another size than asked for)."""
     need = window.minimumSizeHint().expandedTo(window.minimumSize())

@@ -113,3 +113,18 @@ def test_screenshot_fails_when_the_engine_never_starts(tmp_path):
     line = _one_error_line(proc.stderr)
     assert "bad.npy" in line
     assert not out.exists()
+
+
+def test_replay_window_size_below_its_minimum_is_refused(tmp_path):
+    from tests.gui.test_replay import write_run
+    run = tmp_path / "run.h5"
+    write_run(run, rows=300)
+    out = tmp_path / "r.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    proc = subprocess.run([sys.executable, "main.py", "--replay", str(run), "--screenshot",
+                           str(out), "--window-size", "300x200"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    line = _one_error_line(proc.stderr)
+    assert "--window-size 300x200: the window needs at least" in line
+    assert not out.exists()

@@ -49,6 +49,12 @@ def run_replay(args: argparse.Namespace) -> int:
     window, rc = open_replay(None, live_provider)
     window.metrics.set_raster_color(theme_for(args.light).foreground)
     if size is not None:
+        from nlviz.qt.app import check_window_size
+        try:
+            check_window_size(window, size)      # a smaller picture is not possible
+        except UserError:
+            rc.shutdown()
+            raise
         window.resize(*size)
     ok = rc.open(args.replay)
     if args.screenshot:
