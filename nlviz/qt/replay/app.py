@@ -29,7 +29,7 @@ def run_replay(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("nlviz")
     apply_theme(app, theme_for(args.light))
-    from nlviz.qt.app import Quitter
+    from nlviz.qt.quitting import Quitter
     quitter = Quitter(app)
     live: dict[str, Any] = {}
 
