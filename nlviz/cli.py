@@ -53,8 +53,10 @@ def build_app_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nlviz", description="Watch a HOPE model learn (the app). "
                                 "Headless commands: nlviz record|info|export --help")
     _add_run_options(p)
-    p.add_argument("--steps", type=int, default=0, help="run this many steps at start "
-                   "(with --screenshot: before the picture)")
+    p.add_argument("--steps", type=int, default=0, help="run this many steps at start, then "
+                   "pause (with --screenshot: before the picture)")
+    p.add_argument("--play", action="store_true", help="start playing at once (the app "
+                   "otherwise starts paused: press Play or Space)")
     p.add_argument("--screenshot", metavar="PNG", help="save a picture of the window and exit")
     p.add_argument("--window-size", metavar="WxH", help="window size, e.g. 1600x1000")
     p.add_argument("--replay", metavar="RUN.h5", help="open a recording for replay")

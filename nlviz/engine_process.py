@@ -396,7 +396,14 @@ class _EngineLoop:
         self.play_t0, self.play_done = time.perf_counter(), 0
 
     def _on_record(self, req: Record) -> None:
+        # A recording started or stopped from the GUI (Record button) brackets itself with
+        # events, like ``--record`` (resume ... pause, stop): a start mid-run otherwise had
+        # none at all (the run's resume was before the file, no pause or stop came after).
+        step = self.session.step_count
         if req.path is None:
+            if self.record.active:
+                self.session.apply(Mark("stop", f"recording stopped at step {step}"))
+                self._record_events()
             msg = self.record.stop()
             self._send(("recording", False, msg))
             return
@@ -405,6 +412,10 @@ class _EngineLoop:
             self._send(("recording", True, req.path))
         except Exception as exc:  # noqa: BLE001 - shown to the user, the run goes on
             self._send(("recording", False, f"cannot record: {_one_line(exc)}"))
+            return
+        self.session.apply(Mark("start", f"recording started at step {step}"
+                                + (" (running)" if self.playing else " (paused)")))
+        self._record_events()
 
     def _on_enginecommand(self, req: EngineCommand) -> None:
         try:

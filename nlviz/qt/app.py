@@ -1,25 +1,30 @@
 """``run_app(args)``: build the QApplication, the window and the controller; run.
 
-``--screenshot PNG`` runs ``--steps`` steps, saves a picture of the whole window and
-exits 0 (for tests, docs and scripted figures).
+The app starts paused (``--play`` starts it playing, ``--steps N`` runs N steps).
+Ctrl-C in the terminal and File > Quit (Ctrl+Q) finish like closing the window: the
+engine stops at a step boundary and the recording is closed, then the app exits (130
+after Ctrl-C, 0 otherwise).
+
+``--screenshot PNG`` waits for the engine (and runs ``--steps`` steps), saves a picture
+of the whole window and exits 0; with one line it exits 1 when the engine never started,
+2 when the recording could not be created (``nlviz.qt.screenshot``).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Slot
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from engine.config import ConfigError
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
-from nlviz.qt.export import picture_kind, save_widget
 from nlviz.qt.controller import Controller
-from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG, MainWindow
+from nlviz.qt.export import picture_kind
+from nlviz.qt.main_window import MainWindow
+from nlviz.qt.quitting import Quitter
+from nlviz.qt.screenshot import screenshot
 from nlviz.qt.theme import apply_theme, theme_for
-
-SCREENSHOT_SETTLE_MS = 400
 
 
 def parse_window_size(text: str | None) -> tuple[int, int] | None:
@@ -37,24 +42,28 @@ def parse_window_size(text: str | None) -> tuple[int, int] | None:
     return w, h
 
 
+def check_window_size(window: QWidget, size: tuple[int, int]) -> None:
+    """Refuse a ``--window-size`` below what the window's contents need (Qt would silently
+    grow the window, and a screenshot would have another size than asked for)."""
+    need = window.minimumSizeHint().expandedTo(window.minimumSize())
+    if size[0] < need.width() or size[1] < need.height():
+        raise UserError(f"--window-size {size[0]}x{size[1]}: the window needs at least "
+                        f"{need.width()}x{need.height()}")
+
+
 def build(args: argparse.Namespace) -> tuple[MainWindow, Controller]:
-    """Window and controller for ``args`` (a QApplication must exist)."""
-    settings = QSettings(SETTINGS_ORG, SETTINGS_APP)
+    """Window and controller for ``args`` (a QApplication must exist).
+
+    The preset is the command line's (``--preset``, else ``default``), never a remembered
+    one: the same command runs the same thing on every launch (the README's plain
+    command, scripts, bug reports). Only the window layout is remembered; a preset picked
+    in the GUI is one click away in the Config panel."""
     preset = args.preset or "default"
-    if args.preset is None and not args.screenshot and settings.value("last_preset"):
-        preset = str(settings.value("last_preset"))      # remembered between launches
-    try:
-        config = load_config(preset, args.overrides, args.stream, args.device, args.seed)
-    except UserError:
-        if args.preset is not None:
-            raise
-        preset = "default"
-        config = load_config(preset, args.overrides, args.stream, args.device, args.seed)
+    config = load_config(preset, args.overrides, args.stream, args.device, args.seed)
     try:
         config = config.validate()              # the engine process builds the session
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    settings.setValue("last_preset", preset)
     window = MainWindow()
     window.metrics.set_raster_color(theme_for(args.light).foreground)
     controller = Controller(window, config, preset=preset)
@@ -84,63 +93,36 @@ def run_app(args: argparse.Namespace) -> int:
     from nlviz.qt.replay.app import install_live_hooks
     install_live_hooks(window, controller)     # File > Open / Compare, .h5 drops
     if size is not None:
+        check_window_size(window, size)
         window.resize(*size)
     elif not args.screenshot:
         window.restore_layout()
+    if args.screenshot:
+        return screenshot(app, window, controller, args.screenshot, args.steps, args.record)
+    quitter = launch(app, window, controller, args)
+    with quitter.on_sigint():
+        code = int(app.exec())
+    return 130 if quitter.interrupted else code
+
+
+def launch(app: QApplication, window: MainWindow, controller: Controller,
+           args: argparse.Namespace) -> Quitter:
+    """Start the engine and show the window as a newcomer meets it: paused (``--play``
+    plays, ``--steps N`` runs N steps), keyboard focus on the plots (Space plays), File >
+    Quit wired to end the app. Returns the ``Quitter`` (also used for Ctrl-C)."""
+    quitter = Quitter(app)
+    window.quitRequested.connect(quitter.quit)
     controller.start()
     if args.record:
         controller.record(args.record)
         window.controls.set_recording(True, args.record)
     window.show()
-    if args.screenshot:
-        return _screenshot(app, window, controller, args.screenshot, args.steps)
+    window.focus_plots()                       # Space plays / pauses from the first frame
     if args.steps > 0:
         controller.step(args.steps)
-    else:
+    elif getattr(args, "play", False):
         controller.play()
-    return int(app.exec())
+    return quitter
 
 
-class _Screenshot(QObject):
-    """Waits for the steps to finish (on the GUI thread), then grabs the window."""
-
-    def __init__(self, app: QApplication, window: MainWindow, controller: Controller,
-                 path: str) -> None:
-        super().__init__()
-        self.app, self.window, self.controller, self.path = app, window, controller, path
-        self.code = 1
-
-    @Slot()
-    @Slot(int)
-    @Slot(str, int, str)
-    def settle(self, *_: object) -> None:
-        QTimer.singleShot(SCREENSHOT_SETTLE_MS, self.grab)
-
-    @Slot()
-    def grab(self) -> None:
-        self.controller.redrawer.force()
-        self.app.processEvents()
-        try:
-            save_widget(self.window, self.path)      # PNG or SVG by the file suffix
-            self.code = 0
-        except UserError as exc:
-            print(f"nlviz: error: {exc}", file=sys.stderr)
-            self.code = 2
-        self.controller.stop_and_wait()
-        self.window.allow_close = True
-        self.window.close()
-        self.app.quit()
-
-
-def _screenshot(app: QApplication, window: MainWindow, controller: Controller, path: str,
-                steps: int) -> int:
-    """Run ``steps`` steps, let the views settle, save the window, exit."""
-    shot = _Screenshot(app, window, controller, path)
-    controller.worker.paused.connect(shot.settle, Qt.QueuedConnection)
-    controller.worker.faulted.connect(shot.settle, Qt.QueuedConnection)
-    if steps > 0:
-        controller.step(steps)
-    else:
-        shot.settle()
-    app.exec()
-    return shot.code
+__all__ = ["build", "check_window_size", "launch", "parse_window_size", "run_app"]

@@ -6,6 +6,8 @@ it goes engine process -> worker -> ``RunBuffers`` -> ``Redrawer`` -> views.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import shiboken6
@@ -22,6 +24,19 @@ from nlviz.qt.redraw import Redrawer
 from nlviz.qt.worker import (EngineCommand, EngineWorker, Pause, Play, Rebuild, Record,
                              Restart, SetSpeed, StepN, Stop)
 
+
+def _window_alive(slot: Callable[..., None]) -> Callable[..., None]:
+    """Skip a worker signal that arrives (queued) after the window was deleted, e.g. the
+    last ``paused`` of a stop that a closing test or app did not wait for."""
+    @functools.wraps(slot)
+    def wrapper(self: Controller, *args: Any) -> None:
+        if not shiboken6.isValid(self.window) or not shiboken6.isValid(self.window.controls):
+            return None
+        return slot(self, *args)
+    return wrapper
+
+
+READY_HINT = "engine ready, paused: press Play (Space) to run, → for one step"
 
 # The redraw timer: about 30 Hz; a 33 Hz tick still gives 30 frames/s when a frame is late.
 REDRAW_HZ = 33.0
@@ -61,8 +76,9 @@ class Controller(QObject):
         self.stopping = False
         self.last_fault: str | None = None
         self._connect()
-        if isinstance(source, Config):
+        if isinstance(source, Config):          # true from the first frame, engine or not
             window.config_panel.set_config(source, preset)
+            window.stream_panel.set_starting(source.stream)
 
     # ---- wiring ------------------------------------------------------------------
     def _connect(self) -> None:
@@ -208,31 +224,38 @@ class Controller(QObject):
             w.config_panel.set_note(session.device_note)
 
     @Slot()
+    @_window_alive
     def _on_worker_started(self) -> None:
         if self.worker.session is not None and not self.stopping:
-            self.window.status.show_message("")
+            self.window.status.show_message("" if self.playing else READY_HINT)
             self.window.status.set_device(self.worker.session.device_name,
                                           self.worker.session.device_note)
         self.redrawer.force()
 
     @Slot()
+    @_window_alive
     def _on_worker_resumed(self) -> None:
+        if self.window.status.message.text() == READY_HINT:
+            self.window.status.show_message("")
         self.playing = True
         self.window.controls.set_playing(True)
 
     @Slot(int)
+    @_window_alive
     def _on_worker_paused(self, step: int) -> None:
         self.playing = False
         self.window.controls.set_playing(False)
         self.redrawer.force()
 
     @Slot(object)
+    @_window_alive
     def _on_worker_spec_changed(self, _spec: object) -> None:
         if self.worker.session is not None:
             self._show_session(self.worker.session)
         self.redrawer.force()
 
     @Slot(str, int, str)
+    @_window_alive
     def _on_worker_faulted(self, message: str, step: int, level: str) -> None:
         where = f"step {step}" + (f", level {level}" if level else "")
         text = (f"Engine stopped: {message}. Paused at {where}. Reset, or lower the learning "
@@ -244,12 +267,14 @@ class Controller(QObject):
         self.redrawer.force()
 
     @Slot(str)
+    @_window_alive
     def _on_worker_rejected(self, message: str) -> None:
         self.window.config_panel.show_error(message)
         self.window.stream_panel.show_error(message)
         self.window.status.show_message(message, error=True)
 
     @Slot(str)
+    @_window_alive
     def _on_worker_event(self, line: str) -> None:
         self.window.log(line)
         session = self.worker.session
@@ -261,6 +286,7 @@ class Controller(QObject):
         self.window.banner.hide()
 
     @Slot(bool, str)
+    @_window_alive
     def _on_worker_recording(self, on: bool, text: str) -> None:
         self.window.controls.set_recording(on, text if on else "")
         if not on and text:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QPlainTextEdit, QVBoxLayout,
-                               QWidget)
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFrame, QLabel, QMainWindow, QPlainTextEdit,
+                               QScrollArea, QVBoxLayout, QWidget)
 
 from nlviz.qt.controls import ControlBar
 from nlviz.qt.panels.config_panel import ConfigPanel
@@ -47,10 +47,24 @@ def add_dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidg
     return dock
 
 
+def scrolled(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area: a tall form scrolls instead of setting the
+    window's minimum height (``--window-size 800x600`` must be possible)."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+    return area
+
+
 class MainWindow(QMainWindow):
-    """Holds the views. ``closeRequested`` lets the controller finish cleanly first."""
+    """Holds the views. ``closeRequested`` lets the controller finish cleanly first;
+    ``quitRequested`` (File > Quit, Ctrl+Q) asks the app to end (the window closes the same
+    clean way; the app also closes its other windows)."""
 
     closeRequested = Signal()
+    quitRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,8 +89,8 @@ class MainWindow(QMainWindow):
         self.heatmap = HeatmapPanel()
         self.forgetting = ForgettingPanel()
         self.inputs = InputPanel()
-        left = [self._dock("Stream", self.stream_panel, Qt.LeftDockWidgetArea),
-                self._dock("Config", self.config_panel, Qt.LeftDockWidgetArea),
+        left = [self._dock("Stream", scrolled(self.stream_panel), Qt.LeftDockWidgetArea),
+                self._dock("Config", scrolled(self.config_panel), Qt.LeftDockWidgetArea),
                 self._dock("Events", self.event_log, Qt.LeftDockWidgetArea)]
         self.tabifyDockWidget(left[0], left[1])
         self.tabifyDockWidget(left[1], left[2])
@@ -86,7 +100,26 @@ class MainWindow(QMainWindow):
         self._dock("Input", self.inputs, Qt.RightDockWidgetArea)
         self.status = StatusPanel(self)
         self.setStatusBar(self.status)
+        self.file_menu = self.menuBar().addMenu("&File")
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setShortcutContext(Qt.ApplicationShortcut)
+        self.quit_action.setToolTip("stop the engine at a step boundary, close the recording "
+                                    "and quit")
+        self.quit_action.triggered.connect(self.request_quit)
+        self.file_menu.addAction(self.quit_action)
+        self.metrics.setFocusPolicy(Qt.StrongFocus)
         self.resize(1600, 1000)
+
+    def request_quit(self) -> None:
+        """File > Quit: close this window the clean way and tell the app to end."""
+        self.quitRequested.emit()
+        self.close()
+
+    def focus_plots(self) -> None:
+        """Keyboard focus on the plots (not an edit box) so Space plays / pauses."""
+        self.activateWindow()
+        self.metrics.setFocus(Qt.OtherFocusReason)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         return add_dock(self, title, widget, area, "dock")

@@ -5,7 +5,7 @@ import os
 import resource
 import sys
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -28,12 +28,14 @@ class StatusPanel(QStatusBar):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.device = QLabel("device: -")
-        self.rate = QLabel("0 steps/s")
-        self.step = QLabel("step 0")
+        self.rate = QLabel("paused")
+        self.step = QLabel("no steps yet")
         self.fps = QLabel("render 0 fps")
         self.record = QLabel("not recording")
         self.memory = QLabel("mem -")
         self.message = QLabel("")
+        # a long message must not widen the window (full text in the tooltip)
+        self.message.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         for w in (self.device, self.rate, self.step, self.fps, self.record, self.memory):
             self.addPermanentWidget(w)
         self.addWidget(self.message, 1)
@@ -49,7 +51,9 @@ class StatusPanel(QStatusBar):
                     engine_pid: int | None = None) -> None:
         """Per-redraw numbers; memory is this (GUI) process plus the engine process."""
         self.rate.setText(f"{steps_per_s:,.0f} steps/s" if playing else "paused")
-        self.step.setText(f"{steps_done:,} steps")
+        # the last step's index, as on the plots' x axis and in the Input panel
+        self.step.setText(f"step {steps_done - 1:,}" if steps_done > 0 else "no steps yet")
+        self.step.setToolTip(f"{steps_done:,} steps done (steps count from 0)")
         self.fps.setText(f"render {fps:.0f} fps")
         gui = rss_mb()
         engine = rss_mb(engine_pid) if engine_pid else 0.0
@@ -69,6 +73,7 @@ class StatusPanel(QStatusBar):
         blocked = getattr(stats, "blocked_seconds_total", 0.0)
         bp = f", back-pressure {blocked:.1f}s" if blocked > 0 or fill > 0.9 else ""
         self.record.setText(f"● REC {name} {mb:.1f} MB, {rows:,} rows, queue {fill:.0%}{bp}")
+        self.record.setToolTip(self.record.text())
         self.record.setStyleSheet("color: #ff6b6b;")
 
     def show_message(self, text: str, error: bool = False) -> None:

@@ -217,7 +217,7 @@ def test_step_n_exact_across_the_process_boundary(qtbot, gui, tmp_path):
     view = controller.buffers.history()
     np.testing.assert_array_equal(view.step, np.arange(end))
     controller.redrawer.force()
-    assert window.status.step.text() == f"{end:,} steps"
+    assert window.status.step.text() == f"step {end - 1:,}"
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
         controller.record(None)
     with Recording.open(str(path)) as rec:

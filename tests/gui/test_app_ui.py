@@ -1,5 +1,5 @@
 """Live-app UI checks on real values: a NaN fault from a diverging config, legend clicks and
-log-y, layout/preset persistence in QSettings, the CUDA fallback note."""
+log-y, layout persistence (and no remembered preset), the CUDA fallback note."""
 from __future__ import annotations
 
 import argparse
@@ -139,13 +139,15 @@ def test_cuda_fallback_note_in_status_bar(qtbot):
 def _launch(qtbot, preset):
     from nlviz.qt.app import build
     args = argparse.Namespace(preset=preset, overrides=[], stream=None, device=None, seed=None,
-                              screenshot=None, light=False)
+                              screenshot=None, light=False, play=False)
     window, controller = build(args)
     qtbot.addWidget(window)
     return window, controller
 
 
-def test_layout_and_last_preset_persist_across_launches(qtbot):
+def test_layout_persists_but_an_explicit_or_default_preset_wins(qtbot):
+    """Only the layout is remembered: a launch without --preset runs the default preset
+    even when an older version remembered another one (the README's plain command)."""
     from PySide6.QtCore import QSettings
     from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG
     settings = QSettings(SETTINGS_ORG, SETTINGS_APP)
@@ -159,23 +161,27 @@ def test_layout_and_last_preset_persist_across_launches(qtbot):
         dock.hide()
         qtbot.waitUntil(lambda: window.height() == 640, timeout=2000)
         window.close()                                   # allow_close: never started
+        settings.setValue("last_preset", "tiny")         # as an older version left it
         settings.sync()
-        assert settings.value("last_preset") == "tiny"
         assert settings.value("window/geometry") is not None
         assert settings.value("window/state") is not None
 
-        window2, controller2 = _launch(qtbot, None)      # no --preset: the remembered one
-        assert controller2.preset == "tiny"
-        assert controller2.window.config_panel is window2.config_panel
+        window2, controller2 = _launch(qtbot, None)      # no --preset: the default one
+        assert controller2.preset == "default"
+        assert controller2.worker.source == load_config("default").validate()
+        assert window2.config_panel.preset_box.currentText() == "default"
         window2.restore_layout()
         window2.show()
-        # the offscreen screen is narrower than the window's minimum width: height tells
-        assert window2.height() == 640                   # (a fresh window gets 774 here)
+        assert window2.height() == 640                   # the layout is remembered
         dock2 = window2.findChild(type(dock), "dock_forgetting_curves")
         assert dock2.isHidden()
         other = window2.findChild(type(dock), "dock_memory_heatmap")
         assert not other.isHidden()
         window2.close()
+
+        window3, controller3 = _launch(qtbot, "tiny")    # an explicit flag is obeyed
+        assert controller3.preset == "tiny"
+        window3.close()
     finally:
         settings.clear()
 

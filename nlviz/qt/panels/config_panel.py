@@ -27,6 +27,9 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("model.d_in", "input width d_in"),
     ("run.seed", "seed"),
 )
+# Fields that may hold one value per CMS level: their edit gets the panel's whole width
+# (label on the line above) so that a list is not cut off.
+LIST_FIELDS = frozenset({"model.cms.periods", "model.cms.lr", "model.cms.retention"})
 
 
 def _get(config: Config, path: str) -> Any:
@@ -72,6 +75,7 @@ class ConfigPanel(QWidget):
         self.edits: dict[str, QLineEdit] = {}
         for path, label in FIELDS:
             edit = QLineEdit()
+            edit.returnPressed.connect(self._on_apply)      # Enter applies, like the button
             live = path in LIVE_PARAMS
             edit.setToolTip(f"{path}: " + ("applies live, between two steps" if live
                                            else "rebuilds the model (weights start over)"))
@@ -80,7 +84,11 @@ class ConfigPanel(QWidget):
             cell = QHBoxLayout()
             cell.addWidget(edit, 1)
             cell.addWidget(tag)
-            form.addRow(label, cell)
+            if path in LIST_FIELDS:
+                form.addRow(QLabel(label))
+                form.addRow(cell)                      # spans both columns
+            else:
+                form.addRow(label, cell)
             self.edits[path] = edit
         self.device_box = QComboBox()
         self.device_box.addItems(list(DEVICES))
@@ -104,7 +112,11 @@ class ConfigPanel(QWidget):
         """Show ``config`` (after start, a rebuild or a preset load)."""
         self._config = config
         for path, edit in self.edits.items():
-            edit.setText(_fmt(_get(config, path)))
+            text = _fmt(_get(config, path))
+            edit.setText(text)
+            edit.setCursorPosition(0)                # the start shows when the text is long
+            tip = edit.toolTip().split("\n")[0]
+            edit.setToolTip(f"{tip}\ncurrent: {text}")
         self.device_box.setCurrentText(config.run.device)
         if preset is not None and preset in preset_names():
             self.preset_box.setCurrentText(preset)

@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine.frames import ProbeRecord, RunSpec
+from nlviz.qt.panels.axes import SpacedAxis
 from nlviz.qt.theme import level_pen
 
 N_BINS = 12
@@ -43,13 +44,13 @@ def bin_errors(probes: Sequence[ProbeRecord], n_levels: int, n_bins: int = N_BIN
     return centres, means
 
 
-class DecadeAxis(pg.AxisItem):
+class DecadeAxis(SpacedAxis):
     """Log axis that labels only the powers of ten (minor ticks keep their marks and grid
     lines): on short runs the minor labels ("3·10¹4·10¹5·10¹…") ran into each other.
     A range inside one decade, with no power of ten to label, keeps pyqtgraph's labels."""
 
     def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
-        strings = super().logTickStrings(values, scale, spacing)
+        strings = super().logTickStrings(values, scale, spacing)   # thinned to fit
         lo, hi = sorted(self.range)
         if np.floor(hi) < np.ceil(lo):            # no power of ten in view
             return strings
@@ -63,7 +64,9 @@ class ForgettingPanel(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
-        self.plot_widget = pg.PlotWidget(axisItems={"bottom": DecadeAxis("bottom")})
+        # y: log error, labels thinned to what fits ("0.90.80.7…" ran together)
+        self.plot_widget = pg.PlotWidget(axisItems={"bottom": DecadeAxis("bottom"),
+                                                    "left": SpacedAxis("left")})
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setLogMode(x=True, y=True)
         self.plot.setLabel("bottom", "age of the probed pair (steps)")

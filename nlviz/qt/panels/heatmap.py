@@ -1,17 +1,21 @@
-"""Heatmap of one level's memory matrix (or its last update), fixed colour levels.
+"""Heatmap of one level's memory matrix (or its last update) with a colour bar.
 
-Colour levels are fixed per (level, view) the first time a matrix is shown (so drift
-and growth stay visible) and only change on "rescale".
+The colour range follows the data: each snapshot gets a symmetric range ±v from a robust
+maximum of its own matrix (the 99th percentile of |x|, so one outlier does not wash the
+rest out), shown on the colour bar and in the caption. (A range fixed at the first
+snapshot faded to flat as the weights grew or shrank.) "hold range" keeps the current
+range, to watch drift and growth against a fixed scale.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QPushButton,
-                               QRadioButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel,
+                               QRadioButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from engine.frames import RunSpec, SnapshotRecord
+from nlviz.qt.panels.axes import SpacedAxis
 
 
 class HeatmapPanel(QWidget):
@@ -21,7 +25,7 @@ class HeatmapPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._levels: dict[tuple[int, bool], float] = {}
+        self._held: dict[tuple[int, bool], float] = {}     # (level, update view) -> v
         self._last: SnapshotRecord | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -31,7 +35,8 @@ class HeatmapPanel(QWidget):
         self.level_box.currentIndexChanged.connect(self._on_choice)
         row.addWidget(self.level_box)
         self.weights_radio = QRadioButton("weights")
-        self.update_radio = QRadioButton("last update")
+        self.update_radio = QRadioButton("update")
+        self.update_radio.setToolTip("the last update ΔW2")
         self.weights_radio.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.weights_radio)
@@ -39,14 +44,15 @@ class HeatmapPanel(QWidget):
         self.weights_radio.toggled.connect(self._on_choice)
         row.addWidget(self.weights_radio)
         row.addWidget(self.update_radio)
-        rescale = QPushButton("rescale")
-        rescale.setToolTip("fit the colour levels to the current matrix")
-        rescale.clicked.connect(self.rescale)
-        row.addWidget(rescale)
+        self.hold_box = QCheckBox("hold range")
+        self.hold_box.setToolTip("keep the current colour range (watch drift and growth); "
+                                 "off: the range follows each snapshot")
+        self.hold_box.toggled.connect(self._on_hold)
         row.addStretch(1)
         lay.addLayout(row)
         self.graphics = pg.GraphicsLayoutWidget()
-        self.plot = self.graphics.addPlot()
+        self.plot = self.graphics.addPlot(axisItems={"left": SpacedAxis("left"),
+                                                     "bottom": SpacedAxis("bottom")})
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)
         self.plot.hideButtons()
@@ -57,7 +63,11 @@ class HeatmapPanel(QWidget):
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         lay.addWidget(self.graphics, 1)
         self.caption = QLabel("no snapshot yet")
-        lay.addWidget(self.caption)
+        self.caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # no widening
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.caption, 1)
+        bottom.addWidget(self.hold_box)
+        lay.addLayout(bottom)
 
     def set_levels(self, spec: RunSpec) -> None:
         """Offer the run's levels; keep the current choice if it still exists."""
@@ -70,7 +80,7 @@ class HeatmapPanel(QWidget):
         idx = self.level_box.findText(current)
         self.level_box.setCurrentIndex(max(idx, 0))
         self.level_box.blockSignals(False)
-        self._levels.clear()
+        self._held.clear()
         self._last = None
 
     @property
@@ -83,8 +93,15 @@ class HeatmapPanel(QWidget):
         """True when the last update (not the weights) is shown."""
         return self.update_radio.isChecked()
 
+    @property
+    def color_range(self) -> tuple[float, float]:
+        """The colour bar's current (low, high)."""
+        lo, hi = self.colorbar.levels()
+        return float(lo), float(hi)
+
     def set_snapshot(self, snap: SnapshotRecord) -> None:
-        """Show the selected level of ``snap`` (float32, fixed levels)."""
+        """Show the selected level of ``snap`` (float32), coloured ±robust max (or the
+        held range)."""
         self._last = snap
         li = self.level
         mats = snap.updates if self.show_update else snap.weights
@@ -92,18 +109,26 @@ class HeatmapPanel(QWidget):
             return
         mat = np.ascontiguousarray(mats[li], np.float32)
         key = (li, self.show_update)
-        if key not in self._levels:
-            self._levels[key] = _symmetric_level(mat)
-        v = self._levels[key]
+        if self.hold_box.isChecked():
+            v = self._held.setdefault(key, symmetric_level(mat))
+        else:
+            v = symmetric_level(mat)
         self.image.setImage(mat, autoLevels=False, levels=(-v, v))
         self.colorbar.setLevels((-v, v))
         what = "last update ΔW2" if self.show_update else "W2"
+        how = "held" if self.hold_box.isChecked() else "this snapshot"
         self.caption.setText(f"{self.level_box.currentText()} {what} at step {snap.step} "
-                             f"({mat.shape[0]}x{mat.shape[1]}, colour range ±{v:.3g})")
+                             f"({mat.shape[0]}x{mat.shape[1]}, colour ±{v:.3g}, {how})")
+        self.caption.setToolTip(self.caption.text())
 
     def rescale(self) -> None:
-        """Refit the fixed colour range of the shown matrix."""
-        self._levels.pop((self.level, self.show_update), None)
+        """Refit the colour range to the shown matrix (also the held one)."""
+        self._held.pop((self.level, self.show_update), None)
+        if self._last is not None:
+            self.set_snapshot(self._last)
+
+    def _on_hold(self, on: bool) -> None:
+        self._held.clear()               # hold from the range shown now
         if self._last is not None:
             self.set_snapshot(self._last)
 
@@ -113,7 +138,19 @@ class HeatmapPanel(QWidget):
             self.set_snapshot(self._last)
 
 
-def _symmetric_level(mat: np.ndarray) -> float:
-    finite = mat[np.isfinite(mat)]
-    v = float(np.abs(finite).max()) if finite.size else 1.0
-    return v * 1.25 if v > 0 else 1.0
+ROBUST_QUANTILE = 99.0          # percentile of |x| that sets the colour range
+HEADROOM = 1.1
+
+
+def symmetric_level(mat: np.ndarray) -> float:
+    """``v`` for a symmetric colour range ±v: the 99th percentile of the finite |x| (the
+    entry at or below it; the maximum when that is 0) with 10 % headroom; 1.0 for an
+    all-zero or empty matrix."""
+    finite = np.abs(mat[np.isfinite(mat)])
+    if finite.size == 0:
+        return 1.0
+    v = float(np.percentile(finite, ROBUST_QUANTILE, method="lower"))  # a real entry: on
+    # a small matrix (8x8) the largest one is left out, so a lone outlier saturates
+    if v <= 0:
+        v = float(finite.max())
+    return v * HEADROOM if v > 0 else 1.0

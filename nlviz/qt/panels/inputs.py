@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from nlviz.buffers import InputSlot
+from nlviz.qt.panels.axes import SpacedAxis
 
 
 def _char(byte: int) -> str:
@@ -35,12 +36,15 @@ class InputPanel(QWidget):
         self.text_label.setVisible(False)
         lay.addWidget(self.text_label)
         self.graphics = pg.GraphicsLayoutWidget()
-        self.bar_plot = self.graphics.addPlot(row=0, col=0)
+        # y axes that keep their labels apart however short the dock ("8642" overlapped)
+        self.bar_plot = self.graphics.addPlot(row=0, col=0,
+                                              axisItems={"left": SpacedAxis("left")})
         self.bar_plot.setTitle("current input x_t", size="9pt")
         self.bar_plot.hideButtons()
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#4ea1ff")
         self.bar_plot.addItem(self.bars)
-        self.strip_plot = self.graphics.addPlot(row=1, col=0)
+        self.strip_plot = self.graphics.addPlot(row=1, col=0,
+                                                axisItems={"left": SpacedAxis("left")})
         self.strip_plot.setTitle("recent inputs (time →, one row per dimension)", size="9pt")
         self.strip_plot.hideButtons()
         self.strip = pg.ImageItem(axisOrder="row-major")

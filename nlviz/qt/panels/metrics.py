@@ -16,11 +16,13 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from engine.frames import METRIC_INDEX, METRIC_UNITS, RunSpec
 from nlviz.buffers import AT_UPDATE_METRICS, HistoryView
+from nlviz.qt.panels.axes import SpacedAxis
 from nlviz.qt.theme import level_pen
 
 DEFAULT_METRICS = ("surprise", "update_norm", "retention", "lr")
@@ -115,17 +117,19 @@ class MetricsPanel(QWidget):
             box.toggled.connect(self._on_log_toggled)
             self.log_boxes[m] = box
             row.addWidget(box)
-        row.addStretch(1)
         self.badge = QLabel("")
+        self.badge.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.badge.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # no widening
         self.badge.setToolTip("points held in RAM; older steps live only in the recording")
-        row.addWidget(self.badge)
+        row.addWidget(self.badge, 1)
         lay.addLayout(row)
         self.graphics = pg.GraphicsLayoutWidget()
         lay.addWidget(self.graphics, 1)
         self.plots: dict[str, pg.PlotItem] = {}
         first = None
         for i, m in enumerate(self.metrics):
-            p = self.graphics.addPlot(row=i, col=0)
+            # y labels keep apart on short plots (a small window): SpacedAxis
+            p = self.graphics.addPlot(row=i, col=0, axisItems={"left": SpacedAxis("left")})
             p.setTitle(TITLES.get(m, m), size="9pt")
             p.setLabel("left", units=None)
             p.getAxis("left").setWidth(56)

@@ -45,6 +45,16 @@ class StreamPanel(QWidget):
         self.edits: dict[str, QLineEdit] = {}
         self._on_stream_chosen(self.combo.currentText())
 
+    def set_starting(self, config: StreamConfig) -> None:
+        """Before the engine is up: preselect the stream it is starting with (never another)."""
+        self.combo.blockSignals(True)
+        self.combo.setCurrentText(config.name)
+        self.combo.blockSignals(False)
+        self._on_stream_chosen(config.name, dict(config.params))
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in config.params)
+        self.current.setText(f"starting: {config.name}" + (f" ({params})" if params else "")
+                             + "…")
+
     def set_current(self, config: StreamConfig, description: str) -> None:
         """Show the running stream and preselect it with its parameters."""
         self.combo.blockSignals(True)

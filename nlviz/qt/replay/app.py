@@ -7,9 +7,10 @@ import os
 import sys
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
 
 from nlviz.errors import UserError
 from nlviz.qt.export import save_widget
@@ -28,6 +29,8 @@ def run_replay(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("nlviz")
     apply_theme(app, theme_for(args.light))
+    from nlviz.qt.quitting import Quitter
+    quitter = Quitter(app)
     live: dict[str, Any] = {}
 
     def live_provider() -> Any:
@@ -38,6 +41,7 @@ def run_replay(args: argparse.Namespace) -> int:
             controller.start()
             window.show()
             install_live_hooks(window, controller)
+            window.quitRequested.connect(quitter.quit)
             live.update(window=window, controller=controller)
         live["window"].raise_()
         return live["controller"]
@@ -45,6 +49,12 @@ def run_replay(args: argparse.Namespace) -> int:
     window, rc = open_replay(None, live_provider)
     window.metrics.set_raster_color(theme_for(args.light).foreground)
     if size is not None:
+        from nlviz.qt.app import check_window_size
+        try:
+            check_window_size(window, size)      # a smaller picture is not possible
+        except UserError:
+            rc.shutdown()
+            raise
         window.resize(*size)
     ok = rc.open(args.replay)
     if args.screenshot:
@@ -54,7 +64,9 @@ def run_replay(args: argparse.Namespace) -> int:
             return 2
         return _screenshot(app, window, rc, args.screenshot)
     window.show()
-    return int(app.exec())
+    with quitter.on_sigint():
+        code = int(app.exec())
+    return 130 if quitter.interrupted else code
 
 
 def _screenshot(app: QApplication, window: QMainWindow, rc: ReplayController, path: str) -> int:
@@ -79,22 +91,32 @@ def _screenshot(app: QApplication, window: QMainWindow, rc: ReplayController, pa
 
 
 class _LiveHooks(QObject):
-    """File menu (open / recent / compare) and .h5 drops on the live window."""
+    """File menu (open / recent / compare) and .h5 drops on the live window.
+
+    Opening a recording uses ONE replay window, reused for every later open (the new file
+    replaces the shown one), sized like the live window and set off from it, so that
+    File > Open does not pile full-size windows over the live run."""
+
+    OFFSET = 40                    # px: the replay window's offset from the live one
 
     def __init__(self, window: QMainWindow, controller: Any) -> None:
         super().__init__(window)
         self.window, self.controller = window, controller
         self.replays: list[QMainWindow] = []
-        menu = window.menuBar().addMenu("&File")
+        self.replay_window: QMainWindow | None = None
+        menu = getattr(window, "file_menu", None) or window.menuBar().addMenu("&File")
+        before = getattr(window, "quit_action", None)     # File > Quit stays last
         act = QAction("&Open recording…", window)
         act.setShortcut("Ctrl+O")
         act.triggered.connect(self.open_dialog)
-        menu.addAction(act)
-        self.recent_menu = menu.addMenu("Open &recent")
+        self.recent_menu = QMenu("Open &recent", window)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         cmp = QAction("&Compare recordings…", window)
         cmp.triggered.connect(self.compare_dialog)
-        menu.addAction(cmp)
+        for item in (act, self.recent_menu.menuAction(), cmp):
+            menu.insertAction(before, item) if before is not None else menu.addAction(item)
+        if before is not None:
+            menu.insertSeparator(before)
         window.setAcceptDrops(True)
         window.installEventFilter(self)
 
@@ -116,16 +138,37 @@ class _LiveHooks(QObject):
             self.compare(list(paths))
 
     def open(self, path: str) -> QMainWindow | None:
-        """A replay window for ``path``; a bad file is one line in the live status bar."""
-        window, rc = open_replay(None, lambda: self.controller)
+        """Show ``path`` in the replay window (made on first use, then reused); a bad file
+        is one line in the live status bar and leaves the replay window as it was."""
+        window = self.replay_window
+        if window is None or not shiboken6.isValid(window):
+            window, _rc = open_replay(None, lambda: self.controller)
+            self.replay_window = window
+            self.replays.append(window)
+            self._place(window)
+        rc = window.controller  # type: ignore[attr-defined]
         if not rc.open(path):
             self._message(window.message.text())
-            rc.shutdown()
-            window.deleteLater()
             return None
-        self.replays.append(window)
+        if not window.isVisible():
+            self._place(window)
         window.show()
+        window.raise_()
         return window
+
+    def _place(self, window: QMainWindow) -> None:
+        """The live window's size, set off down-right, kept on the live window's screen."""
+        live = self.window.frameGeometry()
+        size = self.window.size()
+        x, y = live.x() + self.OFFSET, live.y() + self.OFFSET
+        screen = self.window.screen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            size = size.boundedTo(area.size())
+            x = max(area.left(), min(x, area.right() - size.width()))
+            y = max(area.top(), min(y, area.bottom() - size.height()))
+        window.resize(size)
+        window.move(x, y)
 
     def compare(self, paths: list[str]) -> QMainWindow | None:
         from nlviz.qt.replay.compare import open_compare
