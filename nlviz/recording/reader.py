@@ -151,8 +151,8 @@ class Recording:
                 level_metrics=tuple(d["level_metrics"]), global_metrics=tuple(d["global_metrics"]))
             self.config: dict[str, Any] = json.loads(_text(a[L.A_CONFIG_JSON]))
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
-            raise self._fail(f"root attribute {L.A_SPEC_JSON} or {L.A_CONFIG_JSON} is "
-                             f"unreadable: {type(exc).__name__}: {_one_line(exc)}") from None
+            raise self._fail(f"unreadable run description (root attribute {L.A_SPEC_JSON} / "
+                             f"{L.A_CONFIG_JSON}): {type(exc).__name__}: {_one_line(exc)}") from None
         self.device = _text(a.get(L.A_DEVICE, ""))
         self.stream = _text(a.get(L.A_STREAM, ""))
         self.created_utc = _text(a.get(L.A_CREATED_UTC, ""))
@@ -263,7 +263,11 @@ class Recording:
     def _sparse_rows(self, group: str) -> int:
         """Rows of a sparse record readable now: every handle refreshed together, then the
         shortest length (a live writer appends the step index and its companions one after
-        the other), never more than the file's storage holds."""
+        the other), never more than the file's storage holds. Call it BEFORE taking the
+        handles you read from, and hold no other handle of these datasets meanwhile: a
+        handle taken before another handle of the same dataset is refreshed reads stale
+        chunk addresses (rows past the first chunk came back as copies of the first chunk;
+        h5py 3.16 / HDF5 1.14, SWMR read)."""
         step_path, parts = self._sparse_parts(group)
         n = None
         for path in [step_path] + [p for p, _k, _s in parts]:
@@ -278,16 +282,16 @@ class Recording:
         and every declared row stored; step indices are in step order."""
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
             step_path, parts = self._sparse_parts(group)
-            sds = self._dataset(step_path, "i")
-            check_shape(sds, (), self._fail)
-            sds.refresh()
-            lengths = {step_path: sds.shape[0]}
-            for path, kind, tail in parts:
+            # No refresh here (the file was just opened) and no handle kept: refreshing one
+            # handle while another handle of the same dataset is open leaves that other
+            # handle reading stale chunk addresses (see _sparse_rows).
+            lengths: dict[str, int] = {}
+            for path, kind, tail in [(step_path, "i", ())] + parts:
                 ds = self._dataset(path, kind)
                 if tail is not None:
                     check_shape(ds, tail, self._fail)
-                ds.refresh()
                 lengths[path] = ds.shape[0]
+                del ds
             if self.complete:
                 for path, n in lengths.items():
                     if n != lengths[step_path]:
