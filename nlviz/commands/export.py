@@ -47,7 +47,6 @@ def export_csv(rec: Recording, out: str, levels: list[str] | None = None,
               *level_metrics, *global_metrics]
     lo, hi = rec.row_range(start, stop)
     written = 0
-    damaged_before = len(rec.damaged)
     partial = f"{out}.partial"
     try:
         fh = open(partial, "w", newline="", encoding="utf-8")
@@ -57,7 +56,8 @@ def export_csv(rec: Recording, out: str, levels: list[str] | None = None,
         with fh:
             written = _write_rows(rec, fh, header, names, periods, level_metrics,
                                   global_metrics, lo, hi)
-        new = rec.damaged[damaged_before:]
+        per_step = set(rec.per_step_paths())
+        new = [d for d in rec.damaged if d.path in per_step and d.row_lo < hi and d.row_hi > lo]
         if new:
             raise UserError(f"{rec.path}: damaged data (checksum error) in "
                             + "; ".join(d.describe() for d in new[:4])

@@ -35,8 +35,8 @@ def describe(rec: Recording) -> list[str]:
         f"duration:       {duration:.1f} s (wall time from the first to the last recorded step)",
         f"created (UTC):  {rec.created_utc}",
         f"nlviz / torch:  {rec.nlviz_version} / {rec.torch_version}",
-        f"events:         {len(rec.events)}, probes: {len(rec.probe_steps())}, "
-        f"snapshots: {len(rec.snapshot_steps())}, states: {len(rec.state_steps())}",
+        f"events:         {rec.record_rows('events')}, probes: {rec.record_rows('probes')}, "
+        f"snapshots: {rec.record_rows('snapshots')}, states: {rec.record_rows('states')}",
         f"file size:      {os.path.getsize(rec.path):,} bytes",
     ]
     bad = rec.nonfinite

@@ -20,7 +20,8 @@ from nlviz.recording import layout as L
 from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
 from nlviz.recording.h5open import open_h5
 from nlviz.recording.validate import (backed_rows, check_backed, check_increasing,
-                                      check_level_attrs, check_shape, check_spec)
+                                      check_level_attrs, check_shape, check_spec,
+                                      header_checksum)
 
 
 class RecordingError(UserError):
@@ -139,6 +140,12 @@ class Recording:
 
     def _load_meta(self) -> None:
         a = self._f.attrs
+        if L.A_HEADER_CRC in a:
+            stored = int(np.asarray(a[L.A_HEADER_CRC]).reshape(-1)[0])
+            actual = header_checksum(a)
+            if stored != actual:
+                raise self._fail(f"root attribute {L.A_HEADER_CRC} is {stored}, the root "
+                                 f"attributes give {actual}: the run description is damaged")
         for key in (L.A_SPEC_JSON, L.A_CONFIG_JSON):
             if key not in a:
                 raise self._fail(f"missing root attribute {key!r}")
@@ -172,6 +179,10 @@ class Recording:
                              f"{ {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)}")
         return obj
 
+    def per_step_paths(self) -> list[str]:
+        """Paths of every per-step dataset (one row per recorded step)."""
+        return list(self._per_step_paths())
+
     def _per_step_paths(self) -> dict[str, str]:
         out = {L.D_STEPS: "i", L.D_WALL_TIME: "f", L.D_REGIME: "i", L.D_TOKEN: "i", L.D_INPUTS: "f"}
         for m in self.spec.global_metrics:
@@ -189,7 +200,10 @@ class Recording:
             ds.refresh()
             if ds.shape != (1,):
                 raise self._fail(f"/{ds.name.lstrip('/')} has shape {ds.shape}, expected (1,)")
-        self.complete = bool(cc[0] == 1)
+        flag = int(cc[0])
+        if flag not in (0, 1):
+            raise self._fail(f"/{L.D_CLEAN_CLOSE} is {flag} (must be 0 or 1)")
+        self.complete = flag == 1
         n = int(rc[0])
         if n < 0:
             raise self._fail(f"/{L.D_ROWS_COMMITTED} is {n} (must be 0 or more)")
@@ -205,6 +219,10 @@ class Recording:
             check_backed(ds, self.n_rows, f"/{L.D_ROWS_COMMITTED}", self._fail, self._size)
         if self._f[L.D_STEPS].dtype != L.STEP_DTYPE:
             raise self._fail(f"/{L.D_STEPS} has dtype {self._f[L.D_STEPS].dtype}, expected int64")
+        if self.complete and lengths[L.D_STEPS] != self.n_rows:
+            raise self._fail(f"/{L.D_ROWS_COMMITTED} is {self.n_rows} but /{L.D_STEPS} has "
+                             f"{lengths[L.D_STEPS]} rows (a cleanly closed file commits "
+                             "every row)")
         short = {p: n for p, n in lengths.items() if n < self.n_rows}
         if short:
             p, n = next(iter(short.items()))
@@ -347,9 +365,18 @@ class Recording:
             first = last = None
             if steps_known and self._steps is not None and b <= len(self._steps):
                 first, last = int(self._steps[a]), int(self._steps[b - 1])
-            d = Damage(path, a, b, first, last)
-            if all((x.path, x.row_lo) != (path, a) for x in self.damaged):
-                self.damaged.append(d)
+            self._add(Damage(path, a, b, first, last))
+
+    def _add(self, d: Damage) -> None:
+        """Record ``d`` once; rows adjacent to or inside an entry of the same dataset join it."""
+        for k, x in enumerate(self.damaged):
+            if x.path == d.path and d.row_lo <= x.row_hi and d.row_hi >= x.row_lo:
+                lo, hi = min(x.row_lo, d.row_lo), max(x.row_hi, d.row_hi)
+                first = x.first_step if x.row_lo <= d.row_lo else d.first_step
+                last = x.last_step if x.row_hi >= d.row_hi else d.last_step
+                self.damaged[k] = Damage(x.path, lo, hi, first, last)
+                return
+        self.damaged.append(d)
 
     def read(self, path: str, lo: int, hi: int) -> np.ndarray:
         """Rows [lo, hi) of a per-step dataset (clamped to ``n_rows``); rows of a chunk that
@@ -371,15 +398,23 @@ class Recording:
             step_path, parts = self._sparse_parts(group)
             n = len(self._sparse_steps(group))
             for path, _k, _s in parts:
-                for a in range(n):
-                    _, bad = read_rows(self._f[path], a, a + 1)
+                ds = self._f[path]
+                step = int(ds.chunks[0]) if ds.chunks else max(1, n)
+                for a in range(0, n, step):
+                    _, bad = read_rows(ds, a, min(n, a + step))
                     self._note_sparse(group, path, bad)
+                del ds
         for b in L.LOD_BUCKETS:
             if L.lod_path(b) in self._f:
                 ds = self._f[L.lod_path(b)]
                 _, bad = read_rows(ds, 0, ds.shape[0])
                 self._note(L.lod_path(b), [(x * b, y * b) for x, y in bad])
         return self.damaged
+
+    def record_rows(self, group: str) -> int:
+        """Records stored in a sparse group (``events``, ``probes``, ``snapshots``,
+        ``states``), damaged ones included."""
+        return self._sparse_rows(group)
 
     def _note_sparse(self, group: str, path: str, bad: list[tuple[int, int]]) -> None:
         if not bad:
@@ -388,8 +423,7 @@ class Recording:
         for a, b in bad:
             first = int(steps[a]) if a < len(steps) else None
             last = int(steps[b - 1]) if b - 1 < len(steps) else None
-            if all((x.path, x.row_lo) != (path, a) for x in self.damaged):
-                self.damaged.append(Damage(path, a, b, first, last))
+            self._add(Damage(path, a, b, first, last))
 
     # ---- basics ---------------------------------------------------------------------------
     @property
@@ -532,8 +566,7 @@ class Recording:
         """Row ``i`` of a sparse companion dataset; a damaged one is filled and noted."""
         row, bad = read_rows(self._f[path], i, i + 1)
         if bad:
-            if all((x.path, x.row_lo) != (path, i) for x in self.damaged):
-                self.damaged.append(Damage(path, i, i + 1, step, step))
+            self._add(Damage(path, i, i + 1, step, step))
         return row[0]
 
     @property

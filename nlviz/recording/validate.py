@@ -7,8 +7,10 @@ declares 2**33 rows in a small file is refused instead of allocated.
 """
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -48,6 +50,24 @@ def check_backed(ds: h5py.Dataset, rows: int, field: str, fail: Fail, size: int)
     if rows > most:
         raise fail(f"{field} is {rows:,} but /{ds.name.lstrip('/')} holds at most {most:,} "
                    f"rows in the file's {size:,} bytes (a damaged or hostile file)")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _plain(value.tolist()) if not isinstance(value, np.bytes_) else _plain(bytes(value))
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def header_checksum(attrs: Mapping[str, object]) -> int:
+    """CRC-32 of every root attribute except ``header_crc32`` itself (names and values,
+    canonical JSON). Variable-length text attributes are kept in HDF5's global heap,
+    which carries no checksum: this one makes a flipped byte there detectable."""
+    items = {str(k): _plain(v) for k, v in attrs.items() if k != "header_crc32"}
+    return zlib.crc32(json.dumps(items, sort_keys=True, default=str).encode("utf-8"))
 
 
 def check_spec(spec: RunSpec, fail: Fail) -> None:
@@ -117,5 +137,5 @@ def check_increasing(values: np.ndarray, field: str, fail: Fail, strict: bool = 
                    f"{int(values[i - 1])}")
 
 
-__all__ = ["backed_rows", "check_backed", "check_increasing", "check_level_attrs",
+__all__ = ["backed_rows", "header_checksum", "check_backed", "check_increasing", "check_level_attrs",
            "check_shape", "check_spec", "row_bytes"]
