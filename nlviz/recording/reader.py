@@ -554,6 +554,7 @@ class Recording:
             return np.zeros((0, 2), np.float32)
         mm, bad = read_rows(ds, b_lo, b_hi)
         mm = np.array(mm[:, s, :], np.float32)
+        self._note(ds.name.lstrip("/"), [(a * bucket, b * bucket) for a, b in bad])
         for a, b in bad:
             raw = self.read(raw_path, a * bucket, b * bucket).astype(np.float32)
             raw = raw.reshape(b - a, bucket)
@@ -675,7 +676,7 @@ def _get(f: h5py.File, path: str) -> Any:
     try:
         return f[path]
     except KeyError as exc:
-        if "doesn't exist" in str(exc) or "does not exist" in str(exc):
+        if any(s in str(exc) for s in ("doesn't exist", "does not exist", "component not found")):
             return None
         raise
 
