@@ -30,7 +30,8 @@ def _set_attempts_fn() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
             for line in fh:
                 p = line.split()[-1] if line.strip() else ""
                 name = os.path.basename(p)
-                if name.startswith("libhdf5") and not name.startswith("libhdf5_hl") and p not in candidates:
+                hdf5 = name.startswith("libhdf5") and not name.startswith("libhdf5_hl")
+                if hdf5 and p not in candidates:
                     candidates.append(p)
     except OSError:
         pass

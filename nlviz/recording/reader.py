@@ -17,7 +17,7 @@ import numpy as np
 from engine.frames import EventRecord, LevelSpec, ProbeRecord, RunSpec, SnapshotRecord, StateRecord
 from nlviz.errors import UserError
 from nlviz.recording import layout as L
-from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
+from nlviz.recording.damage import Damage, read_rows
 from nlviz.recording.h5open import open_h5
 from nlviz.recording.validate import (backed_rows, check_backed, check_increasing,
                                       check_level_attrs, check_shape, check_spec,
@@ -92,12 +92,16 @@ class Recording:
     # ---- opening ------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Recording:
-        """Open a recording (also one still being written, via SWMR).
+        """Open a recording (also one still being written, via SWMR) and check every
+        documented invariant (docs/recording-format.md, "What the reader checks on open")
+        before any bulk read. The open is bounded in time: damaged HDF5 metadata fails in
+        milliseconds instead of minutes of SWMR retries (``h5open``).
 
         Raises
         ------
-        RecordingError : missing file, not HDF5, not an nlviz recording, unknown major
-            version, missing dataset, ragged lengths or wrong dtype.
+        RecordingError : missing, truncated or damaged file, not HDF5, not an nlviz
+            recording, unknown major version, or any invariant broken; one line naming
+            the file, the field and the value.
         """
         path = str(path)
         if not os.path.exists(path):
@@ -108,8 +112,7 @@ class Recording:
         try:
             f = open_h5(path)
         except (OSError, RuntimeError, ValueError) as exc:
-            raise RecordingError(f"{path}: cannot open (damaged HDF5 metadata?): "
-                                 f"{_one_line(exc)}") from None
+            raise RecordingError(f"{path}: cannot open: {_one_line(exc)}") from None
         try:
             return cls(path, f)
         except RecordingError:
@@ -159,7 +162,8 @@ class Recording:
             self.config: dict[str, Any] = json.loads(_text(a[L.A_CONFIG_JSON]))
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             raise self._fail(f"unreadable run description (root attribute {L.A_SPEC_JSON} / "
-                             f"{L.A_CONFIG_JSON}): {type(exc).__name__}: {_one_line(exc)}") from None
+                             f"{L.A_CONFIG_JSON}): {type(exc).__name__}: "
+                             f"{_one_line(exc)}") from None
         self.device = _text(a.get(L.A_DEVICE, ""))
         self.stream = _text(a.get(L.A_STREAM, ""))
         self.created_utc = _text(a.get(L.A_CREATED_UTC, ""))
@@ -175,8 +179,8 @@ class Recording:
         if obj is None or not isinstance(obj, h5py.Dataset):
             raise self._fail(f"missing dataset /{path}")
         if obj.dtype.kind not in kind:
-            raise self._fail(f"/{path} has dtype {obj.dtype}, expected "
-                             f"{ {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)}")
+            want = {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)
+            raise self._fail(f"/{path} has dtype {obj.dtype}, expected {want}")
         return obj
 
     def per_step_paths(self) -> list[str]:
@@ -251,7 +255,8 @@ class Recording:
                              "(wall times are finite seconds)")
 
     # ---- sparse records: each is a step index plus companion datasets ----------------------
-    def _sparse_parts(self, group: str) -> tuple[str, list[tuple[str, str, tuple[int, ...] | None]]]:
+    def _sparse_parts(self, group: str
+                      ) -> tuple[str, list[tuple[str, str, tuple[int, ...] | None]]]:
         """(step index path, [(companion path, dtype kinds, row shape or None = any)])."""
         spec = self.spec
         if group == L.G_EVENTS:

@@ -79,7 +79,8 @@ def check_spec(spec: RunSpec, fail: Fail) -> None:
         raise fail(f"{where}: level_metrics is [] (a recording has at least one level metric)")
     names = [str(lv.name) for lv in spec.levels]
     for lv in spec.levels:
-        if not isinstance(lv.name, str) or not lv.name or "/" in lv.name or names.count(lv.name) > 1:
+        name = lv.name
+        if not isinstance(name, str) or not name or "/" in name or names.count(name) > 1:
             raise fail(f"{where}: level name {lv.name!r} is empty, not unique or contains '/'")
         if lv.update_period < 1:
             raise fail(f"{where}: levels[{lv.name}].update_period is {lv.update_period} "
@@ -88,7 +89,8 @@ def check_spec(spec: RunSpec, fail: Fail) -> None:
         if len(shape) != 2 or any(int(d) < 1 for d in shape):
             raise fail(f"{where}: levels[{lv.name}].snapshot_shape is {list(shape)} "
                        "(must be two sizes of 1 or more)")
-    for group, items in (("level_metrics", spec.level_metrics), ("global_metrics", spec.global_metrics)):
+    for group, items in (("level_metrics", spec.level_metrics),
+                         ("global_metrics", spec.global_metrics)):
         for m in items:
             if not isinstance(m, str) or not m or "/" in m or list(items).count(m) > 1:
                 raise fail(f"{where}: {group} entry {m!r} is empty, not unique or contains '/'")
@@ -137,5 +139,6 @@ def check_increasing(values: np.ndarray, field: str, fail: Fail, strict: bool = 
                    f"{int(values[i - 1])}")
 
 
-__all__ = ["backed_rows", "header_checksum", "check_backed", "check_increasing", "check_level_attrs",
+__all__ = ["backed_rows", "header_checksum", "check_backed", "check_increasing",
+           "check_level_attrs",
            "check_shape", "check_spec", "row_bytes"]

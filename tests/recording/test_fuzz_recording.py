@@ -95,7 +95,8 @@ def test_fuzzed_recordings_read_exactly_or_refuse_in_one_line(tmp_path):
     for i in range(0, len(copies), BATCH):
         results += run_batch(base, [p for p, _ in copies[i:i + BATCH]])
     assert len(results) == len(copies)
-    counts = Counter((cmd, r[cmd].split(":")[0]) for r in results for cmd in ("info", "export", "loader"))
+    cmds = ("info", "export", "loader")
+    counts = Counter((cmd, r[cmd].split(":")[0]) for r in results for cmd in cmds)
     print("fuzz outcomes:", dict(sorted(counts.items())))
     bad = [f"{desc[r['path']]}: {cmd}: {r[cmd]}" for r in results
            for cmd in ("info", "export", "loader") if r[cmd].startswith("BAD")]

@@ -230,10 +230,11 @@ MALFORMED = {
     "clean_close 7": (_set("status/clean_close", 7), "/status/clean_close is 7 (must be 0 or 1)"),
     "steps decreasing": (lambda f: f["steps"].__setitem__(10, 3),
                          "/steps is not strictly increasing: row 10 holds 3 after 9"),
-    "steps constant": (_set("steps", 7), "/steps is not strictly increasing: row 1 holds 7 after 7"),
-    "update_period 0": (lambda f: _spec(f, lambda s: s["levels"][1].__setitem__("update_period", 0)),
+    "steps constant": (_set("steps", 7),
+                       "/steps is not strictly increasing: row 1 holds 7 after 7"),
+    "update_period 0": (lambda f: _spec(f, lambda s: s["levels"][1].update(update_period=0)),
                         "levels[L1].update_period is 0 (must be 1 or more)"),
-    "update_period -4": (lambda f: _spec(f, lambda s: s["levels"][2].__setitem__("update_period", -4)),
+    "update_period -4": (lambda f: _spec(f, lambda s: s["levels"][2].update(update_period=-4)),
                          "levels[L2].update_period is -4 (must be 1 or more)"),
     "group update_period -4": (lambda f: f["levels/L1"].attrs.__setitem__("update_period", -4),
                                "/levels/L1 attribute update_period is -4"),
@@ -245,7 +246,8 @@ MALFORMED = {
                              "/lod/b16 has 36 buckets, expected 37 (600 rows // 16)"),
     "pyramid series": (lambda f: f["lod"].attrs.__setitem__("series", '["x"]'),
                        "/lod attribute series is '[\"x\"]'"),
-    "snapshot shape": (lambda f: _replace(f, "snapshots/updates/L0", np.zeros((9, 4, 5), np.float32)),
+    "snapshot shape": (lambda f: _replace(f, "snapshots/updates/L0",
+                                          np.zeros((9, 4, 5), np.float32)),
                        "/snapshots/updates/L0 has shape (9, 4, 5), expected (n, 4, 4)"),
 }
 
@@ -271,7 +273,8 @@ def test_huge_declared_rows_are_refused_before_reading(copy):
     def grow(f):
         for name in ["steps", "wall_time", "regime", "token"] + \
                 [f"levels/L{i}/{m}" for i in range(3) for m in f["levels/L0"] if m != "fired"] + \
-                [f"levels/L{i}/fired" for i in range(3)] + ["global/outer_loss", "global/output_norm"]:
+                [f"levels/L{i}/fired" for i in range(3)] + \
+                ["global/outer_loss", "global/output_norm"]:
             f[name].resize((2 ** 33, *f[name].shape[1:]))
         f["inputs"].resize((2 ** 33, 4))
         f["status/rows_committed"][0] = 2 ** 33
@@ -431,7 +434,8 @@ def test_info_duration_is_last_minus_first_wall_time(tmp_path):
         lines = describe(r)
     span = float(wall[-1] - wall[0])
     assert span < float(wall[-1]) / 2
-    assert f"duration:       {span:.1f} s (wall time from the first to the last recorded step)" in lines
+    assert (f"duration:       {span:.1f} s (wall time from the first to the last recorded "
+            "step)") in lines
 
 
 # ---- a growing file: step index ahead of the weights ----------------------------------------
