@@ -79,6 +79,7 @@ class Recording:
         self._size = os.path.getsize(path)
         self._steps: np.ndarray | None = None
         self.damaged: list[Damage] = []
+        self._nonfinite: dict[str, int] | None = None
         self._validate_header()
         self._load_meta()
         check_spec(self.spec, self._fail)
@@ -396,9 +397,25 @@ class Recording:
     def scan(self) -> list[Damage]:
         """Read every chunk of the file's datasets once; returns ``damaged`` (all of it)."""
         block = 1 << 16
+        key_of = {L.level_path(lv, m): f"{lv}/{m}" for lv in self.spec.level_names
+                  for m in self.spec.level_metrics}
+        key_of.update({L.global_path(m): L.global_path(m) for m in self.spec.global_metrics})
+        counted = dict.fromkeys(self._series, 0)
+        self.steps  # noqa: B018 - damage is reported with its steps
         for path in self._per_step_paths():
             for a in range(0, self.n_rows, block):
-                self.read(path, a, a + block)
+                b = min(self.n_rows, a + block)
+                values, bad = read_rows(self._f[path], a, b)
+                self._note(path, [(a + x, a + y) for x, y in bad])
+                if path in key_of:
+                    ok = np.ones(b - a, bool)
+                    for x, y in bad:
+                        ok[x:y] = False
+                    counted[key_of[path]] += int(np.count_nonzero(~np.isfinite(values[ok])))
+        counted = {k: v for k, v in counted.items() if v}
+        if self.nonfinite != counted:     # /status/nonfinite is contiguous: no checksum
+            self._add(Damage(L.D_NONFINITE, 0, len(self._series)))
+            self._nonfinite = counted
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
             step_path, parts = self._sparse_parts(group)
             n = len(self._sparse_steps(group))
@@ -449,19 +466,33 @@ class Recording:
             self._steps, have = np.zeros(0, np.int64), 0
         if have < self.n_rows:
             new, bad = read_rows(self._f[L.D_STEPS], have, self.n_rows)
+            full = np.concatenate([self._steps, np.asarray(new, np.int64)])
             if bad:
-                a, b = bad[0]
-                raise self._fail(f"/{L.D_STEPS} rows {a}..{b - 1} are damaged (checksum "
-                                 "error): the step index of the recording cannot be read")
-            new = np.asarray(new, np.int64)
-            check_increasing(np.concatenate([self._steps[-1:], new]), f"/{L.D_STEPS}",
-                             self._fail)
-            self._steps = np.concatenate([self._steps, new])
+                self._mend_steps(full, [(a + have, b + have) for a, b in bad])
+            check_increasing(full[max(0, have - 1):], f"/{L.D_STEPS}", self._fail)
+            self._steps = full
         return self._steps
+
+    def _mend_steps(self, full: np.ndarray, bad: list[tuple[int, int]]) -> None:
+        """Rows of ``/steps`` in damaged chunks: recorded steps are strictly increasing
+        integers, so rows [a, b) between two readable rows whose steps differ by exactly
+        b - a + 1 can only hold the steps in between (the usual case: nothing paused in
+        that chunk). Those are restored and the region reported; otherwise the step index
+        is unknown there and the file is refused."""
+        for a, b in bad:
+            if 0 < a and b < len(full) and full[b] - full[a - 1] == b - a + 1:
+                full[a:b] = np.arange(full[a - 1] + 1, full[b], dtype=np.int64)
+                self._add(Damage(L.D_STEPS, a, b, int(full[a]), int(full[b - 1])))
+                continue
+            raise self._fail(f"/{L.D_STEPS} rows {a}..{b - 1} are damaged (checksum error) "
+                             "and their steps cannot be told from the rows around them")
 
     @property
     def nonfinite(self) -> dict[str, int]:
-        """Series (``"<level>/<metric>"`` or ``"global/<metric>"``) with NaN/inf, and counts."""
+        """Series (``"<level>/<metric>"`` or ``"global/<metric>"``) with NaN/inf, and counts
+        (as stored by the writer; after ``scan()``, as counted in the readable rows)."""
+        if self._nonfinite is not None:
+            return dict(self._nonfinite)
         if L.D_NONFINITE not in self._f:
             return {}
         ds = self._f[L.D_NONFINITE]

@@ -416,10 +416,21 @@ def test_damaged_pyramid_chunk_is_recomputed_from_raw_rows(checksummed):
     np.testing.assert_array_equal(got.maxs, want.maxs)
 
 
-def test_damaged_step_index_is_refused(checksummed):
-    off, size, _ = chunk_span(checksummed, "steps", 10)
+def test_damaged_step_index_is_refused_when_its_steps_are_unknown(checksummed):
+    off, size, _ = chunk_span(checksummed, "steps", 10)    # first chunk: where did it start?
     flip(checksummed, off + 16, 0)
-    assert "/steps rows 0..127 are damaged (checksum error)" in _error(checksummed)
+    assert ("/steps rows 0..127 are damaged (checksum error) and their steps cannot be told "
+            "from the rows around them") in _error(checksummed)
+
+
+def test_damaged_step_index_between_consecutive_steps_is_restored(checksummed):
+    off, size, _ = chunk_span(checksummed, "steps", 300)    # rows 256..383, no gap around
+    flip(checksummed, off + 16, 0)
+    with Recording.open(checksummed) as rec:
+        np.testing.assert_array_equal(rec.steps, np.arange(600))
+        assert rec.damaged == [Damage("steps", 256, 384, 256, 383)]
+        np.testing.assert_array_equal(rec.window("surprise", "L0", 250, 260).values,
+                                      expected_level(synthetic_spec(3), np.arange(250, 261))[:, 0, 0])
 
 
 # ---- info duration ---------------------------------------------------------------------------
@@ -484,3 +495,17 @@ def test_live_refresh_never_mixes_lengths(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_stored_nonfinite_counts_are_checked_against_the_data(copy, capsys):
+    """/status/nonfinite is contiguous (no checksum): info counts from the data instead."""
+    _edit(copy, lambda f: f["status/nonfinite"].__setitem__(5, 2))
+    with Recording.open(copy) as rec:
+        assert rec.nonfinite == {"L0/lr": 2}                 # as stored, before the scan
+        rec.scan()
+        assert rec.nonfinite == {}
+        assert [d.path for d in rec.damaged] == ["status/nonfinite"]
+    from nlviz.cli import main
+    assert main(["info", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert "non-finite:" not in out and "/status/nonfinite rows 0..25" in out
