@@ -17,7 +17,7 @@ import numpy as np
 from engine.frames import EventRecord, LevelSpec, ProbeRecord, RunSpec, SnapshotRecord, StateRecord
 from nlviz.errors import UserError
 from nlviz.recording import layout as L
-from nlviz.recording.damage import Damage, read_rows
+from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
 from nlviz.recording.h5open import open_h5
 from nlviz.recording.validate import (backed_rows, check_backed, check_increasing,
                                       check_level_attrs, check_shape, check_spec,
@@ -296,8 +296,14 @@ class Recording:
         n = None
         for path in [step_path] + [p for p, _k, _s in parts]:
             ds = self._f[path]
-            ds.refresh()
-            k = min(ds.shape[0], backed_rows(ds))
+            try:
+                ds.refresh()
+                k = min(ds.shape[0], backed_rows(ds))
+            except READ_ERRORS:       # damaged chunk index: its rows read as damaged
+                self._add(Damage(path, 0, max(1, ds.shape[0])))
+                if path == step_path:
+                    return 0
+                continue
             n = k if n is None else min(n, k)
         return int(n or 0)
 
@@ -508,8 +514,11 @@ class Recording:
         n = self._committed()
         for path in self._per_step_paths():
             ds = self._f[path]
-            ds.refresh()
-            n = min(n, ds.shape[0], backed_rows(ds))
+            try:
+                ds.refresh()
+                n = min(n, ds.shape[0], backed_rows(ds))
+            except READ_ERRORS as exc:
+                raise self._fail(f"/{path} cannot be read: {_one_line(exc)}") from None
         self.n_rows = n
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
             self._sparse_rows(group)

@@ -16,6 +16,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import h5py
+
 from tests.recording.checksum_copy import checksum_copy
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "recording_v1_0.h5"
@@ -25,21 +27,24 @@ BATCH = 20
 BATCH_TIMEOUT_S = 120     # a batch of 20 copies takes a few seconds; a hang is far longer
 
 
-def mutants(base: Path, out: Path, seed: int = SEED) -> list[tuple[Path, str]]:
-    """(path, description) of 64 damaged copies of ``base``: single-bit flips in the first
-    16 KiB (superblock, root and group headers, global heap), in the last 64 KiB (chunk
-    indices, late metadata) and anywhere in between (data chunks), byte runs overwritten,
-    and truncations."""
+def mutants(base: Path, out: Path, seed: int = SEED,
+            counts: tuple[int, int, int, int, int] = (20, 12, 16, 6, 10)) -> list[tuple[Path, str]]:
+    """(path, description) of damaged copies of ``base``: ``counts`` single-bit flips in
+    the first 16 KiB (superblock, root and group headers, global heap), in the last 64 KiB
+    (chunk indices, late metadata) and anywhere in between (data chunks), 32-byte runs
+    overwritten, and truncations."""
     rnd = random.Random(seed)
     data = base.read_bytes()
     n = len(data)
+    head, tail, mid, smash, cut = counts
     plan: list[tuple[str, int, int]] = []
-    plan += [("flip-head", rnd.randrange(0, 16 << 10), rnd.randrange(8)) for _ in range(20)]
-    plan += [("flip-tail", rnd.randrange(n - (64 << 10), n), rnd.randrange(8)) for _ in range(12)]
+    plan += [("flip-head", rnd.randrange(0, 16 << 10), rnd.randrange(8)) for _ in range(head)]
+    plan += [("flip-tail", rnd.randrange(n - (64 << 10), n), rnd.randrange(8))
+             for _ in range(tail)]
     plan += [("flip-data", rnd.randrange(16 << 10, n - (64 << 10)), rnd.randrange(8))
-             for _ in range(16)]
-    plan += [("smash", rnd.randrange(0, n - 64), 0) for _ in range(6)]
-    plan += [("truncate", rnd.randrange(0, n), 0) for _ in range(10)]
+             for _ in range(mid)]
+    plan += [("smash", rnd.randrange(0, n - 64), 0) for _ in range(smash)]
+    plan += [("truncate", rnd.randrange(0, n), 0) for _ in range(cut)]
     out.mkdir(parents=True, exist_ok=True)
     result = []
     for i, (kind, off, bit) in enumerate(plan):
@@ -88,13 +93,20 @@ def run_batch(reference: Path, paths: list[Path]) -> list[dict]:
 
 
 def test_fuzzed_recordings_read_exactly_or_refuse_in_one_line(tmp_path):
+    """64 damaged copies of a cleanly closed recording and 20 of a recovered one (not
+    closed: what a crashed or still-running writer leaves, read with clamped lengths)."""
     base = checksum_copy(GOLDEN, tmp_path / "base.h5", chunk_rows=128)
-    copies = mutants(base, tmp_path / "m")
-    desc = {str(p): d for p, d in copies}
+    recovered = checksum_copy(GOLDEN, tmp_path / "recovered.h5", chunk_rows=128)
+    with h5py.File(recovered, "r+") as f:
+        f["status/clean_close"][0] = 0
+    sets = [(base, mutants(base, tmp_path / "m")),
+            (recovered, mutants(recovered, tmp_path / "r", SEED + 1, (6, 4, 6, 2, 2)))]
+    desc = {str(p): d for _, copies in sets for p, d in copies}
     results: list[dict] = []
-    for i in range(0, len(copies), BATCH):
-        results += run_batch(base, [p for p, _ in copies[i:i + BATCH]])
-    assert len(results) == len(copies)
+    for reference, copies in sets:
+        for i in range(0, len(copies), BATCH):
+            results += run_batch(reference, [p for p, _ in copies[i:i + BATCH]])
+    assert len(results) == len(desc) == 84
     cmds = ("info", "export", "loader")
     counts = Counter((cmd, r[cmd].split(":")[0]) for r in results for cmd in cmds)
     print("fuzz outcomes:", dict(sorted(counts.items())))
