@@ -44,7 +44,7 @@ def describe(rec: Recording) -> list[str]:
         lines.append("non-finite:     " + ", ".join(f"{k} ({v})" for k, v in bad.items()))
     if rec.damaged:
         lines.append(f"damaged:        {len(rec.damaged)} region(s) failed their checksum "
-                     "(read as NaN; the rest is intact)")
+                     "(unreadable values show as NaN; everything else is intact)")
         lines.extend(f"                {d.describe()}" for d in rec.damaged)
     return lines
 
