@@ -320,6 +320,7 @@ class Recording:
                 ds = self._dataset(path, kind)
                 if tail is not None:
                     check_shape(ds, tail, self._fail)
+                check_backed(ds, 0, f"/{path} length", self._fail, self._size)  # row size
                 lengths[path] = ds.shape[0]
                 del ds
             if self.complete:
@@ -435,7 +436,7 @@ class Recording:
         for b in L.LOD_BUCKETS:
             if L.lod_path(b) in self._f:
                 ds = self._f[L.lod_path(b)]
-                _, bad = read_rows(ds, 0, ds.shape[0])
+                _, bad = read_rows(ds, 0, min(ds.shape[0], self.n_rows // b))
                 self._note(L.lod_path(b), [(x * b, y * b) for x, y in bad])
         return self.damaged
 

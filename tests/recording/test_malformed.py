@@ -507,3 +507,15 @@ def test_stored_nonfinite_counts_are_checked_against_the_data(copy, capsys):
     assert main(["info", str(copy)]) == 0
     out = capsys.readouterr().out
     assert "non-finite:" not in out and "/status/nonfinite rows 0..25" in out
+
+
+def test_huge_record_shape_is_refused(copy):
+    """A state tensor declaring 2**40-byte rows: refused before one row is read."""
+    def huge(f):
+        name = json.loads(f["states"].attrs["tensor_names"])[0]
+        del f[f"states/tensors/{name}"]
+        f.create_dataset(f"states/tensors/{name}", shape=(2, 2 ** 20, 2 ** 18),
+                         maxshape=(None, 2 ** 20, 2 ** 18), dtype=np.float32, chunks=(1, 64, 64))
+        f["status/clean_close"][0] = 0
+    _edit(copy, huge)
+    assert "declares rows of 1,099,511,627,776 bytes" in _error(copy)
