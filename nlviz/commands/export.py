@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 
 import numpy as np
 
@@ -20,6 +21,10 @@ def export_csv(rec: Recording, out: str, levels: list[str] | None = None,
     Columns: step, wall_time, regime, token, level, update_period, fired, every level
     metric, every global metric (repeated on each level's row). ``metrics`` (level and/or
     global metric names) keeps only those metric columns, in the file's order.
+
+    The CSV is written next to ``out`` and moved there only when every row read back
+    intact: a chunk that fails its checksum raises ``UserError`` naming the damaged step
+    ranges and leaves ``out`` untouched (NaN in a CSV would pass for a recorded NaN).
     """
     names = list(levels) if levels else list(rec.levels)
     unknown = [lv for lv in names if lv not in rec.levels]
@@ -41,28 +46,53 @@ def export_csv(rec: Recording, out: str, levels: list[str] | None = None,
     header = ["step", "wall_time", "regime", "token", "level", "update_period", "fired",
               *level_metrics, *global_metrics]
     lo, hi = rec.row_range(start, stop)
-    f = rec.file
     written = 0
+    partial = f"{out}.partial"
     try:
-        fh = open(out, "w", newline="", encoding="utf-8")
+        fh = open(partial, "w", newline="", encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{out}: cannot write: {exc}") from None
-    with fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        for a in range(lo, hi, ROWS_PER_READ):
-            b = min(hi, a + ROWS_PER_READ)
-            steps = rec.steps[a:b]
-            base = [steps, f["wall_time"][a:b], f["regime"][a:b], f["token"][a:b]]
-            glob = [f[rec.series_path(m)][a:b] for m in global_metrics]
-            for lv in names:
-                cols = [f[rec.series_path(m, lv)][a:b] for m in level_metrics]
-                fired = f[rec.series_path("fired", lv)][a:b]
-                for i in range(b - a):
-                    w.writerow([int(base[0][i]), repr(float(base[1][i])), int(base[2][i]),
-                                int(base[3][i]), lv, periods[lv], int(fired[i]),
-                                *(_num(c[i]) for c in cols), *(_num(g[i]) for g in glob)])
-                written += b - a
+    try:
+        with fh:
+            written = _write_rows(rec, fh, header, names, periods, level_metrics,
+                                  global_metrics, lo, hi)
+        per_step = set(rec.per_step_paths())
+        new = [d for d in rec.damaged if d.path in per_step and d.row_lo < hi and d.row_hi > lo]
+        if new:
+            raise UserError(f"{rec.path}: damaged data (checksum error) in "
+                            + "; ".join(d.describe() for d in new[:4])
+                            + (f" and {len(new) - 4} more" if len(new) > 4 else "")
+                            + f": nothing written to {out} (a CSV cannot mark damaged rows; "
+                            "export the ranges around them with --from/--to)")
+        os.replace(partial, out)
+    except BaseException:
+        try:
+            os.remove(partial)
+        except OSError:
+            pass
+        raise
+    return written
+
+
+def _write_rows(rec: Recording, fh, header: list[str], names: list[str], periods: dict,
+                level_metrics: list[str], global_metrics: list[str], lo: int, hi: int) -> int:
+    written = 0
+    w = csv.writer(fh)
+    w.writerow(header)
+    for a in range(lo, hi, ROWS_PER_READ):
+        b = min(hi, a + ROWS_PER_READ)
+        steps = rec.steps[a:b]
+        base = [steps, rec.read("wall_time", a, b), rec.read("regime", a, b),
+                rec.read("token", a, b)]
+        glob = [rec.read(rec.series_path(m), a, b) for m in global_metrics]
+        for lv in names:
+            cols = [rec.read(rec.series_path(m, lv), a, b) for m in level_metrics]
+            fired = rec.read(rec.series_path("fired", lv), a, b)
+            for i in range(b - a):
+                w.writerow([int(base[0][i]), repr(float(base[1][i])), int(base[2][i]),
+                            int(base[3][i]), lv, periods[lv], int(fired[i]),
+                            *(_num(c[i]) for c in cols), *(_num(g[i]) for g in glob)])
+            written += b - a
     return written
 
 
@@ -73,6 +103,12 @@ def _num(x: np.floating) -> str:
 def run_export(args: argparse.Namespace) -> int:
     """Export ``args.path`` to ``args.csv``; 0 on success."""
     with Recording.open(args.path) as rec:
-        n = export_csv(rec, args.csv, args.levels, args.start, args.stop)
+        try:
+            n = export_csv(rec, args.csv, args.levels, args.start, args.stop)
+        except UserError:
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError, MemoryError) as exc:
+            raise UserError(f"{args.path}: damaged recording: {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:300]}") from None
     print(f"wrote {n} rows to {args.csv}")
     return 0

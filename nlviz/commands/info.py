@@ -4,15 +4,20 @@ from __future__ import annotations
 import argparse
 import os
 
-from nlviz.recording.reader import Recording
+import numpy as np
+
+from nlviz.errors import UserError
+from nlviz.recording.damage import READ_ERRORS
+from nlviz.recording.reader import Recording, RecordingError
 
 
 def describe(rec: Recording) -> list[str]:
     """Lines of the summary (also used by tests)."""
     n = rec.n_rows
     steps = rec.steps
-    wall = rec.window("wall_time") if n else None
-    duration = float(wall.values[-1]) if wall is not None and len(wall.values) else 0.0
+    wall = rec.window("wall_time").values if n else np.zeros(0)
+    wall = wall[np.isfinite(wall)]              # damaged rows read as NaN
+    duration = float(wall[-1] - wall[0]) if len(wall) else 0.0
     streams = [e.detail for e in rec.events if e.kind in ("start", "stream")] or [rec.stream]
     lines = [
         f"file:           {rec.path}",
@@ -27,21 +32,34 @@ def describe(rec: Recording) -> list[str]:
     lines.extend(f"                {s}" for s in streams[1:])
     lines += [
         f"device:         {rec.device}",
-        f"duration:       {duration:.1f} s (wall time of the recorded steps)",
+        f"duration:       {duration:.1f} s (wall time from the first to the last recorded step)",
         f"created (UTC):  {rec.created_utc}",
         f"nlviz / torch:  {rec.nlviz_version} / {rec.torch_version}",
-        f"events:         {len(rec.events)}, probes: {len(rec.probe_steps())}, "
-        f"snapshots: {len(rec.snapshot_steps())}, states: {len(rec.state_steps())}",
+        f"events:         {rec.record_rows('events')}, probes: {rec.record_rows('probes')}, "
+        f"snapshots: {rec.record_rows('snapshots')}, states: {rec.record_rows('states')}",
         f"file size:      {os.path.getsize(rec.path):,} bytes",
     ]
     bad = rec.nonfinite
     if bad:
         lines.append("non-finite:     " + ", ".join(f"{k} ({v})" for k, v in bad.items()))
+    if rec.damaged:
+        lines.append(f"damaged:        {len(rec.damaged)} region(s) failed their checksum "
+                     "(unreadable values show as NaN; everything else is intact)")
+        lines.extend(f"                {d.describe()}" for d in rec.damaged)
     return lines
 
 
 def run_info(args: argparse.Namespace) -> int:
-    """Print the summary of ``args.path``; 0 on success (errors raise ``RecordingError``)."""
+    """Print the summary of ``args.path`` after reading every chunk once (``scan``), so
+    damaged regions are listed; 0 on success (errors raise ``UserError``)."""
     with Recording.open(args.path) as rec:
-        print("\n".join(describe(rec)))
+        try:
+            rec.scan()
+            lines = describe(rec)
+        except RecordingError:
+            raise
+        except (*READ_ERRORS, KeyError, ValueError, MemoryError) as exc:
+            raise UserError(f"{args.path}: damaged recording: {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:300]}") from None
+    print("\n".join(lines))
     return 0

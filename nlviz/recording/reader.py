@@ -17,6 +17,11 @@ import numpy as np
 from engine.frames import EventRecord, LevelSpec, ProbeRecord, RunSpec, SnapshotRecord, StateRecord
 from nlviz.errors import UserError
 from nlviz.recording import layout as L
+from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
+from nlviz.recording.h5open import open_h5
+from nlviz.recording.validate import (backed_rows, check_backed, check_increasing,
+                                      check_level_attrs, check_shape, check_spec,
+                                      header_checksum)
 
 
 class RecordingError(UserError):
@@ -65,25 +70,39 @@ class Recording:
     n_rows : steps readable (``/status/rows_committed``).
     parent_run, parent_step : the run (file name) and step this run was branched from
         ("continue live from here"), or None.
+    damaged : ``Damage`` entries (dataset, rows, steps) found so far by reads that failed
+        their checksum; those rows read as NaN (floats) / -1 / 0. ``scan()`` finds all.
     """
 
     def __init__(self, path: str, f: h5py.File) -> None:
         self.path, self._f = path, f
+        self._size = os.path.getsize(path)
         self._steps: np.ndarray | None = None
+        self.damaged: list[Damage] = []
+        self._nonfinite: dict[str, int] | None = None
         self._validate_header()
         self._load_meta()
+        check_spec(self.spec, self._fail)
+        check_level_attrs(f, self.spec, self._fail)
         self.n_rows = self._committed()
         self._validate_series()
+        self._validate_values()
+        self._validate_sparse()
+        self._validate_lod()
 
     # ---- opening ------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Recording:
-        """Open a recording (also one still being written, via SWMR).
+        """Open a recording (also one still being written, via SWMR) and check every
+        documented invariant (docs/recording-format.md, "What the reader checks on open")
+        before any bulk read. The open is bounded in time: damaged HDF5 metadata fails in
+        milliseconds instead of minutes of SWMR retries (``h5open``).
 
         Raises
         ------
-        RecordingError : missing file, not HDF5, not an nlviz recording, unknown major
-            version, missing dataset, ragged lengths or wrong dtype.
+        RecordingError : missing, truncated or damaged file, not HDF5, not an nlviz
+            recording, unknown major version, or any invariant broken; one line naming
+            the file, the field and the value.
         """
         path = str(path)
         if not os.path.exists(path):
@@ -92,20 +111,19 @@ class Recording:
             raise RecordingError(f"{path}: not an HDF5 file")
         _check_not_truncated(path)
         try:
-            f = h5py.File(path, "r", libver="latest", swmr=True)
-        except OSError:
-            try:
-                f = h5py.File(path, "r")
-            except OSError as exc:
-                raise RecordingError(f"{path}: cannot open: {exc}") from None
+            f = open_h5(path)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise RecordingError(f"{path}: cannot open: {_one_line(exc)}") from None
         try:
             return cls(path, f)
         except RecordingError:
             f.close()
             raise
-        except (KeyError, ValueError, TypeError, OSError) as exc:
+        except (KeyError, ValueError, TypeError, OSError, RuntimeError, OverflowError,
+                MemoryError, RecursionError, UnicodeError, IndexError) as exc:
             f.close()
-            raise RecordingError(f"{path}: damaged recording: {exc}") from None
+            raise RecordingError(f"{path}: damaged recording: {type(exc).__name__}: "
+                                 f"{_one_line(exc)}") from None
 
     def _fail(self, problem: str) -> RecordingError:
         return RecordingError(f"{self.path}: {problem}")
@@ -126,6 +144,12 @@ class Recording:
 
     def _load_meta(self) -> None:
         a = self._f.attrs
+        if L.A_HEADER_CRC in a:
+            stored = int(np.asarray(a[L.A_HEADER_CRC]).reshape(-1)[0])
+            actual = header_checksum(a)
+            if stored != actual:
+                raise self._fail(f"root attribute {L.A_HEADER_CRC} is {stored}, the root "
+                                 f"attributes give {actual}: the run description is damaged")
         for key in (L.A_SPEC_JSON, L.A_CONFIG_JSON):
             if key not in a:
                 raise self._fail(f"missing root attribute {key!r}")
@@ -137,8 +161,10 @@ class Recording:
                 d_in=int(d["d_in"]), probe_size=int(d["probe_size"]),
                 level_metrics=tuple(d["level_metrics"]), global_metrics=tuple(d["global_metrics"]))
             self.config: dict[str, Any] = json.loads(_text(a[L.A_CONFIG_JSON]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise self._fail(f"unreadable run description: {exc}") from None
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+            raise self._fail(f"unreadable run description (root attribute {L.A_SPEC_JSON} / "
+                             f"{L.A_CONFIG_JSON}): {type(exc).__name__}: "
+                             f"{_one_line(exc)}") from None
         self.device = _text(a.get(L.A_DEVICE, ""))
         self.stream = _text(a.get(L.A_STREAM, ""))
         self.created_utc = _text(a.get(L.A_CREATED_UTC, ""))
@@ -150,13 +176,17 @@ class Recording:
                                       self.spec.global_metrics)
 
     def _dataset(self, path: str, kind: str) -> h5py.Dataset:
-        if path not in self._f or not isinstance(self._f[path], h5py.Dataset):
+        obj = _get(self._f, path)
+        if obj is None or not isinstance(obj, h5py.Dataset):
             raise self._fail(f"missing dataset /{path}")
-        ds = self._f[path]
-        if ds.dtype.kind not in kind:
-            raise self._fail(f"/{path} has dtype {ds.dtype}, expected "
-                             f"{ {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)}")
-        return ds
+        if obj.dtype.kind not in kind:
+            want = {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)
+            raise self._fail(f"/{path} has dtype {obj.dtype}, expected {want}")
+        return obj
+
+    def per_step_paths(self) -> list[str]:
+        """Paths of every per-step dataset (one row per recorded step)."""
+        return list(self._per_step_paths())
 
     def _per_step_paths(self) -> dict[str, str]:
         out = {L.D_STEPS: "i", L.D_WALL_TIME: "f", L.D_REGIME: "i", L.D_TOKEN: "i", L.D_INPUTS: "f"}
@@ -171,27 +201,258 @@ class Recording:
     def _committed(self) -> int:
         rc = self._dataset(L.D_ROWS_COMMITTED, "i")
         cc = self._dataset(L.D_CLEAN_CLOSE, "u")
-        rc.refresh()
-        cc.refresh()
-        self.complete = bool(cc[0] == 1)
-        return int(rc[0])
+        for ds in (rc, cc):
+            ds.refresh()
+            if ds.shape != (1,):
+                raise self._fail(f"/{ds.name.lstrip('/')} has shape {ds.shape}, expected (1,)")
+        flag = int(cc[0])
+        if flag not in (0, 1):
+            raise self._fail(f"/{L.D_CLEAN_CLOSE} is {flag} (must be 0 or 1)")
+        self.complete = flag == 1
+        n = int(rc[0])
+        if n < 0:
+            raise self._fail(f"/{L.D_ROWS_COMMITTED} is {n} (must be 0 or more)")
+        return n
 
     def _validate_series(self) -> None:
         lengths = {}
         for path, kind in self._per_step_paths().items():
             ds = self._dataset(path, kind)
+            check_shape(ds, (self.spec.d_in,) if path == L.D_INPUTS else (), self._fail)
             ds.refresh()
             lengths[path] = ds.shape[0]
+            check_backed(ds, self.n_rows, f"/{L.D_ROWS_COMMITTED}", self._fail, self._size)
+        if self._f[L.D_STEPS].dtype != L.STEP_DTYPE:
+            raise self._fail(f"/{L.D_STEPS} has dtype {self._f[L.D_STEPS].dtype}, expected int64")
+        if self.complete and lengths[L.D_STEPS] != self.n_rows:
+            raise self._fail(f"/{L.D_ROWS_COMMITTED} is {self.n_rows} but /{L.D_STEPS} has "
+                             f"{lengths[L.D_STEPS]} rows (a cleanly closed file commits "
+                             "every row)")
         short = {p: n for p, n in lengths.items() if n < self.n_rows}
         if short:
             p, n = next(iter(short.items()))
-            raise self._fail(f"ragged lengths: /{p} has {n} rows, rows_committed is {self.n_rows}")
+            raise self._fail(f"ragged lengths: /{p} has {n} rows, /{L.D_ROWS_COMMITTED} is "
+                             f"{self.n_rows}")
         if self.complete and len(set(lengths.values())) > 1:
-            p = min(lengths, key=lengths.get)  # type: ignore[arg-type]
-            raise self._fail(f"ragged lengths: /{p} has {lengths[p]} rows, /{L.D_STEPS} has "
-                             f"{lengths[L.D_STEPS]}")
-        if self._dataset(L.D_STEPS, "i").dtype != L.STEP_DTYPE:
-            raise self._fail(f"/{L.D_STEPS} has dtype {self._f[L.D_STEPS].dtype}, expected int64")
+            lo = min(lengths, key=lengths.get)  # type: ignore[arg-type]
+            hi = max(lengths, key=lengths.get)  # type: ignore[arg-type]
+            raise self._fail(f"ragged lengths: /{lo} has {lengths[lo]} rows, /{hi} has "
+                             f"{lengths[hi]} (a cleanly closed file has equal lengths)")
+
+    def _validate_values(self) -> None:
+        """/steps strictly increasing; /wall_time finite (read once, after the size checks)."""
+        steps = self.steps
+        check_increasing(steps, f"/{L.D_STEPS}", self._fail)
+        wall, bad = read_rows(self._f[L.D_WALL_TIME], 0, self.n_rows)
+        self._note(L.D_WALL_TIME, bad)
+        ok = np.ones(len(wall), bool)
+        for a, b in bad:
+            ok[a:b] = False
+        nonfinite = np.flatnonzero(ok & ~np.isfinite(wall))
+        if len(nonfinite):
+            i = int(nonfinite[0])
+            what = "every row" if len(nonfinite) == int(ok.sum()) else f"row {i}"
+            raise self._fail(f"/{L.D_WALL_TIME} is {float(wall[i])} at {what} "
+                             "(wall times are finite seconds)")
+
+    # ---- sparse records: each is a step index plus companion datasets ----------------------
+    def _sparse_parts(self, group: str
+                      ) -> tuple[str, list[tuple[str, str, tuple[int, ...] | None]]]:
+        """(step index path, [(companion path, dtype kinds, row shape or None = any)])."""
+        spec = self.spec
+        if group == L.G_EVENTS:
+            return L.D_EVENT_STEP, [(L.D_EVENT_KIND, "S", ()), (L.D_EVENT_DETAIL, "S", ())]
+        if group == L.G_PROBES:
+            return L.D_PROBE_STEP, [(L.D_PROBE_AGES, "i", (spec.probe_size,)),
+                                    (L.D_PROBE_ERRORS, "f", (len(spec.levels), spec.probe_size))]
+        if group == L.G_SNAPSHOTS:
+            return L.D_SNAP_STEP, [(f"{g}/{lv.name}", "f", tuple(int(d) for d in lv.snapshot_shape))
+                                   for g in (L.G_SNAP_WEIGHTS, L.G_SNAP_UPDATES)
+                                   for lv in spec.levels]
+        return L.D_STATE_STEP, [(L.state_path(n), "biufcS", None) for n in self._state_names()]
+
+    def _state_names(self) -> list[str]:
+        g = self._f.get(L.G_STATES)
+        if g is None or L.A_TENSOR_NAMES not in g.attrs:
+            raise self._fail(f"missing attribute /{L.G_STATES} {L.A_TENSOR_NAMES}")
+        try:
+            names = json.loads(_text(g.attrs[L.A_TENSOR_NAMES]))
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError("not a list of names")
+        except (ValueError, RecursionError) as exc:
+            raise self._fail(f"/{L.G_STATES} attribute {L.A_TENSOR_NAMES} is unreadable: "
+                             f"{_one_line(exc)}") from None
+        return names
+
+    def _sparse_rows(self, group: str) -> int:
+        """Rows of a sparse record readable now: every handle refreshed together, then the
+        shortest length (a live writer appends the step index and its companions one after
+        the other), never more than the file's storage holds. Call it BEFORE taking the
+        handles you read from, and hold no other handle of these datasets meanwhile: a
+        handle taken before another handle of the same dataset is refreshed reads stale
+        chunk addresses (rows past the first chunk came back as copies of the first chunk;
+        h5py 3.16 / HDF5 1.14, SWMR read)."""
+        step_path, parts = self._sparse_parts(group)
+        n = None
+        for path in [step_path] + [p for p, _k, _s in parts]:
+            ds = self._f[path]
+            try:
+                ds.refresh()
+                k = min(ds.shape[0], backed_rows(ds))
+            except READ_ERRORS:       # damaged chunk index: its rows read as damaged
+                self._add(Damage(path, 0, max(1, ds.shape[0])))
+                if path == step_path:
+                    return 0
+                continue
+            n = k if n is None else min(n, k)
+        return int(n or 0)
+
+    def _validate_sparse(self) -> None:
+        """Shapes and dtypes of every sparse record; a cleanly closed file has equal lengths
+        and every declared row stored; step indices are in step order."""
+        for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
+            step_path, parts = self._sparse_parts(group)
+            # No refresh here (the file was just opened) and no handle kept: refreshing one
+            # handle while another handle of the same dataset is open leaves that other
+            # handle reading stale chunk addresses (see _sparse_rows).
+            lengths: dict[str, int] = {}
+            for path, kind, tail in [(step_path, "i", ())] + parts:
+                ds = self._dataset(path, kind)
+                if tail is not None:
+                    check_shape(ds, tail, self._fail)
+                check_backed(ds, 0, f"/{path} length", self._fail, self._size)  # row size
+                lengths[path] = ds.shape[0]
+                del ds
+            if self.complete:
+                for path, n in lengths.items():
+                    if n != lengths[step_path]:
+                        raise self._fail(f"ragged lengths: /{path} has {n} rows, /{step_path} "
+                                         f"has {lengths[step_path]} (a cleanly closed file has "
+                                         "equal lengths)")
+                    check_backed(self._f[path], n, f"/{path} length", self._fail, self._size)
+            if group != L.G_EVENTS:
+                check_increasing(self._sparse_steps(group), f"/{step_path}", self._fail,
+                                 strict=False)
+
+    def _sparse_steps(self, group: str) -> np.ndarray:
+        """The readable step index of a sparse record (stops at a damaged chunk)."""
+        n = self._sparse_rows(group)
+        step_path, _ = self._sparse_parts(group)
+        steps, bad = read_rows(self._f[step_path], 0, n)
+        if bad:
+            self._note(step_path, bad, steps_known=False)
+            steps = steps[:bad[0][0]]
+        return np.asarray(steps, np.int64)
+
+    def _validate_lod(self) -> None:
+        """Pyramid levels: (buckets, series, 2), series as listed; a cleanly closed file has
+        exactly rows // bucket buckets."""
+        if L.G_LOD not in self._f:
+            return
+        g = self._f[L.G_LOD]
+        if L.A_SERIES in g.attrs:
+            try:
+                series = json.loads(_text(g.attrs[L.A_SERIES]))
+            except (ValueError, RecursionError):
+                series = None
+            if series != self._series:
+                raise self._fail(f"/{L.G_LOD} attribute {L.A_SERIES} is "
+                                 f"{_text(g.attrs[L.A_SERIES])[:80]!r}, expected the "
+                                 f"{len(self._series)} series of spec_json")
+        for b in L.LOD_BUCKETS:
+            path = L.lod_path(b)
+            if path not in self._f:
+                continue
+            ds = self._dataset(path, "f")
+            check_shape(ds, (len(self._series), 2), self._fail)
+            ds.refresh()
+            if self.complete and ds.shape[0] != self.n_rows // b:
+                raise self._fail(f"/{path} has {ds.shape[0]} buckets, expected "
+                                 f"{self.n_rows // b} ({self.n_rows} rows // {b})")
+        if L.D_NONFINITE in self._f:
+            check_shape(self._dataset(L.D_NONFINITE, "i"), (), self._fail)
+
+    # ---- damage-aware reads ---------------------------------------------------------------
+    def _note(self, path: str, bad: list[tuple[int, int]], steps_known: bool = True) -> None:
+        for a, b in bad:
+            first = last = None
+            if steps_known and self._steps is not None and b <= len(self._steps):
+                first, last = int(self._steps[a]), int(self._steps[b - 1])
+            self._add(Damage(path, a, b, first, last))
+
+    def _add(self, d: Damage) -> None:
+        """Record ``d`` once; rows adjacent to or inside an entry of the same dataset join it."""
+        for k, x in enumerate(self.damaged):
+            if x.path == d.path and d.row_lo <= x.row_hi and d.row_hi >= x.row_lo:
+                lo, hi = min(x.row_lo, d.row_lo), max(x.row_hi, d.row_hi)
+                first = x.first_step if x.row_lo <= d.row_lo else d.first_step
+                last = x.last_step if x.row_hi >= d.row_hi else d.last_step
+                self.damaged[k] = Damage(x.path, lo, hi, first, last)
+                return
+        self.damaged.append(d)
+
+    def read(self, path: str, lo: int, hi: int) -> np.ndarray:
+        """Rows [lo, hi) of a per-step dataset (clamped to ``n_rows``); rows of a chunk that
+        fails its checksum come back as NaN / -1 / 0 and are added to ``damaged``."""
+        lo, hi = max(0, int(lo)), min(int(hi), self.n_rows)
+        out, bad = read_rows(self._f[path], lo, max(lo, hi))
+        if bad:
+            self.steps  # noqa: B018 - the step range of the damage needs the index
+            self._note(path, [(a, b) for a, b in bad])
+        return out
+
+    def scan(self) -> list[Damage]:
+        """Read every chunk of the file's datasets once; returns ``damaged`` (all of it)."""
+        block = 1 << 16
+        key_of = {L.level_path(lv, m): f"{lv}/{m}" for lv in self.spec.level_names
+                  for m in self.spec.level_metrics}
+        key_of.update({L.global_path(m): L.global_path(m) for m in self.spec.global_metrics})
+        counted = dict.fromkeys(self._series, 0)
+        self.steps  # noqa: B018 - damage is reported with its steps
+        for path in self._per_step_paths():
+            for a in range(0, self.n_rows, block):
+                b = min(self.n_rows, a + block)
+                values, bad = read_rows(self._f[path], a, b)
+                self._note(path, [(a + x, a + y) for x, y in bad])
+                if path in key_of:
+                    ok = np.ones(b - a, bool)
+                    for x, y in bad:
+                        ok[x:y] = False
+                    counted[key_of[path]] += int(np.count_nonzero(~np.isfinite(values[ok])))
+        counted = {k: v for k, v in counted.items() if v}
+        if self.nonfinite != counted:     # /status/nonfinite is contiguous: no checksum
+            self._add(Damage(L.D_NONFINITE, 0, len(self._series)))
+            self._nonfinite = counted
+        for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
+            step_path, parts = self._sparse_parts(group)
+            n = len(self._sparse_steps(group))
+            for path, _k, _s in parts:
+                ds = self._f[path]
+                step = int(ds.chunks[0]) if ds.chunks else max(1, n)
+                for a in range(0, n, step):
+                    _, bad = read_rows(ds, a, min(n, a + step))
+                    self._note_sparse(group, path, bad)
+                del ds
+        for b in L.LOD_BUCKETS:
+            if L.lod_path(b) in self._f:
+                ds = self._f[L.lod_path(b)]
+                _, bad = read_rows(ds, 0, min(ds.shape[0], self.n_rows // b))
+                self._note(L.lod_path(b), [(x * b, y * b) for x, y in bad])
+        return self.damaged
+
+    def record_rows(self, group: str) -> int:
+        """Records stored in a sparse group (``events``, ``probes``, ``snapshots``,
+        ``states``), damaged ones included."""
+        return self._sparse_rows(group)
+
+    def _note_sparse(self, group: str, path: str, bad: list[tuple[int, int]]) -> None:
+        if not bad:
+            return
+        steps = self._sparse_steps(group)
+        for a, b in bad:
+            first = int(steps[a]) if a < len(steps) else None
+            last = int(steps[b - 1]) if b - 1 < len(steps) else None
+            self._add(Damage(path, a, b, first, last))
 
     # ---- basics ---------------------------------------------------------------------------
     @property
@@ -205,14 +466,40 @@ class Recording:
 
     @property
     def steps(self) -> np.ndarray:
-        """(n_rows,) int64 global step of every recorded row (cached)."""
-        if self._steps is None or len(self._steps) != self.n_rows:
-            self._steps = np.asarray(self._f[L.D_STEPS][: self.n_rows], np.int64)
+        """(n_rows,) int64 global step of every recorded row (cached; a growing file's new
+        rows are read and checked on their own)."""
+        have = 0 if self._steps is None else len(self._steps)
+        if self._steps is None or have > self.n_rows:
+            self._steps, have = np.zeros(0, np.int64), 0
+        if have < self.n_rows:
+            new, bad = read_rows(self._f[L.D_STEPS], have, self.n_rows)
+            full = np.concatenate([self._steps, np.asarray(new, np.int64)])
+            if bad:
+                self._mend_steps(full, [(a + have, b + have) for a, b in bad])
+            check_increasing(full[max(0, have - 1):], f"/{L.D_STEPS}", self._fail)
+            self._steps = full
         return self._steps
+
+    def _mend_steps(self, full: np.ndarray, bad: list[tuple[int, int]]) -> None:
+        """Rows of ``/steps`` in damaged chunks: recorded steps are strictly increasing
+        integers, so rows [a, b) between two readable rows whose steps differ by exactly
+        b - a + 1 can only hold the steps in between (the usual case: nothing paused in
+        that chunk). Those are restored and the region reported; otherwise the step index
+        is unknown there and the file is refused."""
+        for a, b in bad:
+            if 0 < a and b < len(full) and full[b] - full[a - 1] == b - a + 1:
+                full[a:b] = np.arange(full[a - 1] + 1, full[b], dtype=np.int64)
+                self._add(Damage(L.D_STEPS, a, b, int(full[a]), int(full[b - 1])))
+                continue
+            raise self._fail(f"/{L.D_STEPS} rows {a}..{b - 1} are damaged (checksum error) "
+                             "and their steps cannot be told from the rows around them")
 
     @property
     def nonfinite(self) -> dict[str, int]:
-        """Series (``"<level>/<metric>"`` or ``"global/<metric>"``) with NaN/inf, and counts."""
+        """Series (``"<level>/<metric>"`` or ``"global/<metric>"``) with NaN/inf, and counts
+        (as stored by the writer; after ``scan()``, as counted in the readable rows)."""
+        if self._nonfinite is not None:
+            return dict(self._nonfinite)
         if L.D_NONFINITE not in self._f:
             return {}
         ds = self._f[L.D_NONFINITE]
@@ -220,13 +507,22 @@ class Recording:
         return {s: int(c) for s, c in zip(self._series, ds[:]) if c}
 
     def refresh(self) -> int:
-        """Pick up rows flushed by a writer since opening (SWMR); returns ``n_rows``."""
-        self.n_rows = self._committed()
+        """Pick up rows flushed by a writer since opening (SWMR); returns ``n_rows``.
+
+        Every per-step handle is refreshed together and ``n_rows`` is clamped to the
+        shortest of them (and to ``rows_committed``), so no read sees a row another
+        dataset does not have yet."""
+        n = self._committed()
         for path in self._per_step_paths():
-            self._f[path].refresh()
-        for path in (L.D_PROBE_STEP, L.D_SNAP_STEP, L.D_EVENT_STEP, L.D_STATE_STEP):
-            if path in self._f:
-                self._f[path].refresh()
+            ds = self._f[path]
+            try:
+                ds.refresh()
+                n = min(n, ds.shape[0], backed_rows(ds))
+            except READ_ERRORS as exc:
+                raise self._fail(f"/{path} cannot be read: {_one_line(exc)}") from None
+        self.n_rows = n
+        for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
+            self._sparse_rows(group)
         return self.n_rows
 
     def row_range(self, start_step: int | None, stop_step: int | None) -> tuple[int, int]:
@@ -259,7 +555,7 @@ class Recording:
         """Values of one series for steps in [start_step, stop_step] (reads only those rows)."""
         path = self.series_path(metric, level)
         lo, hi = self.row_range(start_step, stop_step)
-        return Window(self.steps[lo:hi], self._f[path][lo:hi])
+        return Window(self.steps[lo:hi], self.read(path, lo, hi))
 
     def overview(self, metric: str, level: str | None = None, max_points: int = 4000,
                  start_step: int | None = None, stop_step: int | None = None) -> Overview:
@@ -273,17 +569,18 @@ class Recording:
         lo, hi = self.row_range(start_step, stop_step)
         n = hi - lo
         bucket = next((b for b in L.LOD_BUCKETS if n // b <= max_points), L.LOD_BUCKETS[-1])
+        raw_path = self.series_path(metric, level)
         if n <= max_points or L.lod_path(bucket) not in self._f:
-            w = self._f[self.series_path(metric, level)][lo:hi].astype(np.float32)
+            w = self.read(raw_path, lo, hi).astype(np.float32)
             return Overview(self.steps[lo:hi], w, w, 1)
         ds = self._f[L.lod_path(bucket)]
         ds.refresh()
         b_lo = -(-lo // bucket)
-        b_hi = min(hi // bucket, ds.shape[0])
-        mm = ds[b_lo:b_hi, s, :] if b_hi > b_lo else np.zeros((0, 2), np.float32)
-        head = self._f[self.series_path(metric, level)][lo:b_lo * bucket] if b_hi > b_lo else None
+        b_hi = max(b_lo, min(hi // bucket, ds.shape[0]))
+        mm = self._lod_rows(ds, s, b_lo, b_hi, bucket, raw_path)
+        head = self.read(raw_path, lo, b_lo * bucket) if b_hi > b_lo else None
         tail_lo = b_hi * bucket if b_hi > b_lo else lo
-        tail = self._f[self.series_path(metric, level)][tail_lo:hi]
+        tail = self.read(raw_path, tail_lo, hi)
         steps = [self.steps[b_lo * bucket:b_hi * bucket:bucket]]
         mins, maxs = [mm[:, 0]], [mm[:, 1]]
         for part, start in ((head, lo), (tail, tail_lo)):
@@ -295,73 +592,105 @@ class Recording:
         return Overview(np.concatenate(steps)[order], np.concatenate(mins)[order],
                         np.concatenate(maxs)[order], bucket)
 
+    def _lod_rows(self, ds: h5py.Dataset, s: int, b_lo: int, b_hi: int, bucket: int,
+                  raw_path: str) -> np.ndarray:
+        """(k, 2) min/max buckets [b_lo, b_hi) of series ``s``; a damaged pyramid chunk is
+        recomputed from the raw rows (themselves damage-aware)."""
+        if b_hi <= b_lo:
+            return np.zeros((0, 2), np.float32)
+        mm, bad = read_rows(ds, b_lo, b_hi)
+        mm = np.array(mm[:, s, :], np.float32)
+        self._note(ds.name.lstrip("/"), [(a * bucket, b * bucket) for a, b in bad])
+        for a, b in bad:
+            raw = self.read(raw_path, a * bucket, b * bucket).astype(np.float32)
+            raw = raw.reshape(b - a, bucket)
+            mm[a - b_lo:b - b_lo, 0] = np.fmin.reduce(raw, axis=1)
+            mm[a - b_lo:b - b_lo, 1] = np.fmax.reduce(raw, axis=1)
+        return mm
+
     # ---- sparse records ---------------------------------------------------------------------
-    def _sparse_len(self, path: str) -> int:
-        """Rows of a sparse dataset, after a SWMR refresh. Call it BEFORE taking the handle
-        you read from: a handle taken before another handle of the same dataset is refreshed
-        reads stale chunk addresses (rows past the first chunk came back as copies of the
-        first chunk; h5py 3.16 / HDF5 1.14, SWMR read)."""
-        ds = self._f[path]
-        ds.refresh()
-        return ds.shape[0]
+    def _record_row(self, group: str, path: str, i: int, step: int) -> np.ndarray:
+        """Row ``i`` of a sparse companion dataset; a damaged one is filled and noted."""
+        row, bad = read_rows(self._f[path], i, i + 1)
+        if bad:
+            self._add(Damage(path, i, i + 1, step, step))
+        return row[0]
 
     @property
     def events(self) -> list[EventRecord]:
-        """Every recorded event (start, pause, stream switch, parameter change, seek...)."""
-        n = self._sparse_len(L.D_EVENT_STEP)
-        steps = self._f[L.D_EVENT_STEP][:n]
-        kinds = self._f[L.D_EVENT_KIND][:n]
-        details = self._f[L.D_EVENT_DETAIL][:n]
+        """Every recorded event (start, pause, stream switch, parameter change, seek...);
+        events in a damaged chunk are left out (and noted in ``damaged``)."""
+        steps = self._sparse_steps(L.G_EVENTS)    # refreshes every handle first
+        n = len(steps)
+        kinds, bad_k = read_rows(self._f[L.D_EVENT_KIND], 0, n)
+        details, bad_d = read_rows(self._f[L.D_EVENT_DETAIL], 0, n)
+        ok = np.ones(n, bool)
+        for path, bad in ((L.D_EVENT_KIND, bad_k), (L.D_EVENT_DETAIL, bad_d)):
+            self._note_sparse(L.G_EVENTS, path, bad)
+            for a, b in bad:
+                ok[a:b] = False
         return [EventRecord(int(s), k.decode("ascii", "replace"), d.decode("utf-8", "replace"))
-                for s, k, d in zip(steps, kinds, details)]
+                for s, k, d, good in zip(steps, kinds, details, ok) if good]
 
     def probes(self) -> list[ProbeRecord]:
         """Every probe evaluation (ages (P,), errors (L, P)) in step order."""
-        n = self._sparse_len(L.D_PROBE_STEP)
-        steps, ages, errs = (self._f[p][:n] for p in (L.D_PROBE_STEP, L.D_PROBE_AGES,
-                                                      L.D_PROBE_ERRORS))
-        return [ProbeRecord(int(s), a, e) for s, a, e in zip(steps, ages, errs)]
+        steps = self.probe_steps()
+        return [self.probe_at_row(i, int(s)) for i, s in enumerate(steps)]
+
+    def probe_at_row(self, i: int, step: int) -> ProbeRecord:
+        """Probe evaluation ``i`` (damaged: ages -1, errors NaN, noted in ``damaged``)."""
+        return ProbeRecord(int(step), self._record_row(L.G_PROBES, L.D_PROBE_AGES, i, step),
+                           self._record_row(L.G_PROBES, L.D_PROBE_ERRORS, i, step))
 
     def probe_steps(self) -> np.ndarray:
         """(P,) int64 steps of the probe evaluations."""
-        n = self._sparse_len(L.D_PROBE_STEP)   # refresh first: see _sparse_len
-        return self._f[L.D_PROBE_STEP][:n]
+        return self._sparse_steps(L.G_PROBES)
 
     def snapshot_steps(self) -> np.ndarray:
         """(S,) int64 steps of the weight snapshots."""
-        n = self._sparse_len(L.D_SNAP_STEP)
-        return self._f[L.D_SNAP_STEP][:n]
+        return self._sparse_steps(L.G_SNAPSHOTS)
 
     def snapshot_at(self, step: int) -> SnapshotRecord | None:
-        """The weight snapshot nearest to ``step`` (ties: the earlier one); None if none."""
+        """The weight snapshot nearest to ``step`` (ties: the earlier one); None if none.
+
+        The step index and every weights/updates handle are refreshed together and only
+        rows all of them hold are used (a growing file's step index may be ahead of its
+        weights). A damaged snapshot reads as NaN and is noted in ``damaged``."""
         steps = self.snapshot_steps()
         if len(steps) == 0:
             return None
         i = int(np.searchsorted(steps, step))
         if i == len(steps) or (i > 0 and step - steps[i - 1] <= steps[i] - step):
             i -= 1
-        w = tuple(self._f[f"{L.G_SNAP_WEIGHTS}/{lv}"][i] for lv in self.levels)
-        u = tuple(self._f[f"{L.G_SNAP_UPDATES}/{lv}"][i] for lv in self.levels)
-        return SnapshotRecord(int(steps[i]), w, u)
+        s = int(steps[i])
+        w = tuple(self._record_row(L.G_SNAPSHOTS, f"{L.G_SNAP_WEIGHTS}/{lv}", i, s)
+                  for lv in self.levels)
+        u = tuple(self._record_row(L.G_SNAPSHOTS, f"{L.G_SNAP_UPDATES}/{lv}", i, s)
+                  for lv in self.levels)
+        return SnapshotRecord(s, w, u)
 
     def state_steps(self) -> np.ndarray:
         """(K,) int64 steps at which full engine states were stored."""
-        n = self._sparse_len(L.D_STATE_STEP)
-        return self._f[L.D_STATE_STEP][:n]
+        return self._sparse_steps(L.G_STATES)
 
     def state_at_or_before(self, step: int) -> StateRecord | None:
-        """The latest engine state at or before ``step`` (for "continue live from here")."""
+        """The latest engine state at or before ``step`` (for "continue live from here").
+
+        Raises ``RecordingError`` when that state is damaged (a state is used whole)."""
         steps = self.state_steps()
         i = int(np.searchsorted(steps, step, "right")) - 1
         if i < 0:
             return None
-        names = json.loads(_text(self._f[L.G_STATES].attrs[L.A_TENSOR_NAMES]))
         tensors: dict[str, np.ndarray] = {}
-        for name in names:
+        for name in self._state_names():
             ds = self._f[L.state_path(name)]
-            v = ds[i]
+            v, bad = read_rows(ds, i, i + 1)
+            if bad:
+                raise self._fail(f"/{L.state_path(name)} row {i} (the state at step "
+                                 f"{int(steps[i])}) is damaged (checksum error)")
+            v = v[0]
             if ds.attrs.get(L.A_TEXT, 0):
-                v = np.array(np.asarray(v).item().decode("utf-8"))
+                v = np.array(np.asarray(v).item().decode("utf-8", "replace"))
             tensors[name] = np.asarray(v)
         return StateRecord(int(steps[i]), tensors)
 
@@ -379,6 +708,23 @@ class Recording:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _one_line(exc: BaseException | str) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        exc = str(exc.args[0])
+    return " ".join(str(exc).split())[:300]
+
+
+def _get(f: h5py.File, path: str) -> Any:
+    """``f[path]``, or None when it does not exist; a damaged link or object header raises
+    (KeyError / OSError naming the checksum failure) instead of reading as missing."""
+    try:
+        return f[path]
+    except KeyError as exc:
+        if any(s in str(exc) for s in ("doesn't exist", "does not exist", "component not found")):
+            return None
+        raise
 
 
 def _text(value: Any) -> str:

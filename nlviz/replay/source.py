@@ -132,19 +132,19 @@ class ReplaySource:
 
     def raw(self, start_step: int | None = None, stop_step: int | None = None) -> HistoryView:
         """Exact recorded rows of steps in [start_step, stop_step] as a ``HistoryView``."""
-        rec, spec, f = self.rec, self.spec, self.rec.file
+        rec, spec = self.rec, self.spec
         lo, hi = rec.row_range(start_step, stop_step)
         n, Lv, M = hi - lo, len(spec.levels), len(spec.level_metrics)
         level = np.empty((Lv, M, n), np.float32)
         fired = np.empty((Lv, n), np.uint8)
-        for li, lv in enumerate(spec.level_names):
+        for li, lv in enumerate(spec.level_names):   # damaged chunks read as NaN / 0
             for mi, m in enumerate(spec.level_metrics):
-                f[L.level_path(lv, m)].read_direct(level[li, mi], np.s_[lo:hi])
-            f[L.level_path(lv, L.D_FIRED)].read_direct(fired[li], np.s_[lo:hi])
+                level[li, mi] = rec.read(L.level_path(lv, m), lo, hi)
+            fired[li] = rec.read(L.level_path(lv, L.D_FIRED), lo, hi)
         scalars = np.empty((len(spec.global_metrics), n), np.float32)
         for gi, m in enumerate(spec.global_metrics):
-            f[L.global_path(m)].read_direct(scalars[gi], np.s_[lo:hi])
-        regime = f[L.D_REGIME][lo:hi]
+            scalars[gi] = rec.read(L.global_path(m), lo, hi)
+        regime = rec.read(L.D_REGIME, lo, hi)
         return HistoryView(rec.steps[lo:hi].astype(np.float64), level,
                            self._smooth(level, fired), fired, scalars, regime, rec.n_rows)
 
@@ -201,7 +201,7 @@ class ReplaySource:
         if hi <= lo or len(bucket_steps) == 0:
             return out
         for li, lv in enumerate(self.spec.level_names):
-            col = rec.file[L.level_path(lv, L.D_FIRED)][lo:hi]
+            col = rec.read(L.level_path(lv, L.D_FIRED), lo, hi)
             out[li] = np.maximum.reduceat(col, starts)
         return out
 
@@ -211,7 +211,7 @@ class ReplaySource:
         if len(rows) == 0:
             return np.zeros(0, self.rec.file[path].dtype)
         lo, hi = int(rows.min()), int(rows.max()) + 1
-        return self.rec.file[path][lo:hi][rows - lo]
+        return self.rec.read(path, lo, hi)[rows - lo]
 
     # ---- sparse records at the cursor ----------------------------------------------------
     def probes_at(self, cursor: int) -> list[ProbeRecord]:
@@ -221,10 +221,7 @@ class ReplaySource:
         lo = max(0, i - self.probes_kept)
         if i == lo:
             return []
-        f = self.rec.file
-        ages = f[L.D_PROBE_AGES][lo:i]
-        errs = f[L.D_PROBE_ERRORS][lo:i]
-        return [ProbeRecord(int(s), a, e) for s, a, e in zip(self._probe_steps[lo:i], ages, errs)]
+        return [self.rec.probe_at_row(r, int(self._probe_steps[r])) for r in range(lo, i)]
 
     def forgetting_at(self, cursor: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(ages (P,), errors (L, P)) of the probe evaluation at or before ``cursor``."""
@@ -241,8 +238,9 @@ class ReplaySource:
             i -= 1
         if self._snap_cache is None or self._snap_cache[0] != int(steps[i]):
             rec = self.rec.snapshot_at(int(steps[i]))
-            assert rec is not None
-            self._snap_cache = (rec.step, rec)
+            if rec is None:         # the file's snapshots shrank under us: nothing to show
+                return None
+            self._snap_cache = (int(steps[i]), rec)
         return self._snap_cache[1]
 
     def input_at(self, cursor: int) -> InputSlot | None:
@@ -252,9 +250,9 @@ class ReplaySource:
         if hi == 0:
             return None
         lo = max(0, hi - self.inputs_kept)
-        f = self.rec.file
-        return InputSlot(f[L.D_INPUTS][lo:hi], f[L.D_TOKEN][lo:hi], f[L.D_REGIME][lo:hi],
-                         int(self.rec.steps[hi - 1]))
+        r = self.rec
+        return InputSlot(r.read(L.D_INPUTS, lo, hi), r.read(L.D_TOKEN, lo, hi),
+                         r.read(L.D_REGIME, lo, hi), int(r.steps[hi - 1]))
 
     def event_marks(self) -> tuple[np.ndarray, list[str], list[str]]:
         """(steps (E,), kinds, details) of every event, for marks on the timeline."""
