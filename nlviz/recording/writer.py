@@ -8,28 +8,88 @@ each dataset with one resize and one slice write, flushes at least every
 """
 from __future__ import annotations
 
+import errno
 import os
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
 from engine.frames import FrameBatch, RunSpec, SnapshotRecord
+from nlviz.errors import UserError
 from nlviz.recording import layout as L
 from nlviz.recording.filewriter import BatchAppender, create_layout
+from nlviz.recording.outlock import OutputLock
+from nlviz.recording.superblock import clamp_eof
 
 _STOP = object()
 _WRITE_DELAY = 0.5  # s: fewer, larger writes (one resize + slice write per dataset)
 _COALESCE_ROWS = 8192
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_ERRNO_RE = re.compile(r"errno = (\d+)")
+
+
 class RecorderError(RuntimeError):
     """The writer thread failed; rows flushed before the failure stay in the file."""
+
+
+class _Vanished(OSError):
+    """The output path no longer names the file being written (deleted or replaced)."""
+
+
+def _errno_of(exc: BaseException | None) -> int | None:
+    """The OS error number behind an h5py/HDF5 error (HDF5 puts it in the message)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno and not isinstance(exc, _Vanished):
+            return int(exc.errno)
+        m = _ERRNO_RE.search(str(exc))
+        if m:
+            return int(m.group(1))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    code = _errno_of(exc)
+    if code in _DISK_FULL:
+        return "disk full"
+    return os.strerror(code) if code is not None else _one_line(exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).replace("\n", " ")
+
+
+def _close_abandoned(f: h5py.File) -> None:
+    """Close ``f`` after an I/O failure without writing anything more to it.
+
+    HDF5 flushes its caches on close (and on every object's release); after a failed
+    write that flush fails again and again (one "Exception ignored" traceback per object,
+    and a crash seen at exit), and a partial flush could break the state the last commit
+    left on disk. Pointing HDF5's descriptor at /dev/null first makes the close quiet and
+    leaves the file exactly as the last successful write left it.
+    """
+    try:
+        if f.id.valid and f.driver == "sec2":
+            fd = f.id.get_vfd_handle()
+            null = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+    except Exception:  # noqa: BLE001 - best effort; the close below still runs
+        pass
+    try:
+        f.close()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 @dataclass(frozen=True)
@@ -55,7 +115,13 @@ class RecorderStats:
 
 
 class Recorder:
-    """Record a run to ``path`` (created or overwritten).
+    """Record a run to ``path`` (a new file; an existing one only with ``overwrite``).
+
+    One writer per file: the file is locked (``outlock.OutputLock``) from before it is
+    truncated until the writer thread has closed it. A write failure (disk full, I/O
+    error) stops the recording at once: nothing more is written, the file keeps the
+    rows of the last commit, and ``append``/``close`` raise ``RecorderError`` with one
+    line saying which steps the file holds.
 
     Parameters
     ----------
@@ -71,17 +137,21 @@ class Recorder:
     parent : ``(parent_run, parent_step)`` for a run branched from a recording ("continue
         live from here"): stored as the root attributes ``parent_run`` (file name) and
         ``parent_step``; None for an ordinary run.
+    overwrite : replace an existing file (refused otherwise).
+    device_requested : the device the user asked for (``run.device``), stored next to the
+        device actually used.
 
     Raises
     ------
-    nlviz.errors.UserError : the file cannot be created.
+    nlviz.errors.UserError : the file cannot be created, exists (``OutputExists``) or is
+        being written by another process (``OutputBusy``).
     """
 
     def __init__(self, path: str | os.PathLike[str], spec: RunSpec, config_dict: dict[str, Any], *,
                  device: str, stream: str, state_template: dict[str, np.ndarray] | None = None,
                  queue_size: int = 64, flush_interval: float = 1.0,
-                 parent: tuple[str, int] | None = None) -> None:
-        from nlviz.errors import UserError
+                 parent: tuple[str, int] | None = None, overwrite: bool = False,
+                 device_requested: str | None = None) -> None:
         self.path = str(path)
         self.spec = spec
         self.flush_interval = float(flush_interval)
@@ -90,6 +160,7 @@ class Recorder:
         self._closed = False
         self._blocked = 0.0
         self._rows = 0
+        self._last_step_in = -1            # last step handed to ``append`` (for messages)
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         try:
@@ -98,23 +169,29 @@ class Recorder:
         except ImportError:  # pragma: no cover
             torch_version = "unknown"
         from nlviz import __version__
+        self._claim = OutputLock.claim(self.path, overwrite=overwrite)   # before any truncation
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._file = h5py.File(self.path, "w", libver="latest")
         except OSError as exc:
-            raise UserError(f"{self.path}: cannot create recording: {exc}") from None
+            self._claim.release(discard=True)
+            raise UserError(f"{self.path}: cannot create recording: {_reason(exc)}") from None
         try:
             create_layout(self._file, spec, config_dict, device=device, stream=stream,
                           state_template=state_template, nlviz_version=__version__,
-                          torch_version=torch_version)
+                          torch_version=torch_version, device_requested=device_requested)
             if parent is not None:
                 self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
                 self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])
             self._appender = BatchAppender(self._file, spec)
             self._file.flush()
             self._file.swmr_mode = True
+        except (OSError, RuntimeError) as exc:
+            _close_abandoned(self._file)
+            self._claim.release(discard=True)
+            raise UserError(f"{self.path}: cannot create recording: {_reason(exc)}") from None
         except BaseException:
-            self._file.close()
+            _close_abandoned(self._file)
+            self._claim.release(discard=True)
             raise
         self._thread = threading.Thread(target=self._run, name="nlviz-recorder", daemon=True)
         self._thread.start()
@@ -130,6 +207,8 @@ class Recorder:
         self._raise_if_failed()
         if self._closed:
             raise RecorderError(f"{self.path}: recorder is closed")
+        if len(batch):
+            self._last_step_in = max(self._last_step_in, int(batch.step[-1]))
         if batch.snapshots:  # guard against engine views mutated by later steps
             batch.snapshots = [SnapshotRecord(r.step, tuple(np.array(w) for w in r.weights),
                                               tuple(np.array(u) for u in r.updates))
@@ -197,7 +276,25 @@ class Recorder:
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
-            raise RecorderError(f"{self.path}: recording failed: {self._error}") from self._error
+            raise RecorderError(self._failure_message()) from self._error
+
+    def _failure_message(self) -> str:
+        """One line: what went wrong, after which step, and which steps the file keeps."""
+        exc, a = self._error, self._appender
+        after = (f"after step {self._last_step_in}" if self._last_step_in >= 0
+                 else "before the first step")
+        held = (f"the recording holds steps {a.first_step}..{a.committed_last_step}"
+                if a.committed_rows and a.first_step is not None
+                else "the recording holds no steps")
+        if isinstance(exc, _Vanished):
+            return f"{self.path}: the file was deleted or replaced while recording ({after}); " \
+                   "the steps written to it are lost"
+        code = _errno_of(exc)
+        if code in _DISK_FULL:
+            return f"{self.path}: disk full {after}; {held}"
+        if code is not None:
+            return f"{self.path}: write failed {after} ({os.strerror(code)}); {held}"
+        return f"{self.path}: recording failed {after}: {_one_line(exc)}; {held}"
 
     # ---- writer thread --------------------------------------------------------------------
     def _run(self) -> None:
@@ -246,17 +343,31 @@ class Recorder:
             self._file[L.D_CLEAN_CLOSE][0] = 1
             self._file.flush()
         except BaseException as exc:  # noqa: BLE001 - surfaced on the next append/close
+            if isinstance(exc, (OSError, RuntimeError)):   # I/O failed: write nothing more
+                _close_abandoned(self._file)
+                if not self._claim.vanished():
+                    try:
+                        clamp_eof(self.path)    # a half-done flush may claim unwritten bytes
+                    except OSError:
+                        pass
             self._error = exc
+            self._finish_file()
             for w in waiters:
                 w.set()
             self._drain_after_failure(stop)
         finally:
-            try:
-                self._file.close()
-            except Exception:  # noqa: BLE001
-                pass
+            self._finish_file()
+
+    def _finish_file(self) -> None:
+        try:
+            self._file.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self._claim.release()
 
     def _commit(self) -> None:
+        if self._claim.vanished():
+            raise _Vanished(self.path)
         self._appender.commit()
         with self._lock:
             self._rows = self._appender.rows
