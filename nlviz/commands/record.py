@@ -27,20 +27,27 @@ def run_record(args: argparse.Namespace) -> int:
     """
     from engine.session import EngineFault, Mark, Session, run
     from nlviz.config_loader import load_config
+    from nlviz.recording.outlock import OutputLock
     from nlviz.recording.writer import Recorder, RecorderError
 
     if args.steps < 1:
         raise UserError(f"--steps {args.steps}: must be at least 1")
     if args.batch < 0:
         raise UserError(f"--batch {args.batch}: must be at least 1")
+    overwrite = bool(getattr(args, "overwrite", False))
     config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed)
+    OutputLock.check(args.out, overwrite=overwrite)   # refuse before the slow engine start
     session = Session(config)
     batch = args.batch or max(DEFAULT_BATCH, config.model.titans.chunk_size)
     template = session.state_dict() if config.run.state_every > 0 else None
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0
     recorder = Recorder(args.out, session.spec, config.to_dict(), device=session.device_name,
-                        stream=session.stream_description, state_template=template)
+                        stream=session.stream_description, state_template=template,
+                        overwrite=overwrite,
+                        device_requested=config.run.device)
+    if session.device_note:
+        print(f"nlviz: note: {session.device_note}", file=sys.stderr)
     try:
         try:
             for frames in run(session, batch, args.steps):
@@ -68,6 +75,8 @@ def run_record(args: argparse.Namespace) -> int:
         recorder.append(session.take_events())
         recorder.close()
     except RecorderError as exc:
+        if show:
+            sys.stderr.write("\n")
         raise UserError(str(exc)) from None
     finally:
         try:

@@ -83,6 +83,9 @@ class OutputLock:
         try:
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
+        except FileExistsError:   # a file where a folder of the path should be
+            raise UserError(f"{path}: cannot create recording: "
+                            f"{os.strerror(errno.ENOTDIR)}") from None
         except OSError as exc:
             raise UserError(f"{path}: cannot create recording: {_reason(exc)}") from None
         flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
@@ -108,6 +111,11 @@ class OutputLock:
             os.close(fd)
             raise
         return cls(path, fd, created)
+
+    @classmethod
+    def check(cls, path: str, *, overwrite: bool) -> None:
+        """Raise now what ``claim`` would raise (early, before a slow start); holds nothing."""
+        cls.claim(path, overwrite=overwrite).release(discard=True)
 
     def vanished(self) -> bool:
         """True when ``path`` no longer names the locked file (deleted, or its folder)."""
