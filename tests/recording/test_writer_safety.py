@@ -109,8 +109,14 @@ def test_disk_full_stops_with_one_line_and_keeps_the_committed_steps(tmp_path):
         for metric in want.spec.global_metrics:
             np.testing.assert_array_equal(got.window(metric).values, want.window(metric).values)
         np.testing.assert_array_equal(got.file[L.D_INPUTS][:last + 1], want.file[L.D_INPUTS][:])
-        snap = got.snapshot_at(last)
-        np.testing.assert_array_equal(snap.weights[0], want.snapshot_at(last).weights[0])
+        # sparse records up to the last committed step are all there (rows after it may
+        # be allocated but unwritten: readers bound them by that step)
+        k = int(np.searchsorted(want.file[L.D_SNAP_STEP][:], last, side="right"))
+        assert k > 1
+        np.testing.assert_array_equal(got.file[L.D_SNAP_STEP][:k], want.file[L.D_SNAP_STEP][:])
+        for lv in want.levels:
+            np.testing.assert_array_equal(got.file[f"{L.G_SNAP_WEIGHTS}/{lv}"][:k],
+                                          want.file[f"{L.G_SNAP_WEIGHTS}/{lv}"][:k])
     info = subprocess.run([sys.executable, str(ROOT / "main.py"), "info", str(out)],
                           capture_output=True, text=True, timeout=60, env=_env(), cwd=ROOT)
     assert info.returncode == 0, info.stderr
