@@ -31,11 +31,47 @@ def _text_len(value: np.ndarray) -> int:
     return max(L.STATE_TEXT_MIN_LEN, 4 * int(value.dtype.itemsize // 4 + 1))
 
 
+class _Keeping:
+    """Stands in for the file while the layout is created: keeps every group and dataset
+    handle it hands out (see ``create_layout``)."""
+
+    def __init__(self, f: h5py.File) -> None:
+        self.f, self.kept = f, []  # type: list[Any]
+
+    @property
+    def attrs(self) -> h5py.AttributeManager:
+        return self.f.attrs
+
+    def create_dataset(self, *args: Any, **kwargs: Any) -> h5py.Dataset:
+        self.kept.append(self.f.create_dataset(*args, **kwargs))
+        return self.kept[-1]
+
+    def require_group(self, name: str) -> h5py.Group:
+        self.kept.append(self.f.require_group(name))
+        return self.kept[-1]
+
+
 def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device: str,
                   stream: str, state_template: dict[str, np.ndarray] | None,
                   nlviz_version: str, torch_version: str,
-                  device_requested: str | None = None) -> None:
-    """Create every group, dataset and attribute of an empty recording in ``f``."""
+                  device_requested: str | None = None) -> list[Any]:
+    """Create every group, dataset and attribute of an empty recording in ``f``.
+
+    Returns the created groups and datasets: keep them until the file is flushed (a
+    handle released earlier closes its object, and a write failing then, e.g. on a full
+    disk, could only be printed by h5py, not raised).
+    """
+    keeping = _Keeping(f)
+    _create_layout(keeping, spec, config, device=device, stream=stream,  # type: ignore[arg-type]
+                   state_template=state_template, nlviz_version=nlviz_version,
+                   torch_version=torch_version, device_requested=device_requested)
+    return keeping.kept
+
+
+def _create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device: str,
+                   stream: str, state_template: dict[str, np.ndarray] | None,
+                   nlviz_version: str, torch_version: str,
+                   device_requested: str | None) -> None:
     a = f.attrs
     a[L.A_SCHEMA] = L.SCHEMA
     a[L.A_SCHEMA_VERSION] = L.SCHEMA_VERSION

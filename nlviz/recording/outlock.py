@@ -6,7 +6,8 @@ file *without truncating it* and takes an OS write lock on it, before HDF5 ever 
 open-file-description ``fcntl`` record lock (``F_OFD_SETLK``, Linux): it is independent
 of HDF5's own ``flock`` locking (``HDF5_USE_FILE_LOCKING``), which the SWMR writer drops
 once SWMR mode is on, so live readers still open the file while a second writer is
-refused. Where OFD locks do not exist a per-process POSIX lock is used; without
+refused. Replacing an existing file is also refused while an HDF5 reader (a replay)
+has it open. Where OFD locks do not exist a per-process POSIX lock is used; without
 ``fcntl`` (Windows) only the existing-file check applies. The lock lives as long as the
 claim's descriptor (also freed by ``kill -9``).
 """
@@ -54,6 +55,22 @@ def _lock(fd: int) -> bool:
             return True   # file system without locks: the existing-file check still applies
         raise
     return True
+
+
+def _held_by_hdf5(fd: int) -> bool:
+    """True if an HDF5 reader or writer elsewhere holds its ``flock`` on the file.
+
+    HDF5 truncates a file it creates before it tries its own lock, so replacing a file
+    that is open for reading would cut it under the reader; probe first (and let go:
+    HDF5's own lock on our next open would conflict with ours)."""
+    if fcntl is None:  # pragma: no cover
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EACCES)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
 
 
 class OutputLock:
@@ -107,6 +124,9 @@ class OutputLock:
                                  "refusing to write it too")
             if not created and not overwrite:
                 raise OutputExists(f"{path}: already exists; use --overwrite to replace it")
+            if not created and _held_by_hdf5(fd):
+                raise OutputBusy(f"{path}: open in another program (a replay or reader); "
+                                 "close it before replacing it")
         except BaseException:
             os.close(fd)
             raise

@@ -176,15 +176,16 @@ class Recorder:
             self._claim.release(discard=True)
             raise UserError(f"{self.path}: cannot create recording: {_reason(exc)}") from None
         try:
-            create_layout(self._file, spec, config_dict, device=device, stream=stream,
-                          state_template=state_template, nlviz_version=__version__,
-                          torch_version=torch_version, device_requested=device_requested)
+            kept = create_layout(self._file, spec, config_dict, device=device, stream=stream,
+                                 state_template=state_template, nlviz_version=__version__,
+                                 torch_version=torch_version, device_requested=device_requested)
             if parent is not None:
                 self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
                 self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])
             self._appender = BatchAppender(self._file, spec)
             self._file.flush()
             self._file.swmr_mode = True
+            del kept
         except (OSError, RuntimeError) as exc:
             _close_abandoned(self._file)
             self._claim.release(discard=True)

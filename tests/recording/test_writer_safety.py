@@ -123,6 +123,14 @@ def test_disk_full_stops_with_one_line_and_keeps_the_committed_steps(tmp_path):
     assert f"steps:          {last + 1} (step 0 .. {last})" in info.stdout
 
 
+def test_disk_full_before_the_first_step_is_one_line_and_leaves_no_file(tmp_path):
+    out = tmp_path / "nospace.h5"
+    res = _record(out, "--steps", "100", *RECORD, preexec=_file_size_limit(20_000))
+    assert res.returncode == 2
+    assert _one_line(res.stderr) == f"nlviz: error: {out}: cannot create recording: disk full"
+    assert not out.exists()
+
+
 # ---- one writer per file ------------------------------------------------------------------
 def test_second_record_to_a_file_being_written_is_refused(tmp_path):
     out = tmp_path / "busy.h5"
@@ -155,6 +163,19 @@ def test_existing_recording_is_kept_unless_overwrite(tmp_path):
     assert res.returncode == 0, res.stderr
     with Recording.open(out) as rec:
         assert rec.complete and rec.n_rows == 30 and rec.config["run"]["seed"] == 2
+
+
+def test_overwrite_of_a_file_open_in_a_replay_is_refused(tmp_path):
+    out = tmp_path / "open.h5"
+    shutil.copy(GOLDEN, out)
+    before = out.read_bytes()
+    with Recording.open(out) as rec:   # HDF5 holds its shared lock while a reader has it open
+        res = _record(out, "--steps", "5", *RECORD, "--overwrite")
+        assert rec.n_rows == 600
+    assert res.returncode == 2
+    assert _one_line(res.stderr) == (f"nlviz: error: {out}: open in another program (a replay "
+                                     "or reader); close it before replacing it")
+    assert out.read_bytes() == before
 
 
 def test_recorder_refuses_a_second_writer_in_the_same_process(tmp_path):
