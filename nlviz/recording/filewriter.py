@@ -275,6 +275,11 @@ class BatchAppender:
         self.f.flush()
         self.committed_rows, self.committed_last_step = self.rows, self.last_step
 
+    def mark_clean_close(self) -> None:
+        """Set ``clean_close = 1`` and flush (the last write before a clean close)."""
+        self._ds(L.D_CLEAN_CLOSE)[0] = 1
+        self.f.flush()
+
 
 def _clip_utf8(text: str, limit: int) -> bytes:
     data = text.encode("utf-8")

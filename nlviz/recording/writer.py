@@ -8,10 +8,8 @@ each dataset with one resize and one slice write, flushes at least every
 """
 from __future__ import annotations
 
-import errno
 import os
 import queue
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import numpy as np
 
 from engine.frames import FrameBatch, RunSpec, SnapshotRecord
 from nlviz.errors import UserError
+from nlviz.recording import failure as F
 from nlviz.recording import layout as L
 from nlviz.recording.filewriter import BatchAppender, create_layout
 from nlviz.recording.outlock import OutputLock
@@ -32,64 +31,8 @@ _WRITE_DELAY = 0.5  # s: fewer, larger writes (one resize + slice write per data
 _COALESCE_ROWS = 8192
 
 
-_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-_ERRNO_RE = re.compile(r"errno = (\d+)")
-
-
 class RecorderError(RuntimeError):
     """The writer thread failed; rows flushed before the failure stay in the file."""
-
-
-class _Vanished(OSError):
-    """The output path no longer names the file being written (deleted or replaced)."""
-
-
-def _errno_of(exc: BaseException | None) -> int | None:
-    """The OS error number behind an h5py/HDF5 error (HDF5 puts it in the message)."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno and not isinstance(exc, _Vanished):
-            return int(exc.errno)
-        m = _ERRNO_RE.search(str(exc))
-        if m:
-            return int(m.group(1))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    code = _errno_of(exc)
-    if code in _DISK_FULL:
-        return "disk full"
-    return os.strerror(code) if code is not None else _one_line(exc)
-
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc) or type(exc).__name__).replace("\n", " ")
-
-
-def _close_abandoned(f: h5py.File) -> None:
-    """Close ``f`` after an I/O failure without writing anything more to it.
-
-    HDF5 flushes its caches on close (and on every object's release); after a failed
-    write that flush fails again and again (one "Exception ignored" traceback per object,
-    and a crash seen at exit), and a partial flush could break the state the last commit
-    left on disk. Pointing HDF5's descriptor at /dev/null first makes the close quiet and
-    leaves the file exactly as the last successful write left it.
-    """
-    try:
-        if f.id.valid and f.driver == "sec2":
-            fd = f.id.get_vfd_handle()
-            null = os.open(os.devnull, os.O_RDWR)
-            try:
-                os.dup2(null, fd)
-            finally:
-                os.close(null)
-    except Exception:  # noqa: BLE001 - best effort; the close below still runs
-        pass
-    try:
-        f.close()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 @dataclass(frozen=True)
@@ -174,7 +117,7 @@ class Recorder:
             self._file = h5py.File(self.path, "w", libver="latest")
         except OSError as exc:
             self._claim.release(discard=True)
-            raise UserError(f"{self.path}: cannot create recording: {_reason(exc)}") from None
+            raise UserError(f"{self.path}: cannot create recording: {F.reason(exc)}") from None
         try:
             kept = create_layout(self._file, spec, config_dict, device=device, stream=stream,
                                  state_template=state_template, nlviz_version=__version__,
@@ -187,11 +130,11 @@ class Recorder:
             self._file.swmr_mode = True
             del kept
         except (OSError, RuntimeError) as exc:
-            _close_abandoned(self._file)
+            F.close_abandoned(self._file)
             self._claim.release(discard=True)
-            raise UserError(f"{self.path}: cannot create recording: {_reason(exc)}") from None
+            raise UserError(f"{self.path}: cannot create recording: {F.reason(exc)}") from None
         except BaseException:
-            _close_abandoned(self._file)
+            F.close_abandoned(self._file)
             self._claim.release(discard=True)
             raise
         self._thread = threading.Thread(target=self._run, name="nlviz-recorder", daemon=True)
@@ -287,15 +230,15 @@ class Recorder:
         held = (f"the recording holds steps {a.first_step}..{a.committed_last_step}"
                 if a.committed_rows and a.first_step is not None
                 else "the recording holds no steps")
-        if isinstance(exc, _Vanished):
+        if isinstance(exc, F.Vanished):
             return f"{self.path}: the file was deleted or replaced while recording ({after}); " \
                    "the steps written to it are lost"
-        code = _errno_of(exc)
-        if code in _DISK_FULL:
+        code = F.errno_of(exc)
+        if code in F.DISK_FULL:
             return f"{self.path}: disk full {after}; {held}"
         if code is not None:
             return f"{self.path}: write failed {after} ({os.strerror(code)}); {held}"
-        return f"{self.path}: recording failed {after}: {_one_line(exc)}; {held}"
+        return f"{self.path}: recording failed {after}: {F.one_line(exc)}; {held}"
 
     # ---- writer thread --------------------------------------------------------------------
     def _run(self) -> None:
@@ -341,11 +284,10 @@ class Recorder:
                     for w in waiters:
                         w.set()
                     waiters = []
-            self._file[L.D_CLEAN_CLOSE][0] = 1
-            self._file.flush()
+            self._appender.mark_clean_close()
         except BaseException as exc:  # noqa: BLE001 - surfaced on the next append/close
             if isinstance(exc, (OSError, RuntimeError)):   # I/O failed: write nothing more
-                _close_abandoned(self._file)
+                F.close_abandoned(self._file)
                 if not self._claim.vanished():
                     try:
                         clamp_eof(self.path)    # a half-done flush may claim unwritten bytes
@@ -368,7 +310,7 @@ class Recorder:
 
     def _commit(self) -> None:
         if self._claim.vanished():
-            raise _Vanished(self.path)
+            raise F.Vanished(self.path)
         self._appender.commit()
         with self._lock:
             self._rows = self._appender.rows

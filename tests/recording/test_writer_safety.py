@@ -231,11 +231,11 @@ def _drop_dac_override() -> None:
 def test_unusable_output_is_one_line(tmp_path, case):
     preexec = None
     if case == "directory":
-        out, want = tmp_path, f"{tmp_path}: is a directory; give a file name such as " \
-                              f"{tmp_path / 'run.h5'}"
+        out = tmp_path
+        want = f"{tmp_path}: is a directory; give a file name such as {tmp_path / 'run.h5'}"
     elif case == "dev_null":
-        out, want = Path(os.devnull), "/dev/null: not a regular file; a recording must be " \
-                                      "written to a regular .h5 file"
+        out = Path(os.devnull)
+        want = "/dev/null: not a regular file; a recording must be written to a regular .h5 file"
     elif case == "read_only_dir":
         ro = tmp_path / "ro"
         ro.mkdir()
@@ -268,7 +268,7 @@ def test_output_folder_removed_mid_run_is_reported(tmp_path):
 
 # ---- checksums ------------------------------------------------------------------------------
 def test_every_chunked_dataset_has_a_fletcher32_checksum(recorded):
-    path, spec, b = recorded
+    path, _spec, _batch = recorded
     chunked = []
     with h5py.File(path, "r") as f:
         assert f.attrs[L.A_SCHEMA_VERSION] == "1.1"
@@ -281,7 +281,7 @@ def test_every_chunked_dataset_has_a_fletcher32_checksum(recorded):
     assert {"steps", "inputs", "levels/cms1/surprise", "lod/b16", "snapshots/weights/cms1",
             "states/step", "events/detail"} <= names
     assert [n for n, fl, _ in chunked if not fl] == []
-    assert dict((n, c) for n, _, c in chunked)["snapshots/weights/cms1"] == "gzip"
+    assert {n: c for n, _, c in chunked}["snapshots/weights/cms1"] == "gzip"
 
 
 def test_a_flipped_byte_in_a_chunk_is_detected(tmp_path):
