@@ -3,7 +3,7 @@
 Lossless: ``append`` blocks while the queue is full (the time spent waiting is the
 back-pressure shown by ``stats``). The writer thread coalesces queued batches, writes
 each dataset with one resize and one slice write, flushes at least every
-``flush_interval`` seconds and on ``flush()``, and then publishes
+``flush_interval`` seconds (the first rows at once) and on ``flush()``, and then publishes
 ``/status/rows_committed``. ``close()`` drains, flushes and sets ``clean_close = 1``.
 """
 from __future__ import annotations
@@ -274,7 +274,8 @@ class Recorder:
                     except queue.Empty:
                         item = None
                 now = time.monotonic()
-                due = now - self._last_flush >= self.flush_interval
+                due = now - self._last_flush >= self.flush_interval or \
+                    (rows > 0 and self._appender.committed_rows == 0)   # first rows: at once
                 ripe = rows >= _COALESCE_ROWS or now >= (write_by or now)
                 if pending and (stop or waiters or due or ripe):
                     self._appender.append(FrameBatch.concat(pending))
