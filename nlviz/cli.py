@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--batch", type=int, default=0,
                      help="steps per engine call (default: the Titans chunk size, at least 64)")
     rec.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rec.add_argument("--overwrite", action="store_true",
+                     help="replace OUT if it exists (refused otherwise)")
     _add_run_options(rec)
 
     info = sub.add_parser("info", help="summarise a recording")

@@ -84,9 +84,12 @@ class SetSpeed:
 
 @dataclass(frozen=True)
 class Record:
-    """Start recording to ``path``, or stop when ``path`` is None."""
+    """Start recording to ``path``, or stop when ``path`` is None. An existing file is
+    refused ("cannot record: PATH: already exists ...") unless ``overwrite`` (e.g. after
+    the user confirmed a save dialog)."""
 
     path: str | None
+    overwrite: bool = False
 
 
 @dataclass(frozen=True)
@@ -408,7 +411,7 @@ class _EngineLoop:
             self._send(("recording", False, msg))
             return
         try:
-            self.record.start(req.path, self.session)
+            self.record.start(req.path, self.session, overwrite=req.overwrite)
             self._send(("recording", True, req.path))
         except Exception as exc:  # noqa: BLE001 - shown to the user, the run goes on
             self._send(("recording", False, f"cannot record: {_one_line(exc)}"))

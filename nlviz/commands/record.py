@@ -28,13 +28,16 @@ def run_record(args: argparse.Namespace) -> int:
     from engine.config import ConfigError
     from engine.session import EngineFault, Mark, Session, run
     from nlviz.config_loader import load_config
+    from nlviz.recording.outlock import OutputLock
     from nlviz.recording.writer import Recorder, RecorderError
 
     if args.steps < 1:
         raise UserError(f"--steps {args.steps}: must be at least 1")
     if args.batch < 0:
         raise UserError(f"--batch {args.batch}: must be at least 1")
+    overwrite = bool(getattr(args, "overwrite", False))
     config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed)
+    OutputLock.check(args.out, overwrite=overwrite)   # refuse before the slow engine start
     try:
         session = Session(config)     # refuses a model too big for the device's memory
     except ConfigError as exc:
@@ -44,7 +47,11 @@ def run_record(args: argparse.Namespace) -> int:
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0
     recorder = Recorder(args.out, session.spec, config.to_dict(), device=session.device_name,
-                        stream=session.stream_description, state_template=template)
+                        stream=session.stream_description, state_template=template,
+                        overwrite=overwrite,
+                        device_requested=config.run.device)
+    if session.device_note:
+        print(f"nlviz: note: {session.device_note}", file=sys.stderr)
     try:
         try:
             for frames in run(session, batch, args.steps):
@@ -72,6 +79,8 @@ def run_record(args: argparse.Namespace) -> int:
         recorder.append(session.take_events())
         recorder.close()
     except RecorderError as exc:
+        if show:
+            sys.stderr.write("\n")
         raise UserError(str(exc)) from None
     finally:
         try:

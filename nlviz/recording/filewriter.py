@@ -22,18 +22,56 @@ from nlviz.recording.pyramid import PyramidBuilder
 def _series_dataset(f: h5py.File, path: str, dtype: Any, tail: tuple[int, ...] = (),
                     chunk_rows: int = L.ROW_CHUNK, filters: dict | None = None) -> h5py.Dataset:
     rows = max(1, min(chunk_rows, (1 << 18) // max(1, int(np.prod(tail)) * np.dtype(dtype).itemsize)))
+    kwargs = {**(L.SCALAR_FILTERS if filters is None else filters), **L.CHECKSUM_FILTERS}
     return f.create_dataset(path, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype,
-                            chunks=(rows, *tail), **(L.SCALAR_FILTERS if filters is None else filters))
+                            chunks=(rows, *tail), **kwargs)
 
 
 def _text_len(value: np.ndarray) -> int:
     return max(L.STATE_TEXT_MIN_LEN, 4 * int(value.dtype.itemsize // 4 + 1))
 
 
+class _Keeping:
+    """Stands in for the file while the layout is created: keeps every group and dataset
+    handle it hands out (see ``create_layout``)."""
+
+    def __init__(self, f: h5py.File) -> None:
+        self.f, self.kept = f, []  # type: list[Any]
+
+    @property
+    def attrs(self) -> h5py.AttributeManager:
+        return self.f.attrs
+
+    def create_dataset(self, *args: Any, **kwargs: Any) -> h5py.Dataset:
+        self.kept.append(self.f.create_dataset(*args, **kwargs))
+        return self.kept[-1]
+
+    def require_group(self, name: str) -> h5py.Group:
+        self.kept.append(self.f.require_group(name))
+        return self.kept[-1]
+
+
 def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device: str,
                   stream: str, state_template: dict[str, np.ndarray] | None,
-                  nlviz_version: str, torch_version: str) -> None:
-    """Create every group, dataset and attribute of an empty recording in ``f``."""
+                  nlviz_version: str, torch_version: str,
+                  device_requested: str | None = None) -> list[Any]:
+    """Create every group, dataset and attribute of an empty recording in ``f``.
+
+    Returns the created groups and datasets: keep them until the file is flushed (a
+    handle released earlier closes its object, and a write failing then, e.g. on a full
+    disk, could only be printed by h5py, not raised).
+    """
+    keeping = _Keeping(f)
+    _create_layout(keeping, spec, config, device=device, stream=stream,  # type: ignore[arg-type]
+                   state_template=state_template, nlviz_version=nlviz_version,
+                   torch_version=torch_version, device_requested=device_requested)
+    return keeping.kept
+
+
+def _create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device: str,
+                   stream: str, state_template: dict[str, np.ndarray] | None,
+                   nlviz_version: str, torch_version: str,
+                   device_requested: str | None) -> None:
     a = f.attrs
     a[L.A_SCHEMA] = L.SCHEMA
     a[L.A_SCHEMA_VERSION] = L.SCHEMA_VERSION
@@ -43,6 +81,8 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
     a[L.A_NLVIZ_VERSION] = str(nlviz_version)
     a[L.A_TORCH_VERSION] = str(torch_version)
     a[L.A_DEVICE] = str(device)
+    if device_requested is not None:
+        a[L.A_DEVICE_REQUESTED] = str(device_requested)
     a[L.A_STREAM] = str(stream)
     a[L.A_LEVEL_NAMES] = json.dumps(list(spec.level_names))
     a[L.A_LEVEL_METRICS] = json.dumps(list(spec.level_metrics))
@@ -120,6 +160,9 @@ class BatchAppender:
         self.f, self.spec = f, spec
         self.rows = int(f[L.D_ROWS_COMMITTED][0])
         self.last_step = -1
+        self.first_step: int | None = None     # step of row 0 (None while empty)
+        self.committed_rows = self.rows         # rows published by the last ``commit``
+        self.committed_last_step = -1           # step of the last published row
         self.pyramid = PyramidBuilder(len(spec.levels) * len(spec.level_metrics)
                                       + len(spec.global_metrics))
         self.nonfinite = np.zeros(self.pyramid.n_series, np.int64)
@@ -131,6 +174,15 @@ class BatchAppender:
         self._global = [f[L.global_path(m)] for m in spec.global_metrics]
         names = json.loads(f[L.G_STATES].attrs[L.A_TENSOR_NAMES])
         self._states = {n: f[L.state_path(n)] for n in names}
+        self._open: dict[str, h5py.Dataset] = {}
+
+    def _ds(self, path: str) -> h5py.Dataset:
+        """The dataset at ``path``, kept open: a handle released mid-run closes (and flushes)
+        the dataset, whose error on a full disk HDF5 could only print, never raise."""
+        ds = self._open.get(path)
+        if ds is None:
+            ds = self._open[path] = self.f[path]
+        return ds
 
     def _check(self, b: FrameBatch) -> None:
         n, spec = len(b), self.spec
@@ -146,13 +198,14 @@ class BatchAppender:
         """Write one (possibly coalesced) batch; the caller flushes and commits."""
         self._check(b)
         n = len(b)
-        f = self.f
         if n:
-            _append(f[L.D_STEPS], b.step.astype(L.STEP_DTYPE, copy=False))
-            _append(f[L.D_WALL_TIME], b.wall_time.astype(np.float64, copy=False))
-            _append(f[L.D_REGIME], b.regime.astype(np.int32, copy=False))
-            _append(f[L.D_TOKEN], b.token.astype(np.int32, copy=False))
-            _append(f[L.D_INPUTS], b.inputs.astype(np.float32, copy=False))
+            if self.first_step is None:
+                self.first_step = int(b.step[0])
+            _append(self._ds(L.D_STEPS), b.step.astype(L.STEP_DTYPE, copy=False))
+            _append(self._ds(L.D_WALL_TIME), b.wall_time.astype(np.float64, copy=False))
+            _append(self._ds(L.D_REGIME), b.regime.astype(np.int32, copy=False))
+            _append(self._ds(L.D_TOKEN), b.token.astype(np.int32, copy=False))
+            _append(self._ds(L.D_INPUTS), b.inputs.astype(np.float32, copy=False))
             for g, ds in enumerate(self._global):
                 _append(ds, np.ascontiguousarray(b.scalars[:, g], np.float32))
             for li, dsets in enumerate(self._level):
@@ -168,30 +221,31 @@ class BatchAppender:
         self._sparse(b)
 
     def _sparse(self, b: FrameBatch) -> None:
-        f = self.f
         if b.probes:
-            _append(f[L.D_PROBE_STEP], np.array([p.step for p in b.probes], np.int64))
-            _append(f[L.D_PROBE_AGES], np.stack([p.ages for p in b.probes]).astype(np.int64))
-            _append(f[L.D_PROBE_ERRORS], np.stack([p.errors for p in b.probes]).astype(np.float32))
+            _append(self._ds(L.D_PROBE_STEP), np.array([p.step for p in b.probes], np.int64))
+            _append(self._ds(L.D_PROBE_AGES),
+                    np.stack([p.ages for p in b.probes]).astype(np.int64))
+            _append(self._ds(L.D_PROBE_ERRORS),
+                    np.stack([p.errors for p in b.probes]).astype(np.float32))
         if b.snapshots:
-            _append(f[L.D_SNAP_STEP], np.array([s.step for s in b.snapshots], np.int64))
+            _append(self._ds(L.D_SNAP_STEP), np.array([s.step for s in b.snapshots], np.int64))
             for li, lv in enumerate(self.spec.levels):
-                _append(f[f"{L.G_SNAP_WEIGHTS}/{lv.name}"],
+                _append(self._ds(f"{L.G_SNAP_WEIGHTS}/{lv.name}"),
                         np.stack([s.weights[li] for s in b.snapshots]).astype(np.float32))
-                _append(f[f"{L.G_SNAP_UPDATES}/{lv.name}"],
+                _append(self._ds(f"{L.G_SNAP_UPDATES}/{lv.name}"),
                         np.stack([s.updates[li] for s in b.snapshots]).astype(np.float32))
         if b.events:
-            _append(f[L.D_EVENT_STEP], np.array([e.step for e in b.events], np.int64))
-            _append(f[L.D_EVENT_KIND], np.array(
+            _append(self._ds(L.D_EVENT_STEP), np.array([e.step for e in b.events], np.int64))
+            _append(self._ds(L.D_EVENT_KIND), np.array(
                 [e.kind.encode("ascii", "replace")[:L.EVENT_KIND_LEN] for e in b.events],
                 f"S{L.EVENT_KIND_LEN}"))
-            _append(f[L.D_EVENT_DETAIL], np.array(
+            _append(self._ds(L.D_EVENT_DETAIL), np.array(
                 [_clip_utf8(e.detail, L.EVENT_DETAIL_LEN) for e in b.events],
                 f"S{L.EVENT_DETAIL_LEN}"))
         states = [s for s in b.states if self._state_fits(s.tensors)]
         self.states_skipped += len(b.states) - len(states)
         if states and self._states:
-            _append(f[L.D_STATE_STEP], np.array([s.step for s in states], np.int64))
+            _append(self._ds(L.D_STATE_STEP), np.array([s.step for s in states], np.int64))
             for name, ds in self._states.items():
                 vals = [np.asarray(s.tensors[name]) for s in states]
                 if ds.attrs.get(L.A_TEXT, 0):
@@ -215,9 +269,15 @@ class BatchAppender:
     def commit(self) -> None:
         """Flush everything written, then publish the row count (readers trust it)."""
         self.f.flush()
-        self.f[L.D_NONFINITE][:] = self.nonfinite
-        self.f[L.D_STATES_SKIPPED][0] = self.states_skipped
-        self.f[L.D_ROWS_COMMITTED][0] = self.rows
+        self._ds(L.D_NONFINITE)[:] = self.nonfinite
+        self._ds(L.D_STATES_SKIPPED)[0] = self.states_skipped
+        self._ds(L.D_ROWS_COMMITTED)[0] = self.rows
+        self.f.flush()
+        self.committed_rows, self.committed_last_step = self.rows, self.last_step
+
+    def mark_clean_close(self) -> None:
+        """Set ``clean_close = 1`` and flush (the last write before a clean close)."""
+        self._ds(L.D_CLEAN_CLOSE)[0] = 1
         self.f.flush()
 
 

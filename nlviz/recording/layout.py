@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 SCHEMA = "nlviz.run"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"                 # 1.1: Fletcher-32 on every chunked dataset, device_requested
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 0
+SCHEMA_MINOR = 1
 
 # ---- root attributes ------------------------------------------------------------------
 A_SCHEMA = "schema"
@@ -21,7 +21,8 @@ A_SPEC_JSON = "spec_json"              # RunSpec (levels, metrics, d_in, probe_s
 A_CREATED_UTC = "created_utc"          # ISO 8601, UTC
 A_NLVIZ_VERSION = "nlviz_version"
 A_TORCH_VERSION = "torch_version"
-A_DEVICE = "device"
+A_DEVICE = "device"                    # the device the run actually ran on
+A_DEVICE_REQUESTED = "device_requested"  # 1.1: the device asked for (auto/cpu/cuda/mps)
 A_STREAM = "stream"                    # stream description at start
 A_LEVEL_NAMES = "level_names"          # JSON list, level order of every (.., L, ..) axis
 A_LEVEL_METRICS = "level_metrics"      # JSON list
@@ -92,6 +93,8 @@ BLOB_CHUNK = 1                          # one record per chunk for compressed bl
                                         # probes, states): appends never rewrite (and leak) a chunk
 SCALAR_FILTERS: dict = {}              # no compression on per-step series (CPU-bound, tiny)
 BLOB_FILTERS: dict = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+CHECKSUM_FILTERS: dict = {"fletcher32": True}  # 1.1: added to every chunked dataset (damage is
+                                        # detected per chunk on read; 1.0 files have none)
 
 
 def level_path(level: str, name: str | None = None) -> str:

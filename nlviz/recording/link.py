@@ -27,6 +27,7 @@ class RecordingLink:
         self._recorder: Any = None
         self._base: str | None = None
         self._segment = 1
+        self._overwrite = False
         self._spec: Any = None
 
     @property
@@ -39,10 +40,16 @@ class RecordingLink:
         """The file being written, if any."""
         return self._recorder.path if self._recorder is not None else None
 
-    def start(self, path: str, session: Session) -> None:
-        """Open ``path`` (closing any current file first); raises on failure."""
+    def start(self, path: str, session: Session, overwrite: bool = False) -> None:
+        """Open ``path`` (closing any current file first); raises on failure.
+
+        Raises
+        ------
+        nlviz.errors.UserError : one line; ``OutputExists`` when ``path`` exists and
+            ``overwrite`` is False, ``OutputBusy`` when another process writes it.
+        """
         self.stop()
-        self._base, self._segment = path, 1
+        self._base, self._segment, self._overwrite = path, 1, overwrite
         self._open(path, session)
 
     def _open(self, path: str, session: Session) -> None:
@@ -54,7 +61,9 @@ class RecordingLink:
         self._recorder = Recorder(path, session.spec, session.config.to_dict(),
                                   device=session.device_name,
                                   stream=session.stream_description,
-                                  state_template=template, parent=self.parent)
+                                  state_template=template, parent=self.parent,
+                                  overwrite=self._overwrite,
+                                  device_requested=session.config.run.device)
         self._spec = session.spec
 
     def append(self, batch: FrameBatch) -> str | None:

@@ -3,7 +3,7 @@
 Lossless: ``append`` blocks while the queue is full (the time spent waiting is the
 back-pressure shown by ``stats``). The writer thread coalesces queued batches, writes
 each dataset with one resize and one slice write, flushes at least every
-``flush_interval`` seconds and on ``flush()``, and then publishes
+``flush_interval`` seconds (the first rows at once) and on ``flush()``, and then publishes
 ``/status/rows_committed``. ``close()`` drains, flushes and sets ``clean_close = 1``.
 """
 from __future__ import annotations
@@ -13,15 +13,18 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
 from engine.frames import FrameBatch, RunSpec, SnapshotRecord
+from nlviz.errors import UserError
+from nlviz.recording import failure as F
 from nlviz.recording import layout as L
 from nlviz.recording.filewriter import BatchAppender, create_layout
+from nlviz.recording.outlock import OutputLock
+from nlviz.recording.superblock import clamp_eof
 
 _STOP = object()
 _WRITE_DELAY = 0.5  # s: fewer, larger writes (one resize + slice write per dataset)
@@ -55,7 +58,13 @@ class RecorderStats:
 
 
 class Recorder:
-    """Record a run to ``path`` (created or overwritten).
+    """Record a run to ``path`` (a new file; an existing one only with ``overwrite``).
+
+    One writer per file: the file is locked (``outlock.OutputLock``) from before it is
+    truncated until the writer thread has closed it. A write failure (disk full, I/O
+    error) stops the recording at once: nothing more is written, the file keeps the
+    rows of the last commit, and ``append``/``close`` raise ``RecorderError`` with one
+    line saying which steps the file holds.
 
     Parameters
     ----------
@@ -71,17 +80,21 @@ class Recorder:
     parent : ``(parent_run, parent_step)`` for a run branched from a recording ("continue
         live from here"): stored as the root attributes ``parent_run`` (file name) and
         ``parent_step``; None for an ordinary run.
+    overwrite : replace an existing file (refused otherwise).
+    device_requested : the device the user asked for (``run.device``), stored next to the
+        device actually used.
 
     Raises
     ------
-    nlviz.errors.UserError : the file cannot be created.
+    nlviz.errors.UserError : the file cannot be created, exists (``OutputExists``) or is
+        being written by another process (``OutputBusy``).
     """
 
     def __init__(self, path: str | os.PathLike[str], spec: RunSpec, config_dict: dict[str, Any], *,
                  device: str, stream: str, state_template: dict[str, np.ndarray] | None = None,
                  queue_size: int = 64, flush_interval: float = 1.0,
-                 parent: tuple[str, int] | None = None) -> None:
-        from nlviz.errors import UserError
+                 parent: tuple[str, int] | None = None, overwrite: bool = False,
+                 device_requested: str | None = None) -> None:
         self.path = str(path)
         self.spec = spec
         self.flush_interval = float(flush_interval)
@@ -90,6 +103,7 @@ class Recorder:
         self._closed = False
         self._blocked = 0.0
         self._rows = 0
+        self._last_step_in = -1            # last step handed to ``append`` (for messages)
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         try:
@@ -98,23 +112,30 @@ class Recorder:
         except ImportError:  # pragma: no cover
             torch_version = "unknown"
         from nlviz import __version__
+        self._claim = OutputLock.claim(self.path, overwrite=overwrite)   # before any truncation
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._file = h5py.File(self.path, "w", libver="latest")
         except OSError as exc:
-            raise UserError(f"{self.path}: cannot create recording: {exc}") from None
+            self._claim.release(discard=True)
+            raise UserError(f"{self.path}: cannot create recording: {F.reason(exc)}") from None
         try:
-            create_layout(self._file, spec, config_dict, device=device, stream=stream,
-                          state_template=state_template, nlviz_version=__version__,
-                          torch_version=torch_version)
+            kept = create_layout(self._file, spec, config_dict, device=device, stream=stream,
+                                 state_template=state_template, nlviz_version=__version__,
+                                 torch_version=torch_version, device_requested=device_requested)
             if parent is not None:
                 self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
                 self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])
             self._appender = BatchAppender(self._file, spec)
             self._file.flush()
             self._file.swmr_mode = True
+            del kept
+        except (OSError, RuntimeError) as exc:
+            F.close_abandoned(self._file)
+            self._claim.release(discard=True)
+            raise UserError(f"{self.path}: cannot create recording: {F.reason(exc)}") from None
         except BaseException:
-            self._file.close()
+            F.close_abandoned(self._file)
+            self._claim.release(discard=True)
             raise
         self._thread = threading.Thread(target=self._run, name="nlviz-recorder", daemon=True)
         self._thread.start()
@@ -130,6 +151,8 @@ class Recorder:
         self._raise_if_failed()
         if self._closed:
             raise RecorderError(f"{self.path}: recorder is closed")
+        if len(batch):
+            self._last_step_in = max(self._last_step_in, int(batch.step[-1]))
         if batch.snapshots:  # guard against engine views mutated by later steps
             batch.snapshots = [SnapshotRecord(r.step, tuple(np.array(w) for w in r.weights),
                                               tuple(np.array(u) for u in r.updates))
@@ -197,7 +220,25 @@ class Recorder:
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
-            raise RecorderError(f"{self.path}: recording failed: {self._error}") from self._error
+            raise RecorderError(self._failure_message()) from self._error
+
+    def _failure_message(self) -> str:
+        """One line: what went wrong, after which step, and which steps the file keeps."""
+        exc, a = self._error, self._appender
+        after = (f"after step {self._last_step_in}" if self._last_step_in >= 0
+                 else "before the first step")
+        held = (f"the recording holds steps {a.first_step}..{a.committed_last_step}"
+                if a.committed_rows and a.first_step is not None
+                else "the recording holds no steps")
+        if isinstance(exc, F.Vanished):
+            return f"{self.path}: the file was deleted or replaced while recording ({after}); " \
+                   "the steps written to it are lost"
+        code = F.errno_of(exc)
+        if code in F.DISK_FULL:
+            return f"{self.path}: disk full {after}; {held}"
+        if code is not None:
+            return f"{self.path}: write failed {after} ({os.strerror(code)}); {held}"
+        return f"{self.path}: recording failed {after}: {F.one_line(exc)}; {held}"
 
     # ---- writer thread --------------------------------------------------------------------
     def _run(self) -> None:
@@ -233,7 +274,8 @@ class Recorder:
                     except queue.Empty:
                         item = None
                 now = time.monotonic()
-                due = now - self._last_flush >= self.flush_interval
+                due = now - self._last_flush >= self.flush_interval or \
+                    (rows > 0 and self._appender.committed_rows == 0)   # first rows: at once
                 ripe = rows >= _COALESCE_ROWS or now >= (write_by or now)
                 if pending and (stop or waiters or due or ripe):
                     self._appender.append(FrameBatch.concat(pending))
@@ -243,20 +285,33 @@ class Recorder:
                     for w in waiters:
                         w.set()
                     waiters = []
-            self._file[L.D_CLEAN_CLOSE][0] = 1
-            self._file.flush()
+            self._appender.mark_clean_close()
         except BaseException as exc:  # noqa: BLE001 - surfaced on the next append/close
+            if isinstance(exc, (OSError, RuntimeError)):   # I/O failed: write nothing more
+                F.close_abandoned(self._file)
+                if not self._claim.vanished():
+                    try:
+                        clamp_eof(self.path)    # a half-done flush may claim unwritten bytes
+                    except OSError:
+                        pass
             self._error = exc
+            self._finish_file()
             for w in waiters:
                 w.set()
             self._drain_after_failure(stop)
         finally:
-            try:
-                self._file.close()
-            except Exception:  # noqa: BLE001
-                pass
+            self._finish_file()
+
+    def _finish_file(self) -> None:
+        try:
+            self._file.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self._claim.release()
 
     def _commit(self) -> None:
+        if self._claim.vanished():
+            raise F.Vanished(self.path)
         self._appender.commit()
         with self._lock:
             self._rows = self._appender.rows
