@@ -63,6 +63,8 @@ def build_app_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-size", metavar="WxH", help="window size, e.g. 1600x1000")
     p.add_argument("--replay", metavar="RUN.h5", help="open a recording for replay")
     p.add_argument("--record", metavar="RUN.h5", help="record the live run to this file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --record: replace RUN.h5 if it exists (refused otherwise)")
     p.add_argument("--light", action="store_true", help="light theme")
     return p
 

@@ -25,6 +25,7 @@ from nlviz.qt.main_window import MainWindow
 from nlviz.qt.quitting import Quitter
 from nlviz.qt.screenshot import screenshot
 from nlviz.qt.theme import apply_theme, theme_for
+from nlviz.recording.outlock import OutputLock
 
 
 def parse_window_size(text: str | None) -> tuple[int, int] | None:
@@ -76,6 +77,8 @@ def run_app(args: argparse.Namespace) -> int:
         raise UserError(f"--steps {args.steps}: must be 0 or more")
     if args.screenshot:
         picture_kind(args.screenshot)            # refuse a bad suffix before any window
+    if args.record and not args.replay:         # an existing file only with --overwrite
+        OutputLock.check(args.record, overwrite=args.overwrite)
     if args.replay:
         ignored = [flag for flag, value in (("--preset", args.preset), ("--stream", args.stream),
                                             ("--set", args.overrides), ("--record", args.record))
@@ -98,7 +101,8 @@ def run_app(args: argparse.Namespace) -> int:
     elif not args.screenshot:
         window.restore_layout()
     if args.screenshot:
-        return screenshot(app, window, controller, args.screenshot, args.steps, args.record)
+        return screenshot(app, window, controller, args.screenshot, args.steps, args.record,
+                          overwrite=args.overwrite)
     quitter = launch(app, window, controller, args)
     with quitter.on_sigint():
         code = int(app.exec())
@@ -114,7 +118,7 @@ def launch(app: QApplication, window: MainWindow, controller: Controller,
     window.quitRequested.connect(quitter.quit)
     controller.start()
     if args.record:
-        controller.record(args.record)
+        controller.record(args.record, overwrite=args.overwrite)
         window.controls.set_recording(True, args.record)
     window.show()
     window.focus_plots()                       # Space plays / pauses from the first frame

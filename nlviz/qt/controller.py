@@ -7,6 +7,7 @@ it goes engine process -> worker -> ``RunBuffers`` -> ``Redrawer`` -> views.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -177,9 +178,10 @@ class Controller(QObject):
         self.preset = name
         self.request.emit(Rebuild(cfg))
 
-    def record(self, path: str | None) -> None:
-        """Start recording to ``path`` (None stops)."""
-        self.request.emit(Record(path))
+    def record(self, path: str | None, overwrite: bool = False) -> None:
+        """Start recording to ``path`` (None stops). An existing file is refused by the
+        engine unless ``overwrite`` (the user said so)."""
+        self.request.emit(Record(path, overwrite))
 
     def set_follow(self, on: bool) -> None:
         """Follow the live edge, or stay where the user looks."""
@@ -318,7 +320,16 @@ class Controller(QObject):
         self.redrawer.force()
 
     def _on_controls_record(self, on: bool, path: str) -> None:
-        self.record(path if on else None)
+        """The Record button: an existing file is replaced only after the user says so."""
+        if not on:
+            self.record(None)
+            return
+        exists = os.path.lexists(path)
+        if exists and not self.window.confirm_replace(path):
+            self.window.controls.set_recording(False)
+            self.window.status.show_message(f"not recording: {path} kept")
+            return
+        self.record(path, overwrite=exists)
 
     def _on_config_apply(self, changes: list) -> None:
         if any(path == "run.device" for path, _ in changes):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFrame, QLabel, QMainWindow, QPlainTextEdit,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox,
+                               QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget)
 
 from nlviz.qt.controls import ControlBar
 from nlviz.qt.panels.config_panel import ConfigPanel
@@ -127,6 +127,14 @@ class MainWindow(QMainWindow):
     def log(self, line: str) -> None:
         """Append a line to the event log."""
         self.event_log.appendPlainText(line)
+
+    def confirm_replace(self, path: str) -> bool:
+        """Ask before a recording replaces an existing file; True when the user agrees."""
+        answer = QMessageBox.question(
+            self, "Replace recording?",
+            f"{path} already exists. Replace it with this run's recording?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     # ---- persistence -------------------------------------------------------------
     def restore_layout(self) -> None:

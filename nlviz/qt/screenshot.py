@@ -22,10 +22,10 @@ class _Screenshot(QObject):
     (the recording could not be created, the picture could not be saved)."""
 
     def __init__(self, app: QApplication, window: MainWindow, controller: Controller,
-                 path: str, steps: int, record: str | None) -> None:
+                 path: str, steps: int, record: str | None, overwrite: bool = False) -> None:
         super().__init__()
         self.app, self.window, self.controller, self.path = app, window, controller, path
-        self.steps, self.record = steps, record
+        self.steps, self.record, self.overwrite = steps, record, overwrite
         self.code = 1
         self.ready = False
         self.done = False
@@ -51,7 +51,7 @@ class _Screenshot(QObject):
             return
         self.ready = True
         if self.record:
-            self.controller.record(self.record)      # go on when the file is open
+            self.controller.record(self.record, self.overwrite)   # go on when it is open
         else:
             self._run()
 
@@ -125,9 +125,9 @@ class _Screenshot(QObject):
 
 
 def screenshot(app: QApplication, window: MainWindow, controller: Controller, path: str,
-                steps: int, record: str | None = None) -> int:
+                steps: int, record: str | None = None, overwrite: bool = False) -> int:
     """Start the engine, (record,) run ``steps`` steps, let the views settle, save, exit."""
-    shot = _Screenshot(app, window, controller, path, steps, record)
+    shot = _Screenshot(app, window, controller, path, steps, record, overwrite)
     QTimer.singleShot(0, shot.begin)
     app.exec()
     return shot.code
