@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from nlviz.buffers import HistoryView
 from nlviz.errors import UserError
+from nlviz.qt import gc_guard
 from nlviz.qt.export import save_plot, save_widget
 from nlviz.qt.replay.window import WIDTHS, ReplayWindow, remember_recent
 from nlviz.recording.reader import Recording
@@ -99,6 +100,7 @@ class ReplayController(QObject):
     def __init__(self, window: ReplayWindow, live_provider: Callable[[], Any] | None = None,
                  raw_limit: int = 20_000) -> None:
         super().__init__(window)
+        gc_guard.install()       # Qt objects in Python cycles die on this thread only
         self.window = window
         self.live_provider = live_provider
         self.raw_limit = raw_limit
