@@ -115,6 +115,16 @@ def no_leaked_windows(qapp):
                         f"{[t.objectName() or type(t).__name__ for t in running]}"
 
 
+@pytest.fixture(autouse=True)
+def no_cross_thread_timer_use(qtlog):
+    """Fail a test during which a GUI-thread timer was stopped or freed on another thread
+    (Qt's "Timers cannot be stopped from another thread": the dangling timer segfaults
+    later, in whichever test processes events then)."""
+    yield
+    bad = [r.message for r in qtlog.records if "another thread" in r.message]
+    assert not bad, f"Qt objects used from the wrong thread: {bad[:3]}"
+
+
 @pytest.fixture
 def replay(qtbot):
     """An empty replay window and its controller (shared by the replay test modules)."""
