@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections import Counter
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -52,8 +53,9 @@ def test_wait_signal_callbacks_for_worker_signals_run_on_the_gui_thread(qtbot, q
     finally:
         thread.quit()
         assert thread.wait(10_000)
-    main = threading.main_thread().name
-    assert seen == [(main, (7,)), (main, (7,)), (main, ("x",))]
+    # the second blocker may catch the first fire()'s late "other": count, do not order
+    assert {name for name, _ in seen} == {threading.main_thread().name}
+    assert seen[0][1] == (7,) and Counter(args for _, args in seen) == {(7,): 2, ("x",): 1}
     assert _cross_thread_messages(qtlog) == []
 
 
