@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer
 
 from nlviz.buffers import RunBuffers
+from nlviz.qt import gc_guard
 
 if TYPE_CHECKING:
     from nlviz.qt.main_window import MainWindow
@@ -30,6 +31,7 @@ class Redrawer(QObject):
 
     def __init__(self, buffers: RunBuffers, window: MainWindow, fps: float = 30.0) -> None:
         super().__init__()
+        gc_guard.install()       # Qt objects in Python cycles die on this thread only
         self.buffers = buffers
         self.window = window
         self.follow = True

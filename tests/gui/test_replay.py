@@ -398,6 +398,7 @@ def test_live_window_hooks_open_replays_and_report_bad_files(qtbot, run2k, tmp_p
     assert hooks.open(str(junk)) is None
     assert "not an HDF5 file" in live.status.message.text()
     w = hooks.open(run2k)
+    qtbot.addWidget(w)
     assert w is not None and w.isVisible() and w.controller.player.n == 2000
     w.close()
     live.close()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from nlviz.buffers import HistoryView
 from nlviz.errors import UserError
+from nlviz.qt import gc_guard
 from nlviz.qt.export import save_plot, save_widget
 from nlviz.qt.replay.window import WIDTHS, ReplayWindow, remember_recent
 from nlviz.recording.reader import Recording
@@ -42,6 +43,7 @@ SCRUB_INTERVAL_MS = 28          # under 1/30 s so timer slack and the paint stil
 SLOW_PERIOD = 0.2
 PLAY_INTERVAL_MS = 33
 TAIL_PERIOD_MS = 500
+TAIL_MAX_FAILURES = 20          # failed tail polls in a row (10 s) before following stops
 
 AskPath = Callable[[str, str, str, str], "str | list[str] | None"]
 
@@ -99,6 +101,7 @@ class ReplayController(QObject):
     def __init__(self, window: ReplayWindow, live_provider: Callable[[], Any] | None = None,
                  raw_limit: int = 20_000) -> None:
         super().__init__(window)
+        gc_guard.install()       # Qt objects in Python cycles die on this thread only
         self.window = window
         self.live_provider = live_provider
         self.raw_limit = raw_limit
@@ -121,6 +124,8 @@ class ReplayController(QObject):
         self._setting_range = False
         self._slow_t = 0.0
         self._events_shown = -1
+        self._tail_error: str | None = None       # last tail-refresh error shown
+        self._tail_failures = 0
         self._frames: list[float] = []
         self.redraw_times: list[float] = []       # seconds per redraw (benchmark)
         self.clock = QElapsedTimer()
@@ -195,6 +200,7 @@ class ReplayController(QObject):
         self.player.tail_poll_s = math.inf           # the tail timer polls instead
         self._branch_steps = branchable_steps(rec)
         self._events_shown = -1
+        self._tail_error, self._tail_failures = None, 0
         remember_recent(rec.path)
         w = self.window
         name = os.path.basename(rec.path)
@@ -384,18 +390,44 @@ class ReplayController(QObject):
         return p.cursor
 
     def poll_tail(self) -> int:
-        """Pick up rows a writer added; a cursor at the end follows. Returns the rows."""
+        """Pick up rows a writer added; a cursor at the end follows. Returns the rows.
+
+        Never raises: a failed refresh (a writer mid-flush, a damaged tail) is one line in
+        the status bar, shown once per distinct error, and retried on the next tick; after
+        ``TAIL_MAX_FAILURES`` failures in a row following stops, with a message."""
         p = self.player
         if p is None:
             return 0
         was_end, n0 = p.at_end, p.n
-        n = p.refresh()
-        if n != n0:
-            if was_end and not p.playing:
-                p.seek_row(n - 1)
-            self._show_timeline()
-            self.redraw(sparse=True)
+        try:
+            n = p.refresh()
+            if n != n0 or self._tail_error is not None:
+                if was_end and not p.playing:
+                    p.seek_row(n - 1)
+                self._show_timeline()
+                self.redraw(sparse=True)
+        except Exception as exc:  # noqa: BLE001 - any read error: one line, the app goes on
+            self._on_tail_error(exc)
+            return p.n
+        if self._tail_error is not None:
+            self._tail_error, self._tail_failures = None, 0
+            self.window.show_message(f"following {os.path.basename(self.rec.path)}: "
+                                     f"{n:,} steps" if self.rec else "")
         return n
+
+    def _on_tail_error(self, exc: Exception) -> None:
+        text = one_line(exc)
+        name = os.path.basename(self.rec.path) if self.rec is not None else "the recording"
+        self._tail_failures += 1
+        if self._tail_failures == TAIL_MAX_FAILURES:
+            self.tail_timer.stop()
+            self.window.show_message(f"stopped following {name} after {self._tail_failures} "
+                                     f"failed reads of its newest rows: {text}", error=True)
+        elif self._tail_failures < TAIL_MAX_FAILURES and text != self._tail_error:
+            self.window.show_message(f"cannot read the newest rows of {name} yet (retrying): "
+                                     f"{text}",
+                                     error=True)
+        self._tail_error = text
 
     def _slow_due(self) -> bool:
         return time.perf_counter() - self._slow_t >= SLOW_PERIOD
