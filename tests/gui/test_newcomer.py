@@ -189,7 +189,9 @@ def test_file_open_reuses_one_replay_window_sized_like_the_live_one(qtbot, gui, 
         assert texts[-1] == "&Quit" and texts[0].startswith("&Open")
     finally:
         for w in hooks.replays:
+            w.controller.shutdown()
             w.close()
+            w.deleteLater()            # the test leaves no window alive
 
 
 def _snap(step, scale, outlier=0.0):
