@@ -39,6 +39,9 @@ def describe(rec: Recording) -> list[str]:
         f"snapshots: {rec.record_rows('snapshots')}, states: {rec.record_rows('states')}",
         f"file size:      {os.path.getsize(rec.path):,} bytes",
     ]
+    cut = rec.unwritten_note()
+    if cut:
+        lines.append(f"unwritten:      {cut}")
     bad = rec.nonfinite
     if bad:
         lines.append("non-finite:     " + ", ".join(f"{k} ({v})" for k, v in bad.items()))

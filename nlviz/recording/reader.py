@@ -72,6 +72,9 @@ class Recording:
         ("continue live from here"), or None.
     damaged : ``Damage`` entries (dataset, rows, steps) found so far by reads that failed
         their checksum; those rows read as NaN (floats) / -1 / 0. ``scan()`` finds all.
+    unwritten : for a file not closed cleanly, the sparse groups whose stored rows run
+        past what was committed: ``{group: (rows stored, rows used)}`` (see
+        ``_written_prefix``); filled as each group is read.
     """
 
     def __init__(self, path: str, f: h5py.File) -> None:
@@ -79,6 +82,7 @@ class Recording:
         self._size = os.path.getsize(path)
         self._steps: np.ndarray | None = None
         self.damaged: list[Damage] = []
+        self.unwritten: dict[str, tuple[int, int]] = {}
         self._nonfinite: dict[str, int] | None = None
         self._validate_header()
         self._load_meta()
@@ -309,7 +313,8 @@ class Recording:
 
     def _validate_sparse(self) -> None:
         """Shapes and dtypes of every sparse record; a cleanly closed file has equal lengths
-        and every declared row stored; step indices are in step order."""
+        and every declared row stored; step indices are in step order (a file not closed
+        cleanly: each record is cut to the rows surely written, ``_written_prefix``)."""
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
             step_path, parts = self._sparse_parts(group)
             # No refresh here (the file was just opened) and no handle kept: refreshing one
@@ -330,9 +335,11 @@ class Recording:
                                          f"has {lengths[step_path]} (a cleanly closed file has "
                                          "equal lengths)")
                     check_backed(self._f[path], n, f"/{path} length", self._fail, self._size)
-            if group != L.G_EVENTS:
+            if group != L.G_EVENTS:      # (not cleanly closed: cut to what was written)
                 check_increasing(self._sparse_steps(group), f"/{step_path}", self._fail,
                                  strict=False)
+            elif not self.complete:
+                self._sparse_steps(group)
 
     def _sparse_steps(self, group: str) -> np.ndarray:
         """The readable step index of a sparse record (stops at a damaged chunk)."""
@@ -342,7 +349,51 @@ class Recording:
         if bad:
             self._note(step_path, bad, steps_known=False)
             steps = steps[:bad[0][0]]
-        return np.asarray(steps, np.int64)
+        steps = np.asarray(steps, np.int64)
+        return steps if self.complete else self._written_prefix(group, steps)
+
+    def _written_prefix(self, group: str, steps: np.ndarray) -> np.ndarray:
+        """The rows of a sparse record of a file not closed cleanly that were surely
+        written: the longest prefix whose steps are in order (strictly increasing; events
+        non-decreasing, with a kind) and not past the last committed row's step.
+
+        The writer flushes every record before it publishes ``rows_committed``, but after
+        a full disk or a kill -9 rows past that point may be allocated and never written
+        (they read as step 0), or written for steps whose per-step rows never committed.
+        Those are left out (``unwritten`` says how many), never refused: the committed
+        part is intact. Events carry the step count when they happened, so one recorded
+        after the last committed step (a pause at step N + 1) is kept."""
+        stored = len(steps)
+        last = int(self.steps[-1]) if self.n_rows else None
+        events = group == L.G_EVENTS
+        bad = np.zeros(stored, bool)
+        if last is not None:
+            bad |= steps > last + (1 if events else 0)
+        elif not events:
+            bad[:] = True
+        if stored > 1:
+            d = np.diff(steps)
+            bad[1:] |= d < 0 if events else d <= 0
+        k = int(np.argmax(bad)) if bad.any() else stored
+        if events and k:
+            kinds, damaged = read_rows(self._f[L.D_EVENT_KIND], 0, k)
+            blank = np.asarray(kinds) == b""
+            for a, b in damaged:
+                blank[a:b] = False           # damaged, not unwritten: ``events`` skips them
+            k = int(np.argmax(blank)) if blank.any() else k
+        if k < stored:
+            self.unwritten[group] = (stored, k)
+        else:
+            self.unwritten.pop(group, None)
+        return steps[:k]
+
+    def unwritten_note(self) -> str | None:
+        """One phrase saying which sparse records were cut at the committed end, or None."""
+        if not self.unwritten:
+            return None
+        last = f"step {int(self.steps[-1]):,}" if self.n_rows else "the start"
+        parts = ", ".join(f"{g} {k} of {n}" for g, (n, k) in sorted(self.unwritten.items()))
+        return f"records past {last} were not committed and are left out (kept: {parts})"
 
     def _validate_lod(self) -> None:
         """Pyramid levels: (buckets, series, 2), series as listed; a cleanly closed file has
@@ -442,8 +493,11 @@ class Recording:
 
     def record_rows(self, group: str) -> int:
         """Records stored in a sparse group (``events``, ``probes``, ``snapshots``,
-        ``states``), damaged ones included."""
-        return self._sparse_rows(group)
+        ``states``), damaged ones included; for a file not closed cleanly, only those
+        surely written (see ``_written_prefix``)."""
+        if self.complete:
+            return self._sparse_rows(group)
+        return len(self._sparse_steps(group))
 
     def _note_sparse(self, group: str, path: str, bad: list[tuple[int, int]]) -> None:
         if not bad:

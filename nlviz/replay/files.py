@@ -33,8 +33,9 @@ def recording_note(rec: Recording) -> str | None:
         return None
     last = int(rec.steps[-1]) if rec.n_rows else None
     held = f"{rec.n_rows:,} steps" + (f" (to step {last:,})" if last is not None else "")
+    cut = rec.unwritten_note()
     return (f"{os.path.basename(rec.path)} was not closed cleanly (crashed or still being "
-            f"written): showing the {held} it holds")
+            f"written): showing the {held} it holds" + (f"; {cut}" if cut else ""))
 
 
 __all__ = ["one_line", "recording_note", "try_open"]

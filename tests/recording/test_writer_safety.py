@@ -117,10 +117,91 @@ def test_disk_full_stops_with_one_line_and_keeps_the_committed_steps(tmp_path):
         for lv in want.levels:
             np.testing.assert_array_equal(got.file[f"{L.G_SNAP_WEIGHTS}/{lv}"][:k],
                                           want.file[f"{L.G_SNAP_WEIGHTS}/{lv}"][:k])
+        _assert_same_sparse_records(got, want, last)
     info = subprocess.run([sys.executable, str(ROOT / "main.py"), "info", str(out)],
                           capture_output=True, text=True, timeout=60, env=_env(), cwd=ROOT)
     assert info.returncode == 0, info.stderr
     assert f"steps:          {last + 1} (step 0 .. {last})" in info.stdout
+    with Recording.open(ref) as want:
+        events = [e for e in want.events if e.step <= last]   # the reference's last one
+        assert len(want.events) == len(events) + 1             # marks its end, after it
+        counts = (f"events:         {len(events)}, probes: {len(want.probe_steps())}, "
+                  f"snapshots: {len(want.snapshot_steps())}, states: {len(want.state_steps())}")
+    assert counts in info.stdout.splitlines()
+    assert f"unwritten:      records past step {last:,} were not committed" in info.stdout
+    csv = {}
+    for name, path in (("got", out), ("want", ref)):
+        res = subprocess.run([sys.executable, str(ROOT / "main.py"), "export", str(path),
+                              "--csv", str(tmp_path / f"{name}.csv")], capture_output=True,
+                             text=True, timeout=120, env=_env(), cwd=ROOT)
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        rows = (tmp_path / f"{name}.csv").read_text().splitlines()
+        csv[name] = [r.split(",") for r in rows]
+        assert csv[name][0][:2] == ["step", "wall_time"]
+        for r in csv[name]:
+            del r[1]                  # wall time is the one value two runs do not share
+    assert len(csv["got"]) == len(csv["want"]) > last + 1
+    assert all(a == b for a, b in zip(csv["got"], csv["want"]))   # (no slow diff on failure)
+    _assert_same_replay(out, ref, last)
+
+
+def _assert_same_sparse_records(got: Recording, want: Recording, last: int) -> None:
+    """``got`` (cut off by a full disk after step ``last``) gives exactly the sparse records
+    of ``want`` (the same run, closed after step ``last``): rows past the committed end,
+    stored but never written (step 0), are left out and said so."""
+    assert set(got.unwritten) >= {"probes", "snapshots", "states"}
+    for group, n in got.unwritten.items():
+        assert n[1] < n[0] and got.record_rows(group) == n[1] == want.record_rows(group)
+    for steps_of in ("probe_steps", "snapshot_steps", "state_steps"):
+        want_steps = getattr(want, steps_of)()
+        assert len(want_steps) > 1 and want_steps[-1] <= last
+        np.testing.assert_array_equal(getattr(got, steps_of)(), want_steps)
+    for a, b in zip(got.probes(), want.probes(), strict=True):
+        assert a.step == b.step
+        np.testing.assert_array_equal(a.ages, b.ages)
+        np.testing.assert_array_equal(a.errors, b.errors)
+    for s in want.snapshot_steps():
+        a, b = got.snapshot_at(int(s)), want.snapshot_at(int(s))
+        assert a.step == b.step == s
+        for x, y in zip(a.weights + a.updates, b.weights + b.updates, strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert got.snapshot_at(10 ** 9).step == want.snapshot_at(10 ** 9).step
+    a, b = got.state_at_or_before(10 ** 9), want.state_at_or_before(10 ** 9)
+    assert a.step == b.step == int(want.state_steps()[-1])
+    assert sorted(a.tensors) == sorted(b.tensors)
+    for name in b.tensors:
+        np.testing.assert_array_equal(a.tensors[name], b.tensors[name])
+    assert got.events == [e for e in want.events if e.step <= last]
+    assert "" not in [e.kind for e in got.events]
+
+
+def _assert_same_replay(out: Path, ref: Path, last: int) -> None:
+    """The replay loader (``try_open`` + ``ReplaySource``) shows the committed data."""
+    from nlviz.replay.files import recording_note, try_open
+    from nlviz.replay.source import ReplaySource
+
+    got, want = try_open(out), try_open(ref)
+    assert isinstance(got, Recording) and isinstance(want, Recording), (got, want)
+    try:
+        note = recording_note(got)
+        assert note is not None and "\n" not in note
+        assert f"records past step {last:,} were not committed and are left out" in note
+        a, b = ReplaySource(got), ReplaySource(want)
+        for cursor in (0, last // 2, last, last + 10 ** 6):
+            pa, pb = a.probes_at(cursor), b.probes_at(cursor)
+            assert [p.step for p in pa] == [p.step for p in pb]
+            for x, y in zip(pa, pb):
+                np.testing.assert_array_equal(x.errors, y.errors)
+            sa, sb = a.snapshot_at(cursor), b.snapshot_at(cursor)
+            assert sa.step == sb.step
+            for x, y in zip(sa.weights + sa.updates, sb.weights + sb.updates):
+                np.testing.assert_array_equal(x, y)
+            assert a.events_until(cursor) == [ln for ln in b.events_until(cursor)
+                                              if int(ln.split(":")[0]) <= last]
+        np.testing.assert_array_equal(a.event_marks()[0], [0])
+    finally:
+        got.close()
+        want.close()
 
 
 def test_disk_full_before_the_first_step_is_one_line_and_leaves_no_file(tmp_path):
