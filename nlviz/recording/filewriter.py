@@ -17,6 +17,7 @@ import numpy as np
 from engine.frames import FrameBatch, RunSpec
 from nlviz.recording import layout as L
 from nlviz.recording.pyramid import PyramidBuilder
+from nlviz.recording.validate import header_checksum
 
 
 def _series_dataset(f: h5py.File, path: str, dtype: Any, tail: tuple[int, ...] = (),
@@ -68,6 +69,14 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
     return keeping.kept
 
 
+def seal_header(f: h5py.File) -> None:
+    """Store ``header_crc32``, the CRC-32 of every other root attribute. Call it after
+    the last root attribute is written, and again whenever one is rewritten: their text
+    sits in HDF5's global heap, which has no checksum, so the reader needs this one to
+    notice a flipped byte in the device, stream or config."""
+    f.attrs[L.A_HEADER_CRC] = np.int64(header_checksum(f.attrs))
+
+
 def _create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device: str,
                    stream: str, state_template: dict[str, np.ndarray] | None,
                    nlviz_version: str, torch_version: str,
@@ -87,6 +96,7 @@ def _create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, devic
     a[L.A_LEVEL_NAMES] = json.dumps(list(spec.level_names))
     a[L.A_LEVEL_METRICS] = json.dumps(list(spec.level_metrics))
     a[L.A_GLOBAL_METRICS] = json.dumps(list(spec.global_metrics))
+    seal_header(f)                    # (``Recorder`` seals again after parent_run/step)
 
     _series_dataset(f, L.D_STEPS, L.STEP_DTYPE).attrs[L.A_UNITS] = "step"
     _series_dataset(f, L.D_WALL_TIME, np.float64).attrs[L.A_UNITS] = "s since run start"

@@ -22,7 +22,7 @@ from engine.frames import FrameBatch, RunSpec, SnapshotRecord
 from nlviz.errors import UserError
 from nlviz.recording import failure as F
 from nlviz.recording import layout as L
-from nlviz.recording.filewriter import BatchAppender, create_layout
+from nlviz.recording.filewriter import BatchAppender, create_layout, seal_header
 from nlviz.recording.outlock import OutputLock
 from nlviz.recording.superblock import clamp_eof
 
@@ -125,6 +125,7 @@ class Recorder:
             if parent is not None:
                 self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
                 self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])
+            seal_header(self._file)        # after the last root attribute is written
             self._appender = BatchAppender(self._file, spec)
             self._file.flush()
             self._file.swmr_mode = True
