@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import stat
+import tempfile
 
 import numpy as np
 
@@ -46,15 +48,16 @@ def export_csv(rec: Recording, out: str, levels: list[str] | None = None,
     header = ["step", "wall_time", "regime", "token", "level", "update_period", "fired",
               *level_metrics, *global_metrics]
     lo, hi = rec.row_range(start, stop)
-    written = 0
-    partial = f"{out}.partial"
+    partial = _partial_for(out)           # None: write in place (a pipe, /dev/stdout, ...)
     try:
-        fh = open(partial, "w", newline="", encoding="utf-8")
+        fh = open(partial or out, "w", newline="", encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"{out}: cannot write: {exc}") from None
+        _remove(partial)
+        raise UserError(f"{out}: cannot write: {exc.strerror or exc}") from None
     try:
-        with fh:
-            written = _write_rows(rec, fh, header, names, periods, level_metrics,
+        csv_file = _CsvFile(fh)
+        with csv_file:
+            written = _write_rows(rec, csv_file, header, names, periods, level_metrics,
                                   global_metrics, lo, hi)
         per_step = set(rec.per_step_paths())
         new = [d for d in rec.damaged if d.path in per_step and d.row_lo < hi and d.row_hi > lo]
@@ -64,14 +67,84 @@ def export_csv(rec: Recording, out: str, levels: list[str] | None = None,
                             + (f" and {len(new) - 4} more" if len(new) > 4 else "")
                             + f": nothing written to {out} (a CSV cannot mark damaged rows; "
                             "export the ranges around them with --from/--to)")
-        os.replace(partial, out)
+        if partial:
+            try:
+                os.replace(partial, out)
+            except OSError as exc:
+                raise CsvWriteError(exc.errno, exc.strerror) from None
+    except CsvWriteError as exc:            # the CSV, not the recording (disk full, ...)
+        _remove(partial)
+        raise UserError(f"{out}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
-        try:
-            os.remove(partial)
-        except OSError:
-            pass
+        _remove(partial)
         raise
     return written
+
+
+class CsvWriteError(OSError):
+    """Writing the CSV failed (as opposed to reading the recording)."""
+
+
+class _CsvFile:
+    """The output file, with its write errors told apart from the recording's read errors."""
+
+    def __init__(self, fh) -> None:
+        self.fh = fh
+
+    def write(self, text: str) -> int:
+        try:
+            return self.fh.write(text)
+        except OSError as exc:
+            raise CsvWriteError(exc.errno, exc.strerror) from None
+
+    def __enter__(self) -> _CsvFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.fh.close()                  # the last buffered rows reach the disk here
+        except OSError as err:
+            if exc[0] is None:
+                raise CsvWriteError(err.errno, err.strerror) from None
+
+
+def _partial_for(out: str) -> str | None:
+    """A new temporary file beside ``out`` to write and then move over it, so a refused
+    export leaves ``out`` untouched; None when ``out`` exists and is not a plain regular
+    file: a link, a pipe or a device (``/dev/stdout``) is written in place, never replaced."""
+    if os.path.isdir(out):
+        raise UserError(f"{out}: is a directory, not a CSV file")
+    try:
+        st = os.lstat(out)
+        if os.path.islink(out) or not stat.S_ISREG(st.st_mode):
+            return None
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    folder = os.path.dirname(os.path.abspath(out))
+    try:
+        fd, path = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".partial",
+                                    dir=folder)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)       # as a plain open() would create it
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        try:
+            os.close(fd)
+        except (OSError, UnboundLocalError):
+            pass
+    return path
+
+
+def _remove(path: str | None) -> None:
+    if path:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
 
 
 def _write_rows(rec: Recording, fh, header: list[str], names: list[str], periods: dict,

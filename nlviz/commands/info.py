@@ -18,7 +18,9 @@ def describe(rec: Recording) -> list[str]:
     wall = rec.window("wall_time").values if n else np.zeros(0)
     wall = wall[np.isfinite(wall)]              # damaged rows read as NaN
     duration = float(wall[-1] - wall[0]) if len(wall) else 0.0
-    streams = [e.detail for e in rec.events if e.kind in ("start", "stream")] or [rec.stream]
+    # the stream at the file's first step, then every switch ("start" events can also be
+    # the Record button's "recording started at step N", not a stream)
+    streams = [rec.stream] + [e.detail for e in rec.events if e.kind == "stream"]
     lines = [
         f"file:           {rec.path}",
         f"schema:         nlviz.run {rec.schema_version}",
