@@ -8,6 +8,7 @@ import time
 from nlviz.errors import UserError
 
 DEFAULT_BATCH = 256
+MAX_BATCH = 65536                  # one call's frames are held in memory at once
 
 
 def _progress(done: int, total: int, t0: float, fill: float) -> None:
@@ -35,6 +36,8 @@ def run_record(args: argparse.Namespace) -> int:
         raise UserError(f"--steps {args.steps}: must be at least 1")
     if args.batch < 0:
         raise UserError(f"--batch {args.batch}: must be at least 1")
+    if args.batch > MAX_BATCH:
+        raise UserError(f"--batch {args.batch}: at most {MAX_BATCH} steps per engine call")
     overwrite = bool(getattr(args, "overwrite", False))
     config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed)
     OutputLock.check(args.out, overwrite=overwrite)   # refuse before the slow engine start
@@ -42,7 +45,10 @@ def run_record(args: argparse.Namespace) -> int:
         session = Session(config)     # refuses a model too big for the device's memory
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    batch = args.batch or max(DEFAULT_BATCH, config.model.titans.chunk_size)
+    except (MemoryError, RuntimeError) as exc:    # the allocator, past the estimate
+        raise UserError(f"cannot build the model: {type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:200]}") from None
+    batch = args.batch or min(MAX_BATCH, max(DEFAULT_BATCH, config.model.titans.chunk_size))
     template = session.state_dict() if config.run.state_every > 0 else None
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0

@@ -66,6 +66,7 @@ class _Screenshot(QObject):
             self._fail(2, text or f"cannot record to {self.record}")
 
     def _run(self) -> None:
+        self.watchdog.stop()        # the engine (and the file) are up: the steps may take long
         if self.steps > 0:
             self.controller.step(self.steps)           # then paused -> settle
         else:

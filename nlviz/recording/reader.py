@@ -471,7 +471,9 @@ class Recording:
                         ok[x:y] = False
                     counted[key_of[path]] += int(np.count_nonzero(~np.isfinite(values[ok])))
         counted = {k: v for k, v in counted.items() if v}
-        if self.nonfinite != counted:     # /status/nonfinite is contiguous: no checksum
+        # /status/nonfinite is contiguous (no checksum); a file still being written may
+        # count rows past the ones read here, so only a closed file is held to it
+        if self.complete and self.nonfinite != counted:
             self._add(Damage(L.D_NONFINITE, 0, len(self._series)))
             self._nonfinite = counted
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):

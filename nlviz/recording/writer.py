@@ -118,6 +118,9 @@ class Recorder:
         except OSError as exc:
             self._claim.release(discard=True)
             raise UserError(f"{self.path}: cannot create recording: {F.reason(exc)}") from None
+        except BaseException:
+            self._claim.release(discard=True)
+            raise
         try:
             kept = create_layout(self._file, spec, config_dict, device=device, stream=stream,
                                  state_template=state_template, nlviz_version=__version__,

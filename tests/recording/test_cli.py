@@ -83,6 +83,8 @@ def test_export_csv_content():
     (["export", str(GOLDEN), "--csv", "/tmp/x.csv", "--from", "9", "--to", "3"], "empty range"),
     (["record", "--out", "/tmp/x.h5", "--steps", "0", "--preset", "tiny"], "--steps 0"),
     (["record", "--out", "/tmp/x.h5", "--steps", "5", "--preset", "nope"], "preset 'nope'"),
+    (["record", "--out", "/tmp/x.h5", "--steps", "5", "--batch", "1000000000"],
+     "--batch 1000000000: at most 65536 steps per engine call"),
 ])
 def test_bad_input_exits_2_with_one_line(args, needle):
     res = _run(*args)
