@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from nlviz.recording.reader import Recording
+from tests.recording.interrupt import ctrl_c_default
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "recording_v1_0.h5"
@@ -99,7 +100,8 @@ def test_ctrl_c_keeps_steps_and_closes_cleanly(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "record", "--out", str(out),
                              "--steps", "1000000", "--preset", "tiny", "--batch", "16",
-                             "--no-progress"], stderr=subprocess.PIPE, text=True, env=env)
+                             "--no-progress"], stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=ctrl_c_default)
     t0 = time.monotonic()
     while time.monotonic() - t0 < 60:
         time.sleep(0.3)

@@ -27,6 +27,7 @@ from nlviz.recording.reader import Recording
 from nlviz.recording.superblock import clamp_eof, lookup3
 from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder
+from tests.recording.interrupt import ctrl_c_default
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "recording_v1_0.h5"
@@ -54,7 +55,7 @@ def _start_long(out: Path, *args: str) -> subprocess.Popen:
     """A `record` of a million steps; returns once it has committed 64 rows."""
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "record", "--out", str(out),
                              "--steps", "1000000", *RECORD, *args], stderr=subprocess.PIPE,
-                            text=True, env=_env(), cwd=ROOT)
+                            text=True, env=_env(), cwd=ROOT, preexec_fn=ctrl_c_default)
     t0 = time.monotonic()
     while time.monotonic() - t0 < 90:
         time.sleep(0.2)
