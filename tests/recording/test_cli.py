@@ -112,7 +112,12 @@ def test_ctrl_c_keeps_steps_and_closes_cleanly(tmp_path):
         except Exception:  # noqa: BLE001 - not created yet
             pass
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:       # a failed test leaves no million-step run behind
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130 and "Traceback" not in err
     assert "interrupted at step" in err
     with Recording.open(out) as rec:

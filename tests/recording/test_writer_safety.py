@@ -72,7 +72,12 @@ def _start_long(out: Path, *args: str) -> subprocess.Popen:
 
 def _stop(proc: subprocess.Popen) -> str:
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:       # a failed test leaves no million-step run behind
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     return err
 
