@@ -7,8 +7,23 @@ ctrl_c_default`` gives the child the default SIGINT, as a terminal would."""
 from __future__ import annotations
 
 import signal
+import subprocess
 
 
 def ctrl_c_default() -> None:
     """In the child before exec: SIGINT back to its default (Python turns it into Ctrl-C)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt(proc: subprocess.Popen, timeout: float = 60) -> str:
+    """Send Ctrl-C (SIGINT) to ``proc`` and return its stderr once it has exited; a child
+    that does not honour it within ``timeout`` is killed (no run left eating the CPU) and
+    the time-out propagates."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return err

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from nlviz.recording.reader import Recording
-from tests.recording.interrupt import ctrl_c_default
+from tests.recording.interrupt import ctrl_c_default, interrupt
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "recording_v1_0.h5"
@@ -111,13 +110,7 @@ def test_ctrl_c_keeps_steps_and_closes_cleanly(tmp_path):
                     break
         except Exception:  # noqa: BLE001 - not created yet
             pass
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:       # a failed test leaves no million-step run behind
-            proc.kill()
-            proc.wait()
+    err = interrupt(proc)
     assert proc.returncode == 130 and "Traceback" not in err
     assert "interrupted at step" in err
     with Recording.open(out) as rec:

@@ -27,7 +27,7 @@ from nlviz.recording.reader import Recording
 from nlviz.recording.superblock import clamp_eof, lookup3
 from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder
-from tests.recording.interrupt import ctrl_c_default
+from tests.recording.interrupt import ctrl_c_default, interrupt
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "recording_v1_0.h5"
@@ -71,13 +71,7 @@ def _start_long(out: Path, *args: str) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:       # a failed test leaves no million-step run behind
-            proc.kill()
-            proc.wait()
+    err = interrupt(proc)
     assert proc.returncode == 130, err
     return err
 
