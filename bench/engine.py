@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.session import Session  # noqa: E402
+from engine.session import Session
 
 THREADS = torch.get_num_threads()  # torch's default on this machine (before any Session)
 from nlviz.config_loader import load_config  # noqa: E402

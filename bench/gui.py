@@ -21,15 +21,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("XDG_CONFIG_HOME", "/tmp/nlviz-bench-settings")
 
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
 
-from engine.frames import FrameBatch, LevelSpec, RunSpec  # noqa: E402
-from nlviz.config_loader import load_config  # noqa: E402
-from nlviz.qt.controller import Controller  # noqa: E402
-from nlviz.qt.main_window import MainWindow  # noqa: E402
-from nlviz.qt.status import rss_mb  # noqa: E402
-from nlviz.qt.theme import DARK, apply_theme  # noqa: E402
+from engine.frames import FrameBatch, LevelSpec, RunSpec
+from nlviz.config_loader import load_config
+from nlviz.qt.controller import Controller
+from nlviz.qt.main_window import MainWindow
+from nlviz.qt.status import rss_mb
+from nlviz.qt.theme import DARK, apply_theme
 
 HISTORY = 100_000
 HUNDRED_K_INDEX = 3          # the "100k steps" entry of the live window box

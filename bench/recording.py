@@ -18,12 +18,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.session import Session  # noqa: E402
-from nlviz.config_loader import load_config  # noqa: E402
-from nlviz.recording import layout as L  # noqa: E402
-from nlviz.recording.reader import Recording  # noqa: E402
-from nlviz.recording.synthetic import synthetic_batch, synthetic_spec  # noqa: E402
-from nlviz.recording.writer import Recorder  # noqa: E402
+from engine.session import Session
+from nlviz.config_loader import load_config
+from nlviz.recording import layout as L
+from nlviz.recording.reader import Recording
+from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
+from nlviz.recording.writer import Recorder
 
 
 def _engine_run(preset: str, overrides: list[str], steps: int, batch: int, out: str | None) -> float:

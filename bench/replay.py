@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.recording import make_big  # noqa: E402
-from nlviz.recording.reader import Recording  # noqa: E402
-from nlviz.replay.player import Player, PlayMode  # noqa: E402
-from nlviz.replay.source import ReplaySource  # noqa: E402
+from bench.recording import make_big
+from nlviz.recording.reader import Recording
+from nlviz.replay.player import Player, PlayMode
+from nlviz.replay.source import ReplaySource
 
 WINDOW = 5000
 

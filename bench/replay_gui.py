@@ -29,12 +29,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="nlviz-bench-"))
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
 
-from bench.recording import make_big  # noqa: E402
-from nlviz.qt.replay.controller import open_replay  # noqa: E402
-from nlviz.qt.theme import DARK, apply_theme  # noqa: E402
+from bench.recording import make_big
+from nlviz.qt.replay.controller import open_replay
+from nlviz.qt.theme import DARK, apply_theme
 
 
 def spin(app: QApplication, seconds: float) -> None:

@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.budget import check_memory, estimate_memory
 from engine.commands import LIVE_PARAMS, Command, Mark, Reset, SetParam, SwitchStream
 from engine.config import Config, ConfigError
-from engine.budget import check_memory, estimate_memory
 from engine.device import available_memory, resolve_device
 from engine.frames import EventRecord, FrameBatch, LevelSpec, RunSpec, StateRecord
 from engine.model import HOPE
 from engine.observables import ProbeSet, snapshot, snapshot_shapes
 from engine.streams import Stream, make_stream
+
 
 class EngineFault(RuntimeError):
     """The engine raised or produced NaN/inf. ``batch`` holds every step completed before
@@ -128,7 +129,7 @@ class Session:
                     self.step_count = t0 + done
                     walls.append(np.full(m, time.perf_counter() - self._t0))
                     self._sparse(local0 + done - m, local0 + done, t0 + done, run, extra)
-        except Exception as exc:  # noqa: BLE001 - reported with its step, nothing lost
+        except Exception as exc:
             batch = self._assemble(t0, local0, done, metrics, scalars, walls, sample, extra)
             raise EngineFault(f"{type(exc).__name__}: {exc}", t0 + done, None, batch) from exc
         batch = self._assemble(t0, local0, n, metrics, scalars, walls, sample, extra)

@@ -15,7 +15,11 @@ from torch import Tensor
 
 from engine.config import TitansConfig
 from engine.memory import (
-    MLPCache, chunk_coefficients, grad_norm_mlp, mlp_forward, mlp_grad_factors,
+    MLPCache,
+    chunk_coefficients,
+    grad_norm_mlp,
+    mlp_forward,
+    mlp_grad_factors,
 )
 
 TITANS_LEVELS = ("memory", "k", "v", "eta", "alpha")   # variant "self_modifying"

@@ -41,8 +41,9 @@ import multiprocessing as mp
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from engine.commands import Command, Mark, Reset, SwitchStream
 from engine.config import Config, ConfigError

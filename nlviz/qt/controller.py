@@ -22,8 +22,18 @@ from nlviz.config_loader import load_config
 from nlviz.errors import UserError
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.redraw import Redrawer
-from nlviz.qt.worker import (EngineCommand, EngineWorker, Pause, Play, Rebuild, Record,
-                             Restart, SetSpeed, StepN, Stop)
+from nlviz.qt.worker import (
+    EngineCommand,
+    EngineWorker,
+    Pause,
+    Play,
+    Rebuild,
+    Record,
+    Restart,
+    SetSpeed,
+    StepN,
+    Stop,
+)
 
 
 def _window_alive(slot: Callable[..., None]) -> Callable[..., None]:

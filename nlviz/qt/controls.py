@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QLabel, QLineEdit, QSlider, QSpinBox, QToolBar,
-                               QWidget)
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSlider, QSpinBox, QToolBar, QWidget
 
 SPEEDS = ("max", "10000", "3000", "1000", "300", "100", "30", "10", "1")
 WINDOWS = (("1k steps", 1_000), ("5k steps", 5_000), ("20k steps", 20_000),

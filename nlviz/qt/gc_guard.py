@@ -93,4 +93,4 @@ def install(interval_ms: int = INTERVAL_MS) -> GuiThreadCollector | None:
     return GuiThreadCollector(app, interval_ms)
 
 
-__all__ = ["GuiThreadCollector", "INTERVAL_MS", "install", "installed"]
+__all__ = ["INTERVAL_MS", "GuiThreadCollector", "install", "installed"]

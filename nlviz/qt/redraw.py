@@ -2,9 +2,8 @@
 plot items at the ring-buffer views and refreshes the side panels when they changed."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer

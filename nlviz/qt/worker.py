@@ -20,9 +20,22 @@ from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Sl
 
 from engine.commands import Reset, SetParam
 from nlviz.buffers import RunBuffers
-from nlviz.engine_process import (ACK, EngineCommand, EngineProcess, InjectFault, Pause, Play,
-                                  Rebuild, Record, SessionInfo, SetSpeed, Source, StepN, Stop,
-                                  describe_source)
+from nlviz.engine_process import (
+    ACK,
+    EngineCommand,
+    EngineProcess,
+    InjectFault,
+    Pause,
+    Play,
+    Rebuild,
+    Record,
+    SessionInfo,
+    SetSpeed,
+    Source,
+    StepN,
+    Stop,
+    describe_source,
+)
 
 MAX_MESSAGES_PER_WAKE = 32      # then yield to queued requests (the notifier fires again)
 

@@ -80,4 +80,4 @@ def read_rows(ds: h5py.Dataset, lo: int, hi: int) -> tuple[np.ndarray, list[tupl
     return out, bad
 
 
-__all__ = ["Damage", "READ_ERRORS", "fill_value", "read_rows"]
+__all__ = ["READ_ERRORS", "Damage", "fill_value", "read_rows"]

@@ -53,7 +53,7 @@ class RecordingLink:
         self._open(path, session)
 
     def _open(self, path: str, session: Session) -> None:
-        from nlviz.recording.writer import Recorder   # h5py only when recording
+        from nlviz.recording.writer import Recorder  # h5py only when recording
         try:
             template = session.state_dict()
         except RuntimeError:                           # mid Titans chunk: no states

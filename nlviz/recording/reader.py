@@ -19,9 +19,15 @@ from nlviz.errors import UserError
 from nlviz.recording import layout as L
 from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
 from nlviz.recording.h5open import open_h5
-from nlviz.recording.validate import (backed_rows, check_backed, check_increasing,
-                                      check_level_attrs, check_shape, check_spec,
-                                      header_checksum)
+from nlviz.recording.validate import (
+    backed_rows,
+    check_backed,
+    check_increasing,
+    check_level_attrs,
+    check_shape,
+    check_spec,
+    header_checksum,
+)
 
 
 class RecordingError(UserError):
@@ -543,7 +549,7 @@ class Recording:
         that chunk). Those are restored and the region reported; otherwise the step index
         is unknown there and the file is refused."""
         for a, b in bad:
-            if 0 < a and b < len(full) and full[b] - full[a - 1] == b - a + 1:
+            if a > 0 and b < len(full) and full[b] - full[a - 1] == b - a + 1:
                 full[a:b] = np.arange(full[a - 1] + 1, full[b], dtype=np.int64)
                 self._add(Damage(L.D_STEPS, a, b, int(full[a]), int(full[b - 1])))
                 continue

@@ -7,8 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.frames import (EventRecord, FrameBatch, LevelSpec, ProbeRecord, RunSpec,
-                           SnapshotRecord, StateRecord)
+from engine.frames import (
+    EventRecord,
+    FrameBatch,
+    LevelSpec,
+    ProbeRecord,
+    RunSpec,
+    SnapshotRecord,
+    StateRecord,
+)
 
 
 def synthetic_spec(n_levels: int = 4, d_in: int = 4, probe_size: int = 4,

@@ -139,6 +139,13 @@ def check_increasing(values: np.ndarray, field: str, fail: Fail, strict: bool = 
                    f"{int(values[i - 1])}")
 
 
-__all__ = ["backed_rows", "header_checksum", "check_backed", "check_increasing",
-           "check_level_attrs",
-           "check_shape", "check_spec", "row_bytes"]
+__all__ = [
+    "backed_rows",
+    "check_backed",
+    "check_increasing",
+    "check_level_attrs",
+    "check_shape",
+    "check_spec",
+    "header_checksum",
+    "row_bytes",
+]

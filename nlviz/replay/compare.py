@@ -165,4 +165,4 @@ def _labels(paths: list[str]) -> list[str]:
     return out
 
 
-__all__ = ["Comparison", "MAX_RUNS", "RunSeries", "config_diff", "flatten"]
+__all__ = ["MAX_RUNS", "Comparison", "RunSeries", "config_diff", "flatten"]

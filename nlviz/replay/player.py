@@ -269,5 +269,13 @@ class Player:
 
 ReplayClock = Player
 
-__all__ = ["LoopMode", "PlayMode", "Player", "ReplayClock", "SPEEDS", "SPEED_MAX", "SPEED_MIN",
-           "native_rate"]
+__all__ = [
+    "SPEEDS",
+    "SPEED_MAX",
+    "SPEED_MIN",
+    "LoopMode",
+    "PlayMode",
+    "Player",
+    "ReplayClock",
+    "native_rate",
+]

@@ -12,7 +12,10 @@ import torch
 
 import engine.session as session_mod
 from engine.budget import (
-    check_memory, estimate_memory, format_bytes, host_available_memory,
+    check_memory,
+    estimate_memory,
+    format_bytes,
+    host_available_memory,
 )
 from engine.commands import SetParam
 from engine.config import Config, ConfigError
@@ -154,7 +157,7 @@ def test_refused_rebuild_keeps_the_running_model(monkeypatch):
 
 def test_host_available_memory_is_plausible():
     avail = host_available_memory()
-    assert avail is not None and 0 < avail
+    assert avail is not None and avail > 0
     import os
     assert avail <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hope_helpers import F64, session_config, titans_cfg
 
 from engine.config import CMSConfig
 from engine.frames import FrameBatch
 from engine.session import Session
-from hope_helpers import F64, session_config, titans_cfg
 
 PERIODS = (4, 16)
 LR, RET = 0.05, 0.9

@@ -9,7 +9,11 @@ import pytest
 import torch
 
 from engine.memory import (
-    chunk_coefficients, delta_step_linear, gram_frobenius_sq, grad_norm_mlp, mlp_forward,
+    chunk_coefficients,
+    delta_step_linear,
+    grad_norm_mlp,
+    gram_frobenius_sq,
+    mlp_forward,
     mlp_grad_factors,
 )
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hope_helpers import F64, make_model, params, rand_tokens, session_config, titans_cfg
 
 from engine.config import CMSConfig
 from engine.frames import METRIC_INDEX as MI
 from engine.memory import block_average, delta_step_linear
 from engine.session import Reset, Session, run
-from hope_helpers import F64, make_model, params, rand_tokens, session_config, titans_cfg
 
 
 def _norm(ts):

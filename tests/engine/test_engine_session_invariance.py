@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hope_helpers import frames_equal, session_config, titans_cfg
 
 from engine.config import CMSConfig, ConfigError, StreamConfig
 from engine.frames import FrameBatch
-from engine.session import EngineFault, Reset, SetParam, Session, SwitchStream
+from engine.session import EngineFault, Reset, Session, SetParam, SwitchStream
 from engine.streams import make_stream
-from hope_helpers import frames_equal, session_config, titans_cfg
 
 CUTS = [1, 2, 5, 3, 7, 1, 13, 4, 28]   # sums to 64, cuts land mid-chunk for C = 4 and 16
 

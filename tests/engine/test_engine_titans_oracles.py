@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from hope_helpers import (
-    F64, inner_grads_autograd, make_model, memory_out, normalize, params, rand_tokens,
-    reference_chunk, titans_cfg,
+    F64,
+    inner_grads_autograd,
+    make_model,
+    memory_out,
+    normalize,
+    params,
+    rand_tokens,
+    reference_chunk,
+    titans_cfg,
 )
 
 

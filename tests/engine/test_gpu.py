@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from nlviz.config_loader import load_config
 from engine.session import Session
+from nlviz.config_loader import load_config
 
 pytestmark = [
     pytest.mark.gpu,

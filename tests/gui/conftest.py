@@ -9,17 +9,17 @@ import tempfile
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")          # before any Qt import
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="nlviz-settings-")  # own QSettings
 
-import pytest  # noqa: E402
+import pytest
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
-import shiboken6  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QEvent, QThread  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMenu, QWidget  # noqa: E402
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent, QThread
+from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
-from nlviz.config_loader import load_config  # noqa: E402
-from tests.gui import gui_thread_signals  # noqa: E402
+from nlviz.config_loader import load_config
+from tests.gui import gui_thread_signals
 
 gui_thread_signals.install()      # waitSignal callbacks run on the GUI thread (see module)
 

@@ -149,6 +149,7 @@ def test_layout_persists_but_an_explicit_or_default_preset_wins(qtbot):
     """Only the layout is remembered: a launch without --preset runs the default preset
     even when an older version remembered another one (the README's plain command)."""
     from PySide6.QtCore import QSettings
+
     from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG
     settings = QSettings(SETTINGS_ORG, SETTINGS_APP)
     settings.clear()

@@ -21,7 +21,6 @@ from nlviz.recording.h5open import METADATA_READ_ATTEMPTS, bounded_retries_avail
 from nlviz.recording.reader import Recording, RecordingError
 from nlviz.recording.synthetic import expected_level, synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder, RecorderError
-
 from tests.recording.checksum_copy import checksum_copy, chunk_span, flip
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "recording_v1_0.h5"

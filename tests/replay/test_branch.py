@@ -8,7 +8,6 @@ from engine.frames import LEVEL_METRICS, FrameBatch
 from nlviz.recording.reader import Recording
 from nlviz.replay.branch import BranchError, branch_session, branchable_steps
 
-
 DRIFT = LEVEL_METRICS.index("drift_init")
 
 

@@ -6,11 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.config import DEVICES, Config, ConfigError
 from engine.commands import LIVE_PARAMS
+from engine.config import DEVICES, Config, ConfigError
 from nlviz.config_loader import parse_value, preset_names
 
 FIELDS: tuple[tuple[str, str], ...] = (

@@ -15,13 +15,24 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMenu, QPushButton,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from nlviz.buffers import AT_UPDATE_METRICS
 from nlviz.errors import UserError
-from nlviz.qt.panels.metrics import DEFAULT_METRICS, TITLES
 from nlviz.qt.export import save_plot, save_widget
+from nlviz.qt.panels.metrics import DEFAULT_METRICS, TITLES
 from nlviz.qt.theme import LEVEL_COLORS
 from nlviz.replay.compare import MAX_RUNS, Comparison, RunSeries
 from nlviz.replay.files import one_line

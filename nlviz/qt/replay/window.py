@@ -11,9 +11,20 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QTextOption
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QMainWindow,
-                               QMenu, QPlainTextEdit, QPushButton, QSizePolicy,
-                               QStatusBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QStatusBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG, add_dock
 from nlviz.qt.panels.forgetting import ForgettingPanel
@@ -259,4 +270,4 @@ class ReplayWindow(QMainWindow):
         event.accept()
 
 
-__all__ = ["ReplayWindow", "WIDTHS", "recent_files", "remember_recent"]
+__all__ = ["WIDTHS", "ReplayWindow", "recent_files", "remember_recent"]
