@@ -6,7 +6,8 @@ import pytest
 from PySide6.QtCore import QObject, QThread, Signal
 
 from nlviz.buffers import RunBuffers
-from nlviz.qt.worker import EngineWorker, Pause, Play, StepN, Stop
+from nlviz.host.protocol import Pause, Play, StepN, Stop
+from nlviz.qt.worker import EngineWorker
 
 START_TIMEOUT_MS = 60_000          # the engine process imports torch first
 
