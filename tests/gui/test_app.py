@@ -13,7 +13,7 @@ from engine.frames import METRIC_INDEX
 from nlviz.buffers import AT_UPDATE_METRICS
 from nlviz.config_loader import load_config
 from nlviz.qt.worker import Restart
-from tests.host.faulty_loop import FAULTY_LOOP, InjectFault
+from tests.host.loops import FAULTY_LOOP, InjectFault
 
 
 def _headless(n: int, chunks=(1, 7, 100)):
