@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Sl
 
 from engine.commands import Reset
 from nlviz.buffers import RunBuffers
+from nlviz.errors import one_line
 from nlviz.host.process import DEFAULT_LOOP, EngineProcess
 from nlviz.host.protocol import (
     Ack,
@@ -150,7 +151,7 @@ class EngineWorker(QObject):
             self.engine.start()
         except Exception as exc:  # noqa: BLE001 - e.g. no resources: shown, app keeps going
             self.engine = None
-            self.faulted.emit(f"cannot start the engine process: {exc}", self._step(), "")
+            self.faulted.emit(f"cannot start the engine process: {one_line(exc)}", self._step(), "")
             return
         if self._speed is not None:
             self.engine.send(self._speed)
