@@ -78,7 +78,8 @@ class EngineWorker(QObject):
     resumed = Signal()
     paused = Signal(int)                    # step count at the pause
     finished = Signal()
-    sessionChanged = Signal(object)         # SessionInfo (frozen): the session changed
+    sessionChanged = Signal(object)         # SessionInfo (frozen): new session state, or
+                                            # the step count at a pause
     specChanged = Signal(object)            # RunSpec: the level set may have changed
     faulted = Signal(str, int, str)         # message, step, level ("" if none)
     rejected = Signal(str)                  # a command refused (reason)
@@ -286,7 +287,7 @@ class EngineWorker(QObject):
         stats = self.buffers.stats
         stats.steps_per_s, stats.batch, stats.recording = \
             reply.steps_per_s, reply.size, reply.recorder
-        self._set_step(reply.step_count, announce=False)
+        self._set_step(reply.step_count)
 
     def _on_resumed(self, _: Resumed) -> None:
         self.playing = True
@@ -294,7 +295,9 @@ class EngineWorker(QObject):
         self.resumed.emit()
 
     def _on_paused(self, reply: Paused) -> None:
-        self._set_step(reply.step_count, announce=True)
+        self._set_step(reply.step_count)
+        if self._session is not None:           # batches update it silently: announce now
+            self.sessionChanged.emit(self._session)
         self.buffers.stats.recording = reply.recorder
         self._set_paused(reply.step_count)
 
@@ -325,12 +328,10 @@ class EngineWorker(QObject):
             self.buffers.reset(self._session.spec)
             self.specChanged.emit(self._session.spec)
 
-    def _set_step(self, step: int, announce: bool) -> None:
+    def _set_step(self, step: int) -> None:
         """A new snapshot with the engine's step count (the old one is left as it was)."""
         if self._session is not None and self._session.step_count != step:
             self._session = dataclasses.replace(self._session, step_count=int(step))
-            if announce:
-                self.sessionChanged.emit(self._session)
 
     def _set_paused(self, step: int) -> None:
         self.playing = False
