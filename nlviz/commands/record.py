@@ -26,9 +26,11 @@ def run_record(args: argparse.Namespace) -> int:
     0 on success (also after Ctrl-C: everything recorded so far is kept and the file
     is closed cleanly), 1 on an engine fault (its frames are recorded first).
     """
+    from engine.commands import Mark
     from engine.config import ConfigError
-    from engine.session import EngineFault, Mark, Session, run
+    from engine.session import EngineFault, Session, run
     from nlviz.config_loader import load_config
+    from nlviz.host.recording_link import state_template
     from nlviz.recording.outlock import OutputLock
     from nlviz.recording.writer import Recorder, RecorderError
 
@@ -49,7 +51,7 @@ def run_record(args: argparse.Namespace) -> int:
         raise UserError(f"cannot build the model: {type(exc).__name__}: "
                         f"{' '.join(str(exc).split())[:200]}") from None
     batch = args.batch or min(MAX_BATCH, max(DEFAULT_BATCH, config.model.titans.chunk_size))
-    template = session.state_dict() if config.run.state_every > 0 else None
+    template = state_template(session)
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0
     recorder = Recorder(args.out, session.spec, config.to_dict(), device=session.device_name,
@@ -82,7 +84,9 @@ def run_record(args: argparse.Namespace) -> int:
             code = 1
         session.apply(Mark("stop", "interrupted" if code == 130 else
                            "engine fault" if code == 1 else "all steps done"))
-        recorder.append(session.take_events())
+        events = session.take_events()
+        if events is not None:
+            recorder.append(events)
         recorder.close()
     except RecorderError as exc:
         if show:

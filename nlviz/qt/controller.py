@@ -20,20 +20,19 @@ from engine.frames import RunSpec
 from nlviz.buffers import RunBuffers
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
-from nlviz.qt.main_window import MainWindow
-from nlviz.qt.redraw import Redrawer
-from nlviz.qt.worker import (
-    EngineCommand,
-    EngineWorker,
+from nlviz.host.protocol import (
+    BranchSource,
     Pause,
     Play,
     Rebuild,
     Record,
-    Restart,
     SetSpeed,
     StepN,
     Stop,
 )
+from nlviz.qt.main_window import MainWindow
+from nlviz.qt.redraw import Redrawer
+from nlviz.qt.worker import EngineWorker, Restart
 
 
 def _window_alive(slot: Callable[..., None]) -> Callable[..., None]:
@@ -59,7 +58,7 @@ class Controller(QObject):
     Parameters
     ----------
     window : the main window (views).
-    source : the engine's ``Config`` (or ``("branch", recording_path, step)``); the engine
+    source : the engine's ``Config`` (or a ``BranchSource``); the engine
         process builds its session from it.
     preset : name of the preset the session came from (shown in the config panel).
     capacity : steps of history kept in RAM per series.
@@ -149,11 +148,11 @@ class Controller(QObject):
 
     def reset(self) -> None:
         """Engine back to its initial state (same seed)."""
-        self.request.emit(EngineCommand(Reset()))
+        self.request.emit(Reset())
 
     def switch_stream(self, stream: StreamConfig) -> None:
         """Feed another stream from the next step on."""
-        self.request.emit(EngineCommand(SwitchStream(stream)))
+        self.request.emit(SwitchStream(stream))
 
     def _engine_pid(self) -> int | None:
         return self.worker.pid
@@ -166,7 +165,7 @@ class Controller(QObject):
         unreplayable event...) shows as a fault."""
         self.window.status.show_message(f"starting engine from {recording_path} at step "
                                         f"{int(step)}…")
-        self.request.emit(Restart(("branch", str(recording_path), int(step)), record_path))
+        self.request.emit(Restart(BranchSource(str(recording_path), int(step)), record_path))
 
     def set_param(self, path: str, value: Any) -> None:
         """Change one config value (live or rebuild)."""
@@ -176,7 +175,7 @@ class Controller(QObject):
             cfg = self.worker.session.config.replace(path, value)
             self.request.emit(Rebuild(cfg))
         else:
-            self.request.emit(EngineCommand(SetParam(path, value)))
+            self.request.emit(SetParam(path, value))
 
     def load_preset(self, name: str) -> None:
         """Rebuild from a whole preset (the step count continues)."""

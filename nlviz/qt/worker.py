@@ -1,38 +1,51 @@
 """The engine worker: a ``QThread`` of the GUI process that talks to the engine process.
 
-The engine (``Session`` + recorder) runs in a child process (``nlviz.engine_process``);
-this worker forwards requests to it, receives its batches (woken by a socket notifier on
-the pipe), publishes them into ``RunBuffers`` and turns the child's state messages into
-the Qt signals below. No data travels through signals: they are rare state changes only.
-Requests arrive through ``submit`` (a queued slot). The GUI thread never waits on it.
+The engine (``Session`` + recorder) runs in a child process (``nlviz.host``); this worker
+forwards requests to it, receives its typed replies (woken by a socket notifier on the
+pipe), publishes batches into ``RunBuffers`` and turns the other replies into the Qt
+signals below. No data travels through signals: they are rare state changes only, and
+what they carry is immutable (``SessionInfo`` is a frozen snapshot, replaced, never
+edited). Requests arrive through ``submit`` (a queued slot). The GUI thread never waits on it.
 
 Signal order for a run: ``started`` -> (``resumed`` -> ``paused(step)``)* -> ``finished``.
-``started`` is emitted when the engine process has built its session (``session`` is set
-by then); a killed or crashed engine process is reported through ``faulted``.
+``started`` is emitted when the engine process has built its session (``sessionChanged``
+came before it, and ``session`` is set by then); a killed or crashed engine process is
+reported through ``faulted``.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Slot
 
-from engine.commands import Reset, SetParam
+from engine.commands import Reset
 from nlviz.buffers import RunBuffers
-from nlviz.engine_process import (
-    ACK,
-    EngineCommand,
-    EngineProcess,
-    InjectFault,
-    Pause,
-    Play,
+from nlviz.errors import one_line
+from nlviz.host.process import DEFAULT_LOOP, EngineProcess
+from nlviz.host.protocol import (
+    Ack,
+    Batch,
+    Event,
+    Fault,
+    Finished,
+    Paused,
+    Ready,
     Rebuild,
     Record,
+    RecordingChanged,
+    Rejected,
+    Reply,
+    Request,
+    Resumed,
     SessionInfo,
     SetSpeed,
     Source,
-    StepN,
+    SpecChanged,
+    StartFailed,
     Stop,
     describe_source,
 )
@@ -42,10 +55,10 @@ MAX_MESSAGES_PER_WAKE = 32      # then yield to queued requests (the notifier fi
 
 @dataclass(frozen=True)
 class Restart:
-    """Stop the current engine process and start one from ``source`` (e.g. a branch of a
-    recording); start recording to ``record_path`` if given."""
+    """Stop the current engine process and start one from ``source`` (e.g. a
+    ``BranchSource``); start recording to ``record_path`` if given."""
 
-    source: Any
+    source: Source
     record_path: str | None = None
 
 
@@ -54,34 +67,54 @@ class EngineWorker(QObject):
 
     Parameters
     ----------
-    source : a ``Config`` or ``("branch", recording_path, step)``; the engine process builds
-        its ``Session`` from it.
+    source : a ``Config`` or a ``BranchSource``; the engine process builds its ``Session``
+        from it.
     buffers : where each batch is published.
+    loop : ``"package.module:Class"`` of the engine loop the engine processes run (tests
+        give an ``EngineLoop`` subclass); read at each (re)start.
     """
 
     started = Signal()
     resumed = Signal()
     paused = Signal(int)                    # step count at the pause
     finished = Signal()
+    sessionChanged = Signal(object)         # SessionInfo (frozen): new session state, or
+                                            # the step count at a pause
     specChanged = Signal(object)            # RunSpec: the level set may have changed
     faulted = Signal(str, int, str)         # message, step, level ("" if none)
     rejected = Signal(str)                  # a command refused (reason)
     eventLogged = Signal(str)               # one-line description of an applied command
     recordingChanged = Signal(bool, str)    # on/off, path or reason
 
-    def __init__(self, source: Source, buffers: RunBuffers) -> None:
+    def __init__(self, source: Source, buffers: RunBuffers, loop: str = DEFAULT_LOOP) -> None:
         super().__init__()                  # no parent: it is moved to its thread
         self.source = source
         self.buffers = buffers
-        self.session: SessionInfo | None = None     # filled in place as messages arrive
+        self.loop = loop
         self.engine: EngineProcess | None = None
         self.playing = False
         self.recording = False
+        self._session: SessionInfo | None = None
         self._ready = False
         self._notifier: QSocketNotifier | None = None
         self._poll: QTimer | None = None
         self._in_drain = False
         self._speed: SetSpeed | None = None       # re-sent to a restarted engine process
+        self._replies: dict[type, Callable[[Any], None]] = {
+            SessionInfo: self._on_session_info, Ready: self._on_ready,
+            StartFailed: self._on_start_failed, Batch: self._on_batch,
+            Resumed: self._on_resumed, Paused: self._on_paused,
+            SpecChanged: self._on_spec_changed, Event: self._on_event,
+            Rejected: self._on_rejected, RecordingChanged: self._on_recording_changed,
+            Fault: self._on_fault, Finished: self._on_finished,
+        }
+
+    @property
+    def session(self) -> SessionInfo | None:
+        """The newest ``SessionInfo`` snapshot (None before the first engine is ready).
+        Immutable: a new object replaces it when the session changes (also its step
+        count, with each batch); ``sessionChanged`` announces the changes that matter."""
+        return self._session
 
     # ---- thread entry ------------------------------------------------------------
     @Slot()
@@ -90,20 +123,20 @@ class EngineWorker(QObject):
         self._spawn(self.source)
 
     @Slot(object)
-    def submit(self, request: Any) -> None:
-        """Handle one request (runs in the worker thread)."""
+    def submit(self, request: Request | Restart) -> None:
+        """Handle one request (runs in the worker thread): ``Stop`` and ``Restart`` here,
+        every other one is forwarded to the engine process."""
         if isinstance(request, Stop):
             self._on_stop()
         elif isinstance(request, Restart):
             self._on_restart(request)
-        elif self.engine is None or self.engine.closed:
-            if isinstance(request, SetSpeed):
-                self._speed = request
-            self._on_request_without_engine(request)
         else:
             if isinstance(request, SetSpeed):
                 self._speed = request
-            self.engine.send(request)
+            if self.engine is None or self.engine.closed:
+                self._on_request_without_engine(request)
+            else:
+                self.engine.send(request)
 
     @property
     def pid(self) -> int | None:
@@ -114,17 +147,17 @@ class EngineWorker(QObject):
     def _spawn(self, source: Source) -> None:
         self.source = source
         self._ready = False
-        self.engine = EngineProcess(source)
+        self.engine = EngineProcess(source, loop=self.loop)
         try:
             self.engine.start()
         except Exception as exc:  # noqa: BLE001 - e.g. no resources: shown, app keeps going
             self.engine = None
-            self.faulted.emit(f"cannot start the engine process: {exc}", self._step(), "")
+            self.faulted.emit(f"cannot start the engine process: {one_line(exc)}", self._step(), "")
             return
         if self._speed is not None:
             self.engine.send(self._speed)
         if sys.platform != "win32":
-            self._notifier = QSocketNotifier(self.engine.fileno(), QSocketNotifier.Read, self)
+            self._notifier = QSocketNotifier(self.engine.fileno(), QSocketNotifier.Type.Read, self)
             self._notifier.activated.connect(self._drain)
         else:                               # Windows pipes are not sockets: poll instead
             self._poll = QTimer(self)
@@ -165,17 +198,17 @@ class EngineWorker(QObject):
         self._in_drain = True
         try:
             engine = self.engine
-            for _ in range(MAX_MESSAGES_PER_WAKE):
+            for _i in range(MAX_MESSAGES_PER_WAKE):
                 if engine is not self.engine or not engine.poll(0):
                     break
                 try:
-                    msg = engine.recv()
+                    reply = engine.receive()
                 except EOFError:
                     self._on_engine_lost()
                     break
-                self._handle(msg)
-                if msg[0] == "batch" and self.engine is engine:
-                    engine.send(ACK)
+                self._handle(reply)
+                if isinstance(reply, Batch) and self.engine is engine:
+                    engine.send(Ack())
         finally:
             self._in_drain = False
 
@@ -200,10 +233,9 @@ class EngineWorker(QObject):
             how = f"exited unexpectedly (exit code {engine.exitcode})"
         self.faulted.emit(f"engine process {how}; press Reset to start a new one", step, "")
 
-    def _on_request_without_engine(self, request: Any) -> None:
-        if isinstance(request, EngineCommand) and isinstance(request.command, Reset) \
-                and self.session is not None:
-            self._spawn(self.session.config)             # a fresh engine, same config
+    def _on_request_without_engine(self, request: Request) -> None:
+        if isinstance(request, Reset) and self._session is not None:
+            self._spawn(self._session.config)            # a fresh engine, same config
         elif isinstance(request, Rebuild):
             self._spawn(request.config)
         elif isinstance(request, SetSpeed):
@@ -227,60 +259,79 @@ class EngineWorker(QObject):
         if req.record_path and self.engine is not None:
             self.engine.send(Record(req.record_path))
 
-    # ---- messages from the engine process ----------------------------------------
-    def _handle(self, msg: tuple) -> None:
-        kind = msg[0]
-        if kind == "batch":
-            _, batch, step_count, rate, n, rec = msg
-            self.buffers.push(batch)
-            stats = self.buffers.stats
-            stats.steps_per_s, stats.batch, stats.recording = rate, n, rec
-            if self.session is not None:
-                self.session.step_count = step_count
-        elif kind == "ready":
-            self._set_info(msg[1])
-            self.buffers.reset(self.session.spec)
-            self._ready = True
-            self.specChanged.emit(self.session.spec)
-            self.started.emit()
-        elif kind == "resumed":
-            self.playing = True
-            self.buffers.stats.playing = True
-            self.resumed.emit()
-        elif kind == "paused":
-            if self.session is not None:
-                self.session.step_count = msg[1]
-            self.buffers.stats.recording = msg[2]
-            self._set_paused(msg[1])
-        elif kind == "spec":
-            self._set_info(msg[1])
-            self.buffers.reset(self.session.spec)
-            self.specChanged.emit(self.session.spec)
-        elif kind == "event":
-            self._set_info(msg[2])
-            self.eventLogged.emit(msg[1])
-        elif kind == "rejected":
-            self.rejected.emit(msg[1])
-        elif kind == "recording":
-            self.recording = bool(msg[1])
-            if not self.recording:
-                self.buffers.stats.recording = None
-            self.recordingChanged.emit(bool(msg[1]), msg[2])
-        elif kind == "fault":
-            self.faulted.emit(msg[1], int(msg[2]), msg[3])
-        elif kind == "error":                             # the session could not be built
-            self.faulted.emit(f"cannot start the engine: {msg[1]}", self._step(), "")
-            engine = self.engine
-            self._detach()
-            self.engine = None
-            if engine is not None:
-                engine.close(join_timeout=2.0)
+    # ---- replies from the engine process ------------------------------------------
+    def _handle(self, reply: Reply) -> None:
+        """Dispatch one reply by its type."""
+        self._replies[type(reply)](reply)
 
-    def _set_info(self, info: SessionInfo) -> None:
-        if self.session is None:
-            self.session = info
-        else:
-            self.session.update(info)
+    def _on_session_info(self, info: SessionInfo) -> None:
+        self._session = info
+        self.sessionChanged.emit(info)
+
+    def _on_ready(self, _: Ready) -> None:
+        self._ready = True
+        self._renew_buffers()
+        self.started.emit()
+
+    def _on_start_failed(self, reply: StartFailed) -> None:
+        """The session could not be built (the child exits)."""
+        self.faulted.emit(f"cannot start the engine: {reply.message}", self._step(), "")
+        engine = self.engine
+        self._detach()
+        self.engine = None
+        if engine is not None:
+            engine.close(join_timeout=2.0)
+
+    def _on_batch(self, reply: Batch) -> None:
+        self.buffers.push(reply.frames)
+        stats = self.buffers.stats
+        stats.steps_per_s, stats.batch, stats.recording = \
+            reply.steps_per_s, reply.size, reply.recorder
+        self._set_step(reply.step_count)
+
+    def _on_resumed(self, _: Resumed) -> None:
+        self.playing = True
+        self.buffers.stats.playing = True
+        self.resumed.emit()
+
+    def _on_paused(self, reply: Paused) -> None:
+        self._set_step(reply.step_count)
+        if self._session is not None:           # batches update it silently: announce now
+            self.sessionChanged.emit(self._session)
+        self.buffers.stats.recording = reply.recorder
+        self._set_paused(reply.step_count)
+
+    def _on_spec_changed(self, _: SpecChanged) -> None:
+        self._renew_buffers()
+
+    def _on_event(self, reply: Event) -> None:
+        self.eventLogged.emit(reply.line)
+
+    def _on_rejected(self, reply: Rejected) -> None:
+        self.rejected.emit(reply.message)
+
+    def _on_recording_changed(self, reply: RecordingChanged) -> None:
+        self.recording = reply.on
+        if not reply.on:
+            self.buffers.stats.recording = None
+        self.recordingChanged.emit(reply.on, reply.text)
+
+    def _on_fault(self, reply: Fault) -> None:
+        self.faulted.emit(reply.message, int(reply.step), reply.level)
+
+    def _on_finished(self, _: Finished) -> None:
+        """Only ``EngineProcess.stop`` waits for it (it never reaches ``_handle``)."""
+
+    def _renew_buffers(self) -> None:
+        """The session's level set may have changed: buffers start over."""
+        if self._session is not None:
+            self.buffers.reset(self._session.spec)
+            self.specChanged.emit(self._session.spec)
+
+    def _set_step(self, step: int) -> None:
+        """A new snapshot with the engine's step count (the old one is left as it was)."""
+        if self._session is not None and self._session.step_count != step:
+            self._session = dataclasses.replace(self._session, step_count=int(step))
 
     def _set_paused(self, step: int) -> None:
         self.playing = False
@@ -288,8 +339,7 @@ class EngineWorker(QObject):
         self.paused.emit(int(step))
 
     def _step(self) -> int:
-        return int(self.session.step_count) if self.session is not None else 0
+        return int(self._session.step_count) if self._session is not None else 0
 
 
-__all__ = ["EngineCommand", "EngineWorker", "InjectFault", "Pause", "Play", "Rebuild", "Record",
-           "Restart", "SetParam", "SetSpeed", "StepN", "Stop"]
+__all__ = ["EngineWorker", "Restart"]

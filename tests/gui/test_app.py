@@ -12,7 +12,8 @@ from engine.config import StreamConfig
 from engine.frames import METRIC_INDEX
 from nlviz.buffers import AT_UPDATE_METRICS
 from nlviz.config_loader import load_config
-from nlviz.qt.worker import InjectFault
+from nlviz.qt.worker import Restart
+from tests.host.loops import FAULTY_LOOP, InjectFault
 
 
 def _headless(n: int, chunks=(1, 7, 100)):
@@ -36,22 +37,21 @@ def _step(qtbot, controller, n):
 
 def test_step_controls_move_exactly(qtbot, gui):
     window, controller = gui
-    session = controller.worker.session
     _step(qtbot, controller, 1)
-    assert session.step_count == 1
+    assert controller.worker.session.step_count == 1
     window.controls.n_spin.setValue(25)
     with qtbot.waitSignal(controller.worker.paused, timeout=20_000):
         window.controls.stepn_action.trigger()                  # Shift+Right
-    assert session.step_count == 26
+    assert controller.worker.session.step_count == 26
     with qtbot.waitSignal(controller.worker.paused, timeout=20_000):
         window.controls.step_action.trigger()                   # Right
-    assert session.step_count == 27
+    assert controller.worker.session.step_count == 27
     with qtbot.waitSignal(controller.worker.resumed, timeout=5000):
         window.controls.play_action.trigger()                   # Space
     qtbot.waitUntil(lambda: controller.buffers.total > 60, timeout=10_000)
     with qtbot.waitSignal(controller.worker.paused, timeout=5000) as blocker:
         window.controls.play_action.trigger()
-    assert blocker.args[0] == session.step_count == controller.buffers.total
+    assert blocker.args[0] == controller.worker.session.step_count == controller.buffers.total
     qtbot.waitUntil(lambda: window.controls.play_action.text() == "Play", timeout=2000)
 
 
@@ -95,7 +95,6 @@ def test_smoothing_keeps_raw_faint(qtbot, gui):
 
 def test_switch_stream_mid_run(qtbot, gui):
     window, controller = gui
-    session = controller.worker.session
     with qtbot.waitSignal(controller.worker.resumed, timeout=5000):
         controller.play()
     qtbot.waitUntil(lambda: controller.buffers.total > 30, timeout=10_000)
@@ -106,7 +105,7 @@ def test_switch_stream_mid_run(qtbot, gui):
     qtbot.waitUntil(lambda: controller.buffers.total > at + 30, timeout=10_000)
     with qtbot.waitSignal(controller.worker.paused, timeout=5000):
         controller.pause()
-    assert session.config.stream.name == "noise"
+    assert controller.worker.session.config.stream.name == "noise"
     assert "noise" in window.stream_panel.current.text().lower()
     steps = controller.buffers.history().step
     assert (np.diff(steps) == 1).all() and steps[0] == 0
@@ -124,7 +123,10 @@ def test_stream_panel_refuses_bad_parameter(qtbot, gui):
 
 def test_engine_fault_reaches_ui_and_app_survives(qtbot, gui, monkeypatch):
     window, controller = gui
-    session = controller.worker.session
+    # an engine process whose loop accepts InjectFault (a test loop, chosen by its path)
+    controller.worker.loop = FAULTY_LOOP
+    with qtbot.waitSignal(controller.worker.started, timeout=60_000):
+        controller.request.emit(Restart(load_config("tiny")))
     _step(qtbot, controller, 10)
     # the 3rd model step call in the engine process raises (then the model works again)
     controller.request.emit(InjectFault(3, "boom in the memory update"))
@@ -137,7 +139,7 @@ def test_engine_fault_reaches_ui_and_app_survives(qtbot, gui, monkeypatch):
     assert controller.buffers.total == 12                   # the steps before the fault are shown
     assert not controller.playing
     _step(qtbot, controller, 5)                             # still usable
-    assert session.step_count == 17
+    assert controller.worker.session.step_count == 17
 
 
 def test_config_panel_refuses_invalid_input(qtbot, gui):
@@ -194,7 +196,6 @@ def test_step_n_exact_across_the_process_boundary(qtbot, gui, tmp_path):
     from nlviz.recording.reader import Recording
 
     window, controller = gui
-    session = controller.worker.session
     path = tmp_path / "exact.h5"
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=5000):
         controller.record(str(path))
@@ -203,7 +204,7 @@ def test_step_n_exact_across_the_process_boundary(qtbot, gui, tmp_path):
         with qtbot.waitSignal(controller.worker.paused, timeout=20_000) as blocker:
             controller.step(n)
         total += n
-        assert blocker.args == [total] == [session.step_count] == [controller.buffers.total]
+        assert blocker.args == [total] == [controller.worker.session.step_count] == [controller.buffers.total]
     with qtbot.waitSignal(controller.worker.resumed, timeout=5000):
         controller.play()
     qtbot.waitUntil(lambda: controller.buffers.total > total + 100, timeout=20_000)
@@ -213,7 +214,7 @@ def test_step_n_exact_across_the_process_boundary(qtbot, gui, tmp_path):
     qtbot.waitUntil(lambda: len(seen) == 2, timeout=20_000)
     assert seen[0] > total + 100 and seen[1] == seen[0] + 5
     end = seen[1]
-    assert end == session.step_count == controller.buffers.total
+    assert end == controller.worker.session.step_count == controller.buffers.total
     view = controller.buffers.history()
     np.testing.assert_array_equal(view.step, np.arange(end))
     controller.redrawer.force()

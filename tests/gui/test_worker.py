@@ -2,11 +2,14 @@
 counts across the process boundary."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from PySide6.QtCore import QObject, QThread, Signal
 
 from nlviz.buffers import RunBuffers
-from nlviz.qt.worker import EngineWorker, Pause, Play, StepN, Stop
+from nlviz.host.protocol import Pause, Play, SessionInfo, StepN, Stop
+from nlviz.qt.worker import EngineWorker
 
 START_TIMEOUT_MS = 60_000          # the engine process imports torch first
 
@@ -75,3 +78,23 @@ def test_play_pause_counts_match(qtbot, worker):
     view = wk.buffers.history()
     assert view.step[-1] == stopped_at - 1
     assert (view.step[1:] - view.step[:-1] == 1).all()
+
+
+def test_session_info_comes_by_signal_and_is_replaced_never_edited(qtbot, worker):
+    wk, thread, driver = worker
+    seen: list[SessionInfo] = []
+    wk.sessionChanged.connect(seen.append)
+    with qtbot.waitSignal(wk.started, timeout=START_TIMEOUT_MS):
+        thread.start()
+    assert len(seen) == 1                         # emitted before started
+    first = seen[0]
+    assert isinstance(first, SessionInfo) and first is wk.session and first.step_count == 0
+    with qtbot.waitSignal(wk.paused, timeout=20_000):
+        driver.request.emit(StepN(5))
+    assert len(seen) == 2                         # the pause's new step count, before paused
+    after = seen[1]
+    assert after.step_count == 5 and after is wk.session
+    assert first.step_count == 0                  # the snapshot the GUI held did not move
+    assert after.config == first.config and after.spec == first.spec
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        after.step_count = 6  # type: ignore[misc]

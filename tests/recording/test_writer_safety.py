@@ -282,7 +282,7 @@ def test_the_apps_recording_path_refuses_an_existing_file(tmp_path):
     """``RecordingLink.start`` (the app's --record and Record button) creates files alike."""
     from engine.session import Session
     from nlviz.config_loader import load_config
-    from nlviz.recording.link import RecordingLink
+    from nlviz.host.recording_link import RecordingLink
 
     session = Session(load_config("tiny"))
     out = tmp_path / "app.h5"

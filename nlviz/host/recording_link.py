@@ -8,10 +8,30 @@ has one fixed ``RunSpec``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from engine.frames import FrameBatch
-from engine.session import Session
+from nlviz.errors import one_line
+
+if TYPE_CHECKING:                  # the engine (torch) is loaded by the child's loop
+    from engine.session import Session
+    from nlviz.recording.writer import RecorderStats
+
+
+def state_template(session: Session) -> dict[str, np.ndarray] | None:
+    """The state tensors a new recording of ``session`` can hold (names, shapes, dtypes),
+    taken now; None between the steps of a Titans chunk (no state is defined there).
+
+    Taken whatever ``run.state_every`` is, because that is a live parameter: a run that
+    records no states now may be switched to recording them mid-file. Used by every
+    recorder start (``nlviz record`` and the engine process), so their files agree.
+    """
+    try:
+        return session.state_dict()
+    except RuntimeError:                           # mid Titans chunk: no states
+        return None
 
 
 def _segment_path(path: str, index: int) -> str:
@@ -54,10 +74,7 @@ class RecordingLink:
 
     def _open(self, path: str, session: Session) -> None:
         from nlviz.recording.writer import Recorder  # h5py only when recording
-        try:
-            template = session.state_dict()
-        except RuntimeError:                           # mid Titans chunk: no states
-            template = None
+        template = state_template(session)
         self._recorder = Recorder(path, session.spec, session.config.to_dict(),
                                   device=session.device_name,
                                   stream=session.stream_description,
@@ -73,7 +90,7 @@ class RecordingLink:
         try:
             self._recorder.append(batch)
         except Exception as exc:  # noqa: BLE001 - reported; the run goes on unrecorded
-            msg = f"recording stopped: {exc}"
+            msg = f"recording stopped: {one_line(exc)}"
             self._close_quietly()
             return msg
         return None
@@ -96,7 +113,7 @@ class RecordingLink:
             st = rec.stats()
             return f"recording closed: {st.path} ({st.rows_committed} rows)"
         except Exception as exc:  # noqa: BLE001
-            return f"recording closed with an error: {exc}"
+            return f"recording closed with an error: {one_line(exc)}"
 
     def roll(self, session: Session) -> str:
         """After a rebuild: continue in a new segment file if the level set changed."""
@@ -108,10 +125,10 @@ class RecordingLink:
         try:
             self._open(path, session)
         except Exception as exc:  # noqa: BLE001
-            return f"recording stopped (model rebuilt, cannot open {path}: {exc})"
+            return f"recording stopped (model rebuilt, cannot open {path}: {one_line(exc)})"
         return f"model rebuilt with other levels: recording continues in {path}"
 
-    def stats(self) -> Any:
+    def stats(self) -> RecorderStats | None:
         """``RecorderStats`` of the open file, or None."""
         return self._recorder.stats() if self._recorder is not None else None
 
