@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,8 +21,8 @@ from engine.config import MAX_PERIOD, ConfigError, StreamConfig
 from engine.stream_files import check_room, load_npy_rows, open_regular_file, read_exactly
 
 BLOCK = 256
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_TEXT = ASSETS / "texts" / "alice_ch1.txt"
+# Package data (engine/data/), found the same way in a checkout and in an installed wheel.
+DEFAULT_TEXT = Path(str(resources.files("engine").joinpath("data", "alice_ch1.txt")))
 
 
 @dataclass(frozen=True)
