@@ -1,4 +1,4 @@
-"""Deterministic synthetic ``FrameBatch`` streams (tests, golden files, benchmarks).
+"""Deterministic synthetic ``FrameBatch`` streams (tests, golden files, benchmarks; not shipped).
 
 Every value is a closed-form function of the step, so a reader can check any row
 without keeping the batches: see ``expected_level``.
