@@ -19,7 +19,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 # Package data (nlviz/presets/*.toml), found the same way in a checkout and in an installed wheel.
-PRESET_DIR = Path(str(resources.files("nlviz").joinpath("presets")))
+PRESET_DIR = Path(str(resources.files("nlviz") / "presets"))
 
 
 def preset_names() -> list[str]:

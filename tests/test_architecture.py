@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tools import console_script
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 QT = {"PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6", "qtpy", "superqt"}
 ENGINE_FORBIDDEN = QT | {"h5py", "nlviz"}
 ENGINE_ALLOWED_THIRD_PARTY = {"torch", "numpy"}
-LINT_IMPORTS = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+LINT_IMPORTS = console_script("lint-imports")
 
 
 def imported_modules(path: Path) -> set[str]:
