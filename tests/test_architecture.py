@@ -175,6 +175,7 @@ def test_the_unplanted_copy_keeps_the_contract(tree_copy: Path, contract: str) -
 
 
 # ------------------------------------------------------------------------ what really loads
+@pytest.mark.slow        # a child process that imports torch
 def test_headless_record_never_loads_qt(tmp_path: Path) -> None:
     code = (
         "import sys\n"
@@ -192,6 +193,7 @@ def test_headless_record_never_loads_qt(tmp_path: Path) -> None:
     assert "LOADED []" in out.stdout
 
 
+@pytest.mark.slow        # a child process that imports torch
 def test_importing_engine_session_loads_no_app_modules() -> None:
     code = ("import sys, engine.session\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "

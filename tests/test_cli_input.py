@@ -159,6 +159,7 @@ def _one_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.slow        # child processes (main.py) that import torch, one per bad input
 def test_main_refuses_a_fifo_and_a_corrupt_header_without_hanging(tmp_path):
     files = _bad_files(tmp_path)
     fifo, end = files["fifo"]
