@@ -165,6 +165,18 @@ def test_a_planted_import_breaks_its_contract(tree_copy: Path, contract: str, pa
     assert f"{module} -> " in out.stdout, out.stdout      # the planted import is the one named
 
 
+def test_a_planted_cycle_breaks_the_acyclic_contract(tree_copy: Path) -> None:
+    pkg = tree_copy / "nlviz" / "series"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "__init__.py").touch()
+    (pkg / "planted_a.py").write_text("import nlviz.series.planted_b\n", encoding="utf-8")
+    (pkg / "planted_b.py").write_text("def f():\n    import nlviz.series.planted_a\n",
+                                      encoding="utf-8")
+    out = lint_imports(tree_copy, "nlviz-acyclic")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "No cycles are allowed in nlviz.series." in out.stdout, out.stdout
+
+
 @pytest.mark.parametrize("contract", [p[0] for p in PLANTS if p[0] != "recording-hdf5-only"
                                       and p[0] != "nlviz-layers"])
 def test_the_unplanted_copy_keeps_the_contract(tree_copy: Path, contract: str) -> None:
