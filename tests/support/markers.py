@@ -24,6 +24,7 @@ SLOW = frozenset({
     "test_disk_full_before_the_first_step_is_one_line_and_leaves_no_file",
     "recording/test_writer_safety.py::test_overwrite_of_a_file_open_in_a_replay_is_refused",
     "recording/test_writer_safety.py::test_record_device_cuda_without_cuda_says_so_and_stores_both",
+    "gui/test_replay.py::test_loop_selection_wraps_inside_the_selection",
 })
 
 
