@@ -25,6 +25,14 @@ SLOW = frozenset({
     "recording/test_writer_safety.py::test_overwrite_of_a_file_open_in_a_replay_is_refused",
     "recording/test_writer_safety.py::test_record_device_cuda_without_cuda_says_so_and_stores_both",
     "gui/test_replay.py::test_loop_selection_wraps_inside_the_selection",
+    "gui/test_app_quit.py::test_ctrl_c_in_the_terminal_quits_cleanly_with_a_complete_recording",
+    "gui/test_record_overwrite.py::test_record_flag_with_overwrite_replaces_it",
+    "gui/test_screenshot.py::test_window_size_800x600_gives_that_picture_after_the_engine_is_up",
+    "gui/test_screenshot.py::test_screenshot_as_svg_by_suffix",
+    "gui/test_screenshot.py::test_screenshot_run_writes_non_blank_png",
+    "gui/test_screenshot.py::test_bad_app_arguments_are_one_line",
+    "gui/test_screenshot.py::test_replay_window_size_below_its_minimum_is_refused",
+    "gui/test_screenshot.py::test_bad_window_size_is_one_line",
 })
 
 
