@@ -22,8 +22,8 @@ from engine.session import Session
 from nlviz.config_loader import load_config
 from nlviz.recording import layout as L
 from nlviz.recording.reader import Recording
-from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder
+from tests.support.synthetic import synthetic_batch, synthetic_spec
 
 
 def _engine_run(preset: str, overrides: list[str], steps: int, batch: int, out: str | None) -> float:

@@ -93,7 +93,8 @@ def _read_header(f: BinaryIO, path: Path) -> tuple[tuple[int, ...], bool, np.dty
             return fmt.read_array_header_1_0(f)
         if version == (2, 0):
             return fmt.read_array_header_2_0(f)
-        return fmt._read_array_header(f, version)  # 3.0 (utf-8 header): no public reader
+        # 3.0 (utf-8 header): no public reader, and numpy's stubs omit the private one
+        return fmt._read_array_header(f, version)  # type: ignore[attr-defined]
     except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt header
         arg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc
         reason = _one_line(arg) or type(exc).__name__

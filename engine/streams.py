@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,8 +21,8 @@ from engine.config import MAX_PERIOD, ConfigError, StreamConfig
 from engine.stream_files import check_room, load_npy_rows, open_regular_file, read_exactly
 
 BLOCK = 256
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_TEXT = ASSETS / "texts" / "alice_ch1.txt"
+# Package data (engine/data/), found the same way in a checkout and in an installed wheel.
+DEFAULT_TEXT = Path(str(resources.files("engine") / "data" / "alice_ch1.txt"))
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,11 @@ class AssociativeRecall(Stream):
     stream_id = 1
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(Stream.Params):
         n_pairs: int = 8
         repeats: int = 1
+
+    params: Params
 
     def __init__(self, dim: int, seed: int, params: Params) -> None:
         super().__init__(dim, seed, params)
@@ -148,10 +151,12 @@ class RegimeShift(Stream):
     stream_id = 2
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(Stream.Params):
         switch_every: int = 500
         n_regimes: int = 2
         noise: float = 0.05
+
+    params: Params
 
     def regime_names(self) -> tuple[str, ...]:
         return tuple(chr(ord("A") + i) for i in range(self.params.n_regimes))
@@ -181,9 +186,11 @@ class MultiTimescale(Stream):
     stream_id = 3
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(Stream.Params):
         periods: tuple[int, ...] = (4, 16, 64, 256)
         noise: float = 0.05
+
+    params: Params
 
     def _block(self, b: int) -> Sample:
         t = np.arange(b * BLOCK, (b + 1) * BLOCK)
@@ -202,8 +209,10 @@ class Text(Stream):
     stream_id = 4
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(Stream.Params):
         path: str = ""
+
+    params: Params
 
     def __init__(self, dim: int, seed: int, params: Params) -> None:
         super().__init__(dim, seed, params)
@@ -242,8 +251,10 @@ class Noise(Stream):
     stream_id = 5
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(Stream.Params):
         std: float = 1.0
+
+    params: Params
 
     def _block(self, b: int) -> Sample:
         x = self.params.std * self._rng(b).standard_normal((BLOCK, self.dim)) / math.sqrt(self.dim)
@@ -256,8 +267,10 @@ class FileStream(Stream):
     stream_id = 6
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(Stream.Params):
         path: str = ""
+
+    params: Params
 
     def __init__(self, dim: int, seed: int, params: Params) -> None:
         super().__init__(dim, seed, params)

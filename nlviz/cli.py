@@ -17,7 +17,7 @@ SUBCOMMANDS = ("record", "info", "export")
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None,
-                   help="preset name (assets/presets) or .toml path (default: default)")
+                   help="shipped preset name (nlviz/presets) or .toml path (default: default)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. model.titans.lr=0.1 (repeatable)")
     p.add_argument("--stream", help="input stream name, or a .npy/.txt file path")

@@ -5,6 +5,7 @@ Qt-free. Every problem becomes a ``UserError`` whose one line names the file, ke
 from __future__ import annotations
 
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
+# Package data (nlviz/presets/*.toml), found the same way in a checkout and in an installed wheel.
+PRESET_DIR = Path(str(resources.files("nlviz") / "presets"))
 
 
 def preset_names() -> list[str]:
-    """Names of the shipped presets (``assets/presets/*.toml``)."""
+    """Names of the shipped presets (``nlviz/presets/*.toml``)."""
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 
 TORCH_VERSION = "2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -169,7 +170,19 @@ def find_dist(name: str, paths: list[str]) -> metadata.Distribution | None:
     return next(iter(metadata.distributions(name=name, path=paths)), None)
 
 
-def install_problem(root: Path, find: Callable[[str], object | None]) -> str | None:
+class Dist(Protocol):
+    """What :func:`install_problem` reads of a distribution (``importlib.metadata``'s or a fake)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def requires(self) -> list[str] | None: ...
+
+    def read_text(self, filename: str) -> str | None: ...
+
+
+def install_problem(root: Path, find: Callable[[str], Dist | None]) -> str | None:
     """Why nlviz is not soundly installed from ``root`` with its test extra, or None.
 
     ``find(name)`` returns a distribution (``version``, ``requires``, ``read_text``) or None.
@@ -249,7 +262,7 @@ def gather_facts(root: Path) -> tuple[Facts, str]:
     system = platform.system()
     torch = find_dist("torch", paths)
     version = torch.version if torch is not None else None
-    build = torch_build(version, torch.requires or [], system) if version else None
+    build = torch_build(version, torch.requires or [], system) if torch and version else None
     managed = False if fresh and problem is None else externally_managed()
     return Facts(system, version, build, fresh, problem, managed), key
 
@@ -292,7 +305,7 @@ def pip_runner(root: Path) -> Callable[[Sequence[str]], int]:
 
 def main() -> int:
     """Probe, decide, run. Exit status 0 when everything is installed."""
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - run by whatever python3 is; it must say so
         print(f"{PREFIX} error: nlviz needs Python 3.10 or newer; this is "
               f"{platform.python_version()} ({sys.executable})", file=sys.stderr)
         return 1

@@ -120,7 +120,9 @@ def test_record_refuses_a_model_larger_than_memory(tmp_path, capsys):
     avail = line.split(", more than the ")[1]
     value, unit, word = avail.split()
     assert word == "available"
-    now = format_bytes(host_available_memory()).split()
+    available = host_available_memory()
+    assert available is not None
+    now = format_bytes(available).split()
     assert unit == now[1] and 0.5 < float(value) / float(now[0]) < 2  # what the machine has
 
 
@@ -157,6 +159,7 @@ def _one_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.slow        # child processes (main.py) that import torch, one per bad input
 def test_main_refuses_a_fifo_and_a_corrupt_header_without_hanging(tmp_path):
     files = _bad_files(tmp_path)
     fifo, end = files["fifo"]

@@ -19,7 +19,8 @@ class Finder:
     """A fake library finder: reports ``missing`` among what it is asked, remembers what."""
 
     def __init__(self, *missing: str) -> None:
-        self.missing, self.asked = missing, []
+        self.missing = missing
+        self.asked: list[str] = []
 
     def __call__(self, sonames: list[str]) -> list[str]:
         self.asked.extend(sonames)

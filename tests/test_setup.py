@@ -6,13 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("setup_plan", ROOT / "scripts" / "setup_plan.py")
+assert _spec is not None and _spec.loader is not None
 sp = importlib.util.module_from_spec(_spec)
 sys.modules["setup_plan"] = sp
 _spec.loader.exec_module(sp)
@@ -25,7 +28,7 @@ PLAIN_CMD = (*PIP, PIN)
 NLVIZ_CMD = (*PIP, "--quiet", "-e", ".[test]")
 
 
-def facts(**kw) -> sp.Facts:
+def facts(**kw: Any) -> Any:  # an sp.Facts (sp is loaded from a path: mypy cannot see it)
     base = dict(system="Linux", torch_version=None, torch_build=None, stamp_fresh=False,
                 install_problem="not stamped")
     base.update(kw)
@@ -214,20 +217,31 @@ def test_stamp_is_keyed_by_pyproject_and_python(tmp_path: Path) -> None:
 
 
 def test_run_plan_falls_back_from_the_cpu_index_and_stamps() -> None:
-    ran, said, stamped = [], [], []
+    ran: list[tuple[str, ...]] = []
+    said: list[str] = []
+    stamped: list[int] = []
+
+    def pip(c: Sequence[str]) -> int:
+        ran.append(tuple(c))
+        return 1 if c == CPU_CMD else 0
+
     p = sp.plan(facts(), Gpu(False))
-    rc = sp.run_plan(p, lambda c: (ran.append(tuple(c)), 1 if c == CPU_CMD else 0)[1],
-                     said.append, lambda: stamped.append(1))
+    rc = sp.run_plan(p, pip, said.append, lambda: stamped.append(1))
     assert rc == 0 and stamped == [1]
     assert ran == [CPU_CMD, PLAIN_CMD, NLVIZ_CMD]
     assert said[1] == f"nlviz setup: {p.steps[0].fallback_say}"
 
 
 def test_run_plan_stops_at_a_failure_and_does_not_stamp() -> None:
-    ran, said = [], []
+    ran: list[tuple[str, ...]] = []
+    said: list[str] = []
+
+    def pip(c: Sequence[str]) -> int:
+        ran.append(tuple(c))
+        return 1
+
     p = sp.plan(facts(torch_version="2.13.0+cpu", torch_build="cpu"), Gpu(False))
-    rc = sp.run_plan(p, lambda c: (ran.append(tuple(c)), 1)[1], said.append,
-                     lambda: pytest.fail("stamped after a failure"))
+    rc = sp.run_plan(p, pip, said.append, lambda: pytest.fail("stamped after a failure"))
     assert rc == 1 and ran == [NLVIZ_CMD]
     assert said[-1] == "nlviz setup: error: failed: python " + " ".join(NLVIZ_CMD)
 

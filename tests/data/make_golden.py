@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.frames import EventRecord
-from nlviz.recording.synthetic import state_template, synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder
+from tests.support.synthetic import state_template, synthetic_batch, synthetic_spec
 
 OUT = Path(__file__).resolve().parent / "recording_v1_0.h5"
 STEPS = 600

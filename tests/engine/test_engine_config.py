@@ -2,6 +2,8 @@
 names the key; the shipped presets load; the dict round trip is lossless."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -84,6 +86,16 @@ def test_dict_round_trip():
     assert again == cfg
     assert again.stream.param_dict() == {"switch_every": 33}
     assert again.model.cms.lrs() == (0.1, 0.01)
+
+
+def test_shipped_presets_are_package_data_of_nlviz():
+    import nlviz
+    from nlviz.config_loader import PRESET_DIR, preset_names, preset_path
+
+    # nlviz/presets/, inside the package: a wheel carries them (tests/test_wheel.py)
+    assert Path(nlviz.__file__).parent / "presets" == PRESET_DIR
+    assert preset_names() == ["consolidation", "default", "tiny"]
+    assert preset_path("tiny") == PRESET_DIR / "tiny.toml"
 
 
 @pytest.mark.parametrize("preset", ["default", "tiny", "consolidation"])

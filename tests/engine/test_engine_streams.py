@@ -2,6 +2,8 @@
 (``sample(t0, n)`` equals its pieces) and parameter validation naming the key."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -85,7 +87,7 @@ def test_regime_shift_switches_at_n_and_returns(noise):
     assert s.regime_names() == ("A", "B")
     seg = [smp.x[i * N:(i + 1) * N].astype(np.float64) for i in range(4)]
     # each regime's signal spans its own 4-d subspace: find A's from segment 0
-    u, sv, vt = np.linalg.svd(seg[0], full_matrices=False)
+    _u, sv, vt = np.linalg.svd(seg[0], full_matrices=False)
     basis_a = vt[:4]
     tol = 1e-10 if noise == 0 else 0.05
     if noise == 0:
@@ -144,7 +146,7 @@ def test_multi_timescale_spectral_peaks_at_periods(periods):
     total = power.sum(1)
     freqs = np.fft.rfftfreq(T)
     top = np.argsort(total[1:])[::-1][:len(periods)] + 1
-    assert sorted(int(round(1 / freqs[i])) for i in top) == sorted(periods)
+    assert sorted(round(1 / freqs[i]) for i in top) == sorted(periods)
     # the peaks dominate: each peak bin has > 100x the median bin power
     assert (total[top] > 100 * np.median(total[1:])).all()
 
@@ -164,6 +166,16 @@ def test_text_yields_shipped_bytes_in_order_and_loops():
     letters = np.isin(smp.token, np.r_[65:91, 97:123])
     assert (smp.regime[spaces] == 0).all() and (smp.regime[letters] == 1).all()
     assert str(len(data)) in s.describe()
+
+
+def test_shipped_text_is_package_data_of_engine():
+    import engine
+
+    # engine/data/, next to the package itself: a wheel carries it (tests/test_wheel.py)
+    assert DEFAULT_TEXT.parent == Path(engine.__file__).parent / "data"
+    assert DEFAULT_TEXT.name == "alice_ch1.txt"
+    assert DEFAULT_TEXT.read_bytes().startswith(b"Alice's Adventures in Wonderland")
+    assert "alice_ch1.txt" in _stream("text").describe()
 
 
 def test_text_custom_file(tmp_path):

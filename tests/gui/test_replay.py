@@ -13,13 +13,13 @@ from PySide6.QtGui import QDropEvent
 
 from engine.frames import METRIC_INDEX
 from nlviz.buffers import AT_UPDATE_METRICS
-from nlviz.recording.synthetic import (
+from nlviz.recording.writer import Recorder
+from tests.support.synthetic import (
     expected_level,
     state_template,
     synthetic_batch,
     synthetic_spec,
 )
-from nlviz.recording.writer import Recorder
 
 N_LEVELS = 3
 

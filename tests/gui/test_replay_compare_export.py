@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from nlviz.recording.synthetic import expected_level, synthetic_spec
 from tests.gui.test_replay import write_run
+from tests.support.synthetic import expected_level, synthetic_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

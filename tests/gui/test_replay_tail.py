@@ -4,8 +4,8 @@ stops cleanly."""
 from __future__ import annotations
 
 from nlviz.qt.replay.controller import TAIL_MAX_FAILURES
-from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
 from tests.gui.test_replay import N_LEVELS, write_run
+from tests.support.synthetic import synthetic_batch, synthetic_spec
 
 STALE = "index 12 is out of bounds for axis 0 with size 12"
 

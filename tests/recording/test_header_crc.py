@@ -13,9 +13,9 @@ import pytest
 
 from nlviz.recording import layout as L
 from nlviz.recording.reader import Recording
-from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
 from nlviz.recording.validate import header_checksum
 from nlviz.recording.writer import Recorder
+from tests.support.synthetic import synthetic_batch, synthetic_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKS = {"device": "cpu-DEVICEMARK", "stream": "STREAMMARK stream",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from nlviz.recording.reader import Recording
-from nlviz.recording.synthetic import expected_level, synthetic_spec
+from tests.support.synthetic import expected_level, synthetic_spec
 
 HELPER = Path(__file__).with_name("writer_proc.py")
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,9 @@ from nlviz.errors import UserError
 from nlviz.recording.damage import Damage
 from nlviz.recording.h5open import METADATA_READ_ATTEMPTS, bounded_retries_available
 from nlviz.recording.reader import Recording, RecordingError
-from nlviz.recording.synthetic import expected_level, synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder, RecorderError
 from tests.recording.checksum_copy import checksum_copy, chunk_span, flip
+from tests.support.synthetic import expected_level, synthetic_batch, synthetic_spec
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "recording_v1_0.h5"
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ import pytest
 from nlviz.commands.info import describe
 from nlviz.recording import layout as L
 from nlviz.recording.reader import Recording, RecordingError
-from nlviz.recording.synthetic import state_template, synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder
 from nlviz.replay.files import recording_note
+from tests.support.synthetic import state_template, synthetic_batch, synthetic_spec
 
 
 def _recording(path, n=400):

@@ -25,9 +25,9 @@ from nlviz.recording import layout as L
 from nlviz.recording.outlock import OutputBusy, OutputExists
 from nlviz.recording.reader import Recording
 from nlviz.recording.superblock import clamp_eof, lookup3
-from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder
 from tests.recording.interrupt import ctrl_c_default, interrupt
+from tests.support.synthetic import synthetic_batch, synthetic_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "recording_v1_0.h5"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import sys
 import time
 
-from nlviz.recording.synthetic import state_template, synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder
+from tests.support.synthetic import state_template, synthetic_batch, synthetic_spec
 
 
 def main() -> None:

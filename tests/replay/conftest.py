@@ -38,8 +38,8 @@ def tiny_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def synth_run(tmp_path_factory):
     """Path of a 50,000-step synthetic recording (4 levels, sparse records every 64)."""
-    from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
     from nlviz.recording.writer import Recorder
+    from tests.support.synthetic import synthetic_batch, synthetic_spec
 
     spec = synthetic_spec(4)
     path = tmp_path_factory.mktemp("synth") / "synth.h5"

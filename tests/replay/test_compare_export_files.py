@@ -11,11 +11,11 @@ import pytest
 
 from nlviz.errors import UserError
 from nlviz.recording.reader import Recording
-from nlviz.recording.synthetic import expected_level, synthetic_batch, synthetic_spec
 from nlviz.recording.writer import Recorder
 from nlviz.replay import recording_note, try_open
 from nlviz.replay.compare import Comparison, config_diff, flatten
 from nlviz.replay.export import export_visible_csv
+from tests.support.synthetic import expected_level, synthetic_batch, synthetic_spec
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "recording_v1_0.h5"
 

@@ -7,8 +7,8 @@ import pytest
 from engine.frames import GLOBAL_METRICS, LEVEL_METRICS
 from nlviz.buffers import HistoryView, InputSlot, RunBuffers
 from nlviz.recording.reader import Recording
-from nlviz.recording.synthetic import expected_level, synthetic_spec
 from nlviz.replay.source import ReplaySource
+from tests.support.synthetic import expected_level, synthetic_spec
 
 
 @pytest.fixture(scope="module")

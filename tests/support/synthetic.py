@@ -1,4 +1,4 @@
-"""Deterministic synthetic ``FrameBatch`` streams (tests, golden files, benchmarks).
+"""Deterministic synthetic ``FrameBatch`` streams (tests, golden files, benchmarks; not shipped).
 
 Every value is a closed-form function of the step, so a reader can check any row
 without keeping the batches: see ``expected_level``.
@@ -53,8 +53,7 @@ def synthetic_batch(spec: RunSpec, start: int, n: int, *, sparse_every: int = 64
     b = FrameBatch(step=steps, level=expected_level(spec, steps), fired=fired, scalars=scalars,
                    inputs=inputs, regime=(steps // 100 % 2).astype(np.int32),
                    token=(steps % 256).astype(np.int32), wall_time=steps * t_per_step)
-    for s in steps:
-        s = int(s)
+    for s in steps.tolist():
         if sparse_every and s % sparse_every == sparse_every - 1:
             errs = np.full((L, spec.probe_size), s * 1e-3, np.float32)
             errs[:, -1] = np.nan
