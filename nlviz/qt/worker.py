@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Slot
 
 from engine.commands import Reset, SetParam
-from nlviz.buffers import RunBuffers
+from nlviz.series.ring import RunBuffers
 from nlviz.engine_process import (
     ACK,
     EngineCommand,

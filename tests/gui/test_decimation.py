@@ -36,7 +36,7 @@ def test_visible_slice_includes_one_point_either_side():
 
 def test_full_history_is_decimated_to_the_pixel_width(qtbot):
     from engine.frames import FrameBatch, LevelSpec, RunSpec
-    from nlviz.buffers import RunBuffers
+    from nlviz.series.ring import RunBuffers
     from nlviz.qt.panels.metrics import MetricsPanel
 
     spec = RunSpec(levels=tuple(LevelSpec(f"L{i}", "cms", 4 ** i, (8, 8)) for i in range(4)),

@@ -12,7 +12,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from engine.frames import METRIC_INDEX
-from nlviz.buffers import AT_UPDATE_METRICS
+from nlviz.series.views import AT_UPDATE_METRICS
 from nlviz.recording.synthetic import (
     expected_level,
     state_template,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QObject, QThread, Signal
 
-from nlviz.buffers import RunBuffers
+from nlviz.series.ring import RunBuffers
 from nlviz.qt.worker import EngineWorker, Pause, Play, StepN, Stop
 
 START_TIMEOUT_MS = 60_000          # the engine process imports torch first

@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from nlviz.buffers import InputSlot
+from nlviz.series.views import InputSlot
 from nlviz.qt.panels.axes import SpacedAxis
 
 

@@ -20,7 +20,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.frames import METRIC_INDEX, METRIC_UNITS, RunSpec
-from nlviz.buffers import AT_UPDATE_METRICS, HistoryView
+from nlviz.series.decimate import minmax_buckets, peak_bins, visible_slice
+from nlviz.series.views import AT_UPDATE_METRICS, HistoryView
 from nlviz.qt.panels.axes import SpacedAxis
 from nlviz.qt.theme import level_pen
 
@@ -39,38 +40,6 @@ Y_SHRINK_PERIOD = 0.5           # s: the y range grows at once, shrinks at most 
 
 def _curve(pen: object) -> pg.PlotDataItem:
     return pg.PlotDataItem(pen=pen, skipFiniteCheck=True)
-
-
-def visible_slice(x: np.ndarray, x0: float, x1: float) -> tuple[int, int]:
-    """Index range of ``x`` (sorted) covering ``[x0, x1]`` plus one point each side."""
-    lo = max(0, int(np.searchsorted(x, x0)) - 1)
-    hi = min(len(x), int(np.searchsorted(x, x1, side="right")) + 1)
-    return lo, hi
-
-
-def minmax_buckets(x: np.ndarray, y: np.ndarray, lo: int, hi: int, k: int,
-                   mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                            np.ndarray]:
-    """Peak-decimate ``y[..., lo:hi]`` into buckets of ``k`` steps aligned to ``x % k == 0``.
-
-    Returns ``(bx, mn, mx, tail)``: bucket start x (nb,), min and max (..., nb) and the
-    index where the raw tail (the partial last bucket, drawn exactly) starts. With ``mask``
-    (..., n) only masked samples count; empty buckets hold NaN.
-    """
-    start = lo + (-int(x[lo])) % k
-    nb = max(0, (hi - start) // k)
-    end = start + nb * k
-    seg = y[..., start:end].reshape(*y.shape[:-1], nb, k)
-    if mask is None:
-        mn, mx = seg.min(-1), seg.max(-1)
-    else:
-        m = mask[..., start:end].reshape(*mask.shape[:-1], nb, k) > 0
-        mn = np.where(m, seg, np.inf).min(-1)
-        mx = np.where(m, seg, -np.inf).max(-1)
-        empty = ~m.any(-1)
-        mn[empty] = np.nan
-        mx[empty] = np.nan
-    return x[start:end:k], mn, mx, end
 
 
 class MetricsPanel(QWidget):
@@ -350,9 +319,7 @@ class MetricsPanel(QWidget):
         cols = hi - lo
         pixels = max(50, min(RASTER_MAX_COLS, int(self.raster.getViewBox().width())))
         k = max(1, int(np.ceil(cols / pixels)))            # peak-bin to the pixel width
-        if k > 1:
-            pad = (-cols) % k
-            fired = np.pad(fired, ((0, 0), (0, pad))).reshape(fired.shape[0], -1, k).max(2)
+        fired = peak_bins(fired, k)
         self.raster_image.setImage(fired, autoLevels=False, levels=(0, 1))
         first = float(view.step[lo])
         self.raster_image.setRect(first, 0, float(cols), fired.shape[0])
@@ -381,4 +348,4 @@ class MetricsPanel(QWidget):
                 self.levelToggled.emit(i, item.isVisible())
 
 
-__all__ = ["DEFAULT_METRICS", "MetricsPanel"]
+__all__ = ["DEFAULT_METRICS", "MetricsPanel", "minmax_buckets", "visible_slice"]

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nlviz.buffers import AT_UPDATE_METRICS
+from nlviz.series.views import AT_UPDATE_METRICS
 from nlviz.errors import UserError
 from nlviz.qt.export import save_plot, save_widget
 from nlviz.qt.panels.metrics import DEFAULT_METRICS, TITLES
