@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from engine.frames import GLOBAL_METRICS, LEVEL_METRICS
-from nlviz.series.ring import RunBuffers
-from nlviz.series.views import HistoryView, InputSlot
 from nlviz.recording.reader import Recording
 from nlviz.recording.synthetic import expected_level, synthetic_spec
 from nlviz.replay.source import ReplaySource
+from nlviz.series.ring import RunBuffers
+from nlviz.series.views import HistoryView, InputSlot
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,7 @@ def test_sparse_panels_at_the_cursor(tiny):
         np.testing.assert_array_equal(got.ages, exp.ages)
         np.testing.assert_array_equal(got.errors, exp.errors)
     ages, errors = src.forgetting_at(100)
+    np.testing.assert_array_equal(ages, want[-1].ages)
     np.testing.assert_array_equal(errors, want[-1].errors)
     assert src.probes_at(-1) == []
     snap = src.snapshot_at(100)

@@ -20,10 +20,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.frames import METRIC_INDEX, METRIC_UNITS, RunSpec
-from nlviz.series.decimate import minmax_buckets, peak_bins, visible_slice
-from nlviz.series.views import AT_UPDATE_METRICS, HistoryView
 from nlviz.qt.panels.axes import SpacedAxis
 from nlviz.qt.theme import level_pen
+from nlviz.series.decimate import minmax_buckets, peak_bins, visible_slice
+from nlviz.series.views import AT_UPDATE_METRICS, HistoryView
 
 DEFAULT_METRICS = ("surprise", "update_norm", "retention", "lr")
 TITLES = {"surprise": "surprise", "update_norm": "update magnitude ‖ΔW‖",
@@ -326,9 +326,12 @@ class MetricsPanel(QWidget):
 
     def set_x_window(self, last_step: float, width: float) -> None:
         """Follow live: show ``[last - width, last]``."""
+        self.set_x_range(max(0.0, last_step - width), last_step + 1)
+
+    def set_x_range(self, x0: float, x1: float) -> None:
+        """Show steps ``[x0, x1]`` on the shared step axis (1 % padding)."""
         self._setting_range = True
-        p = self.plots[self.metrics[0]]
-        p.setXRange(max(0.0, last_step - width), last_step + 1, padding=0.01)
+        self.plots[self.metrics[0]].setXRange(x0, x1, padding=0.01)
         self._setting_range = False
 
     # ---- handlers ----------------------------------------------------------------
