@@ -66,11 +66,14 @@ def test_sparse_panels_at_the_cursor(tiny):
     for got, exp in zip(probes, want):
         np.testing.assert_array_equal(got.ages, exp.ages)
         np.testing.assert_array_equal(got.errors, exp.errors)
-    ages, errors = src.forgetting_at(100)
+    fa = src.forgetting_at(100)
+    assert fa is not None
+    ages, errors = fa
     np.testing.assert_array_equal(ages, want[-1].ages)
     np.testing.assert_array_equal(errors, want[-1].errors)
     assert src.probes_at(-1) == []
     snap = src.snapshot_at(100)
+    assert snap is not None
     exp = min(ref.snapshots, key=lambda s: (abs(s.step - 100), s.step))
     assert snap.step == exp.step
     for a, b in zip(snap.weights, exp.weights):
@@ -99,6 +102,7 @@ def test_large_range_uses_the_pyramid_and_says_so(synth_run):
         view = src.history()
         assert view.is_summary
         s = src.last_summary
+        assert s is not None
         assert s.bucket_rows == 16 and len(s.steps) == 50_000 // 16 and view.bucket_rows == 16
         want = expected_level(spec, np.arange(50_000))                # (n, L, M)
         full = (len(s.steps) - 1) * 16 if 50_000 % 16 else len(s.steps) * 16
@@ -125,6 +129,7 @@ def test_frame_bundles_everything(synth_run):
         src = ReplaySource(rec)
         fr = src.frame(30_000, 27_500, 32_499)
         assert fr.cursor == 30_000 and not fr.is_summary and fr.summary is None
+        assert fr.snapshot is not None and fr.input is not None
         assert fr.probes[-1].step == 29_951 and fr.snapshot.step == 30_015   # nearest
         assert fr.input.step == 30_000
         np.testing.assert_array_equal(fr.probes[-1].errors[:, 0], np.float32(29_951 * 1e-3))

@@ -13,6 +13,7 @@ they re-scanned all 100k points of each of the 16 curves on every frame.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -86,8 +87,9 @@ class MetricsPanel(QWidget):
             self.log_boxes[m] = box
             row.addWidget(box)
         self.badge = QLabel("")
-        self.badge.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self.badge.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # no widening
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.badge.setSizePolicy(QSizePolicy.Policy.Ignored,   # no widening
+                                 QSizePolicy.Policy.Preferred)
         self.badge.setToolTip("points held in RAM; older steps live only in the recording")
         row.addWidget(self.badge, 1)
         lay.addLayout(row)
@@ -298,9 +300,9 @@ class MetricsPanel(QWidget):
         for m in self.metrics:
             self._auto_y[m], self._y_range[m] = True, None
 
-    def _on_manual_y(self, m: str, mask: object) -> None:
+    def _on_manual_y(self, m: str, mask: Sequence[object]) -> None:
         try:
-            y_changed = bool(mask[1])
+            y_changed = bool(mask[1])       # pyqtgraph: [x changed, y changed]
         except (TypeError, IndexError):
             y_changed = True
         if y_changed:
