@@ -3,6 +3,7 @@
 Used by the metric plots (``minmax_buckets``: buckets aligned to step numbers, with an
 exact raw tail), the fired raster (``peak_bins``: max over fixed groups) and the replay
 summary's fired flags (``max_from``: max over buckets that start at given indices).
+``group_minmax`` is the NaN-ignoring form the recording's summary pyramid computes.
 """
 from __future__ import annotations
 
@@ -41,6 +42,14 @@ def minmax_buckets(x: np.ndarray, y: np.ndarray, lo: int, hi: int, k: int,
     return x[start:end:k], mn, mx, end
 
 
+def group_minmax(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max over consecutive groups of ``k`` rows of (n, ...) ``values`` (n a
+    multiple of k) -> two (n/k, ...) arrays; NaN is ignored (an all-NaN group gives NaN),
+    inf is kept."""
+    grouped = values.reshape(-1, k, *values.shape[1:])                # (n/k, k, ...)
+    return np.fmin.reduce(grouped, axis=1), np.fmax.reduce(grouped, axis=1)
+
+
 def peak_bins(values: np.ndarray, k: int) -> np.ndarray:
     """Max over consecutive groups of ``k`` columns of (R, n) ``values`` -> (R, ceil(n/k));
     the last group is padded with zeros (for non-negative flags such as ``fired``)."""
@@ -56,4 +65,4 @@ def max_from(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.maximum.reduceat(values, starts, axis=-1)
 
 
-__all__ = ["max_from", "minmax_buckets", "peak_bins", "visible_slice"]
+__all__ = ["group_minmax", "max_from", "minmax_buckets", "peak_bins", "visible_slice"]

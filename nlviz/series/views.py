@@ -50,12 +50,6 @@ class HistoryView:
                            self.fired[:, :k], self.scalars[:, :k], self.regime[:k], self.total,
                            self.bucket_rows)
 
-    def columns(self, lo: int, hi: int) -> HistoryView:
-        """Columns ``[lo, hi)`` (views, no copy)."""
-        return HistoryView(self.step[lo:hi], self.level[..., lo:hi], self.smooth[..., lo:hi],
-                           self.fired[:, lo:hi], self.scalars[:, lo:hi], self.regime[lo:hi],
-                           self.total, self.bucket_rows)
-
 
 @dataclass
 class RunStats:

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlviz.series.decimate import max_from, minmax_buckets, peak_bins, visible_slice
+from nlviz.series.decimate import (
+    group_minmax,
+    max_from,
+    minmax_buckets,
+    peak_bins,
+    visible_slice,
+)
 
 
 def test_minmax_buckets_unaligned_start_and_mask_against_a_loop() -> None:
@@ -42,3 +48,15 @@ def test_max_from_bucket_starts() -> None:
 def test_visible_slice_edges() -> None:
     x = np.arange(10, 20, dtype=np.float64)
     assert visible_slice(x, 12, 14) == (1, 6) and visible_slice(x, 0, 5) == (0, 1)
+
+
+def test_group_minmax_ignores_nan_keeps_inf() -> None:
+    v = np.array([[1.0, np.nan], [3.0, np.nan], [np.inf, 2.0], [0.0, -1.0]])
+    mn, mx = group_minmax(v, 2)
+    np.testing.assert_array_equal(mn, [[1.0, np.nan], [0.0, -1.0]])
+    np.testing.assert_array_equal(mx, [[3.0, np.nan], [np.inf, 2.0]])
+    r = np.random.default_rng(2).standard_normal((60, 3))
+    mn, mx = group_minmax(r, 6)
+    for g in range(10):
+        np.testing.assert_array_equal(mn[g], r[6 * g:6 * g + 6].min(0))
+        np.testing.assert_array_equal(mx[g], r[6 * g:6 * g + 6].max(0))
