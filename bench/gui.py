@@ -234,6 +234,7 @@ def main() -> int:
                          "of both processes (1,000,000 takes about 10 minutes)")
     args = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
     apply_theme(app, DARK)
     redraw = bench_redraw(app)
     live = bench_live(app, args.seconds, fill=HISTORY)

@@ -65,12 +65,13 @@ def scrub(app: QApplication, path: str, width_index: int, trials: int) -> float:
     app.processEvents()
     window.width_box.setCurrentIndex(width_index)
     rng = np.random.default_rng(0)
+    assert rc.player is not None
     last = int(rc.player.steps[-1])
     times = []
     for _ in range(trials):
         s = int(rng.integers(0, last))
         t0 = time.perf_counter()
-        rc.seek(s, sparse=rc._slow_due())
+        rc.seek(s, sparse=rc.presenter.slow_due())
         window.repaint()
         times.append(time.perf_counter() - t0)
     rc.shutdown()
@@ -84,8 +85,9 @@ def drag(app: QApplication, path: str, seconds: float = 2.0) -> float:
     window.resize(1600, 1000)
     window.show()
     app.processEvents()
+    assert rc.player is not None
     last = int(rc.player.steps[-1])
-    n0 = len(rc.redraw_times)
+    n0 = len(rc.presenter.frame_times)
     pos = {"s": 0}
     total = {"n": 0}
 
@@ -102,7 +104,7 @@ def drag(app: QApplication, path: str, seconds: float = 2.0) -> float:
     spin(app, seconds)
     timer.stop()
     elapsed = time.perf_counter() - t0
-    redraws = len(rc.redraw_times) - n0
+    redraws = len(rc.presenter.frame_times) - n0
     rc.shutdown()
     window.close()
     app.processEvents()
@@ -117,16 +119,18 @@ def replay_max(app: QApplication, path: str, seconds: float) -> tuple[float, flo
     window.width_box.setCurrentIndex(2)                  # 5k steps up to the cursor
     window.timeline.mode_box.setCurrentIndex(2)          # max
     rc.home()
-    n0 = len(rc.redraw_times)
-    r0 = rc.player.row
+    player = rc.player
+    assert player is not None
+    n0 = len(rc.presenter.frame_times)
+    r0 = player.row
     t0 = time.perf_counter()
     rc.play()
     deadline = t0 + seconds
-    while time.perf_counter() < deadline and rc.player.playing:
-        app.processEvents(QEventLoop.AllEvents, 5)
+    while time.perf_counter() < deadline and player.playing:
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
     elapsed = time.perf_counter() - t0
-    rows = rc.player.row - r0
-    frames = len(rc.redraw_times) - n0
+    rows = player.row - r0
+    frames = len(rc.presenter.frame_times) - n0
     rc.shutdown()
     window.close()
     app.processEvents()
@@ -141,6 +145,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=0.8)
     a = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
     apply_theme(app, DARK)
     med = statistics.median
     with tempfile.TemporaryDirectory() as d:

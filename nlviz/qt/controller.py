@@ -2,7 +2,7 @@
 
 Views emit intents; handlers here (``_on_<source>_<event>``) turn them into worker
 requests, and worker state signals back into view setters. Data never passes here:
-it goes engine process -> worker -> ``RunBuffers`` -> ``Redrawer`` -> views.
+it goes engine process -> worker -> ``RunBuffers`` -> ``Presenter`` -> views.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from engine.commands import Reset, SetParam, SwitchStream
 from engine.config import Config, StreamConfig
 from engine.frames import RunSpec
-from nlviz.buffers import RunBuffers
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
 from nlviz.host.protocol import (
@@ -31,8 +30,9 @@ from nlviz.host.protocol import (
     Stop,
 )
 from nlviz.qt.main_window import MainWindow
-from nlviz.qt.redraw import Redrawer
+from nlviz.qt.presenter import Presenter, status_bar_sink
 from nlviz.qt.worker import EngineWorker, Restart
+from nlviz.series.ring import RunBuffers
 
 
 def _window_alive(slot: Callable[..., None]) -> Callable[..., None]:
@@ -80,7 +80,8 @@ class Controller(QObject):
         self.thread = QThread()
         self.thread.setObjectName("nlviz-engine")
         self.worker.moveToThread(self.thread)
-        self.redrawer = Redrawer(self.buffers, window, fps)
+        self.redrawer = Presenter(self.buffers, window, fps, on_status=status_bar_sink(window.status),
+                                  run_stats=lambda: self.buffers.stats)
         self.redrawer.engine_pid = self._engine_pid
         self.playing = False
         self.stopping = False

@@ -23,7 +23,6 @@ from typing import Any
 from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Slot
 
 from engine.commands import Reset
-from nlviz.buffers import RunBuffers
 from nlviz.errors import one_line
 from nlviz.host.process import DEFAULT_LOOP, EngineProcess
 from nlviz.host.protocol import (
@@ -49,6 +48,7 @@ from nlviz.host.protocol import (
     Stop,
     describe_source,
 )
+from nlviz.series.ring import RunBuffers
 
 MAX_MESSAGES_PER_WAKE = 32      # then yield to queued requests (the notifier fires again)
 

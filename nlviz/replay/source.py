@@ -1,32 +1,32 @@
-"""``ReplaySource``: what the live views draw, read from a recording instead of the engine.
+"""``ReplaySource``: the ``FrameSource`` of a recording (the live one is ``RunBuffers``).
 
-The live GUI draws from ``nlviz.buffers.RunBuffers``: ``history()`` -> ``HistoryView``,
-``probes`` (recent ``ProbeRecord`` list), ``snapshot`` (``SnapshotRecord``), ``input``
-(``InputSlot``) and ``events`` (strings). ``ReplaySource`` hands out the same types for a
-cursor and a visible step range, so the same panels draw either:
+It hands out the same types as the live buffers for a cursor and a visible step range,
+so the same presenter and panels draw either:
 
 - ``history(start_step, stop_step)``: a ``HistoryView`` of the visible range. Up to
   ``raw_limit`` rows it holds the exact recorded rows (``Recording.window``); above, it is
   the min/max summary from the file's pyramid (``Recording.overview``) and
-  ``is_summary`` is True: each bucket appears twice on the step axis (min row, then max
-  row), so a plain line through ``level[l, m]`` draws the envelope. ``last_summary``
+  ``view.is_summary`` is True: each bucket appears twice on the step axis (min row, then
+  max row), so a plain line through ``level[l, m]`` draws the envelope. ``last_summary``
   carries the explicit bucket steps / mins / maxs.
 - ``probes_at(cursor)``: probe evaluations at or before the cursor (forgetting curves).
 - ``snapshot_at(cursor)``: the weight snapshot nearest the cursor.
 - ``input_at(cursor)``: the last ``inputs_kept`` inputs/tokens/regimes ending at the cursor.
-- ``event_marks()`` / ``events_until(cursor)``: timeline marks and the event log.
+- ``event_marks()`` / ``events_at(cursor)``: timeline marks and the event log.
 """
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 
-from engine.frames import METRIC_INDEX, ProbeRecord, SnapshotRecord
-from nlviz.buffers import AT_UPDATE_METRICS, HistoryView, InputSlot, RunBuffers
+from engine.frames import ProbeRecord, SnapshotRecord
 from nlviz.recording import layout as L
 from nlviz.recording.reader import Recording
+from nlviz.series.decimate import max_from
+from nlviz.series.smoothing import smooth_series
+from nlviz.series.views import HistoryView, InputSlot
 
 
 @dataclass(frozen=True)
@@ -103,32 +103,47 @@ class ReplaySource:
 
     @property
     def steps(self) -> np.ndarray:
+        """(n,) recorded step numbers."""
         return self.rec.steps
 
     @property
     def total(self) -> int:
+        """Recorded rows."""
         return self.rec.n_rows
 
-    def is_summary_range(self, start_step: int | None, stop_step: int | None) -> bool:
+    def change_key(self) -> Hashable:
+        """Changes when a tail refresh added rows or records, or the smoothing changed."""
+        return (self.rec.n_rows, len(self._probe_steps), len(self._snap_steps),
+                len(self._event_steps), self.smoothing, self.raw_limit, self.max_points)
+
+    def span(self) -> tuple[int, int] | None:
+        """(first, last) recorded step, or None for an empty recording."""
+        n = self.rec.n_rows
+        return (int(self.rec.steps[0]), int(self.rec.steps[n - 1])) if n else None
+
+    def is_summary_range(self, start_step: int | None, stop_step: int | None,
+                         max_rows: int | None = None) -> bool:
+        """True when ``history`` of this range is a min/max summary (over ``max_rows``,
+        default ``raw_limit``, rows)."""
         lo, hi = self.rec.row_range(start_step, stop_step)
-        return hi - lo > self.raw_limit
+        return hi - lo > (self.raw_limit if max_rows is None else max_rows)
 
     # ---- per-step series ------------------------------------------------------------------
-    def history(self, start_step: int | None = None, stop_step: int | None = None
-                ) -> tuple[HistoryView, bool]:
-        """(view of steps in [start_step, stop_step], is_summary). See the module doc."""
-        if self.is_summary_range(start_step, stop_step):
+    def history(self, start_step: int | None = None, stop_step: int | None = None,
+                max_rows: int | None = None) -> HistoryView:
+        """View of the steps in [start_step, stop_step]: exact rows up to ``max_rows``
+        (default ``raw_limit``), else the min/max summary. See the module doc."""
+        if self.is_summary_range(start_step, stop_step, max_rows):
             s = self.summary(start_step, stop_step)
             self.last_summary = s
-            both = lambda a, b: np.stack([a, b], -1).reshape(*a.shape[:-1], -1)  # noqa: E731
-            level = both(s.level_min, s.level_max)
+            level = _interleave(s.level_min, s.level_max)
             regime = self._rows_at(L.D_REGIME, s.steps)
             return HistoryView(np.repeat(s.steps, 2).astype(np.float64), level, level,
                                np.repeat(s.fired_any, 2, axis=-1),
-                               both(s.scalars_min, s.scalars_max), np.repeat(regime, 2),
-                               self.rec.n_rows), True
+                               _interleave(s.scalars_min, s.scalars_max), np.repeat(regime, 2),
+                               self.rec.n_rows, max(2, s.bucket_rows))   # 2+: a summary
         self.last_summary = None
-        return self.raw(start_step, stop_step), False
+        return self.raw(start_step, stop_step)
 
     def raw(self, start_step: int | None = None, stop_step: int | None = None) -> HistoryView:
         """Exact recorded rows of steps in [start_step, stop_step] as a ``HistoryView``."""
@@ -145,20 +160,10 @@ class ReplaySource:
         for gi, m in enumerate(spec.global_metrics):
             scalars[gi] = rec.read(L.global_path(m), lo, hi)
         regime = rec.read(L.D_REGIME, lo, hi)
-        return HistoryView(rec.steps[lo:hi].astype(np.float64), level,
-                           self._smooth(level, fired), fired, scalars, regime, rec.n_rows)
-
-    def _smooth(self, level: np.ndarray, fired: np.ndarray) -> np.ndarray:
-        """``HistoryView.smooth`` exactly as the live buffers compute it (debiased EMA; the
-        at-update metrics drawn on fired steps only, forward-filled, NaN before the first
-        update), started at the first visible row. Runs ``RunBuffers``' own smoothing on
-        fresh state rather than re-implementing it."""
-        Lv, M, _ = level.shape
-        state = SimpleNamespace(
-            smoothing=self.smoothing, _ema_y=np.zeros((Lv, M)), _ema_c=np.zeros((Lv, M), np.int64),
-            _at_state={}, _at_update=[METRIC_INDEX[m] for m in AT_UPDATE_METRICS
-                                      if m in self.spec.level_metrics])
-        return RunBuffers._smooth_rows(state, level, fired)  # type: ignore[arg-type]
+        # the live buffers' smoothing, started at the first visible row
+        smooth = smooth_series(level, fired, self.smoothing, spec.level_metrics)
+        return HistoryView(rec.steps[lo:hi].astype(np.float64), level, smooth, fired, scalars,
+                           regime, rec.n_rows)
 
     def summary(self, start_step: int | None = None, stop_step: int | None = None) -> Summary:
         """Min/max envelope of every series over [start_step, stop_step] from the pyramid."""
@@ -202,7 +207,7 @@ class ReplaySource:
             return out
         for li, lv in enumerate(self.spec.level_names):
             col = rec.read(L.level_path(lv, L.D_FIRED), lo, hi)
-            out[li] = np.maximum.reduceat(col, starts)
+            out[li] = max_from(col, starts)
         return out
 
     def _rows_at(self, path: str, steps: np.ndarray) -> np.ndarray:
@@ -259,21 +264,31 @@ class ReplaySource:
         return (self._event_steps.copy(), [e.kind for e in self._events],
                 [e.detail for e in self._events])
 
-    def events_until(self, cursor: int, limit: int = 200) -> list[str]:
-        """Event log lines ``"step: kind detail"`` up to ``cursor`` (like ``RunBuffers.events``)."""
+    def events_at(self, cursor: int, limit: int = 200) -> list[str]:
+        """Event log lines ``"step: kind detail"`` up to ``cursor`` (the newest ``limit``)."""
         i = int(np.searchsorted(self._event_steps, cursor, "right"))
         return [f"{e.step}: {e.kind} {e.detail}" for e in self._events[max(0, i - limit):i]]
+
+    def events_until(self, cursor: int, limit: int = 200) -> list[str]:
+        """The same as ``events_at`` (older name)."""
+        return self.events_at(cursor, limit)
 
     # ---- everything at once ------------------------------------------------------------------
     def frame(self, cursor: int, start_step: int | None = None, stop_step: int | None = None,
               sparse: bool = True) -> ReplayFrame:
         """One replay frame: visible-range history plus the sparse panels at ``cursor``
         (``sparse=False`` skips them, e.g. while scrubbing faster than the slow panels)."""
-        view, summ = self.history(start_step, stop_step)
+        view = self.history(start_step, stop_step)
+        summ = view.is_summary
         return ReplayFrame(int(cursor), view, summ, self.last_summary if summ else None,
                            self.probes_at(cursor) if sparse else [],
                            self.snapshot_at(cursor) if sparse else None,
                            self.input_at(cursor) if sparse else None)
+
+
+def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(..., B) and (..., B) -> (..., 2B): a[0], b[0], a[1], b[1], ..."""
+    return np.stack([a, b], -1).reshape(*a.shape[:-1], -1)
 
 
 __all__ = ["ReplayFrame", "ReplaySource", "Summary"]

@@ -10,9 +10,9 @@ import numpy as np
 
 from engine.config import StreamConfig
 from engine.frames import METRIC_INDEX
-from nlviz.buffers import AT_UPDATE_METRICS
 from nlviz.config_loader import load_config
 from nlviz.qt.worker import Restart
+from nlviz.series.views import AT_UPDATE_METRICS
 from tests.host.loops import FAULTY_LOOP, InjectFault
 
 

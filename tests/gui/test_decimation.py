@@ -25,6 +25,7 @@ def test_masked_buckets_use_fired_steps_only():
     y = np.arange(1000, dtype=np.float32)[None, :]
     fired = ((np.arange(1000) + 1) % 100 == 0).astype(np.uint8)[None, :]
     bx, mn, mx, _ = minmax_buckets(x, y, 0, 1000, 50, fired)
+    assert list(bx[:3]) == [0, 50, 100]
     assert np.isnan(mn[0, 0]) and mn[0, 1] == 99 and mx[0, 1] == 99  # empty bucket: NaN
 
 
@@ -36,8 +37,8 @@ def test_visible_slice_includes_one_point_either_side():
 
 def test_full_history_is_decimated_to_the_pixel_width(qtbot):
     from engine.frames import FrameBatch, LevelSpec, RunSpec
-    from nlviz.buffers import RunBuffers
     from nlviz.qt.panels.metrics import MetricsPanel
+    from nlviz.series.ring import RunBuffers
 
     spec = RunSpec(levels=tuple(LevelSpec(f"L{i}", "cms", 4 ** i, (8, 8)) for i in range(4)),
                    d_in=4, probe_size=8)

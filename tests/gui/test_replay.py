@@ -12,8 +12,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from engine.frames import METRIC_INDEX
-from nlviz.buffers import AT_UPDATE_METRICS
 from nlviz.recording.writer import Recorder
+from nlviz.series.views import AT_UPDATE_METRICS
 from tests.support.synthetic import (
     expected_level,
     state_template,

@@ -8,8 +8,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from nlviz.buffers import InputSlot
 from nlviz.qt.panels.axes import SpacedAxis
+from nlviz.series.views import InputSlot
 
 
 def _char(byte: int) -> str:

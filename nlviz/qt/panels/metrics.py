@@ -13,6 +13,7 @@ they re-scanned all 100k points of each of the 16 curves on every frame.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -20,9 +21,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.frames import METRIC_INDEX, METRIC_UNITS, RunSpec
-from nlviz.buffers import AT_UPDATE_METRICS, HistoryView
 from nlviz.qt.panels.axes import SpacedAxis
 from nlviz.qt.theme import level_pen
+from nlviz.series.decimate import minmax_buckets, peak_bins, visible_slice
+from nlviz.series.views import AT_UPDATE_METRICS, HistoryView
 
 DEFAULT_METRICS = ("surprise", "update_norm", "retention", "lr")
 TITLES = {"surprise": "surprise", "update_norm": "update magnitude ‖ΔW‖",
@@ -39,38 +41,6 @@ Y_SHRINK_PERIOD = 0.5           # s: the y range grows at once, shrinks at most 
 
 def _curve(pen: object) -> pg.PlotDataItem:
     return pg.PlotDataItem(pen=pen, skipFiniteCheck=True)
-
-
-def visible_slice(x: np.ndarray, x0: float, x1: float) -> tuple[int, int]:
-    """Index range of ``x`` (sorted) covering ``[x0, x1]`` plus one point each side."""
-    lo = max(0, int(np.searchsorted(x, x0)) - 1)
-    hi = min(len(x), int(np.searchsorted(x, x1, side="right")) + 1)
-    return lo, hi
-
-
-def minmax_buckets(x: np.ndarray, y: np.ndarray, lo: int, hi: int, k: int,
-                   mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                            np.ndarray]:
-    """Peak-decimate ``y[..., lo:hi]`` into buckets of ``k`` steps aligned to ``x % k == 0``.
-
-    Returns ``(bx, mn, mx, tail)``: bucket start x (nb,), min and max (..., nb) and the
-    index where the raw tail (the partial last bucket, drawn exactly) starts. With ``mask``
-    (..., n) only masked samples count; empty buckets hold NaN.
-    """
-    start = lo + (-int(x[lo])) % k
-    nb = max(0, (hi - start) // k)
-    end = start + nb * k
-    seg = y[..., start:end].reshape(*y.shape[:-1], nb, k)
-    if mask is None:
-        mn, mx = seg.min(-1), seg.max(-1)
-    else:
-        m = mask[..., start:end].reshape(*mask.shape[:-1], nb, k) > 0
-        mn = np.where(m, seg, np.inf).min(-1)
-        mx = np.where(m, seg, -np.inf).max(-1)
-        empty = ~m.any(-1)
-        mn[empty] = np.nan
-        mx[empty] = np.nan
-    return x[start:end:k], mn, mx, end
 
 
 class MetricsPanel(QWidget):
@@ -117,8 +87,9 @@ class MetricsPanel(QWidget):
             self.log_boxes[m] = box
             row.addWidget(box)
         self.badge = QLabel("")
-        self.badge.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self.badge.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # no widening
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.badge.setSizePolicy(QSizePolicy.Policy.Ignored,   # no widening
+                                 QSizePolicy.Policy.Preferred)
         self.badge.setToolTip("points held in RAM; older steps live only in the recording")
         row.addWidget(self.badge, 1)
         lay.addLayout(row)
@@ -329,9 +300,9 @@ class MetricsPanel(QWidget):
         for m in self.metrics:
             self._auto_y[m], self._y_range[m] = True, None
 
-    def _on_manual_y(self, m: str, mask: object) -> None:
+    def _on_manual_y(self, m: str, mask: Sequence[object]) -> None:
         try:
-            y_changed = bool(mask[1])
+            y_changed = bool(mask[1])       # pyqtgraph: [x changed, y changed]
         except (TypeError, IndexError):
             y_changed = True
         if y_changed:
@@ -350,18 +321,19 @@ class MetricsPanel(QWidget):
         cols = hi - lo
         pixels = max(50, min(RASTER_MAX_COLS, int(self.raster.getViewBox().width())))
         k = max(1, int(np.ceil(cols / pixels)))            # peak-bin to the pixel width
-        if k > 1:
-            pad = (-cols) % k
-            fired = np.pad(fired, ((0, 0), (0, pad))).reshape(fired.shape[0], -1, k).max(2)
+        fired = peak_bins(fired, k)
         self.raster_image.setImage(fired, autoLevels=False, levels=(0, 1))
         first = float(view.step[lo])
         self.raster_image.setRect(first, 0, float(cols), fired.shape[0])
 
     def set_x_window(self, last_step: float, width: float) -> None:
         """Follow live: show ``[last - width, last]``."""
+        self.set_x_range(max(0.0, last_step - width), last_step + 1)
+
+    def set_x_range(self, x0: float, x1: float) -> None:
+        """Show steps ``[x0, x1]`` on the shared step axis (1 % padding)."""
         self._setting_range = True
-        p = self.plots[self.metrics[0]]
-        p.setXRange(max(0.0, last_step - width), last_step + 1, padding=0.01)
+        self.plots[self.metrics[0]].setXRange(x0, x1, padding=0.01)
         self._setting_range = False
 
     # ---- handlers ----------------------------------------------------------------
@@ -381,4 +353,4 @@ class MetricsPanel(QWidget):
                 self.levelToggled.emit(i, item.isVisible())
 
 
-__all__ = ["DEFAULT_METRICS", "MetricsPanel"]
+__all__ = ["DEFAULT_METRICS", "MetricsPanel", "minmax_buckets", "visible_slice"]

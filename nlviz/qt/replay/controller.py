@@ -6,7 +6,8 @@
 - Scrubbing (dragging the timeline cursor) is throttled to ``SCRUB_HZ``: the first request
   is applied at once, later ones only keep the newest step until the throttle timer fires
   (stale requests are dropped). The slow panels (heatmap, forgetting, input) refresh at most
-  every ``SLOW_PERIOD`` s while scrubbing or playing, and always when it stops.
+  every ``SLOW_PANEL_PERIOD`` s while scrubbing or playing, and always when it stops.
+- Drawing goes through the shared ``nlviz.qt.presenter.Presenter`` (as live does).
 - The plots show the visible range from ``ReplaySource.frame``: exact rows up to its
   ``raw_limit``, else the min/max pyramid (the window then says it is a summary).
 - A file still being written (or recovered) is tailed: ``Player.refresh`` every
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,10 +25,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
-from nlviz.buffers import HistoryView
 from nlviz.errors import UserError
 from nlviz.qt import gc_guard
 from nlviz.qt.export import save_plot, save_widget
+from nlviz.qt.presenter import Frame, FrameRequest, Presenter, PresenterStatus
 from nlviz.qt.replay.window import WIDTHS, ReplayWindow, remember_recent
 from nlviz.recording.reader import Recording
 from nlviz.replay.branch import branchable_steps
@@ -40,7 +40,6 @@ from nlviz.replay.source import ReplayFrame, ReplaySource
 
 SCRUB_HZ = 30.0
 SCRUB_INTERVAL_MS = 28          # under 1/30 s so timer slack and the paint still give >= 30 fps
-SLOW_PERIOD = 0.2
 PLAY_INTERVAL_MS = 33
 TAIL_PERIOD_MS = 500
 TAIL_MAX_FAILURES = 20          # failed tail polls in a row (10 s) before following stops
@@ -120,14 +119,11 @@ class ReplayController(QObject):
         self._branch_steps = np.zeros(0, np.int64)
         self._pending_seek: int | None = None
         self._scrubbing = False
-        self._whole: tuple[int, HistoryView, bool, Any] | None = None
-        self._setting_range = False
-        self._slow_t = 0.0
+        self.presenter = Presenter(None, window, on_status=self._on_status,
+                                   on_frame=self._on_frame)
         self._events_shown = -1
         self._tail_error: str | None = None       # last tail-refresh error shown
         self._tail_failures = 0
-        self._frames: list[float] = []
-        self.redraw_times: list[float] = []       # seconds per redraw (benchmark)
         self.clock = QElapsedTimer()
         self.play_timer = QTimer(self)
         self.play_timer.setInterval(PLAY_INTERVAL_MS)
@@ -429,9 +425,6 @@ class ReplayController(QObject):
                                      error=True)
         self._tail_error = text
 
-    def _slow_due(self) -> bool:
-        return time.perf_counter() - self._slow_t >= SLOW_PERIOD
-
     # ---- views ------------------------------------------------------------------------------
     def set_width(self, steps: int) -> None:
         """Visible steps up to the cursor (0 = the whole run on the x axis)."""
@@ -473,83 +466,59 @@ class ReplayController(QObject):
             return first, max(last, first + 1)
         return lo, max(hi, lo + self.width_steps - 1, lo + 1)
 
+    # ---- drawing: the shared Presenter ---------------------------------------------------
+    @property
+    def redraw_times(self) -> list[float]:
+        """Seconds per drawn frame (the presenter's ``frame_times``, for the benchmarks)."""
+        return self.presenter.frame_times
+
+    @property
+    def _setting_range(self) -> bool:
+        return self.presenter.setting_range
+
+    def _slow_due(self) -> bool:
+        return self.presenter.slow_due()
+
     def redraw(self, sparse: bool = True) -> None:
-        """Draw the cursor's frame into every panel (``sparse``: the slow panels too)."""
-        p, src, w = self.player, self.src, self.window
+        """Draw the cursor's frame into every panel (``sparse``: the slow panels too); the
+        presenter skips it when the recording, cursor and visible range are unchanged."""
+        p, src = self.player, self.src
         if p is None or src is None or p.n == 0:
             return
-        t0 = time.perf_counter()
-        c = p.cursor
         lo, hi = self.visible_range()
-        fr = self._fetch(c, lo, hi, sparse)
-        self.frame = fr
-        m = w.metrics
-        if self.follow:
-            self._setting_range = True
-            m.raster.setXRange(*self._x_range(lo, hi), padding=0.01)
-            self._setting_range = False
-        m.set_data(fr.view)
-        m.set_raster(fr.view)
+        # while a drag scrubs the whole-run summary view, the whole run's summary is read
+        # once and cut at the cursor (the exact frame is drawn when the drag ends)
+        cut = (self._scrubbing and self.follow and self.width_steps <= 0
+               and src.is_summary_range(lo, hi))
+        if self.presenter.source is not src:
+            self.presenter.set_source(src)
+        self.presenter.present(FrameRequest(
+            cursor=p.cursor, lo=None if cut else lo, hi=None if cut else hi,
+            x_range=self._x_range(lo, hi) if self.follow else None, sparse=sparse, cut=cut))
+
+    def _on_frame(self, fr: Frame) -> None:
+        """The replay window's part of a drawn frame: cursor lines, summary note, event
+        log, timeline and branch button."""
+        p, src, w = self.player, self.src, self.window
+        assert p is not None and src is not None
+        c = fr.cursor
+        self.frame = ReplayFrame(c, fr.view, fr.is_summary,
+                                 src.last_summary if fr.is_summary else None,
+                                 fr.probes, fr.snapshot, fr.input)
         for line in self.cursor_lines:
             line.setValue(c)
-        if fr.is_summary and fr.summary is not None:
-            w.summary_label.setText(f"showing a summary (min/max of "
-                                    f"{fr.summary.bucket_rows:,}-step buckets)")
-        else:
-            w.summary_label.setText("")
-        if sparse:
-            self._slow_t = time.perf_counter()
-            self._draw_sparse(fr)
-        last = int(p.steps[-1])
-        w.timeline.set_cursor(c, p.row, p.n, last)
+        w.summary_label.setText(f"showing a summary (min/max of {fr.view.bucket_rows:,}-step "
+                                f"buckets)" if fr.is_summary else "")
+        if fr.sparse:
+            n_events = int(np.searchsorted(src.event_marks()[0], c, "right"))
+            if n_events != self._events_shown:
+                self._events_shown = n_events
+                w.event_log.setPlainText("\n".join(src.events_at(c)))
+        w.timeline.set_cursor(c, p.row, p.n, int(p.steps[-1]))
         self._update_branch(c)
-        now = time.perf_counter()
-        self._frames = [t for t in self._frames if now - t < 1.0] + [now]
-        w.fps_label.setText(f"render {len(self._frames)} fps")
-        self.redraw_times.append(now - t0)
-        del self.redraw_times[:-1000]
 
-    def _fetch(self, c: int, lo: int, hi: int, sparse: bool) -> ReplayFrame:
-        """``ReplaySource.frame``; while a drag scrubs the whole-run summary view, the
-        whole run's summary is read once and cut at the cursor's bucket (the exact frame
-        is drawn when the drag ends)."""
-        src, p = self.src, self.player
-        assert src is not None and p is not None
-        if not (self._scrubbing and self.follow and self.width_steps <= 0
-                and src.is_summary_range(lo, hi)):
-            return src.frame(c, lo, hi, sparse=sparse)
-        if self._whole is None or self._whole[0] != p.n:
-            view, summ = src.history(None, None)
-            self._whole = (p.n, view, summ, src.last_summary)
-        _, view, summ, summary = self._whole
-        k = int(np.searchsorted(view.step, c, "right"))
-        cut = HistoryView(view.step[:k], view.level[..., :k], view.smooth[..., :k],
-                          view.fired[:, :k], view.scalars[:, :k], view.regime[:k], view.total)
-        return ReplayFrame(c, cut, summ, summary,
-                           src.probes_at(c) if sparse else [],
-                           src.snapshot_at(c) if sparse else None,
-                           src.input_at(c) if sparse else None)
-
-    def _draw_sparse(self, fr: ReplayFrame) -> None:
-        w, src = self.window, self.src
-        assert src is not None
-        if fr.probes:
-            w.forgetting.set_probes(fr.probes)
-        else:
-            for curve in w.forgetting.curves:
-                curve.setData([], [])
-            w.forgetting.caption.setText(f"no probe evaluation at or before step {fr.cursor:,}")
-        if fr.snapshot is not None:
-            w.heatmap.set_snapshot(fr.snapshot)
-            if fr.snapshot.step != fr.cursor:
-                w.heatmap.caption.setText(w.heatmap.caption.text() +
-                                          f" (nearest snapshot to step {fr.cursor:,})")
-        if fr.input is not None:
-            w.inputs.set_input(fr.input)
-        n_events = int(np.searchsorted(src.event_marks()[0], fr.cursor, "right"))
-        if n_events != self._events_shown:
-            self._events_shown = n_events
-            w.event_log.setPlainText("\n".join(src.events_until(fr.cursor)))
+    def _on_status(self, s: PresenterStatus) -> None:
+        self.window.fps_label.setText(f"render {s.fps} fps")
 
     def _update_branch(self, c: int) -> None:
         s = self._branch_steps

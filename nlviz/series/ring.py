@@ -1,4 +1,5 @@
-"""Qt-free ring buffers the engine worker writes and the GUI timer reads.
+"""``RunBuffers``: the live ``FrameSource``, ring buffers the engine worker writes and the
+GUI presenter reads.
 
 The worker thread calls ``RunBuffers.push(batch)`` once per engine batch; the GUI
 thread reads at its own rate (about 30 Hz). No data ever travels through a Qt
@@ -13,57 +14,16 @@ sit in small latest-value slots guarded by the same lock.
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 
-from engine.frames import METRIC_INDEX, FrameBatch, ProbeRecord, RunSpec, SnapshotRecord
-
-# Metrics that only change when a level fires: smoothed (and drawn) on fired steps only.
-AT_UPDATE_METRICS: tuple[str, ...] = ("update_norm", "update_rel")
-
-
-def ema_debiased(x: np.ndarray, weight: float, y0: np.ndarray, c0: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Debiased exponential moving average along axis 0 (TensorBoard's smoothing).
-
-    Parameters
-    ----------
-    x : (n, k) samples.
-    weight : smoothing weight in [0, 1); 0 returns ``x`` unchanged.
-    y0 : (k,) biased EMA state before ``x`` (0 at the start of a series).
-    c0 : (k,) number of samples already folded into ``y0``.
-
-    Returns
-    -------
-    (smoothed (n, k) float64, new biased state (k,), new counts (k,))
-    """
-    x = np.asarray(x, np.float64)
-    n = x.shape[0]
-    if n == 0:
-        return x.copy(), y0, c0
-    c_end = c0 + n
-    if weight <= 0.0:
-        return x.copy(), x[-1].copy(), c_end
-    a = float(weight)
-    block = max(1, int(150 * math.log(10) / -math.log(a)))   # keeps a**-j below 1e150
-    out = np.empty_like(x)
-    y = y0.astype(np.float64)
-    for s in range(0, n, block):
-        xb = x[s:s + block]
-        j = np.arange(1, xb.shape[0] + 1, dtype=np.float64)[:, None]
-        acc = y[None, :] + (1 - a) * np.cumsum(xb * a ** -j, axis=0)
-        out[s:s + block] = acc * a ** j
-        y = out[s + xb.shape[0] - 1].copy()
-    cap = 40.0 / -math.log10(a)                               # a**cap = 1e-40: bias gone
-    p0 = np.where(c0 > cap, 0.0, a ** np.minimum(c0, cap))    # no denormals
-    pj = a ** np.minimum(np.arange(1, n + 1, dtype=np.float64), cap)
-    debias = 1.0 - p0[None, :] * pj[:, None]
-    return out / debias, y, c_end
+from engine.frames import FrameBatch, ProbeRecord, RunSpec, SnapshotRecord
+from nlviz.series.smoothing import Smoother
+from nlviz.series.views import HistoryView, InputSlot, RunStats
 
 
 class _Ring:
@@ -90,51 +50,6 @@ class _Ring:
         return slice(end - n, end)
 
 
-@dataclass
-class HistoryView:
-    """Zero-copy views of the latest per-step series (valid for ``margin`` more steps).
-
-    Attributes
-    ----------
-    step : (n,) float64 global step numbers (float64 for pyqtgraph's fast search).
-    level : (L, M, n) float32 raw metrics.
-    smooth : (L, M, n) float32 debiased EMA of ``level`` (== level when smoothing is 0).
-    fired : (L, n) uint8.
-    scalars : (G, n) float32.
-    regime : (n,) int32.
-    total : steps ever pushed (since the last reset of the buffers).
-    """
-
-    step: np.ndarray
-    level: np.ndarray
-    smooth: np.ndarray
-    fired: np.ndarray
-    scalars: np.ndarray
-    regime: np.ndarray
-    total: int
-
-
-@dataclass
-class RunStats:
-    """Worker-side numbers for the status bar (written by the worker, read by the GUI)."""
-
-    steps_per_s: float = 0.0
-    batch: int = 0
-    playing: bool = False
-    recording: tuple | None = None     # Recorder.stats() tuple, or None
-    record_blocked_s: float = 0.0
-
-
-@dataclass
-class InputSlot:
-    """The most recent inputs: (k, d_in) vectors, tokens and regimes, oldest first."""
-
-    inputs: np.ndarray
-    token: np.ndarray
-    regime: np.ndarray
-    step: int
-
-
 class RunBuffers:
     """Everything the GUI draws, published by the engine worker.
 
@@ -153,9 +68,10 @@ class RunBuffers:
         self._write_lock = threading.Lock()   # one writer at a time (push / re-smoothing)
         self.capacity, self.margin = capacity, margin
         self.probes_kept, self.inputs_kept = probes_kept, inputs_kept
-        self.smoothing = 0.0
+        self._smoother = Smoother(0.0, (), 0)
         self.stats = RunStats()
         self.events: deque[str] = deque(maxlen=200)
+        self._event_steps: deque[int] = deque(maxlen=200)
         self.reset(spec)
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -173,11 +89,7 @@ class RunBuffers:
             self._fired = ring.alloc((L,), np.uint8)
             self._scalars = ring.alloc((G,), np.float32)
             self._regime = ring.alloc((), np.int32)
-            self._ema_y = np.zeros((L, M))
-            self._ema_c = np.zeros((L, M), np.int64)
-            self._at_state: dict[tuple[int, int], tuple[float, int, float]] = {}
-            self._at_update = [METRIC_INDEX[m] for m in AT_UPDATE_METRICS
-                               if m in spec.level_metrics]
+            self._smoother = Smoother(self.smoothing, spec.level_metrics, L)
             self.probes: deque[ProbeRecord] = deque(maxlen=self.probes_kept)
             self.snapshot: SnapshotRecord | None = None
             self.input: InputSlot | None = None
@@ -197,13 +109,14 @@ class RunBuffers:
             if n:
                 self._push_inputs(batch)
             self.events.extend(f"{e.step}: {e.kind} {e.detail}" for e in batch.events)
+            self._event_steps.extend(e.step for e in batch.events)
             self.version += 1
 
     def _push_rows(self, b: FrameBatch, lo: int, hi: int) -> None:
         level = b.level[lo:hi].transpose(1, 2, 0)                    # (L, M, n)
         fired = b.fired[lo:hi].T                                     # (L, n)
         cols = {"_step": b.step[lo:hi], "_level": level,
-                "_smooth": self._smooth_rows(level, fired), "_fired": fired,
+                "_smooth": self._smoother.rows(level, fired), "_fired": fired,
                 "_scalars": b.scalars[lo:hi].T, "_regime": b.regime[lo:hi]}
         self._write(cols, hi - lo)
 
@@ -222,28 +135,6 @@ class RunBuffers:
             with self.lock:
                 ring.count += n
 
-    def _smooth_rows(self, level: np.ndarray, fired: np.ndarray) -> np.ndarray:
-        """EMA of (L, M, n) rows, carrying state; at-update metrics use fired steps only."""
-        L, M, n = level.shape
-        if n == 0:
-            return level.astype(np.float32)
-        w = self.smoothing
-        flat = level.reshape(L * M, n).T
-        out, y, c = ema_debiased(flat, w, self._ema_y.ravel(), self._ema_c.ravel())
-        self._ema_y, self._ema_c = y.reshape(L, M), c.reshape(L, M)
-        out = out.T.reshape(L, M, n)
-        for li in range(L):
-            sel = np.flatnonzero(fired[li])
-            for mi in self._at_update:
-                y0, c0, last = self._at_state.get((li, mi), (0.0, 0, np.nan))
-                sm, y1, c1 = ema_debiased(level[li, mi, sel][:, None], w,
-                                          np.array([y0]), np.array([c0]))
-                col = np.full(n, np.nan)
-                col[sel] = sm[:, 0]
-                out[li, mi] = _ffill(col, last)
-                self._at_state[(li, mi)] = (float(y1[0]), int(c1[0]), float(out[li, mi, -1]))
-        return out.astype(np.float32)
-
     def _push_inputs(self, b: FrameBatch) -> None:
         k = self.inputs_kept
         old = self.input
@@ -255,14 +146,81 @@ class RunBuffers:
             r = np.concatenate([old.regime, b.regime[-k:]])[-k:]
         self.input = InputSlot(x, t, r, int(b.step[-1]))
 
-    # ---- reader side (GUI thread) ----------------------------------------------------
-    def history(self, n: int | None = None) -> HistoryView:
+    # ---- reader side (GUI thread): the FrameSource protocol -----------------------------
+    @property
+    def smoothing(self) -> float:
+        """EMA weight of ``HistoryView.smooth`` (set it before pushing, or ``set_smoothing``)."""
+        return self._smoother.weight
+
+    @smoothing.setter
+    def smoothing(self, weight: float) -> None:
+        self._smoother.weight = float(weight)
+
+    def change_key(self) -> Hashable:
+        """(generation, version): changes on every push, reset and smoothing change."""
+        return (self.generation, self.version)
+
+    def span(self) -> tuple[int, int] | None:
+        """(first, last) step held, or None while empty."""
+        with self.lock:
+            sl = self._ring.window()
+            if sl.stop == sl.start:
+                return None
+            return int(self._step[sl.start]), int(self._step[sl.stop - 1])
+
+    def latest(self, n: int | None = None) -> HistoryView:
         """Zero-copy views of the latest ``n`` steps (default: all held)."""
         with self.lock:
-            sl = self._ring.window(n)
-            return HistoryView(self._step[sl], self._level[..., sl], self._smooth[..., sl],
-                               self._fired[:, sl], self._scalars[:, sl], self._regime[sl],
-                               self._ring.count)
+            return self._view(self._ring.window(n))
+
+    def history(self, start_step: int | None = None, stop_step: int | None = None,
+                max_rows: int | None = None) -> HistoryView:
+        """Zero-copy views of the held steps in ``[start_step, stop_step]`` (default: all
+        held). Always exact rows: ``max_rows`` is ignored (the plots decimate)."""
+        with self.lock:
+            sl = self._ring.window()
+            steps = self._step[sl]
+            lo = 0 if start_step is None else int(np.searchsorted(steps, start_step, "left"))
+            hi = len(steps) if stop_step is None else int(
+                np.searchsorted(steps, stop_step, "right"))
+            return self._view(slice(sl.start + lo, sl.start + max(lo, hi)))
+
+    def _view(self, sl: slice) -> HistoryView:
+        return HistoryView(self._step[sl], self._level[..., sl], self._smooth[..., sl],
+                           self._fired[:, sl], self._scalars[:, sl], self._regime[sl],
+                           self._ring.count)
+
+    def probes_at(self, step: int) -> list[ProbeRecord]:
+        """The kept probe evaluations at or before ``step``, oldest first."""
+        with self.lock:
+            return [p for p in self.probes if p.step <= step]
+
+    def snapshot_at(self, step: int) -> SnapshotRecord | None:
+        """The newest weight snapshot (the only one held), whatever ``step``."""
+        with self.lock:
+            return self.snapshot
+
+    def input_at(self, step: int) -> InputSlot | None:
+        """The kept inputs ending at the row at or before ``step`` (the newest when ``step``
+        is at or after the last pushed step)."""
+        with self.lock:
+            inp = self.input
+            if inp is None or step >= inp.step:
+                return inp
+            k = min(len(inp.token), self._ring.count, self.capacity)
+            steps = self._step[self._ring.window(k)]
+            hi = int(np.searchsorted(steps, step, "right"))
+            if hi == 0:
+                return None
+            off = len(inp.token) - k
+            return InputSlot(inp.inputs[:off + hi], inp.token[:off + hi], inp.regime[:off + hi],
+                             int(steps[hi - 1]))
+
+    def events_at(self, step: int, limit: int = 200) -> list[str]:
+        """Kept event log lines at or before ``step`` (the newest ``limit``)."""
+        with self.lock:
+            lines = [e for e, s in zip(self.events, self._event_steps) if s <= step]
+        return lines[max(0, len(lines) - limit):]
 
     @property
     def total(self) -> int:
@@ -277,11 +235,8 @@ class RunBuffers:
             level = self._level[..., sl].copy()
             fired = self._fired[:, sl].copy()
             count = self._ring.count
-            self.smoothing = weight
-            self._ema_y[:] = 0.0
-            self._ema_c[:] = 0
-            self._at_state = {}
-            smooth = self._smooth_rows(level, fired)
+            self._smoother.reset(weight)
+            smooth = self._smoother.rows(level, fired)
             n = smooth.shape[-1]
             if n:
                 self._write({"_smooth": smooth}, n, start=count - n)
@@ -289,16 +244,5 @@ class RunBuffers:
                 self.version += 1
 
 
-def _ffill(col: np.ndarray, first: float) -> np.ndarray:
-    """Forward-fill NaNs in a 1-D array, starting from ``first``."""
-    mask = np.isnan(col)
-    if not mask.any():
-        return col
-    idx = np.where(~mask, np.arange(col.size), -1)
-    np.maximum.accumulate(idx, out=idx)
-    out = np.where(idx >= 0, col[np.maximum(idx, 0)], first)
-    return out
 
-
-__all__ = ["AT_UPDATE_METRICS", "HistoryView", "InputSlot", "RunBuffers", "RunStats",
-           "ema_debiased"]
+__all__ = ["RunBuffers"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.frames import FrameBatch, LevelSpec, RunSpec
-from nlviz.buffers import RunBuffers, ema_debiased
+from nlviz.series.ring import RunBuffers
+from nlviz.series.smoothing import ema_debiased
 
 SPEC = RunSpec(levels=(LevelSpec("a", "titans", 1, (2, 2)), LevelSpec("b", "cms", 3, (2, 2))),
                d_in=2, probe_size=4)
@@ -44,7 +45,7 @@ def test_ring_wraps_and_keeps_latest():
     np.testing.assert_array_equal(view.level, allf.level[-100:].transpose(1, 2, 0))
     np.testing.assert_array_equal(view.fired, allf.fired[-100:].T)
     assert view.step.base is not None                      # a view, not a copy
-    np.testing.assert_array_equal(buf.history(10).step, allf.step[-10:])
+    np.testing.assert_array_equal(buf.latest(10).step, allf.step[-10:])
 
 
 def test_big_batch_is_split_and_resmoothing_is_consistent():

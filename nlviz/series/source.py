@@ -1,0 +1,63 @@
+"""``FrameSource``: what a presenter pulls to draw one frame, live or replay.
+
+Two implementations: ``nlviz.series.ring.RunBuffers`` (live: the engine worker pushes,
+it holds the newest ``capacity`` steps) and ``nlviz.replay.source.ReplaySource`` (a
+recording). For the same run they give the same answers at the same steps (where the
+live buffers still hold them).
+"""
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Protocol, runtime_checkable
+
+from engine.frames import ProbeRecord, RunSpec, SnapshotRecord
+from nlviz.series.views import HistoryView, InputSlot
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Per-step series of a step range plus the sparse records at a step.
+
+    ``spec`` is the run's static description. Steps are global step numbers; ranges are
+    inclusive; ``None`` means "from the first" / "to the last" step held.
+    """
+
+    spec: RunSpec
+
+    def change_key(self) -> Hashable:
+        """A value that changes whenever any answer below may have changed (new rows,
+        new records, a reset, a new smoothing weight); equal keys mean equal answers."""
+        ...
+
+    def span(self) -> tuple[int, int] | None:
+        """(first, last) step held, or None while empty."""
+        ...
+
+    def history(self, start_step: int | None = None, stop_step: int | None = None,
+                max_rows: int | None = None) -> HistoryView:
+        """Series of the steps in ``[start_step, stop_step]``. At most ``max_rows`` exact
+        rows (None: the source's own limit); a longer range may come back as a min/max
+        summary (``HistoryView.bucket_rows > 1``). Live buffers always return exact rows
+        (zero-copy; the plots decimate)."""
+        ...
+
+    def probes_at(self, step: int) -> list[ProbeRecord]:
+        """The latest kept probe evaluations at or before ``step``, oldest first."""
+        ...
+
+    def snapshot_at(self, step: int) -> SnapshotRecord | None:
+        """The weight snapshot to show at ``step`` (replay: the nearest one; live: the
+        newest, the only one held)."""
+        ...
+
+    def input_at(self, step: int) -> InputSlot | None:
+        """The kept inputs ending at the row at or before ``step`` (live: the newest)."""
+        ...
+
+    def events_at(self, step: int, limit: int = 200) -> list[str]:
+        """Event log lines ``"step: kind detail"`` at or before ``step`` (at most ``limit``,
+        the newest)."""
+        ...
+
+
+__all__ = ["FrameSource"]

@@ -1,0 +1,115 @@
+"""The one Presenter: draws a changed frame from either FrameSource into real panel items,
+and skips a frame when neither the source nor the request changed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from engine.frames import METRIC_INDEX, RunSpec
+from nlviz.qt.panels.forgetting import ForgettingPanel, bin_errors
+from nlviz.qt.panels.heatmap import HeatmapPanel
+from nlviz.qt.panels.inputs import InputPanel
+from nlviz.qt.panels.metrics import MetricsPanel
+from nlviz.qt.presenter import FrameRequest, Presenter, PresenterStatus
+from nlviz.recording.reader import Recording
+from nlviz.replay.source import ReplaySource
+from nlviz.series.ring import RunBuffers
+from tests.series.conftest import N_STEPS, TwinRun, twin_run  # noqa: F401 - the fixture
+
+SURPRISE = METRIC_INDEX["surprise"]
+
+
+class Deck(QWidget):
+    """The four panels a presenter draws into (a PanelDeck)."""
+
+    def __init__(self, spec: RunSpec) -> None:
+        super().__init__()
+        self.metrics, self.forgetting = MetricsPanel(), ForgettingPanel()
+        self.heatmap, self.inputs = HeatmapPanel(), InputPanel()
+        lay = QHBoxLayout(self)
+        for w in (self.metrics, self.forgetting, self.heatmap, self.inputs):
+            lay.addWidget(w)
+            w.set_levels(spec) if hasattr(w, "set_levels") else None
+        self.resize(1600, 500)
+
+
+@pytest.fixture
+def deck(qtbot, twin_run: TwinRun) -> Deck:  # noqa: F811
+    d = Deck(twin_run.live.spec)
+    qtbot.addWidget(d)
+    d.show()
+    return d
+
+
+def _xy(deck: Deck, level: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    c = deck.metrics.curves["surprise"][level]
+    return c.xData, c.yData
+
+
+def test_live_draws_changes_and_skips_unchanged_frames(deck: Deck, twin_run: TwinRun  # noqa: F811
+                                                       ) -> None:
+    ref = twin_run.ref
+    live = RunBuffers(ref_spec := twin_run.live.spec, capacity=1000, margin=100)
+    status: list[PresenterStatus] = []
+    p = Presenter(live, deck, on_status=status.append)
+    live.push(ref)
+    p.redraw()
+    assert len(p.frame_times) == 1 and p.frame is not None and p.frame.cursor == N_STEPS - 1
+    x, y = _xy(deck)
+    np.testing.assert_array_equal(x, np.arange(N_STEPS))
+    np.testing.assert_array_equal(y, ref.level[:, 0, SURPRISE])
+    assert status and status[-1].step == N_STEPS and status[-1].fps == 1
+    for _ in range(3):                                      # nothing new: nothing drawn
+        p.redraw()
+    assert len(p.frame_times) == 1 and _xy(deck)[0] is x
+    live.set_smoothing(0.5)                                 # a new key: drawn again
+    deck.metrics.set_smoothing_on(True)
+    p.redraw()
+    assert len(p.frame_times) == 2
+    np.testing.assert_allclose(_xy(deck)[1], live.history().smooth[0, SURPRISE])
+    live.reset(ref_spec)                                    # a new run on the same buffers
+    p.redraw()
+    x = _xy(deck)[0]
+    assert len(p.frame_times) == 3 and (x is None or len(x) == 0)   # the old run is gone
+    # the slow panels (force: all of them) show the newest records
+    live.push(ref)
+    p.force()
+    probes = live.probes_at(N_STEPS - 1)
+    centres, means = bin_errors(probes, len(deck.forgetting.curves))
+    fx, fy = deck.forgetting.curves[0].xData, deck.forgetting.curves[0].yData
+    np.testing.assert_allclose(fx, centres)
+    np.testing.assert_allclose(fy, np.maximum(means[0], 1e-6))
+    assert f"up to step {probes[-1].step}" in deck.forgetting.caption.text()
+    assert f"step <b>{N_STEPS - 1}</b>" in deck.inputs.regime_label.text()
+
+
+def test_replay_requests_draw_once_per_change(deck: Deck, twin_run: TwinRun  # noqa: F811
+                                              ) -> None:
+    ref = twin_run.ref
+    with Recording.open(twin_run.path) as rec:
+        src = ReplaySource(rec)
+        p = Presenter(src, deck)
+        fr = p.present(FrameRequest(cursor=200, lo=100, hi=200, x_range=(100, 200), sparse=True))
+        assert fr is not None and fr.sparse and fr.cursor == 200 and not fr.is_summary
+        np.testing.assert_array_equal(_xy(deck)[0], np.arange(100, 201))
+        np.testing.assert_array_equal(_xy(deck)[1], ref.level[100:201, 0, SURPRISE])
+        assert [q.step for q in fr.probes] == [q.step for q in ref.probes if q.step <= 200][-16:]
+        assert f"up to step {fr.probes[-1].step}" in deck.forgetting.caption.text()
+        assert fr.input is not None and "step <b>200</b>" in deck.inputs.regime_label.text()
+        n = len(p.frame_times)
+        assert p.present(FrameRequest(cursor=200, lo=100, hi=200, x_range=(100, 200),
+                                      sparse=True)) is None
+        assert p.present(FrameRequest(cursor=200, lo=100, hi=200, x_range=(100, 200),
+                                      sparse=False)) is None
+        assert len(p.frame_times) == n
+        fr = p.present(FrameRequest(cursor=250, lo=150, hi=250, sparse=False))   # moved
+        assert fr is not None and not fr.sparse and fr.probes == [] and len(p.frame_times) == n + 1
+        np.testing.assert_array_equal(_xy(deck)[0], np.arange(150, 251))
+        assert "step <b>200</b>" in deck.inputs.regime_label.text()   # slow panels untouched
+        fr = p.present(FrameRequest(cursor=250, lo=150, hi=250, sparse=True))    # now them
+        assert fr is not None and fr.sparse and "step <b>250</b>" in deck.inputs.regime_label.text()
+        cut = p.present(FrameRequest(cursor=300, cut=True))           # whole run, cut
+        assert cut is not None and cut.view.step[-1] == 300 and cut.view.step[0] == 0
+        assert p.present(FrameRequest(cursor=300, cut=True), force=True) is not None
+        assert len(p.frame_times) == n + 4
