@@ -36,7 +36,7 @@ class Quitter(QObject):
         if not windows:
             self.app.quit()
             return
-        for w in sorted(windows, key=lambda w: isinstance(w, MainWindow)):
+        for w in sorted(windows, key=lambda w: isinstance(w, MainWindow) and not w.allow_close):
             w.close()
 
     def interrupt(self) -> None:

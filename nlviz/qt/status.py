@@ -23,9 +23,11 @@ def rss_mb(pid: int | str = "self") -> float:
 
 
 class StatusPanel(QStatusBar):
-    """Labels updated by the controller's redraw timer."""
+    """A message on the left, render fps on the right, and (``engine``: the live window)
+    the engine's numbers: device, steps/s, step, recording, memory. Updated by the
+    redraw timer."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, engine: bool = True) -> None:
         super().__init__(parent)
         self.device = QLabel("device: -")
         self.rate = QLabel("paused")
@@ -35,8 +37,15 @@ class StatusPanel(QStatusBar):
         self.memory = QLabel("mem -")
         self.message = QLabel("")
         # a long message must not widen the window (full text in the tooltip)
-        self.message.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        for w in (self.device, self.rate, self.step, self.fps, self.record, self.memory):
+        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        shown = (self.device, self.rate, self.step, self.fps, self.record, self.memory)
+        if not engine:                           # the others stay hidden children
+            for w in shown[:3] + shown[4:]:
+                w.setParent(self)
+                w.hide()
+            shown = (self.fps,)
+            self.fps.setText("")
+        for w in shown:
             self.addPermanentWidget(w)
         self.addWidget(self.message, 1)
 

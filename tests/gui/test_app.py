@@ -39,20 +39,20 @@ def test_step_controls_move_exactly(qtbot, gui):
     session = controller.worker.session
     _step(qtbot, controller, 1)
     assert session.step_count == 1
-    window.controls.n_spin.setValue(25)
+    window.front.controls.n_spin.setValue(25)
     with qtbot.waitSignal(controller.worker.paused, timeout=20_000):
-        window.controls.stepn_action.trigger()                  # Shift+Right
+        window.front.controls.stepn_action.trigger()                  # Shift+Right
     assert session.step_count == 26
     with qtbot.waitSignal(controller.worker.paused, timeout=20_000):
-        window.controls.step_action.trigger()                   # Right
+        window.front.controls.step_action.trigger()                   # Right
     assert session.step_count == 27
     with qtbot.waitSignal(controller.worker.resumed, timeout=5000):
-        window.controls.play_action.trigger()                   # Space
+        window.front.controls.play_action.trigger()                   # Space
     qtbot.waitUntil(lambda: controller.buffers.total > 60, timeout=10_000)
     with qtbot.waitSignal(controller.worker.paused, timeout=5000) as blocker:
-        window.controls.play_action.trigger()
+        window.front.controls.play_action.trigger()
     assert blocker.args[0] == session.step_count == controller.buffers.total
-    qtbot.waitUntil(lambda: window.controls.play_action.text() == "Play", timeout=2000)
+    qtbot.waitUntil(lambda: window.front.controls.play_action.text() == "Play", timeout=2000)
 
 
 def test_plot_items_hold_engine_data(qtbot, gui):
@@ -83,7 +83,7 @@ def test_plot_items_hold_engine_data(qtbot, gui):
 def test_smoothing_keeps_raw_faint(qtbot, gui):
     window, controller = gui
     _step(qtbot, controller, 80)
-    window.controls.smooth_slider.setValue(60)
+    window.front.controls.smooth_slider.setValue(60)
     raw = window.metrics.raw_curves["surprise"][0]
     main = window.metrics.curves["surprise"][0]
     assert raw.isVisible()
@@ -107,14 +107,14 @@ def test_switch_stream_mid_run(qtbot, gui):
     with qtbot.waitSignal(controller.worker.paused, timeout=5000):
         controller.pause()
     assert session.config.stream.name == "noise"
-    assert "noise" in window.stream_panel.current.text().lower()
+    assert "noise" in window.front.stream_panel.current.text().lower()
     steps = controller.buffers.history().step
     assert (np.diff(steps) == 1).all() and steps[0] == 0
 
 
 def test_stream_panel_refuses_bad_parameter(qtbot, gui):
     window, _ = gui
-    panel = window.stream_panel
+    panel = window.front.stream_panel
     panel.combo.setCurrentText("noise")
     panel.edits["std"].setText("-3")
     with qtbot.assertNotEmitted(panel.switchRequested):
@@ -142,7 +142,7 @@ def test_engine_fault_reaches_ui_and_app_survives(qtbot, gui, monkeypatch):
 
 def test_config_panel_refuses_invalid_input(qtbot, gui):
     window, controller = gui
-    panel = window.config_panel
+    panel = window.front.config_panel
     panel.edits["model.titans.momentum"].setText("1.5")
     with qtbot.assertNotEmitted(panel.applyRequested):
         panel._on_apply()
@@ -251,7 +251,7 @@ def test_killed_engine_process_shows_fault_and_app_survives(qtbot, gui):
 
 def test_speed_box_refuses_bad_text_and_emits_a_speed_once(qtbot, gui):
     window, _ = gui
-    controls = window.controls
+    controls = window.front.controls
     box = controls.speed_box
     for bad in ("abc", "-5", "0"):
         box.setEditText(bad)
