@@ -339,3 +339,15 @@ def test_continue_from_recording_on_another_stream(qtbot, gui, tmp_path):
         switches = [e for e in rec.events if e.kind == "stream"]
         assert len(switches) == 1 and switches[0].step == 1026
         assert "noise" in switches[0].detail.lower() or "gaussian" in switches[0].detail.lower()
+
+
+def test_activity_says_what_a_continued_run_would_replace(qtbot, gui, tmp_path):
+    window, controller = gui
+    assert controller.activity() == ""                     # started, no step yet
+    _step(qtbot, controller, 7)
+    assert controller.activity() == "at step 7"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(str(tmp_path / "busy.h5"))
+    assert controller.activity() == "at step 7, recording"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(None)

@@ -53,7 +53,7 @@ def test_record_button_asks_before_replacing(qtbot, gui, tmp_path, monkeypatch, 
     def answer(p: str) -> bool:
         asked.append(p)
         return agree
-    monkeypatch.setattr(window, "confirm_replace", answer)
+    monkeypatch.setattr(window.front, "confirm_replace", answer)
     window.front.controls.file_edit.setText(str(path))
     if not agree:
         window.front.controls.record_action.trigger()
@@ -76,7 +76,7 @@ def test_record_button_asks_before_replacing(qtbot, gui, tmp_path, monkeypatch, 
 def test_record_button_on_a_new_file_asks_nothing(qtbot, gui, tmp_path, monkeypatch):
     window, controller = gui
     path = tmp_path / "new.h5"
-    monkeypatch.setattr(window, "confirm_replace",
+    monkeypatch.setattr(window.front, "confirm_replace",
                         lambda p: pytest.fail(f"asked about a file that does not exist: {p}"))
     window.front.controls.file_edit.setText(str(path))
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=20_000) as on:
