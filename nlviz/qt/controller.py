@@ -81,9 +81,9 @@ class Controller(QObject):
         self.buffers = RunBuffers(RunSpec(levels=(), d_in=d_in, probe_size=1),
                                   capacity=capacity)     # sized when the engine is ready
         self.worker = EngineWorker(source, self.buffers)
-        self.thread = QThread()
-        self.thread.setObjectName("nlviz-engine")
-        self.worker.moveToThread(self.thread)
+        self.engine_thread = QThread()
+        self.engine_thread.setObjectName("nlviz-engine")
+        self.worker.moveToThread(self.engine_thread)
         self.redrawer = Redrawer(self.buffers, window, fps)
         self.redrawer.engine_pid = self._engine_pid
         self.playing = False
@@ -98,9 +98,9 @@ class Controller(QObject):
     def _connect(self) -> None:
         w, f, c, wk = self.window, self.front, self.front.controls, self.worker
         self.request.connect(wk.submit)
-        self.thread.started.connect(wk.start)
-        self.thread.finished.connect(self._on_thread_finished)
-        q = Qt.QueuedConnection                  # worker signals: handled on the GUI thread
+        self.engine_thread.started.connect(wk.start)
+        self.engine_thread.finished.connect(self._on_thread_finished)
+        q = Qt.ConnectionType.QueuedConnection                  # worker signals: handled on the GUI thread
         wk.started.connect(self._on_worker_started, q)
         wk.resumed.connect(self._on_worker_resumed, q)
         wk.paused.connect(self._on_worker_paused, q)
@@ -128,7 +128,7 @@ class Controller(QObject):
         """Start the worker thread (it spawns the engine process) and the redraw timer."""
         self.window.allow_close = False
         self.window.status.show_message("starting engine…")
-        self.thread.start()
+        self.engine_thread.start()
         self.redrawer.start()
 
     # ---- public intents (also used by tests and scripts) -------------------------------
@@ -223,7 +223,7 @@ class Controller(QObject):
         self.stopping = True
         self.window.status.show_message("finishing: stopping the engine and closing the "
                                         "recording…")
-        if self.thread.isRunning():
+        if self.engine_thread.isRunning():
             self.request.emit(Stop())
         else:
             self._on_thread_finished()
@@ -231,7 +231,7 @@ class Controller(QObject):
     def stop_and_wait(self, timeout_ms: int = 10_000) -> bool:
         """Blocking shutdown (tests, screenshot mode); True if the thread ended."""
         self.shutdown()
-        ok = self.thread.wait(timeout_ms)
+        ok = self.engine_thread.wait(timeout_ms)
         self.redrawer.stop()
         return bool(ok)
 

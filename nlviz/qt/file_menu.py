@@ -25,7 +25,7 @@ RECENT_MAX = 10
 def recent_files() -> list[str]:
     """Recently opened recordings, newest first (QSettings)."""
     v = QSettings(SETTINGS_ORG, SETTINGS_APP).value(RECENT_KEY) or []
-    items = [v] if isinstance(v, str) else list(v)  # type: ignore[call-overload]
+    items = [v] if isinstance(v, str) else list(v)
     return [str(p) for p in items]
 
 

@@ -12,6 +12,7 @@ from nlviz.qt.controller import Controller
 from nlviz.qt.live_front import LiveFront
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.screenshot import SCREENSHOT_SETTLE_MS, grab_now
+
 SCREENSHOT_START_TIMEOUT_S = 180   # the engine process imports torch: slow under load
 
 

@@ -145,9 +145,9 @@ class MainWindow(QMainWindow, Generic[F]):
         s = QSettings(SETTINGS_ORG, SETTINGS_APP)
         geometry, state = s.value("window/geometry"), s.value("window/state")
         if geometry is not None:
-            self.restoreGeometry(geometry)  # type: ignore[arg-type]  # QSettings gives object
+            self.restoreGeometry(geometry)
         if state is not None:
-            self.restoreState(state)  # type: ignore[arg-type]
+            self.restoreState(state)
 
     def save_layout(self) -> None:
         """Save the window geometry and dock layout."""

@@ -38,7 +38,8 @@ class StatusPanel(QStatusBar):
         self.message = QLabel("")
         # a long message must not widen the window (full text in the tooltip)
         self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        shown = (self.device, self.rate, self.step, self.fps, self.record, self.memory)
+        shown: tuple[QLabel, ...] = (self.device, self.rate, self.step, self.fps, self.record,
+                                     self.memory)
         if not engine:                           # the others stay hidden children
             for w in shown[:3] + shown[4:]:
                 w.setParent(self)

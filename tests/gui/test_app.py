@@ -180,7 +180,7 @@ def test_close_while_running_and_recording_leaves_complete_file(qtbot, gui, tmp_
     qtbot.waitUntil(lambda: controller.buffers.total > 100, timeout=20_000)
     window.close()                                          # first close: finish cleanly
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=20_000)
-    assert not controller.thread.isRunning()
+    assert not controller.engine_thread.isRunning()
     steps = controller.worker.session.step_count
     with Recording.open(str(path)) as rec:
         assert not rec.recovered
@@ -268,7 +268,7 @@ def test_speed_box_refuses_bad_text_and_emits_a_speed_once(qtbot, gui):
 
 def test_speed_setting_survives_an_engine_restart(qtbot, gui):
     """The toolbar's speed is re-sent to a restarted engine process (Reset after a kill)."""
-    window, controller = gui
+    _, controller = gui
     controller._on_controls_speed(40.0)
     _step(qtbot, controller, 5)
     pid = controller.worker.pid
@@ -299,7 +299,7 @@ def _record(qtbot, controller, path, steps):
 def test_continue_from_recording_branches_live(qtbot, gui, tmp_path):
     from nlviz.recording.reader import Recording
 
-    window, controller = gui
+    _, controller = gui
     parent = _record(qtbot, controller, tmp_path / "parent.h5", 1100)  # a state at 1024
     branch = tmp_path / "branch.h5"
     with qtbot.waitSignals([controller.worker.started, controller.worker.recordingChanged],
@@ -323,7 +323,7 @@ def test_continue_from_recording_on_another_stream(qtbot, gui, tmp_path):
     from engine.config import StreamConfig
     from nlviz.recording.reader import Recording
 
-    window, controller = gui
+    _, controller = gui
     parent = _record(qtbot, controller, tmp_path / "parent.h5", 1030)
     branch = tmp_path / "branch.h5"
     with qtbot.waitSignals([controller.worker.started, controller.worker.recordingChanged],
@@ -342,7 +342,7 @@ def test_continue_from_recording_on_another_stream(qtbot, gui, tmp_path):
 
 
 def test_activity_says_what_a_continued_run_would_replace(qtbot, gui, tmp_path):
-    window, controller = gui
+    _, controller = gui
     assert controller.activity() == ""                     # started, no step yet
     _step(qtbot, controller, 7)
     assert controller.activity() == "at step 7"

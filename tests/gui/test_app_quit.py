@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_file_quit_stops_engine_and_closes_recording(qtbot, gui, tmp_path):
-    from nlviz.recording.reader import Recording
     from nlviz.qt.app import install_live_menu
+    from nlviz.recording.reader import Recording
     window, controller = gui
     menu = install_live_menu(window, controller)
     assert menu.quit_action.shortcut() == QKeySequence("Ctrl+Q")
@@ -33,7 +33,7 @@ def test_file_quit_stops_engine_and_closes_recording(qtbot, gui, tmp_path):
     menu.quit_action.trigger()                               # File > Quit
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
     assert quits == [True]
-    assert not controller.thread.isRunning()
+    assert not controller.engine_thread.isRunning()
     steps = controller.worker.session.step_count
     with Recording.open(str(path)) as rec:
         assert not rec.recovered

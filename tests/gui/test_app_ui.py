@@ -91,7 +91,7 @@ def test_legend_click_toggles_level_everywhere_and_log_y(qtbot, gui):
     window, controller = gui
     _step(qtbot, controller, 60)
     panel = window.metrics
-    sample, label = panel.legend.items[1]
+    sample, _label = panel.legend.items[1]
     with qtbot.waitSignal(panel.levelToggled, timeout=2000) as blocker:
         sample.mouseClickEvent(_Click())
     assert blocker.args == [1, False]

@@ -92,9 +92,9 @@ def test_enter_in_a_config_field_applies_it(qtbot, gui):
     window, controller = gui
     edit = window.front.config_panel.edits["model.titans.lr"]
     edit.setText("0.02")
-    with qtbot.waitSignal(window.front.config_panel.applyRequested, timeout=2000) as sent:
-        with qtbot.waitSignal(controller.worker.eventLogged, timeout=10_000) as logged:
-            qtbot.keyClick(edit, Qt.Key_Return)
+    with qtbot.waitSignal(window.front.config_panel.applyRequested, timeout=2000) as sent, \
+            qtbot.waitSignal(controller.worker.eventLogged, timeout=10_000) as logged:
+        qtbot.keyClick(edit, Qt.Key_Return)
     assert sent.args[0] == [("model.titans.lr", 0.02)]
     assert "param" in logged.args[0] and "model.titans.lr" in logged.args[0]
     qtbot.waitUntil(lambda: controller.worker.session.config.model.titans.lr == 0.02,

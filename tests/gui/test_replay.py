@@ -217,7 +217,7 @@ def test_large_visible_range_uses_the_pyramid_and_says_so(replay, tmp_path):
     assert rc.frame.is_summary
     text = window.deck.summary_label.text()
     assert text.startswith("showing a summary (min/max of") and "-step buckets)" in text
-    x, y = _data(window, "surprise", 0)
+    x, _ = _data(window, "surprise", 0)
     assert len(x) < 20_000 and x[-1] <= 59_999
     s = rc.frame.summary
     assert np.all(s.level_max >= s.level_min)

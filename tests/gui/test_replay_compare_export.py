@@ -39,7 +39,7 @@ def non_blank(path, min_colours=20):
 
 
 def test_overlay_of_two_runs_and_config_diff_table(qtbot, replay, two_runs):
-    window, rc = replay
+    _, rc = replay
     a, b = two_runs
     rc.open(a)
     rc.dialogs.ask_path = lambda *args: [b]

@@ -8,6 +8,8 @@ presenter decide what to show.
 """
 from __future__ import annotations
 
+import itertools
+
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QMouseEvent
@@ -122,7 +124,7 @@ class PanelDeck(QObject):
         input on the right. Returns the left docks."""
         docks = [add_dock(window, title, widget, LEFT, prefix) for title, widget in left]
         docks.append(add_dock(window, "Events", self.event_log, LEFT, prefix))
-        for a, b in zip(docks, docks[1:]):
+        for a, b in itertools.pairwise(docks):
             window.tabifyDockWidget(a, b)
         docks[0].raise_()
         add_dock(window, "Memory heatmap", self.heatmap, RIGHT, prefix)

@@ -72,7 +72,7 @@ class HeatmapPanel(QWidget):
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         lay.addWidget(self.graphics, 1)
         self.caption = QLabel("no snapshot yet")
-        self.caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # no widening
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # no widening
         bottom = QHBoxLayout()
         bottom.addWidget(self.caption, 1)
         bottom.addWidget(self.hold_box)

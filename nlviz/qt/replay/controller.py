@@ -266,7 +266,7 @@ class ReplayController(QObject):
             w = self.width_steps
             return (first, c) if w <= 0 else (max(first, c - w + 1), c)
         x0, x1 = self.window.deck.x_view()
-        return max(first, int(math.floor(x0))), min(last, int(math.ceil(x1)))
+        return max(first, math.floor(x0)), min(last, math.ceil(x1))
 
     def _x_range(self, lo: int, hi: int) -> tuple[float, float]:
         p = self.player

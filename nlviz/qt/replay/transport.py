@@ -184,7 +184,7 @@ class Transport(QObject):
         if p is None:
             return
         if p.mode is PlayMode.EVERY_STEP:
-            self.play_timer.setInterval(max(1, int(round(1000 * p.tick_interval()))))
+            self.play_timer.setInterval(max(1, round(1000 * p.tick_interval())))
         else:
             self.play_timer.setInterval(PLAY_INTERVAL_MS)
 
