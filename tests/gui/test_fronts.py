@@ -99,3 +99,33 @@ def test_screenshot_is_one_path_for_both_fronts(fronts, tmp_path):
         bad = tmp_path / f"{name}.jpg"
         assert menu.exporter.screenshot(str(bad)) is None and not bad.exists()
         assert "export as .png or .svg" in w.status.message.text()
+
+
+def test_panels_clear_and_name_the_nearest_snapshot(qtbot):
+    """The panel methods a presenter uses instead of editing panel internals."""
+    import numpy as np
+
+    from engine.frames import LevelSpec, RunSpec, SnapshotRecord
+    from nlviz.qt.panels.forgetting import ForgettingPanel
+    from nlviz.qt.panels.heatmap import HeatmapPanel
+    spec = RunSpec(levels=(LevelSpec("L0", "titans", 1, (4, 4)),), d_in=4, probe_size=2)
+    forgetting = ForgettingPanel()
+    qtbot.addWidget(forgetting)
+    forgetting.set_levels(spec)
+    forgetting.curves[0].setData([1.0, 2.0], [0.5, 0.25])
+    forgetting.clear("no probe evaluation at or before step 10")
+    assert len(forgetting.curves[0].xData or []) == 0    # cleared (pyqtgraph: None)
+    assert forgetting.caption.text() == "no probe evaluation at or before step 10"
+    heatmap = HeatmapPanel()
+    qtbot.addWidget(heatmap)
+    heatmap.set_levels(spec)
+    w = np.full((4, 4), 2.0, np.float32)
+    snap = SnapshotRecord(step=703, weights=(w,), updates=(w,))
+    heatmap.set_snapshot(snap, cursor=700)
+    assert heatmap.caption.text().endswith("this snapshot) (nearest snapshot to step 700)")
+    heatmap.hold_box.setChecked(True)                  # a redraw keeps the note
+    assert heatmap.caption.text().endswith("held) (nearest snapshot to step 700)")
+    heatmap.set_snapshot(snap, cursor=703)
+    assert heatmap.caption.text().endswith("held)")
+    heatmap.set_snapshot(snap)
+    assert "nearest" not in heatmap.caption.text()
