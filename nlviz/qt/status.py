@@ -7,6 +7,8 @@ import sys
 
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
+from nlviz.recording.writer import RecorderStats
+
 
 def rss_mb(pid: int | str = "self") -> float:
     """Resident memory of a process (this one by default) in MB: current where the OS tells
@@ -70,17 +72,16 @@ class StatusPanel(QStatusBar):
         self.memory.setText(f"mem {gui + engine:,.0f} MB")
         self.memory.setToolTip(f"GUI process {gui:,.0f} MB + engine process {engine:,.0f} MB")
 
-    def set_recording(self, stats: object | None) -> None:
-        """Recorder stats (``RecorderStats``) or None when not recording."""
+    def set_recording(self, stats: RecorderStats | None) -> None:
+        """Recorder stats, or None when not recording."""
         if stats is None:
             self.record.setText("not recording")
             self.record.setStyleSheet("")
             return
-        name = os.path.basename(getattr(stats, "path", ""))
-        mb = getattr(stats, "bytes_on_disk", 0) / 1e6
-        rows = getattr(stats, "rows_committed", 0)
-        fill = getattr(stats, "queue_fill", 0.0)
-        blocked = getattr(stats, "blocked_seconds_total", 0.0)
+        name = os.path.basename(stats.path)
+        mb = stats.bytes_on_disk / 1e6
+        rows, fill = stats.rows_committed, stats.queue_fill
+        blocked = stats.blocked_seconds_total
         bp = f", back-pressure {blocked:.1f}s" if blocked > 0 or fill > 0.9 else ""
         self.record.setText(f"● REC {name} {mb:.1f} MB, {rows:,} rows, queue {fill:.0%}{bp}")
         self.record.setToolTip(self.record.text())
