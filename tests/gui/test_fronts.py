@@ -129,3 +129,22 @@ def test_panels_clear_and_name_the_nearest_snapshot(qtbot):
     assert heatmap.caption.text().endswith("held)")
     heatmap.set_snapshot(snap)
     assert "nearest" not in heatmap.caption.text()
+
+
+def test_status_bar_shows_the_recorder_and_only_the_replay_numbers(qtbot):
+    from nlviz.qt.status import StatusPanel
+    from nlviz.recording.writer import RecorderStats
+    live = StatusPanel(engine=True)
+    qtbot.addWidget(live)
+    live.set_recording(RecorderStats("/tmp/x/run.h5", 1234, 2_500_000, 0.95, 0.0, 0.1))
+    assert live.record.text() == "● REC run.h5 2.5 MB, 1,234 rows, queue 95%, back-pressure 0.0s"
+    live.set_recording(RecorderStats("/tmp/x/run.h5", 10, 1_000_000, 0.1, 0.0, 0.1))
+    assert live.record.text() == "● REC run.h5 1.0 MB, 10 rows, queue 10%"
+    live.set_recording(None)
+    assert live.record.text() == "not recording"
+    replay = StatusPanel(engine=False)
+    qtbot.addWidget(replay)
+    replay.show()
+    assert replay.fps.isVisible() and replay.fps.text() == ""
+    assert not any(w.isVisible() for w in (replay.device, replay.rate, replay.step,
+                                           replay.record, replay.memory))
