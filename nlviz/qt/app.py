@@ -1,4 +1,8 @@
-"""``run_app(args)``: build the QApplication, the window and the controller; run.
+"""``run_app(args)``: the one entry point of the GUI (``nlviz.cli``): build the
+QApplication, then the live front (``nlviz.qt.live_app``) or, with ``--replay``, the
+replay front (``nlviz.qt.replay.app``), and run. The two fronts never import each other;
+this module joins them: the live window's File menu opens recordings in a replay window,
+and a replay's "Continue live from here" reaches the live engine (built on first use).
 
 The app starts paused (``--play`` starts it playing, ``--steps N`` runs N steps).
 Ctrl-C in the terminal and File > Quit (Ctrl+Q) finish like closing the window: the
@@ -7,68 +11,67 @@ after Ctrl-C, 0 otherwise).
 
 ``--screenshot PNG`` waits for the engine (and runs ``--steps`` steps), saves a picture
 of the whole window and exits 0; with one line it exits 1 when the engine never started,
-2 when the recording could not be created (``nlviz.qt.screenshot``).
+2 when the recording could not be created (``nlviz.qt.live_screenshot``).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication
 
-from engine.config import ConfigError
-from nlviz.config_loader import load_config
 from nlviz.errors import UserError
 from nlviz.qt.controller import Controller
 from nlviz.qt.export import picture_kind
+from nlviz.qt.exporting import Exporter
+from nlviz.qt.file_menu import FileMenu, install_file_menu
+from nlviz.qt.live_app import build, launch
+from nlviz.qt.live_front import LiveFront
+from nlviz.qt.live_screenshot import screenshot
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.quitting import Quitter
-from nlviz.qt.screenshot import screenshot
+from nlviz.qt.replay.app import open_replay, run_replay
+from nlviz.qt.replay.branching import LiveTarget
+from nlviz.qt.replay.opener import RecordingOpener
 from nlviz.qt.theme import apply_theme, theme_for
+from nlviz.qt.window_size import check_window_size, parse_window_size
 from nlviz.recording.outlock import OutputLock
 
 
-def parse_window_size(text: str | None) -> tuple[int, int] | None:
-    """``"1600x1000"`` -> (1600, 1000); raises ``UserError`` on bad input."""
-    if not text:
-        return None
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--window-size {text!r}: expected WIDTHxHEIGHT, e.g. 1600x1000") from None
-    if w < 200 or h < 150:
-        raise UserError(f"--window-size {text!r}: at least 200x150")
-    if w > 16384 or h > 16384:
-        raise UserError(f"--window-size {text!r}: at most 16384 on a side")
-    return w, h
+def install_live_menu(window: MainWindow[LiveFront], controller: Controller) -> FileMenu:
+    """The File menu on the live window: recordings open in one replay window whose
+    "Continue live from here" continues on ``controller``; no CSV (no recording shown)."""
+    opener = RecordingOpener(window, lambda: open_replay(None, lambda: controller))
+    return install_file_menu(window, opener, Exporter(window, opener.dialogs))
 
 
-def check_window_size(window: QWidget, size: tuple[int, int]) -> None:
-    """Refuse a ``--window-size`` below what the window's contents need (Qt would silently
-    grow the window, and a screenshot would have another size than asked for)."""
-    need = window.minimumSizeHint().expandedTo(window.minimumSize())
-    if size[0] < need.width() or size[1] < need.height():
-        raise UserError(f"--window-size {size[0]}x{size[1]}: the window needs at least "
-                        f"{need.width()}x{need.height()}")
+def _ignored_with_replay(args: argparse.Namespace) -> None:
+    ignored = [flag for flag, value in (("--preset", args.preset), ("--stream", args.stream),
+                                        ("--set", args.overrides), ("--record", args.record))
+               if value]
+    if ignored:
+        print(f"nlviz: note: {', '.join(ignored)} ignored with --replay (the recording "
+              "has its own configuration)", file=sys.stderr)
 
 
-def build(args: argparse.Namespace) -> tuple[MainWindow, Controller]:
-    """Window and controller for ``args`` (a QApplication must exist).
+def _replay(args: argparse.Namespace, app: QApplication, size: tuple[int, int] | None) -> int:
+    quitter = Quitter(app)
+    live: list[tuple[MainWindow[LiveFront], Controller]] = []
 
-    The preset is the command line's (``--preset``, else ``default``), never a remembered
-    one: the same command runs the same thing on every launch (the README's plain
-    command, scripts, bug reports). Only the window layout is remembered; a preset picked
-    in the GUI is one click away in the Config panel."""
-    preset = args.preset or "default"
-    config = load_config(preset, args.overrides, args.stream, args.device, args.seed)
-    try:
-        config = config.validate()              # the engine process builds the session
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-    window = MainWindow()
-    window.metrics.set_raster_color(theme_for(args.light).foreground)
-    controller = Controller(window, config, preset=preset)
-    return window, controller
+    def live_provider() -> LiveTarget:
+        """Build the live window on first use ("Continue live from here")."""
+        if not live:
+            window, controller = build(args)
+            install_live_menu(window, controller)
+            window.quitRequested.connect(quitter.quit)
+            controller.start()
+            window.show()
+            live.append((window, controller))
+        live[0][0].raise_()
+        return live[0][1]
+
+    return run_replay(args, app, quitter, live_provider, theme_for(args.light).foreground,
+                      size)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -80,21 +83,16 @@ def run_app(args: argparse.Namespace) -> int:
     if args.record and not args.replay:         # an existing file only with --overwrite
         OutputLock.check(args.record, overwrite=args.overwrite)
     if args.replay:
-        ignored = [flag for flag, value in (("--preset", args.preset), ("--stream", args.stream),
-                                            ("--set", args.overrides), ("--record", args.record))
-                   if value]
-        if ignored:
-            print(f"nlviz: note: {', '.join(ignored)} ignored with --replay (the recording "
-                  "has its own configuration)", file=sys.stderr)
-        from nlviz.qt.replay.app import run_replay
-        return run_replay(args)
+        _ignored_with_replay(args)
     size = parse_window_size(args.window_size)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
     app.setApplicationName("nlviz")
     apply_theme(app, theme_for(args.light))
+    if args.replay:
+        return _replay(args, app, size)
     window, controller = build(args)
-    from nlviz.qt.replay.app import install_live_hooks
-    install_live_hooks(window, controller)     # File > Open / Compare, .h5 drops
+    install_live_menu(window, controller)       # File > Open / Compare, .h5 drops
     if size is not None:
         check_window_size(window, size)
         window.resize(*size)
@@ -109,24 +107,4 @@ def run_app(args: argparse.Namespace) -> int:
     return 130 if quitter.interrupted else code
 
 
-def launch(app: QApplication, window: MainWindow, controller: Controller,
-           args: argparse.Namespace) -> Quitter:
-    """Start the engine and show the window as a newcomer meets it: paused (``--play``
-    plays, ``--steps N`` runs N steps), keyboard focus on the plots (Space plays), File >
-    Quit wired to end the app. Returns the ``Quitter`` (also used for Ctrl-C)."""
-    quitter = Quitter(app)
-    window.quitRequested.connect(quitter.quit)
-    controller.start()
-    if args.record:
-        controller.record(args.record, overwrite=args.overwrite)
-        window.controls.set_recording(True, args.record)
-    window.show()
-    window.focus_plots()                       # Space plays / pauses from the first frame
-    if args.steps > 0:
-        controller.step(args.steps)
-    elif getattr(args, "play", False):
-        controller.play()
-    return quitter
-
-
-__all__ = ["build", "check_window_size", "launch", "parse_window_size", "run_app"]
+__all__ = ["build", "install_live_menu", "launch", "run_app"]

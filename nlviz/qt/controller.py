@@ -29,6 +29,7 @@ from nlviz.host.protocol import (
     StepN,
     Stop,
 )
+from nlviz.qt.live_front import LiveFront
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.presenter import Presenter, status_bar_sink
 from nlviz.qt.worker import EngineWorker, Restart
@@ -40,7 +41,7 @@ def _window_alive(slot: Callable[..., None]) -> Callable[..., None]:
     last ``paused`` of a stop that a closing test or app did not wait for."""
     @functools.wraps(slot)
     def wrapper(self: Controller, *args: Any) -> None:
-        if not shiboken6.isValid(self.window) or not shiboken6.isValid(self.window.controls):
+        if not shiboken6.isValid(self.window) or not shiboken6.isValid(self.front.controls):
             return None
         return slot(self, *args)
     return wrapper
@@ -57,7 +58,7 @@ class Controller(QObject):
 
     Parameters
     ----------
-    window : the main window (views).
+    window : the main window with the live front (views).
     source : the engine's ``Config`` (or a ``BranchSource``); the engine
         process builds its session from it.
     preset : name of the preset the session came from (shown in the config panel).
@@ -68,19 +69,21 @@ class Controller(QObject):
     request = Signal(object)                 # -> EngineWorker.submit (queued)
     stoppedCleanly = Signal()
 
-    def __init__(self, window: MainWindow, source: Config | tuple, preset: str = "default",
+    def __init__(self, window: MainWindow[LiveFront], source: Config | tuple,
+                 preset: str = "default",
                  capacity: int = 100_000, fps: float = REDRAW_HZ) -> None:
         super().__init__()
         self.window = window
+        self.front = window.front
         self.preset = preset
         d_in = source.model.d_in if isinstance(source, Config) else 1
         self.buffers = RunBuffers(RunSpec(levels=(), d_in=d_in, probe_size=1),
                                   capacity=capacity)     # sized when the engine is ready
         self.worker = EngineWorker(source, self.buffers)
-        self.thread = QThread()
-        self.thread.setObjectName("nlviz-engine")
-        self.worker.moveToThread(self.thread)
-        self.redrawer = Presenter(self.buffers, window, fps, on_status=status_bar_sink(window.status),
+        self.engine_thread = QThread()
+        self.engine_thread.setObjectName("nlviz-engine")
+        self.worker.moveToThread(self.engine_thread)
+        self.redrawer = Presenter(self.buffers, window.deck, fps, on_status=status_bar_sink(window.status),
                                   run_stats=lambda: self.buffers.stats)
         self.redrawer.engine_pid = self._engine_pid
         self.playing = False
@@ -88,16 +91,16 @@ class Controller(QObject):
         self.last_fault: str | None = None
         self._connect()
         if isinstance(source, Config):          # true from the first frame, engine or not
-            window.config_panel.set_config(source, preset)
-            window.stream_panel.set_starting(source.stream)
+            self.front.config_panel.set_config(source, preset)
+            self.front.stream_panel.set_starting(source.stream)
 
     # ---- wiring ------------------------------------------------------------------
     def _connect(self) -> None:
-        w, c, wk = self.window, self.window.controls, self.worker
+        w, f, c, wk = self.window, self.front, self.front.controls, self.worker
         self.request.connect(wk.submit)
-        self.thread.started.connect(wk.start)
-        self.thread.finished.connect(self._on_thread_finished)
-        q = Qt.QueuedConnection                  # worker signals: handled on the GUI thread
+        self.engine_thread.started.connect(wk.start)
+        self.engine_thread.finished.connect(self._on_thread_finished)
+        q = Qt.ConnectionType.QueuedConnection                  # worker signals: handled on the GUI thread
         wk.started.connect(self._on_worker_started, q)
         wk.resumed.connect(self._on_worker_resumed, q)
         wk.paused.connect(self._on_worker_paused, q)
@@ -115,9 +118,9 @@ class Controller(QObject):
         c.smoothingChanged.connect(self._on_controls_smoothing)
         c.recordToggled.connect(self._on_controls_record)
         w.metrics.followChanged.connect(self.set_follow)
-        w.stream_panel.switchRequested.connect(self.switch_stream)
-        w.config_panel.applyRequested.connect(self._on_config_apply)
-        w.config_panel.presetRequested.connect(self.load_preset)
+        f.stream_panel.switchRequested.connect(self.switch_stream)
+        f.config_panel.applyRequested.connect(self._on_config_apply)
+        f.config_panel.presetRequested.connect(self.load_preset)
         w.heatmap.levelChanged.connect(self._on_heatmap_level)
         w.closeRequested.connect(self.shutdown)
 
@@ -125,7 +128,7 @@ class Controller(QObject):
         """Start the worker thread (it spawns the engine process) and the redraw timer."""
         self.window.allow_close = False
         self.window.status.show_message("starting engine…")
-        self.thread.start()
+        self.engine_thread.start()
         self.redrawer.start()
 
     # ---- public intents (also used by tests and scripts) -------------------------------
@@ -168,6 +171,17 @@ class Controller(QObject):
                                         f"{int(step)}…")
         self.request.emit(Restart(BranchSource(str(recording_path), int(step)), record_path))
 
+    def activity(self) -> str:
+        """What a continued run would replace ("" when idle): the step reached, and
+        "recording" while recording."""
+        session = self.worker.session
+        parts = []
+        if session is not None and session.step_count > 0:
+            parts.append(f"at step {session.step_count:,}")
+        if self.worker.recording:
+            parts.append("recording")
+        return ", ".join(parts)
+
     def set_param(self, path: str, value: Any) -> None:
         """Change one config value (live or rebuild)."""
         if path == "run.device":
@@ -183,7 +197,7 @@ class Controller(QObject):
         try:
             cfg = load_config(name)
         except UserError as exc:
-            self.window.config_panel.show_error(str(exc))
+            self.front.config_panel.show_error(str(exc))
             return
         self.preset = name
         self.request.emit(Rebuild(cfg))
@@ -196,7 +210,7 @@ class Controller(QObject):
     def set_follow(self, on: bool) -> None:
         """Follow the live edge, or stay where the user looks."""
         self.redrawer.follow = on
-        self.window.controls.set_follow(on)
+        self.front.controls.set_follow(on)
         if on:
             self.window.metrics.set_auto_y()
             self.redrawer.force()
@@ -209,7 +223,7 @@ class Controller(QObject):
         self.stopping = True
         self.window.status.show_message("finishing: stopping the engine and closing the "
                                         "recording…")
-        if self.thread.isRunning():
+        if self.engine_thread.isRunning():
             self.request.emit(Stop())
         else:
             self._on_thread_finished()
@@ -217,23 +231,23 @@ class Controller(QObject):
     def stop_and_wait(self, timeout_ms: int = 10_000) -> bool:
         """Blocking shutdown (tests, screenshot mode); True if the thread ended."""
         self.shutdown()
-        ok = self.thread.wait(timeout_ms)
+        ok = self.engine_thread.wait(timeout_ms)
         self.redrawer.stop()
         return bool(ok)
 
     # ---- worker -> views -----------------------------------------------------------
     def _show_session(self, session: Any) -> None:
-        w = self.window
+        w, f = self.window, self.front
         spec = session.spec
         w.metrics.set_levels(spec)
         w.heatmap.set_levels(spec)
         w.forgetting.set_levels(spec)
         w.inputs.set_regime_names(session.regime_names)
-        w.stream_panel.set_current(session.config.stream, session.stream_description)
-        w.config_panel.set_config(session.config, self.preset)
+        f.stream_panel.set_current(session.config.stream, session.stream_description)
+        f.config_panel.set_config(session.config, self.preset)
         w.status.set_device(session.device_name, session.device_note)
         if session.device_note:
-            w.config_panel.set_note(session.device_note)
+            f.config_panel.set_note(session.device_note)
 
     @Slot()
     @_window_alive
@@ -250,13 +264,13 @@ class Controller(QObject):
         if self.window.status.message.text() == READY_HINT:
             self.window.status.show_message("")
         self.playing = True
-        self.window.controls.set_playing(True)
+        self.front.controls.set_playing(True)
 
     @Slot(int)
     @_window_alive
     def _on_worker_paused(self, step: int) -> None:
         self.playing = False
-        self.window.controls.set_playing(False)
+        self.front.controls.set_playing(False)
         self.redrawer.force()
 
     @Slot(object)
@@ -273,7 +287,7 @@ class Controller(QObject):
         text = (f"Engine stopped: {message}. Paused at {where}. Reset, or lower the learning "
                 "rates in Config, then press Play.")
         self.last_fault = text
-        self.window.banner.show_fault(text)
+        self.window.banner.show_text(text)
         self.window.status.show_message(f"engine fault at {where}: {message}", error=True)
         self.window.log(f"{step}: error {message}")
         self.redrawer.force()
@@ -281,8 +295,8 @@ class Controller(QObject):
     @Slot(str)
     @_window_alive
     def _on_worker_rejected(self, message: str) -> None:
-        self.window.config_panel.show_error(message)
-        self.window.stream_panel.show_error(message)
+        self.front.config_panel.show_error(message)
+        self.front.stream_panel.show_error(message)
         self.window.status.show_message(message, error=True)
 
     @Slot(str)
@@ -292,15 +306,15 @@ class Controller(QObject):
         session = self.worker.session
         if session is None:
             return
-        self.window.stream_panel.set_current(session.config.stream, session.stream_description)
-        self.window.config_panel.set_config(session.config)
+        self.front.stream_panel.set_current(session.config.stream, session.stream_description)
+        self.front.config_panel.set_config(session.config)
         self.window.inputs.set_regime_names(session.regime_names)
         self.window.banner.hide()
 
     @Slot(bool, str)
     @_window_alive
     def _on_worker_recording(self, on: bool, text: str) -> None:
-        self.window.controls.set_recording(on, text if on else "")
+        self.front.controls.set_recording(on, text if on else "")
         if not on and text:
             self.window.status.show_message(text, error=text.startswith(("cannot", "recording "
                                                                           "stopped")))
@@ -335,8 +349,8 @@ class Controller(QObject):
             self.record(None)
             return
         exists = os.path.lexists(path)
-        if exists and not self.window.confirm_replace(path):
-            self.window.controls.set_recording(False)
+        if exists and not self.front.confirm_replace(path):
+            self.front.controls.set_recording(False)
             self.window.status.show_message(f"not recording: {path} kept")
             return
         self.record(path, overwrite=exists)

@@ -47,7 +47,9 @@ class ControlBar(QToolBar):
         self._last_speed = 0.0
         self.speed_box.setToolTip("target engine steps per second, or max")
         self.speed_box.activated.connect(self._on_speed)                 # a listed speed
-        self.speed_box.lineEdit().editingFinished.connect(self._on_speed)  # typed + Enter
+        edit = self.speed_box.lineEdit()
+        assert edit is not None                                          # editable above
+        edit.editingFinished.connect(self._on_speed)                     # typed + Enter
         self.addWidget(self.speed_box)
         self.addWidget(QLabel(" steps/s "))
         self._action("Reset", None, self.resetRequested.emit, "engine back to its initial state "
@@ -66,7 +68,7 @@ class ControlBar(QToolBar):
         self.addWidget(self.window_box)
         self.addSeparator()
         self.addWidget(QLabel(" smoothing "))
-        self.smooth_slider = QSlider(Qt.Horizontal)
+        self.smooth_slider = QSlider(Qt.Orientation.Horizontal)
         self.smooth_slider.setRange(0, 99)
         self.smooth_slider.setFixedWidth(90)
         self.smooth_slider.setToolTip("debiased EMA weight (0 = raw); raw stays faint behind")
@@ -87,7 +89,7 @@ class ControlBar(QToolBar):
         act = QAction(text, self)
         if key:
             act.setShortcut(QKeySequence(key))
-            act.setShortcutContext(Qt.WindowShortcut)
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         act.setToolTip(tip)
         act.triggered.connect(slot)
         self.addAction(act)

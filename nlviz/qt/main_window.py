@@ -1,125 +1,126 @@
-"""The main window: a layout shell (toolbar, docks, status bar). No logic lives here."""
+"""The main window, one class for both fronts: a layout shell (banner, plots, docks,
+status bar, menu bar) around a ``PanelDeck``. No logic lives here.
+
+A front (``LiveFront``, ``ReplayFront``) plugs its own parts in through ``install``:
+the live control bar and its Stream / Config docks, or the replay transport row and
+timeline and its Run dock. The File menu is installed by the app (``nlviz.qt.file_menu``).
+Drops of .h5 files arrive as ``filesDropped``; whoever handles the File menu handles them.
+"""
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFrame,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QPlainTextEdit,
-    QScrollArea,
-    QVBoxLayout,
-    QWidget,
-)
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
-from nlviz.qt.controls import ControlBar
-from nlviz.qt.panels.config_panel import ConfigPanel
-from nlviz.qt.panels.forgetting import ForgettingPanel
-from nlviz.qt.panels.heatmap import HeatmapPanel
-from nlviz.qt.panels.inputs import InputPanel
-from nlviz.qt.panels.metrics import MetricsPanel
-from nlviz.qt.panels.stream_panel import StreamPanel
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtWidgets import QLayout, QMainWindow, QVBoxLayout, QWidget
+
+from nlviz.qt.panels.deck import SETTINGS_APP, SETTINGS_ORG, Banner, PanelDeck
 from nlviz.qt.status import StatusPanel
 
-SETTINGS_ORG, SETTINGS_APP = "nlviz", "nlviz"
+H5_SUFFIXES = (".h5", ".hdf5")
 
 
-class FaultBanner(QLabel):
-    """A red banner for engine faults; click to dismiss."""
+@dataclass(frozen=True)
+class Shape:
+    """How a front wants the shell: names, banner, status bar, event log, spacing."""
 
-    def __init__(self) -> None:
-        super().__init__("")
-        self.setWordWrap(True)
-        self.setStyleSheet("background: #8b1e1e; color: white; padding: 6px;")
-        self.setToolTip("click to dismiss")
-        self.hide()
-
-    def show_fault(self, text: str) -> None:
-        """Show ``text``."""
-        self.setText(text)
-        self.show()
-
-    def mousePressEvent(self, event: object) -> None:  # noqa: N802 - Qt override
-        self.hide()
+    title: str
+    name: str                      # the window's object name
+    dock_prefix: str               # docks are named "<prefix>_<title>" (QSettings key)
+    banner_style: str
+    engine_status: bool            # the status bar shows the engine's numbers
+    log_lines: int                 # event-log lines kept (0 = all)
+    compact_captions: bool         # long captions never widen the docks
+    spacing: int | None            # between the rows above and below the plots
+    remember_layout: bool          # geometry and docks saved on close
 
 
-def add_dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidgetArea,
-             prefix: str) -> QDockWidget:
-    """Put ``widget`` in a dock named ``<prefix>_<title>`` (the name QSettings restores by)."""
-    dock = QDockWidget(title, window)
-    dock.setObjectName(f"{prefix}_{title.lower().replace(' ', '_')}")
-    dock.setWidget(widget)
-    window.addDockWidget(area, dock)
-    return dock
+class Front(Protocol):
+    """The front-specific part of a window."""
+
+    shape: Shape
+
+    def install(self, window: MainWindow[Any]) -> None:
+        """Add the front's toolbars, rows and docks to ``window`` (its deck exists)."""
+
+    def first_shown(self) -> None:
+        """Called once, when the window is first shown (dock sizes need a real size)."""
 
 
-def scrolled(widget: QWidget) -> QScrollArea:
-    """``widget`` in a frameless scroll area: a tall form scrolls instead of setting the
-    window's minimum height (``--window-size 800x600`` must be possible)."""
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
-    return area
+F = TypeVar("F", bound=Front)
 
 
-class MainWindow(QMainWindow):
-    """Holds the views. ``closeRequested`` lets the controller finish cleanly first;
-    ``quitRequested`` (File > Quit, Ctrl+Q) asks the app to end (the window closes the same
-    clean way; the app also closes its other windows)."""
+def h5_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
+    """Local .h5 / .hdf5 files in a drag payload."""
+    md = event.mimeData()
+    if not md.hasUrls():
+        return []
+    return [u.toLocalFile() for u in md.urls()
+            if u.isLocalFile() and u.toLocalFile().lower().endswith(H5_SUFFIXES)]
+
+
+class MainWindow(QMainWindow, Generic[F]):
+    """The shell. ``front`` is the live or replay part; ``deck`` the shared panels (also
+    reachable as ``metrics``, ``forgetting``, ``heatmap``, ``inputs``, ``event_log``).
+
+    Signals: ``closeRequested`` (a close while ``allow_close`` is False: the controller
+    finishes cleanly first), ``closed`` (the window closed), ``quitRequested`` (File > Quit:
+    the app ends), ``filesDropped`` (.h5 paths dropped on the window).
+    """
 
     closeRequested = Signal()
+    closed = Signal()
     quitRequested = Signal()
+    filesDropped = Signal(list)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, front: F, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("nlviz: HOPE / Nested Learning, live")
-        self.setObjectName("nlviz_main")
+        shape = front.shape
+        self.front = front
+        self.shape = shape
+        self.setWindowTitle(shape.title)
+        self.setObjectName(shape.name)
+        self.setAcceptDrops(True)
         self.allow_close = True
-        self.controls = ControlBar(self)
-        self.addToolBar(Qt.TopToolBarArea, self.controls)
+        self.deck = PanelDeck(shape.log_lines, shape.compact_captions, self)
+        self.metrics, self.forgetting = self.deck.metrics, self.deck.forgetting
+        self.heatmap, self.inputs = self.deck.heatmap, self.deck.inputs
+        self.event_log = self.deck.event_log
         central = QWidget()
-        lay = QVBoxLayout(central)
-        lay.setContentsMargins(2, 2, 2, 2)
-        self.banner = FaultBanner()
-        lay.addWidget(self.banner)
-        self.metrics = MetricsPanel()
-        lay.addWidget(self.metrics, 1)
+        self._rows = QVBoxLayout(central)
+        self._rows.setContentsMargins(2, 2, 2, 2)
+        if shape.spacing is not None:
+            self._rows.setSpacing(shape.spacing)
+        self.banner = Banner(shape.banner_style)
+        self._rows.addWidget(self.banner)
+        self._rows.addWidget(self.metrics, 1)
         self.setCentralWidget(central)
-        self.stream_panel = StreamPanel()
-        self.config_panel = ConfigPanel()
-        self.event_log = QPlainTextEdit()
-        self.event_log.setReadOnly(True)
-        self.event_log.setMaximumBlockCount(500)
-        self.heatmap = HeatmapPanel()
-        self.forgetting = ForgettingPanel()
-        self.inputs = InputPanel()
-        left = [self._dock("Stream", scrolled(self.stream_panel), Qt.LeftDockWidgetArea),
-                self._dock("Config", scrolled(self.config_panel), Qt.LeftDockWidgetArea),
-                self._dock("Events", self.event_log, Qt.LeftDockWidgetArea)]
-        self.tabifyDockWidget(left[0], left[1])
-        self.tabifyDockWidget(left[1], left[2])
-        left[0].raise_()
-        self._dock("Memory heatmap", self.heatmap, Qt.RightDockWidgetArea)
-        self._dock("Forgetting curves", self.forgetting, Qt.RightDockWidgetArea)
-        self._dock("Input", self.inputs, Qt.RightDockWidgetArea)
-        self.status = StatusPanel(self)
+        self.status = StatusPanel(self, engine=shape.engine_status)
         self.setStatusBar(self.status)
-        self.file_menu = self.menuBar().addMenu("&File")
-        self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-        self.quit_action.setShortcutContext(Qt.ApplicationShortcut)
-        self.quit_action.setToolTip("stop the engine at a step boundary, close the recording "
-                                    "and quit")
-        self.quit_action.triggered.connect(self.request_quit)
-        self.file_menu.addAction(self.quit_action)
-        self.metrics.setFocusPolicy(Qt.StrongFocus)
+        self.file_menu = self.menuBar().addMenu("&File")      # filled by nlviz.qt.file_menu
+        self.metrics.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._shown = False
+        front.install(self)
+        if self.deck.summary_label.parentWidget() is None:     # a front without the note
+            self.deck.summary_label.setParent(self)
+            self.deck.summary_label.hide()
         self.resize(1600, 1000)
 
+    # ---- for fronts -------------------------------------------------------------------
+    def add_above_plots(self, item: QWidget | QLayout) -> None:
+        """A row between the banner and the plots."""
+        at = self._rows.indexOf(self.metrics)
+        if isinstance(item, QLayout):
+            self._rows.insertLayout(at, item)
+        else:
+            self._rows.insertWidget(at, item)
+
+    def add_below_plots(self, widget: QWidget) -> None:
+        """A row under the plots."""
+        self._rows.addWidget(widget)
+
+    # ---- views --------------------------------------------------------------------------
     def request_quit(self) -> None:
         """File > Quit: close this window the clean way and tell the app to end."""
         self.quitRequested.emit()
@@ -128,22 +129,15 @@ class MainWindow(QMainWindow):
     def focus_plots(self) -> None:
         """Keyboard focus on the plots (not an edit box) so Space plays / pauses."""
         self.activateWindow()
-        self.metrics.setFocus(Qt.OtherFocusReason)
-
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        return add_dock(self, title, widget, area, "dock")
+        self.metrics.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def log(self, line: str) -> None:
         """Append a line to the event log."""
-        self.event_log.appendPlainText(line)
+        self.deck.log(line)
 
-    def confirm_replace(self, path: str) -> bool:
-        """Ask before a recording replaces an existing file; True when the user agrees."""
-        answer = QMessageBox.question(
-            self, "Replace recording?",
-            f"{path} already exists. Replace it with this run's recording?",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        return answer == QMessageBox.Yes
+    def show_message(self, text: str, error: bool = False) -> None:
+        """One line in the status bar (errors in red)."""
+        self.status.show_message(text, error)
 
     # ---- persistence -------------------------------------------------------------
     def restore_layout(self) -> None:
@@ -161,11 +155,35 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
 
+    # ---- Qt events -----------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if h5_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = h5_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.filesDropped.emit(paths)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._shown:
+            self._shown = True
+            self.front.first_shown()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """First close: ask the controller to stop the worker and close the recording."""
+        """A vetoed close asks the controller to finish first (``closeRequested``)."""
         if not self.allow_close:
             event.ignore()
             self.closeRequested.emit()
             return
-        self.save_layout()
+        if self.shape.remember_layout:
+            self.save_layout()
+        self.closed.emit()
         event.accept()
+
+
+__all__ = ["Front", "MainWindow", "Shape", "h5_paths"]

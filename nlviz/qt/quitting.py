@@ -6,6 +6,8 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
@@ -36,7 +38,7 @@ class Quitter(QObject):
         if not windows:
             self.app.quit()
             return
-        for w in sorted(windows, key=lambda w: isinstance(w, MainWindow)):
+        for w in sorted(windows, key=lambda w: isinstance(w, MainWindow) and not w.allow_close):
             w.close()
 
     def interrupt(self) -> None:
@@ -69,7 +71,7 @@ class _SigintScope:
     def __init__(self, owner: QObject, on_interrupt: Callable[[], None]) -> None:
         self.owner, self.on_interrupt = owner, on_interrupt
         self.timer: QTimer | None = None
-        self.previous: object = None
+        self.previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def __enter__(self) -> _SigintScope:
         self.previous = signal.signal(signal.SIGINT, self._handler)

@@ -1,134 +1,78 @@
-"""``--screenshot``: wait for the engine (and the recording, and the steps), save a picture
-of the window, exit. No engine or no recording: one line and a non-zero exit, no picture."""
+"""The one way a picture of a window is taken, for both fronts: ``save_picture`` (PNG or
+SVG by the suffix; File > Screenshot and File > Export use it too) and ``grab_later``
+(``--screenshot``: let the views settle, redraw, save, close, end the event loop).
+
+The live front first waits for its engine (``nlviz.qt.live_screenshot``); the replay
+front grabs once the recording is drawn. The exit code is 0 for a picture, 2 when it
+could not be saved.
+"""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer, Slot
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
-from nlviz.errors import UserError
-from nlviz.qt.controller import Controller
+from nlviz.errors import UserError, one_line
 from nlviz.qt.export import save_widget
-from nlviz.qt.main_window import MainWindow
 
 SCREENSHOT_SETTLE_MS = 400
-SCREENSHOT_START_TIMEOUT_S = 180   # the engine process imports torch: slow under load
 
 
-class _Screenshot(QObject):
-    """Waits for the engine (and the recording, and the steps) on the GUI thread, then grabs
-    the window. ``code``: 0 picture saved, 1 the engine never started, 2 a bad output
-    (the recording could not be created, the picture could not be saved)."""
+def save_picture(window: QWidget, path: str) -> str:
+    """A picture of ``window`` (PNG pixels or SVG vectors, by the suffix); returns the path,
+    raises ``UserError`` (one line) when it cannot be written."""
+    return save_widget(window, path)
 
-    def __init__(self, app: QApplication, window: MainWindow, controller: Controller,
-                 path: str, steps: int, record: str | None, overwrite: bool = False) -> None:
-        super().__init__()
-        self.app, self.window, self.controller, self.path = app, window, controller, path
-        self.steps, self.record, self.overwrite = steps, record, overwrite
+
+def grab_now(app: QApplication, window: QWidget, path: str,
+             prepare: Callable[[], None] = lambda: None) -> int:
+    """``prepare`` (a last redraw), process events, save; 0 saved, 2 not (one line)."""
+    prepare()
+    app.processEvents()
+    try:
+        save_picture(window, path)
+    except UserError as exc:
+        print(f"nlviz: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+class Shot:
+    """The result of a screenshot run (``code``; 1 until a picture was attempted)."""
+
+    def __init__(self) -> None:
         self.code = 1
-        self.ready = False
-        self.done = False
-        self.watchdog = QTimer(self)
-        self.watchdog.setSingleShot(True)
-        self.watchdog.timeout.connect(self._timed_out)
-        wk = controller.worker
-        wk.started.connect(self._on_started, Qt.QueuedConnection)
-        wk.faulted.connect(self._on_faulted, Qt.QueuedConnection)
-        wk.recordingChanged.connect(self._on_recording, Qt.QueuedConnection)
-        wk.paused.connect(self._on_paused, Qt.QueuedConnection)
-
-    def begin(self) -> None:
-        """Start the engine and wait (bounded) for it."""
-        self.watchdog.start(SCREENSHOT_START_TIMEOUT_S * 1000)
-        self.controller.start()
-        self.window.show()
-        self.window.focus_plots()                    # the first frame as a user sees it
-
-    @Slot()
-    def _on_started(self) -> None:
-        if self.ready or self.done:
-            return
-        self.ready = True
-        if self.record:
-            self.controller.record(self.record, self.overwrite)   # go on when it is open
-        else:
-            self._run()
-
-    @Slot(bool, str)
-    def _on_recording(self, on: bool, text: str) -> None:
-        if self.done or not self.ready or not self.record:
-            return
-        if on:
-            self.window.controls.set_recording(True, self.record)
-            self._run()
-        else:
-            self._fail(2, text or f"cannot record to {self.record}")
-
-    def _run(self) -> None:
-        self.watchdog.stop()        # the engine (and the file) are up: the steps may take long
-        if self.steps > 0:
-            self.controller.step(self.steps)           # then paused -> settle
-        else:
-            self._settle()                              # the first frame, engine up
-
-    @Slot(int)
-    def _on_paused(self, _step: int) -> None:
-        if self.ready and not self.done:
-            self._settle()
-
-    @Slot(str, int, str)
-    def _on_faulted(self, message: str, _step: int, _level: str) -> None:
-        if self.done:
-            return
-        if not self.ready:                              # no engine: no picture
-            self._fail(1, message)
-        else:
-            self._settle()                              # a run that faulted: shown as is
-
-    def _timed_out(self) -> None:
-        if not self.done:
-            self._fail(1, f"the engine did not start within {SCREENSHOT_START_TIMEOUT_S} s; "
-                          "no screenshot taken")
-
-    def _settle(self) -> None:
-        self.watchdog.stop()
-        self.controller.redrawer.force()
-        QTimer.singleShot(SCREENSHOT_SETTLE_MS, self.grab)
-
-    def _fail(self, code: int, message: str) -> None:
-        self.done = True
-        self.watchdog.stop()
-        print(f"nlviz: error: {message}", file=sys.stderr)
-        self.code = code
-        self._finish()
-
-    @Slot()
-    def grab(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.controller.redrawer.force()
-        self.app.processEvents()
-        try:
-            save_widget(self.window, self.path)      # PNG or SVG by the file suffix
-            self.code = 0
-        except UserError as exc:
-            print(f"nlviz: error: {exc}", file=sys.stderr)
-            self.code = 2
-        self._finish()
-
-    def _finish(self) -> None:
-        self.controller.stop_and_wait()
-        self.window.allow_close = True
-        self.window.close()
-        self.app.quit()
 
 
-def screenshot(app: QApplication, window: MainWindow, controller: Controller, path: str,
-                steps: int, record: str | None = None, overwrite: bool = False) -> int:
-    """Start the engine, (record,) run ``steps`` steps, let the views settle, save, exit."""
-    shot = _Screenshot(app, window, controller, path, steps, record, overwrite)
-    QTimer.singleShot(0, shot.begin)
+def grab_later(app: QApplication, window: QWidget, path: str,
+               prepare: Callable[[], None] = lambda: None,
+               finish: Callable[[], None] = lambda: None,
+               settle_ms: int = SCREENSHOT_SETTLE_MS) -> Shot:
+    """After ``settle_ms``: ``grab_now``, then ``finish`` (stop what runs), close the
+    window and quit the event loop. Returns the ``Shot`` whose ``code`` is set then."""
+    shot = Shot()
+
+    def grab() -> None:
+        shot.code = grab_now(app, window, path, prepare)
+        finish()
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(settle_ms, grab)
+    return shot
+
+
+def run_screenshot(app: QApplication, window: QWidget, path: str,
+                   prepare: Callable[[], None] = lambda: None,
+                   finish: Callable[[], None] = lambda: None) -> int:
+    """Show ``window``, take the picture after it settled, return the exit code."""
+    window.show()
+    shot = grab_later(app, window, path, prepare, finish)
     app.exec()
     return shot.code
+
+
+__all__ = ["SCREENSHOT_SETTLE_MS", "Shot", "grab_later", "grab_now", "run_screenshot",
+           "save_picture"]

@@ -7,6 +7,8 @@ import sys
 
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
+from nlviz.recording.writer import RecorderStats
+
 
 def rss_mb(pid: int | str = "self") -> float:
     """Resident memory of a process (this one by default) in MB: current where the OS tells
@@ -23,9 +25,11 @@ def rss_mb(pid: int | str = "self") -> float:
 
 
 class StatusPanel(QStatusBar):
-    """Labels updated by the controller's redraw timer."""
+    """A message on the left, render fps on the right, and (``engine``: the live window)
+    the engine's numbers: device, steps/s, step, recording, memory. Updated by the
+    redraw timer."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, engine: bool = True) -> None:
         super().__init__(parent)
         self.device = QLabel("device: -")
         self.rate = QLabel("paused")
@@ -35,8 +39,16 @@ class StatusPanel(QStatusBar):
         self.memory = QLabel("mem -")
         self.message = QLabel("")
         # a long message must not widen the window (full text in the tooltip)
-        self.message.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        for w in (self.device, self.rate, self.step, self.fps, self.record, self.memory):
+        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        shown: tuple[QLabel, ...] = (self.device, self.rate, self.step, self.fps, self.record,
+                                     self.memory)
+        if not engine:                           # the others stay hidden children
+            for w in shown[:3] + shown[4:]:
+                w.setParent(self)
+                w.hide()
+            shown = (self.fps,)
+            self.fps.setText("")
+        for w in shown:
             self.addPermanentWidget(w)
         self.addWidget(self.message, 1)
 
@@ -60,17 +72,16 @@ class StatusPanel(QStatusBar):
         self.memory.setText(f"mem {gui + engine:,.0f} MB")
         self.memory.setToolTip(f"GUI process {gui:,.0f} MB + engine process {engine:,.0f} MB")
 
-    def set_recording(self, stats: object | None) -> None:
-        """Recorder stats (``RecorderStats``) or None when not recording."""
+    def set_recording(self, stats: RecorderStats | None) -> None:
+        """Recorder stats, or None when not recording."""
         if stats is None:
             self.record.setText("not recording")
             self.record.setStyleSheet("")
             return
-        name = os.path.basename(getattr(stats, "path", ""))
-        mb = getattr(stats, "bytes_on_disk", 0) / 1e6
-        rows = getattr(stats, "rows_committed", 0)
-        fill = getattr(stats, "queue_fill", 0.0)
-        blocked = getattr(stats, "blocked_seconds_total", 0.0)
+        name = os.path.basename(stats.path)
+        mb = stats.bytes_on_disk / 1e6
+        rows, fill = stats.rows_committed, stats.queue_fill
+        blocked = stats.blocked_seconds_total
         bp = f", back-pressure {blocked:.1f}s" if blocked > 0 or fill > 0.9 else ""
         self.record.setText(f"● REC {name} {mb:.1f} MB, {rows:,} rows, queue {fill:.0%}{bp}")
         self.record.setToolTip(self.record.text())

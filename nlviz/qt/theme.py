@@ -50,15 +50,15 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
     app.setStyle("Fusion")
     pal = QPalette()
     bg, panel, text = QColor(theme.background), QColor(theme.panel), QColor(theme.text)
-    for role, color in ((QPalette.Window, panel), (QPalette.Base, bg),
-                        (QPalette.AlternateBase, panel), (QPalette.Button, panel),
-                        (QPalette.Text, text), (QPalette.WindowText, text),
-                        (QPalette.ButtonText, text), (QPalette.ToolTipBase, panel),
-                        (QPalette.ToolTipText, text), (QPalette.Highlight, QColor(theme.accent)),
-                        (QPalette.HighlightedText, QColor("#ffffff"))):
+    for role, color in ((QPalette.ColorRole.Window, panel), (QPalette.ColorRole.Base, bg),
+                        (QPalette.ColorRole.AlternateBase, panel), (QPalette.ColorRole.Button, panel),
+                        (QPalette.ColorRole.Text, text), (QPalette.ColorRole.WindowText, text),
+                        (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.ToolTipBase, panel),
+                        (QPalette.ColorRole.ToolTipText, text), (QPalette.ColorRole.Highlight, QColor(theme.accent)),
+                        (QPalette.ColorRole.HighlightedText, QColor("#ffffff"))):
         pal.setColor(role, color)
-    pal.setColor(QPalette.Disabled, QPalette.Text, QColor(theme.foreground).darker(160))
-    pal.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(theme.foreground).darker(160))
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(theme.foreground).darker(160))
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor(theme.foreground).darker(160))
     app.setPalette(pal)
 
 

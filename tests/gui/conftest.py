@@ -36,9 +36,9 @@ def tiny_config():
 def gui(qtbot, tiny_config):
     """A window + controller on the tiny preset, started; stopped cleanly afterwards."""
     from nlviz.qt.controller import Controller
-    from nlviz.qt.main_window import MainWindow
+    from nlviz.qt.live_front import live_window
 
-    window = MainWindow()
+    window = live_window()
     controller = Controller(window, tiny_config, preset="tiny", capacity=20_000)
     qtbot.addWidget(window)
     window.show()
@@ -128,7 +128,7 @@ def no_cross_thread_timer_use(qtlog):
 @pytest.fixture
 def replay(qtbot):
     """An empty replay window and its controller (shared by the replay test modules)."""
-    from nlviz.qt.replay.controller import open_replay
+    from nlviz.qt.replay.app import open_replay
     window, rc = open_replay(None)
     qtbot.addWidget(window)
     window.resize(1400, 900)

@@ -39,20 +39,20 @@ def test_step_controls_move_exactly(qtbot, gui):
     window, controller = gui
     _step(qtbot, controller, 1)
     assert controller.worker.session.step_count == 1
-    window.controls.n_spin.setValue(25)
+    window.front.controls.n_spin.setValue(25)
     with qtbot.waitSignal(controller.worker.paused, timeout=20_000):
-        window.controls.stepn_action.trigger()                  # Shift+Right
+        window.front.controls.stepn_action.trigger()                  # Shift+Right
     assert controller.worker.session.step_count == 26
     with qtbot.waitSignal(controller.worker.paused, timeout=20_000):
-        window.controls.step_action.trigger()                   # Right
+        window.front.controls.step_action.trigger()                   # Right
     assert controller.worker.session.step_count == 27
     with qtbot.waitSignal(controller.worker.resumed, timeout=5000):
-        window.controls.play_action.trigger()                   # Space
+        window.front.controls.play_action.trigger()                   # Space
     qtbot.waitUntil(lambda: controller.buffers.total > 60, timeout=10_000)
     with qtbot.waitSignal(controller.worker.paused, timeout=5000) as blocker:
-        window.controls.play_action.trigger()
+        window.front.controls.play_action.trigger()
     assert blocker.args[0] == controller.worker.session.step_count == controller.buffers.total
-    qtbot.waitUntil(lambda: window.controls.play_action.text() == "Play", timeout=2000)
+    qtbot.waitUntil(lambda: window.front.controls.play_action.text() == "Play", timeout=2000)
 
 
 def test_plot_items_hold_engine_data(qtbot, gui):
@@ -83,7 +83,7 @@ def test_plot_items_hold_engine_data(qtbot, gui):
 def test_smoothing_keeps_raw_faint(qtbot, gui):
     window, controller = gui
     _step(qtbot, controller, 80)
-    window.controls.smooth_slider.setValue(60)
+    window.front.controls.smooth_slider.setValue(60)
     raw = window.metrics.raw_curves["surprise"][0]
     main = window.metrics.curves["surprise"][0]
     assert raw.isVisible()
@@ -106,14 +106,14 @@ def test_switch_stream_mid_run(qtbot, gui):
     with qtbot.waitSignal(controller.worker.paused, timeout=5000):
         controller.pause()
     assert controller.worker.session.config.stream.name == "noise"
-    assert "noise" in window.stream_panel.current.text().lower()
+    assert "noise" in window.front.stream_panel.current.text().lower()
     steps = controller.buffers.history().step
     assert (np.diff(steps) == 1).all() and steps[0] == 0
 
 
 def test_stream_panel_refuses_bad_parameter(qtbot, gui):
     window, _ = gui
-    panel = window.stream_panel
+    panel = window.front.stream_panel
     panel.combo.setCurrentText("noise")
     panel.edits["std"].setText("-3")
     with qtbot.assertNotEmitted(panel.switchRequested):
@@ -144,7 +144,7 @@ def test_engine_fault_reaches_ui_and_app_survives(qtbot, gui, monkeypatch):
 
 def test_config_panel_refuses_invalid_input(qtbot, gui):
     window, controller = gui
-    panel = window.config_panel
+    panel = window.front.config_panel
     panel.edits["model.titans.momentum"].setText("1.5")
     with qtbot.assertNotEmitted(panel.applyRequested):
         panel._on_apply()
@@ -182,7 +182,7 @@ def test_close_while_running_and_recording_leaves_complete_file(qtbot, gui, tmp_
     qtbot.waitUntil(lambda: controller.buffers.total > 100, timeout=20_000)
     window.close()                                          # first close: finish cleanly
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=20_000)
-    assert not controller.thread.isRunning()
+    assert not controller.engine_thread.isRunning()
     steps = controller.worker.session.step_count
     with Recording.open(str(path)) as rec:
         assert not rec.recovered
@@ -252,7 +252,7 @@ def test_killed_engine_process_shows_fault_and_app_survives(qtbot, gui):
 
 def test_speed_box_refuses_bad_text_and_emits_a_speed_once(qtbot, gui):
     window, _ = gui
-    controls = window.controls
+    controls = window.front.controls
     box = controls.speed_box
     for bad in ("abc", "-5", "0"):
         box.setEditText(bad)
@@ -269,7 +269,7 @@ def test_speed_box_refuses_bad_text_and_emits_a_speed_once(qtbot, gui):
 
 def test_speed_setting_survives_an_engine_restart(qtbot, gui):
     """The toolbar's speed is re-sent to a restarted engine process (Reset after a kill)."""
-    window, controller = gui
+    _, controller = gui
     controller._on_controls_speed(40.0)
     _step(qtbot, controller, 5)
     pid = controller.worker.pid
@@ -300,7 +300,7 @@ def _record(qtbot, controller, path, steps):
 def test_continue_from_recording_branches_live(qtbot, gui, tmp_path):
     from nlviz.recording.reader import Recording
 
-    window, controller = gui
+    _, controller = gui
     parent = _record(qtbot, controller, tmp_path / "parent.h5", 1100)  # a state at 1024
     branch = tmp_path / "branch.h5"
     with qtbot.waitSignals([controller.worker.started, controller.worker.recordingChanged],
@@ -324,7 +324,7 @@ def test_continue_from_recording_on_another_stream(qtbot, gui, tmp_path):
     from engine.config import StreamConfig
     from nlviz.recording.reader import Recording
 
-    window, controller = gui
+    _, controller = gui
     parent = _record(qtbot, controller, tmp_path / "parent.h5", 1030)
     branch = tmp_path / "branch.h5"
     with qtbot.waitSignals([controller.worker.started, controller.worker.recordingChanged],
@@ -340,3 +340,15 @@ def test_continue_from_recording_on_another_stream(qtbot, gui, tmp_path):
         switches = [e for e in rec.events if e.kind == "stream"]
         assert len(switches) == 1 and switches[0].step == 1026
         assert "noise" in switches[0].detail.lower() or "gaussian" in switches[0].detail.lower()
+
+
+def test_activity_says_what_a_continued_run_would_replace(qtbot, gui, tmp_path):
+    _, controller = gui
+    assert controller.activity() == ""                     # started, no step yet
+    _step(qtbot, controller, 7)
+    assert controller.activity() == "at step 7"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(str(tmp_path / "busy.h5"))
+    assert controller.activity() == "at step 7, recording"
+    with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
+        controller.record(None)

@@ -16,10 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_file_quit_stops_engine_and_closes_recording(qtbot, gui, tmp_path):
+    from nlviz.qt.app import install_live_menu
     from nlviz.recording.reader import Recording
     window, controller = gui
-    assert window.quit_action.shortcut() == QKeySequence("Ctrl+Q")
-    assert window.quit_action in window.file_menu.actions()
+    menu = install_live_menu(window, controller)
+    assert menu.quit_action.shortcut() == QKeySequence("Ctrl+Q")
+    assert menu.quit_action in window.file_menu.actions()
     path = tmp_path / "quit.h5"
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000):
         controller.record(str(path))
@@ -28,10 +30,10 @@ def test_file_quit_stops_engine_and_closes_recording(qtbot, gui, tmp_path):
     qtbot.waitUntil(lambda: controller.buffers.total > 100, timeout=20_000)
     quits: list[bool] = []
     window.quitRequested.connect(lambda: quits.append(True))
-    window.quit_action.trigger()                             # File > Quit
+    menu.quit_action.trigger()                               # File > Quit
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
     assert quits == [True]
-    assert not controller.thread.isRunning()
+    assert not controller.engine_thread.isRunning()
     steps = controller.worker.session.step_count
     with Recording.open(str(path)) as rec:
         assert not rec.recovered

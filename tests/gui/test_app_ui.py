@@ -22,8 +22,8 @@ def _step(qtbot, controller, n):
 
 def _started(qtbot, config, preset="tiny"):
     from nlviz.qt.controller import Controller
-    from nlviz.qt.main_window import MainWindow
-    window = MainWindow()
+    from nlviz.qt.live_front import live_window
+    window = live_window()
     controller = Controller(window, config, preset=preset, capacity=20_000)
     qtbot.addWidget(window)
     window.show()
@@ -58,7 +58,7 @@ def test_diverging_config_nan_fault_reaches_ui_and_reset_recovers(qtbot):
         text = window.banner.text()
         assert f"step {step}" in text and f"level {level}" in text
         assert not controller.playing
-        assert window.controls.play_action.text() == "Play"
+        assert window.front.controls.play_action.text() == "Play"
         assert controller.buffers.total < 50
         before = controller.worker.session.step_count
         with qtbot.waitSignal(controller.worker.eventLogged, timeout=10_000):
@@ -91,7 +91,7 @@ def test_legend_click_toggles_level_everywhere_and_log_y(qtbot, gui):
     window, controller = gui
     _step(qtbot, controller, 60)
     panel = window.metrics
-    sample, label = panel.legend.items[1]
+    sample, _label = panel.legend.items[1]
     with qtbot.waitSignal(panel.levelToggled, timeout=2000) as blocker:
         sample.mouseClickEvent(_Click())
     assert blocker.args == [1, False]
@@ -150,7 +150,7 @@ def test_layout_persists_but_an_explicit_or_default_preset_wins(qtbot):
     even when an older version remembered another one (the README's plain command)."""
     from PySide6.QtCore import QSettings
 
-    from nlviz.qt.main_window import SETTINGS_APP, SETTINGS_ORG
+    from nlviz.qt.panels.deck import SETTINGS_APP, SETTINGS_ORG
     settings = QSettings(SETTINGS_ORG, SETTINGS_APP)
     settings.clear()
     try:
@@ -170,7 +170,7 @@ def test_layout_persists_but_an_explicit_or_default_preset_wins(qtbot):
         window2, controller2 = _launch(qtbot, None)      # no --preset: the default one
         assert controller2.preset == "default"
         assert controller2.worker.source == load_config("default").validate()
-        assert window2.config_panel.preset_box.currentText() == "default"
+        assert window2.front.config_panel.preset_box.currentText() == "default"
         window2.restore_layout()
         window2.show()
         assert window2.height() == 640                   # the layout is remembered

@@ -28,22 +28,21 @@ def _args(**kw):
 @pytest.fixture
 def launched(qtbot, qapp, request):
     """``nlviz.qt.app.launch`` as ``run_app`` does it (without the event loop)."""
-    from nlviz.qt.app import build, launch
-    from nlviz.qt.replay.app import install_live_hooks
+    from nlviz.qt.app import build, install_live_menu, launch
     made = []
 
     def make(**kw):
         args = _args(**kw)
         window, controller = build(args)
         qtbot.addWidget(window)
-        install_live_hooks(window, controller)
+        install_live_menu(window, controller)
         window.resize(1200, 780)
         made.append((window, controller))
         with qtbot.waitSignal(controller.worker.started, timeout=START_TIMEOUT_MS):
             launch(qapp, window, controller, args)
             # before the engine is up: the first frame must already be true
-            make.first_frame = (window.stream_panel.combo.currentText(),
-                                window.stream_panel.current.text(),
+            make.first_frame = (window.front.stream_panel.combo.currentText(),
+                                window.front.stream_panel.current.text(),
                                 window.status.rate.text())
         return window, controller
 
@@ -58,7 +57,7 @@ def test_starts_paused_and_space_plays_from_the_first_frame(qtbot, launched):
     window, controller = launched()
     qtbot.wait(300)                                  # a playing engine runs ~1000 steps here
     assert not controller.playing and controller.buffers.total == 0
-    assert window.controls.play_action.text() == "Play"
+    assert window.front.controls.play_action.text() == "Play"
     focus = QApplication.focusWidget() or window.focusWidget()
     assert focus is not None and not isinstance(focus, (QAbstractSpinBox, QLineEdit))
     assert window.metrics.isAncestorOf(focus) or focus is window.metrics
@@ -75,7 +74,7 @@ def test_play_flag_starts_playing(qtbot, launched):
     window, controller = launched(play=True)
     qtbot.waitUntil(lambda: controller.playing, timeout=10_000)
     qtbot.waitUntil(lambda: controller.buffers.total > 20, timeout=20_000)
-    assert window.controls.play_action.text() == "Pause"
+    assert window.front.controls.play_action.text() == "Pause"
 
 
 def test_stream_panel_names_the_starting_stream_from_the_first_frame(qtbot, launched):
@@ -86,16 +85,16 @@ def test_stream_panel_names_the_starting_stream_from_the_first_frame(qtbot, laun
     assert current.startswith("starting: multi_timescale")
     assert rate == "paused"
     assert controller.worker.session.config.stream.name == "multi_timescale"
-    assert window.stream_panel.current.text().startswith("running: ")
+    assert window.front.stream_panel.current.text().startswith("running: ")
 
 
 def test_enter_in_a_config_field_applies_it(qtbot, gui):
     window, controller = gui
-    edit = window.config_panel.edits["model.titans.lr"]
+    edit = window.front.config_panel.edits["model.titans.lr"]
     edit.setText("0.02")
-    with qtbot.waitSignal(window.config_panel.applyRequested, timeout=2000) as sent:
-        with qtbot.waitSignal(controller.worker.eventLogged, timeout=10_000) as logged:
-            qtbot.keyClick(edit, Qt.Key_Return)
+    with qtbot.waitSignal(window.front.config_panel.applyRequested, timeout=2000) as sent, \
+            qtbot.waitSignal(controller.worker.eventLogged, timeout=10_000) as logged:
+        qtbot.keyClick(edit, Qt.Key_Return)
     assert sent.args[0] == [("model.titans.lr", 0.02)]
     assert "param" in logged.args[0] and "model.titans.lr" in logged.args[0]
     qtbot.waitUntil(lambda: controller.worker.session.config.model.titans.lr == 0.02,
@@ -104,19 +103,19 @@ def test_enter_in_a_config_field_applies_it(qtbot, gui):
 
 def test_list_fields_are_not_cut_off(qtbot):
     from nlviz.config_loader import load_config
-    from nlviz.qt.main_window import MainWindow
-    window = MainWindow()
+    from nlviz.qt.live_front import live_window
+    window = live_window()
     qtbot.addWidget(window)
     cfg = load_config("tiny", ["model.cms.periods=[2, 8, 32, 128, 512]",
                                "model.cms.lr=[0.02, 0.01, 0.005, 0.0025, 0.00125]"]).validate()
-    window.config_panel.set_config(cfg, "tiny")
+    window.front.config_panel.set_config(cfg, "tiny")
     window.resize(1200, 780)
     window.show()
     dock = window.findChild(type(window.forgetting.parent()), "dock_config")
     dock.raise_()
-    qtbot.waitUntil(lambda: window.config_panel.isVisible(), timeout=2000)
+    qtbot.waitUntil(lambda: window.front.config_panel.isVisible(), timeout=2000)
     for path in ("model.cms.periods", "model.cms.lr"):
-        edit = window.config_panel.edits[path]
+        edit = window.front.config_panel.edits[path]
         text = edit.text()
         assert text.startswith("[") and text.endswith("]")
         room = edit.width() - 12                     # frame and text margins
@@ -142,14 +141,14 @@ def test_record_button_file_has_events(qtbot, gui, tmp_path):
     with qtbot.waitSignal(controller.worker.resumed, timeout=10_000):
         controller.play()
     qtbot.waitUntil(lambda: controller.buffers.total > 50, timeout=20_000)
-    window.controls.file_edit.setText(str(path))
+    window.front.controls.file_edit.setText(str(path))
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000) as on:
-        window.controls.record_action.trigger()               # mid-run, as a user does
+        window.front.controls.record_action.trigger()               # mid-run, as a user does
     assert on.args[0] is True
     start = controller.buffers.total
     qtbot.waitUntil(lambda: controller.buffers.total > start + 100, timeout=20_000)
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=10_000) as off:
-        window.controls.record_action.trigger()
+        window.front.controls.record_action.trigger()
     assert off.args[0] is False
     with Recording.open(str(path)) as rec:
         assert not rec.recovered
@@ -162,36 +161,36 @@ def test_record_button_file_has_events(qtbot, gui, tmp_path):
 
 
 def test_file_open_reuses_one_replay_window_sized_like_the_live_one(qtbot, gui, tmp_path):
-    from nlviz.qt.replay.app import install_live_hooks
-    from nlviz.qt.replay.window import ReplayWindow
+    from nlviz.qt.app import install_live_menu
+    from nlviz.qt.main_window import MainWindow
+    from nlviz.qt.replay.window import ReplayFront
     from tests.gui.test_replay import write_run
     window, controller = gui
     window.resize(900, 640)
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
     write_run(a, rows=500)
     write_run(b, rows=700)
-    hooks = install_live_hooks(window, controller)
+    menu = install_live_menu(window, controller)
+    hooks = menu.opener
     try:
         first = hooks.open(str(a))
         second = hooks.open(str(b))
         assert first is second and first is not None
         shown = [w for w in QApplication.topLevelWidgets()
-                 if isinstance(w, ReplayWindow) and w.isVisible()]
+                 if isinstance(w, MainWindow) and isinstance(w.front, ReplayFront)
+                 and w.isVisible()]
         assert shown == [first]
-        assert first.controller.rec.n_rows == 700
+        assert hooks.replay_controller.rec.n_rows == 700
         screen = window.screen().availableGeometry().size()
         want = window.size().boundedTo(screen).expandedTo(first.minimumSizeHint())
         assert first.size() == want and first.height() == 640   # not 1600x1000
         assert hooks.open(str(tmp_path / "missing.h5")) is None    # one line, same window
         assert "missing.h5" in window.status.message.text()
-        assert first.controller.rec.n_rows == 700
+        assert hooks.replay_controller.rec.n_rows == 700
         texts = [a.text() for a in window.file_menu.actions()]
         assert texts[-1] == "&Quit" and texts[0].startswith("&Open")
     finally:
-        for w in hooks.replays:
-            w.controller.shutdown()
-            w.close()
-            w.deleteLater()            # the test leaves no window alive
+        hooks.close_all()              # the test leaves no window alive
 
 
 def _snap(step, scale, outlier=0.0):

@@ -53,21 +53,21 @@ def test_record_button_asks_before_replacing(qtbot, gui, tmp_path, monkeypatch, 
     def answer(p: str) -> bool:
         asked.append(p)
         return agree
-    monkeypatch.setattr(window, "confirm_replace", answer)
-    window.controls.file_edit.setText(str(path))
+    monkeypatch.setattr(window.front, "confirm_replace", answer)
+    window.front.controls.file_edit.setText(str(path))
     if not agree:
-        window.controls.record_action.trigger()
+        window.front.controls.record_action.trigger()
         assert asked == [str(path)]
-        assert not window.controls.record_action.isChecked()
+        assert not window.front.controls.record_action.isChecked()
         assert path.read_bytes() == KEPT
         return
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=20_000) as on:
-        window.controls.record_action.trigger()
+        window.front.controls.record_action.trigger()
     assert asked == [str(path)] and on.args[0] is True
     with qtbot.waitSignal(controller.worker.paused, timeout=20_000):
         controller.step(30)
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=20_000) as off:
-        window.controls.record_action.trigger()
+        window.front.controls.record_action.trigger()
     assert off.args[0] is False
     with Recording.open(str(path)) as rec:
         assert rec.n_rows == 30
@@ -76,11 +76,11 @@ def test_record_button_asks_before_replacing(qtbot, gui, tmp_path, monkeypatch, 
 def test_record_button_on_a_new_file_asks_nothing(qtbot, gui, tmp_path, monkeypatch):
     window, controller = gui
     path = tmp_path / "new.h5"
-    monkeypatch.setattr(window, "confirm_replace",
+    monkeypatch.setattr(window.front, "confirm_replace",
                         lambda p: pytest.fail(f"asked about a file that does not exist: {p}"))
-    window.controls.file_edit.setText(str(path))
+    window.front.controls.file_edit.setText(str(path))
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=20_000) as on:
-        window.controls.record_action.trigger()
+        window.front.controls.record_action.trigger()
     assert on.args[0] is True and path.exists()
     with qtbot.waitSignal(controller.worker.recordingChanged, timeout=20_000):
-        window.controls.record_action.trigger()
+        window.front.controls.record_action.trigger()

@@ -8,7 +8,7 @@ import os
 import h5py
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from engine.frames import METRIC_INDEX
@@ -69,7 +69,7 @@ def test_replay_shows_exactly_the_recorded_values(replay, tmp_path):
     write_run(run, rows=800)
     assert rc.open(run)
     spec = synthetic_spec(N_LEVELS)
-    assert rc.player.cursor == 799 and window.summary_label.text() == ""
+    assert rc.player.cursor == 799 and window.deck.summary_label.text() == ""
     steps = np.arange(800)
     want = expected_level(spec, steps)
     fired = ((steps[:, None] + 1) % np.asarray(spec.update_periods)[None, :] == 0)
@@ -82,12 +82,12 @@ def test_replay_shows_exactly_the_recorded_values(replay, tmp_path):
             np.testing.assert_array_equal(x, wx)
             np.testing.assert_array_equal(y, wy)
     # the cursor is the end of the data: seek back and the curves stop there
-    rc.seek(634)
+    rc.transport.seek(634)
     x, y = _data(window, "surprise", 1)
     assert x[-1] == 634 and len(x) == 635
     np.testing.assert_array_equal(y, want[:635, 1, 0])
     # a 500-step window ending at the cursor
-    window.width_box.addItem("500 steps")
+    window.front.width_box.addItem("500 steps")
     rc.set_width(500)
     x, _ = _data(window, "surprise", 0)
     assert (x[0], x[-1]) == (135, 634)
@@ -101,20 +101,20 @@ def test_seek_lands_on_the_requested_or_nearest_recorded_step(replay, tmp_path):
     path = tmp_path / "gaps.h5"
     write_run(path, rows=500, step_every=3)                    # steps 0, 3, 6, ...
     assert rc.open(path)
-    assert rc.seek(300) == 300
-    assert rc.seek(301) == 300 and rc.seek(302) == 303            # snaps to recorded steps
-    assert rc.seek(10**9) == 1497 and rc.seek(-5) == 0
-    assert window.timeline.cursor_line.value() == 0
-    assert rc.step(+1) == 3 and rc.step(+10) == 33 and rc.step(-2) == 27
-    assert rc.end() == 1497 and rc.home() == 0
-    window.timeline.n_spin.setValue(50)
-    window.timeline.fwd_n_button.click()
+    assert rc.transport.seek(300) == 300
+    assert rc.transport.seek(301) == 300 and rc.transport.seek(302) == 303            # snaps to recorded steps
+    assert rc.transport.seek(10**9) == 1497 and rc.transport.seek(-5) == 0
+    assert window.front.timeline.cursor_line.value() == 0
+    assert rc.transport.step(+1) == 3 and rc.transport.step(+10) == 33 and rc.transport.step(-2) == 27
+    assert rc.transport.end() == 1497 and rc.transport.home() == 0
+    window.front.timeline.n_spin.setValue(50)
+    window.front.timeline.fwd_n_button.click()
     assert rc.player.cursor == 150
-    window.timeline.back_button.click()
+    window.front.timeline.back_button.click()
     assert rc.player.cursor == 147
     x, _ = _data(window, "surprise", 0)
     assert x[-1] == 147
-    assert "step 147 / 1,497" in window.timeline.step_label.text()
+    assert "step 147 / 1,497" in window.front.timeline.step_label.text()
 
 
 def test_scrub_requests_are_throttled_and_the_newest_wins(qtbot, replay, run2k):
@@ -122,14 +122,14 @@ def test_scrub_requests_are_throttled_and_the_newest_wins(qtbot, replay, run2k):
     rc.open(run2k)
     n0 = len(rc.redraw_times)
     for s in range(100, 1100, 100):                            # a fast drag: 10 requests
-        rc.request_seek(s)
+        rc.transport.request_seek(s)
     assert rc.player.cursor == 100                              # first at once, rest pending
     assert len(rc.redraw_times) == n0 + 1
     qtbot.waitUntil(lambda: rc.player.cursor == 1000, timeout=2000)
     assert len(rc.redraw_times) == n0 + 2                       # stale requests dropped
-    window.timeline.cursor_line.setValue(500)                   # a drag of the cursor line
-    window.timeline._on_drag(window.timeline.cursor_line)
-    window.timeline._on_drag_finished(window.timeline.cursor_line)
+    window.front.timeline.cursor_line.setValue(500)                   # a drag of the cursor line
+    window.front.timeline._on_drag(window.front.timeline.cursor_line)
+    window.front.timeline._on_drag_finished(window.front.timeline.cursor_line)
     qtbot.waitUntil(lambda: rc.player.cursor == 500, timeout=2000)
 
 
@@ -145,13 +145,13 @@ def test_playback_at_speed_advances_by_the_expected_count(replay, tmp_path, mode
     path = tmp_path / "big.h5"
     write_run(path, rows=20_000)
     rc.open(path)
-    tl = window.timeline
+    tl = window.front.timeline
     tl.mode_box.setCurrentIndex([v for _, v in
                                  (("", "real_time"), ("", "every_step"), ("", "max"))].index(mode))
     tl.speed_box.setCurrentIndex(tl.speed_box.findData(speed))
     assert rc.player.speed == speed and rc.player.mode.value == mode
-    rc.home()
-    rc.play()
+    rc.transport.home()
+    rc.transport.play()
     rc.play_timer.stop()                      # drive the clock by hand
     c0 = rc.player.cursor
     rc.tick(dt)
@@ -160,52 +160,52 @@ def test_playback_at_speed_advances_by_the_expected_count(replay, tmp_path, mode
     assert rc.player.cursor - c0 == 2 * rows
     x, _ = _data(window, "surprise", 0)
     assert x[-1] == rc.player.cursor
-    rc.pause()
+    rc.transport.pause()
 
 
 def test_every_step_mode_moves_one_row_per_tick_and_stops_at_the_end(replay, run2k):
     window, rc = replay
     rc.open(run2k)
-    window.timeline.mode_box.setCurrentIndex(1)
-    window.timeline.speed_box.setCurrentIndex(window.timeline.speed_box.findData(4.0))
+    window.front.timeline.mode_box.setCurrentIndex(1)
+    window.front.timeline.speed_box.setCurrentIndex(window.front.timeline.speed_box.findData(4.0))
     assert rc.play_timer.interval() >= 1
-    rc.seek(1990)
-    rc.play()
+    rc.transport.seek(1990)
+    rc.transport.play()
     rc.play_timer.stop()
     for i in range(1, 10):
         assert rc.tick(0.5) == 1990 + i
     rc.tick(0.5)
     assert rc.player.cursor == 1999 and not rc.player.playing    # loop off: stops
-    assert not window.timeline.playing
+    assert not window.front.timeline.playing
 
 
 def test_loop_selection_wraps_inside_the_selection(replay, run2k):
     window, rc = replay
     rc.open(run2k)
-    tl = window.timeline
+    tl = window.front.timeline
     tl.loop_box.setCurrentIndex(2)                               # shows the region
     assert tl.selection.isVisible()
     tl.set_selection(100, 199)
     tl._on_selection()
     assert rc.player.selection == (100, 199)
     tl.mode_box.setCurrentIndex(1)                               # every step
-    rc.play()
+    rc.transport.play()
     rc.play_timer.stop()
     assert rc.player.cursor == 100
     for _ in range(100):
         rc.tick(0.1)
     assert rc.player.cursor == 100 and rc.player.playing
-    rc.pause()
+    rc.transport.pause()
 
 
 def test_timer_playback_runs_and_pauses(qtbot, replay, run2k):
     window, rc = replay
     rc.open(run2k)
-    rc.home()
-    window.timeline.play_button.click()
-    assert rc.play_timer.isActive() and window.timeline.playing
+    rc.transport.home()
+    window.front.timeline.play_button.click()
+    assert rc.play_timer.isActive() and window.front.timeline.playing
     qtbot.waitUntil(lambda: rc.player.cursor > 30, timeout=5000)
-    window.timeline.play_button.click()
+    window.front.timeline.play_button.click()
     assert not rc.play_timer.isActive() and not rc.player.playing
 
 
@@ -215,14 +215,14 @@ def test_large_visible_range_uses_the_pyramid_and_says_so(replay, tmp_path):
     write_run(path, rows=60_000, state_every=0)
     rc.open(path)
     assert rc.frame.is_summary
-    text = window.summary_label.text()
+    text = window.deck.summary_label.text()
     assert text.startswith("showing a summary (min/max of") and "-step buckets)" in text
-    x, y = _data(window, "surprise", 0)
+    x, _ = _data(window, "surprise", 0)
     assert len(x) < 20_000 and x[-1] <= 59_999
     s = rc.frame.summary
     assert np.all(s.level_max >= s.level_min)
-    window.width_box.setCurrentIndex(2)                        # 5k steps: exact rows
-    assert window.summary_label.text() == "" and not rc.frame.is_summary
+    window.front.width_box.setCurrentIndex(2)                        # 5k steps: exact rows
+    assert window.deck.summary_label.text() == "" and not rc.frame.is_summary
     np.testing.assert_array_equal(rc.frame.view.step, np.arange(55_000, 60_000))
     np.testing.assert_array_equal(rc.frame.view.level[2, 0], expected_level(
         synthetic_spec(N_LEVELS), np.arange(55_000, 60_000))[:, 2, 0])
@@ -233,7 +233,7 @@ def test_large_visible_range_uses_the_pyramid_and_says_so(replay, tmp_path):
 def test_sparse_panels_follow_the_cursor(replay, run2k):
     window, rc = replay
     rc.open(run2k)
-    rc.seek(700)
+    rc.transport.seek(700)
     # probes/snapshots every 64 steps at 63, 127, ...: at or before / nearest 700
     assert "up to step 639" in window.forgetting.caption.text()
     from nlviz.qt.panels.forgetting import bin_errors
@@ -246,7 +246,7 @@ def test_sparse_panels_follow_the_cursor(replay, run2k):
     assert "at step 703" in window.heatmap.caption.text()       # nearest snapshot
     np.testing.assert_array_equal(window.heatmap.image.image, np.full((4, 4), 703, np.float32))
     assert "step <b>700</b>" in window.inputs.regime_label.text()
-    rc.seek(10)
+    rc.transport.seek(10)
     assert "no probe evaluation" in window.forgetting.caption.text()
     assert "0: start synthetic stream" in window.event_log.toPlainText()
 
@@ -258,13 +258,13 @@ def test_recovered_file_opens_with_a_note_and_is_tailed(replay, tmp_path):
     w.flush()
     try:
         assert rc.open(path)
-        assert window.note.isVisibleTo(window)
-        assert "not closed cleanly" in window.note.text() and "\n" not in window.note.text()
-        assert rc.tail_timer.isActive() and rc.player.cursor == 999
+        assert window.banner.isVisibleTo(window)
+        assert "not closed cleanly" in window.banner.text() and "\n" not in window.banner.text()
+        assert rc.tail.timer.isActive() and rc.player.cursor == 999
         w.append(synthetic_batch(synthetic_spec(N_LEVELS), 1000, 500, sparse_every=64,
                                  state_every=0))
         w.flush()
-        assert rc.poll_tail() == 1500
+        assert rc.tail.poll() == 1500
         assert rc.player.cursor == 1499                          # was at the end: follows
         assert rc.frame.view.step[-1] == 1499
         x, _ = _data(window, "surprise", 0)
@@ -282,7 +282,7 @@ def test_malformed_files_are_one_line_and_the_window_stays_usable(replay, run2k,
         f["x"] = np.arange(3)
     for bad in (junk, other, tmp_path / "missing.h5"):
         assert not rc.open(bad)
-        text = window.message.text()
+        text = window.status.message.text()
         assert text and "\n" not in text and "Traceback" not in text and str(bad) in text
     assert rc.player is None
     assert rc.open(run2k)                                        # still usable
@@ -291,118 +291,145 @@ def test_malformed_files_are_one_line_and_the_window_stays_usable(replay, run2k,
 
 
 def test_open_remembers_recent_files_and_accepts_drops(replay, run2k, tmp_path):
-    from nlviz.qt.replay.window import recent_files
+    from nlviz.qt.file_menu import recent_files
     window, rc = replay
     other = tmp_path / "b.h5"
     write_run(other, rows=300)
-    rc.ask_path = lambda *a: run2k
+    rc.dialogs.ask_path = lambda *a: run2k
     assert rc.open_dialog()
     assert recent_files()[0] == os.path.abspath(run2k)
-    md = QMimeData()
-    md.setUrls([QUrl.fromLocalFile(str(other))])
-    ev = QDropEvent(QPointF(10, 10), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier)
-    window.dropEvent(ev)
+    window.dropEvent(_drop(other))
     assert rc.rec.path == str(other) and rc.player.n == 300
     assert recent_files()[:2] == [os.path.abspath(other), os.path.abspath(run2k)]
-    assert QPoint
+
+
+def _drop(*paths):
+    """A drop event of ``paths`` (its mime data kept alive until the next call: the event
+    holds a bare pointer to it)."""
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    _drop.mime = md
+    return QDropEvent(QPointF(10, 10), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier)
+
+
+class FakeLive:
+    """A ``LiveTarget`` that records what a branch asked of it."""
+
+    def __init__(self, busy=""):
+        self.calls, self.busy = [], busy
+
+    def continue_from(self, recording_path, step, record_path=None):
+        self.calls.append(("continue", recording_path, step, record_path))
+
+    def switch_stream(self, stream):
+        self.calls.append(("stream", stream.name))
+
+    def activity(self):
+        return self.busy
+
+
+def _answers(rc, path, stream=lambda options: options[0], confirm=lambda title, text: True):
+    asked = []
+    rc.dialogs.ask_path = lambda kind, title, default, filters: asked.append(default) or path
+    rc.dialogs.ask_item = lambda title, label, options: stream(options)
+    rc.dialogs.confirm = confirm
+    return asked
 
 
 def test_continue_live_calls_the_controller_with_the_cursor_step(replay, run2k, tmp_path):
     window, rc = replay
-    calls = []
-
-    class Live:
-        def continue_from(self, recording_path, step, record_path):
-            calls.append((recording_path, step, record_path))
-
-    rc.live_provider = Live
-    asked = []
-    rc.ask_path = lambda kind, title, default, filters: asked.append(default) or \
-        str(tmp_path / "branch.h5")
-    rc.ask_stream = lambda options: options[0]                # the recorded stream
+    live = FakeLive()
+    rc.branching.live_provider = lambda: live
+    asked = _answers(rc, str(tmp_path / "branch.h5"))         # the recorded stream
     rc.open(run2k)
-    rc.seek(100)                                              # states at 255, 511, ...
-    assert not window.timeline.branch_button.isEnabled()
-    rc.seek(600)
-    assert window.timeline.branch_button.isEnabled()
-    window.timeline.branch_button.click()
+    rc.transport.seek(100)                                    # states at 255, 511, ...
+    assert not window.front.timeline.branch_button.isEnabled()
+    rc.transport.seek(600)
+    assert window.front.timeline.branch_button.isEnabled()
+    window.front.timeline.branch_button.click()
     assert asked == [run2k[:-3] + "-branch-600.h5"]
-    assert calls == [(run2k, 600, str(tmp_path / "branch.h5"))]
-    rc.live_provider = lambda: object()                       # no continue_from yet
+    assert live.calls == [("continue", run2k, 600, str(tmp_path / "branch.h5"))]
+    rc.branching.live_provider = lambda: None                 # no live engine
     assert not rc.continue_live()
-    assert "not available" in window.message.text()
+    assert "not available" in window.status.message.text()
 
 
 def test_continue_live_asks_before_replacing_a_busy_live_run(replay, run2k, tmp_path):
     window, rc = replay
-    calls, questions = [], []
-
-    class Worker:
-        recording = True
-        session = type("S", (), {"step_count": 1234})()
-
-    class Live:
-        worker = Worker()
-
-        def continue_from(self, recording_path, step, record_path):
-            calls.append(step)
-
-    rc.live_provider = Live
-    rc.ask_path = lambda *a: str(tmp_path / "b.h5")
-    rc.ask_stream = lambda options: options[0]
+    questions = []
+    live = FakeLive(busy="at step 1,234, recording")
+    rc.branching.live_provider = lambda: live
+    _answers(rc, str(tmp_path / "b.h5"),
+             confirm=lambda title, text: questions.append(text) or False)  # the user says no
     rc.open(run2k)
-    rc.seek(600)
-    rc.confirm = lambda text: questions.append(text) or False     # the user says no
+    rc.transport.seek(600)
     assert not rc.continue_live()
-    assert calls == [] and "at step 1,234, recording" in questions[0]
-    assert "cancelled" in window.message.text()
-    rc.confirm = lambda text: True                                # the user says yes
-    assert rc.continue_live() and calls == [600]
+    assert live.calls == [] and "at step 1,234, recording" in questions[0]
+    assert "cancelled" in window.status.message.text()
+    rc.dialogs.confirm = lambda title, text: True                 # the user says yes
+    assert rc.continue_live() and [c[2] for c in live.calls] == [600]
 
 
 def test_continue_live_on_another_stream_switches_after_the_restart(replay, run2k, tmp_path):
     window, rc = replay
-    order = []
-
-    class Live:
-        def continue_from(self, recording_path, step, record_path):
-            order.append(("continue", step))
-
-        def switch_stream(self, stream):
-            order.append(("stream", stream.name))
-
-    rc.live_provider = Live
-    rc.ask_path = lambda *a: str(tmp_path / "b.h5")
+    live = FakeLive()
+    rc.branching.live_provider = lambda: live
     offered = []
-    rc.ask_stream = lambda options: offered.extend(options) or "noise"
+    _answers(rc, str(tmp_path / "b.h5"), stream=lambda options: offered.extend(options) or "noise")
     rc.open(run2k)
-    rc.seek(600)
+    rc.transport.seek(600)
     assert rc.continue_live()
-    assert order == [("continue", 600), ("stream", "noise")]
+    assert [c[0] for c in live.calls] == ["continue", "stream"] and live.calls[1][1] == "noise"
+    assert live.calls[0][2] == 600
     assert offered[0].startswith("same stream") and "associative_recall" in offered
-    assert "on stream noise" in window.message.text()
-    rc.ask_stream = lambda options: None                      # cancelled: nothing happens
-    order.clear()
-    assert not rc.continue_live() and order == []
+    assert "on stream noise" in window.status.message.text()
+    rc.dialogs.ask_item = lambda title, label, options: None   # cancelled: nothing happens
+    live.calls.clear()
+    assert not rc.continue_live() and live.calls == []
 
 
-def test_live_window_hooks_open_replays_and_report_bad_files(qtbot, run2k, tmp_path):
-    from PySide6.QtWidgets import QMainWindow
-
-    from nlviz.qt.replay.app import install_live_hooks
-    from nlviz.qt.status import StatusPanel
-
-    live = QMainWindow()
-    live.status = StatusPanel(live)
-    live.setStatusBar(live.status)
+def _bare_live_window(qtbot):
+    """A live window (no engine) with the File menu as the app installs it."""
+    from nlviz.qt.app import install_live_menu
+    from nlviz.qt.live_front import live_window
+    live = live_window()
     qtbot.addWidget(live)
-    hooks = install_live_hooks(live, controller=None)
+    return live, install_live_menu(live, controller=None)
+
+
+def test_live_window_opens_replays_and_reports_bad_files(qtbot, run2k, tmp_path):
+    live, menu = _bare_live_window(qtbot)
+    hooks = menu.opener
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"nope")
-    assert hooks.open(str(junk)) is None
-    assert "not an HDF5 file" in live.status.message.text()
-    w = hooks.open(run2k)
-    qtbot.addWidget(w)
-    assert w is not None and w.isVisible() and w.controller.player.n == 2000
-    w.close()
-    live.close()
+    try:
+        assert hooks.open(str(junk)) is None
+        assert "not an HDF5 file" in live.status.message.text()
+        w = hooks.open(run2k)
+        assert w is not None and w.isVisible() and hooks.replay_controller.player.n == 2000
+    finally:
+        hooks.close_all()
+        live.close()
+
+
+def test_dropping_a_recording_on_the_live_window_opens_the_replay(qtbot, run2k, tmp_path):
+    from nlviz.qt.main_window import MainWindow
+    from nlviz.qt.replay.window import ReplayFront
+    live, menu = _bare_live_window(qtbot)
+    hooks = menu.opener
+    other = tmp_path / "b.h5"
+    write_run(other, rows=300)
+    try:
+        live.dropEvent(_drop(run2k))
+        w = hooks.replay_window
+        assert isinstance(w, MainWindow) and isinstance(w.front, ReplayFront)
+        assert w.isVisible() and hooks.replay_controller.rec.path == run2k
+        assert hooks.replay_controller.player.n == 2000
+        live.dropEvent(_drop(other))                     # the same replay window, new file
+        assert hooks.replay_window is w and hooks.replay_controller.player.n == 300
+        live.dropEvent(_drop(run2k, other))               # two files: a compare window
+        assert len(hooks.comparing.windows) == 1
+        assert hooks.comparing.windows[0].cmp.labels == ["run", "b"]
+    finally:
+        hooks.close_all()
+        live.close()

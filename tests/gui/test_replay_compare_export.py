@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
+from nlviz.qt.file_menu import FileMenu
 from tests.gui.test_replay import write_run
 from tests.support.synthetic import expected_level, synthetic_spec
 
@@ -38,11 +39,11 @@ def non_blank(path, min_colours=20):
 
 
 def test_overlay_of_two_runs_and_config_diff_table(qtbot, replay, two_runs):
-    window, rc = replay
+    _, rc = replay
     a, b = two_runs
     rc.open(a)
-    rc.ask_path = lambda *args: [b]
-    cw = rc.compare()                                   # current run + the chosen one
+    rc.dialogs.ask_path = lambda *args: [b]
+    cw = rc.compare_dialog()                            # current run + the chosen one
     qtbot.addWidget(cw)
     assert cw.cmp.labels == ["a", "b"] and cw.cmp.levels == ("L0", "L1", "L2", "L3")
     cw.level_box.setCurrentText("L1")
@@ -69,57 +70,59 @@ def test_overlay_of_two_runs_and_config_diff_table(qtbot, replay, two_runs):
     np.testing.assert_array_equal(cw.curves["surprise"][1].xData, np.arange(100, 601))
     assert cw.summary_label.text() == ""
     cw.close()
-    assert not rc.compare_windows[0].isVisible()
+    assert not rc.comparing.windows[0].isVisible()
 
 
 def test_compare_refuses_more_than_8_and_bad_files_in_one_line(replay, two_runs, tmp_path):
     window, rc = replay
     a, _ = two_runs
     assert rc.compare([a] * 9) is None
-    assert "at most 8" in window.message.text()
+    assert "at most 8" in window.status.message.text()
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"x")
     assert rc.compare([a, str(junk)]) is None
-    assert "not an HDF5 file" in window.message.text() and "\n" not in window.message.text()
+    assert "not an HDF5 file" in window.status.message.text() and "\n" not in window.status.message.text()
 
 
 def test_csv_of_the_visible_range(replay, two_runs, tmp_path):
     window, rc = replay
+    exporter = FileMenu.of(window).exporter
     a, _ = two_runs
     rc.open(a)
-    rc.seek(500)
-    window.width_box.setCurrentIndex(1)                 # 1k steps up to the cursor: 0..500
+    rc.transport.seek(500)
+    window.front.width_box.setCurrentIndex(1)                 # 1k steps up to the cursor: 0..500
     out = tmp_path / "visible.csv"
-    assert rc.export_csv(str(out)) == 501 * 3
+    assert exporter.export_csv(str(out)) == 501 * 3
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
     assert {int(r["step"]) for r in rows} == set(range(0, 501))
     want = expected_level(synthetic_spec(3), np.arange(501))
     got = {(int(r["step"]), r["level"]): float(r["surprise"]) for r in rows}
     assert got[(321, "L2")] == pytest.approx(float(want[321, 2, 0]), rel=1e-6)
-    assert "wrote 1,503 rows" in window.message.text()
-    rc.seek(900)
-    window.width_box.setCurrentIndex(0)                 # whole run, cursor at 900
-    rc.ask_path = lambda kind, title, default, filters: str(tmp_path / "asked.csv")
-    assert rc.export_csv() == 901 * 3
+    assert "wrote 1,503 rows" in window.status.message.text()
+    rc.transport.seek(900)
+    window.front.width_box.setCurrentIndex(0)                 # whole run, cursor at 900
+    rc.dialogs.ask_path = lambda kind, title, default, filters: str(tmp_path / "asked.csv")
+    assert exporter.export_csv() == 901 * 3
 
 
 def test_png_and_svg_of_a_plot_and_of_the_window(replay, two_runs, tmp_path):
     window, rc = replay
+    exporter = FileMenu.of(window).exporter
     rc.open(two_runs[0])
     for key in ("surprise", "raster", "forgetting", "heatmap"):
-        png = rc.export_plot(key, "png", str(tmp_path / f"{key}.png"))
+        png = exporter.export_plot(key, "png", str(tmp_path / f"{key}.png"))
         assert png and non_blank(png, 3)
-        svg = rc.export_plot(key, "svg", str(tmp_path / f"{key}.svg"))
+        svg = exporter.export_plot(key, "svg", str(tmp_path / f"{key}.svg"))
         assert "<svg" in Path(svg).read_text()
-    png = rc.export_window("png", str(tmp_path / "w.png"))
+    png = exporter.export_window("png", str(tmp_path / "w.png"))
     img = QImage(png)
     assert (img.width(), img.height()) == (window.width(), window.height()) and non_blank(png)
-    svg = rc.export_window("svg", str(tmp_path / "w.svg"))
+    svg = exporter.export_window("svg", str(tmp_path / "w.svg"))
     text = Path(svg).read_text()
     assert "<svg" in text and len(text) > 10_000
-    assert rc.export_window("png", str(tmp_path / "w.jpg")) is None
-    assert "export as .png or .svg" in window.message.text()
+    assert exporter.export_window("png", str(tmp_path / "w.jpg")) is None
+    assert "export as .png or .svg" in window.status.message.text()
 
 
 def test_compare_window_export(qtbot, replay, two_runs, tmp_path):

@@ -72,7 +72,7 @@ class SpacedAxis(pg.AxisItem):
     """A linear axis whose major tick spacing leaves room for every label (log mode:
     labels thinned, powers of ten first)."""
 
-    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph override
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph override (its names)
         levels = super().tickSpacing(minVal, maxVal, size)
         if not levels or self.logMode:
             return levels

@@ -92,6 +92,13 @@ class ForgettingPanel(QWidget):
             self.legend.addItem(c, name)
             self.curves.append(c)
 
+    def clear(self, message: str) -> None:
+        """No probe evaluation to show (e.g. before the first one): empty curves, and
+        ``message`` as the caption."""
+        for c in self.curves:
+            c.setData([], [])
+        self.caption.setText(message)
+
     def set_probes(self, probes: Sequence[ProbeRecord]) -> None:
         """Recompute the binned curves from the latest probe evaluations."""
         if not probes:

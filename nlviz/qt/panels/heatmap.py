@@ -36,6 +36,7 @@ class HeatmapPanel(QWidget):
         super().__init__(parent)
         self._held: dict[tuple[int, bool], float] = {}     # (level, update view) -> v
         self._last: SnapshotRecord | None = None
+        self._cursor: int | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         row = QHBoxLayout()
@@ -72,7 +73,7 @@ class HeatmapPanel(QWidget):
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         lay.addWidget(self.graphics, 1)
         self.caption = QLabel("no snapshot yet")
-        self.caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # no widening
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # no widening
         bottom = QHBoxLayout()
         bottom.addWidget(self.caption, 1)
         bottom.addWidget(self.hold_box)
@@ -108,10 +109,11 @@ class HeatmapPanel(QWidget):
         lo, hi = self.colorbar.levels()
         return float(lo), float(hi)
 
-    def set_snapshot(self, snap: SnapshotRecord) -> None:
+    def set_snapshot(self, snap: SnapshotRecord, cursor: int | None = None) -> None:
         """Show the selected level of ``snap`` (float32), coloured ±robust max (or the
-        held range)."""
-        self._last = snap
+        held range). ``cursor``: the step the viewer is at (a replay); the caption says
+        when the snapshot is only the nearest one to it."""
+        self._last, self._cursor = snap, cursor
         li = self.level
         mats = snap.updates if self.show_update else snap.weights
         if li >= len(mats):
@@ -126,25 +128,27 @@ class HeatmapPanel(QWidget):
         self.colorbar.setLevels((-v, v))
         what = "last update ΔW2" if self.show_update else "W2"
         how = "held" if self.hold_box.isChecked() else "this snapshot"
+        near = (f" (nearest snapshot to step {cursor:,})"
+                if cursor is not None and cursor != snap.step else "")
         self.caption.setText(f"{self.level_box.currentText()} {what} at step {snap.step} "
-                             f"({mat.shape[0]}x{mat.shape[1]}, colour ±{v:.3g}, {how})")
+                             f"({mat.shape[0]}x{mat.shape[1]}, colour ±{v:.3g}, {how}){near}")
         self.caption.setToolTip(self.caption.text())
 
     def rescale(self) -> None:
         """Refit the colour range to the shown matrix (also the held one)."""
         self._held.pop((self.level, self.show_update), None)
         if self._last is not None:
-            self.set_snapshot(self._last)
+            self.set_snapshot(self._last, self._cursor)
 
     def _on_hold(self, on: bool) -> None:
         self._held.clear()               # hold from the range shown now
         if self._last is not None:
-            self.set_snapshot(self._last)
+            self.set_snapshot(self._last, self._cursor)
 
     def _on_choice(self, *_: object) -> None:
         self.levelChanged.emit(self.level)
         if self._last is not None:
-            self.set_snapshot(self._last)
+            self.set_snapshot(self._last, self._cursor)
 
 
 ROBUST_QUANTILE = 99.0          # percentile of |x| that sets the colour range

@@ -95,7 +95,7 @@ class CompareWindow(QMainWindow):
         self.export_button.setMenu(self.export_menu)
         row.addWidget(self.export_button)
         lay.addLayout(row)
-        split = QSplitter(Qt.Vertical)
+        split = QSplitter(Qt.Orientation.Vertical)
         self.graphics = pg.GraphicsLayoutWidget()
         split.addWidget(self.graphics)
         self.table = QTableWidget()
@@ -152,8 +152,10 @@ class CompareWindow(QMainWindow):
         t.clear()
         t.setColumnCount(len(self.cmp.labels))
         t.setHorizontalHeaderLabels(self.cmp.labels)
-        for i, label in enumerate(self.cmp.labels):
-            t.horizontalHeaderItem(i).setForeground(pg.mkColor(RUN_COLORS[i % len(RUN_COLORS)]))
+        for i in range(len(self.cmp.labels)):
+            header = t.horizontalHeaderItem(i)
+            if header is not None:
+                header.setForeground(pg.mkColor(RUN_COLORS[i % len(RUN_COLORS)]))
         t.setRowCount(max(1, len(diff)))
         if not diff:
             t.setVerticalHeaderLabels(["config"])
@@ -164,15 +166,16 @@ class CompareWindow(QMainWindow):
             for r, (_, vals) in enumerate(diff):
                 for c, v in enumerate(vals):
                     item = QTableWidgetItem("—" if v is None else repr(v))
-                    item.setFlags(item.flags() & ~Qt.ItemIsEditable)
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                     t.setItem(r, c, item)
         t.resizeColumnsToContents()
 
     def table_rows(self) -> list[tuple[str, list[str]]]:
         """The config-difference table as text: [(key, [cell per run])]."""
         t = self.table
-        return [(t.verticalHeaderItem(r).text(),
-                 [t.item(r, c).text() for c in range(t.columnCount())])
+        def text(item: QTableWidgetItem | None) -> str:
+            return item.text() if item is not None else ""
+        return [(text(t.verticalHeaderItem(r)), [text(t.item(r, c)) for c in range(t.columnCount())])
                 for r in range(t.rowCount())]
 
     def redraw(self) -> None:
@@ -211,7 +214,7 @@ class CompareWindow(QMainWindow):
 
     def _fetch_view(self) -> None:
         x0, x1 = self.plots[self.metrics[0]].viewRange()[0]
-        self.range = (int(math.floor(x0)), int(math.ceil(x1)))
+        self.range = (math.floor(x0), math.ceil(x1))
         self.redraw()
 
     # ---- export --------------------------------------------------------------------------------
@@ -224,11 +227,16 @@ class CompareWindow(QMainWindow):
         self.ask_save: Callable[[str, str], str | None] = ask
         for kind in ("png", "svg"):
             self.export_menu.addAction(f"Whole window as {kind.upper()}…",
-                                       lambda k=kind: self.export_window(k))
+                                       self._exporting(kind))
         for m in self.metrics:
             for kind in ("png", "svg"):
                 self.export_menu.addAction(f"Plot {m} as {kind.upper()}…",
-                                           lambda k=kind, mm=m: self.export_plot(mm, k))
+                                           self._exporting(kind, m))
+
+    def _exporting(self, kind: str, metric: str | None = None) -> Callable[[], object]:
+        if metric is None:
+            return lambda: self.export_window(kind)
+        return lambda: self.export_plot(metric, kind)
 
     def export_window(self, kind: str = "png", path: str | None = None) -> str | None:
         out = path or self.ask_save(f"compare.{kind}", kind)

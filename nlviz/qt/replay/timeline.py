@@ -9,6 +9,8 @@ steps).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -41,7 +43,7 @@ class ElidedLabel(QLabel):
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(text, parent)
-        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(40)
         self.setToolTip(text)
 
@@ -52,12 +54,12 @@ class ElidedLabel(QLabel):
     def elided(self) -> str:
         """The text as drawn at the current width."""
         r = self.contentsRect()
-        return self.fontMetrics().elidedText(self.text(), Qt.ElideRight, r.width())
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, r.width())
 
     def paintEvent(self, _event: object) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         p.setPen(self.palette().color(self.foregroundRole()))
-        p.drawText(self.contentsRect(), int(Qt.AlignLeft | Qt.AlignVCenter), self.elided())
+        p.drawText(self.contentsRect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), self.elided())
         p.end()
 
 
@@ -108,24 +110,24 @@ class TimelineWidget(QWidget):
         lay.addWidget(self.plot_widget)
 
         row = QHBoxLayout()
+        self.n_spin = QSpinBox()                    # placed after the step buttons
+        self.n_spin.setRange(2, 1_000_000)
+        self.n_spin.setValue(100)
         row.setContentsMargins(2, 0, 2, 0)
-        self.home_button = self._button(QStyle.SP_MediaSkipBackward, "first step (Home)", self.homeRequested.emit)
-        self.back_n_button = self._button(QStyle.SP_MediaSeekBackward, "back N steps (Shift+Left)",
+        self.home_button = self._button(QStyle.StandardPixmap.SP_MediaSkipBackward, "first step (Home)", self.homeRequested.emit)
+        self.back_n_button = self._button(QStyle.StandardPixmap.SP_MediaSeekBackward, "back N steps (Shift+Left)",
                                           lambda: self.stepRequested.emit(-self.n_spin.value()))
         self.back_button = self._button("-1", "back one recorded step (Left)",
                                         lambda: self.stepRequested.emit(-1))
-        self.play_button = self._button(QStyle.SP_MediaPlay, "play / pause (Space)", self.playToggled.emit)
+        self.play_button = self._button(QStyle.StandardPixmap.SP_MediaPlay, "play / pause (Space)", self.playToggled.emit)
         self.fwd_button = self._button("+1", "forward one recorded step (Right)",
                                        lambda: self.stepRequested.emit(1))
-        self.fwd_n_button = self._button(QStyle.SP_MediaSeekForward, "forward N steps (Shift+Right)",
+        self.fwd_n_button = self._button(QStyle.StandardPixmap.SP_MediaSeekForward, "forward N steps (Shift+Right)",
                                          lambda: self.stepRequested.emit(self.n_spin.value()))
-        self.end_button = self._button(QStyle.SP_MediaSkipForward, "last step (End)", self.endRequested.emit)
+        self.end_button = self._button(QStyle.StandardPixmap.SP_MediaSkipForward, "last step (End)", self.endRequested.emit)
         for b in (self.home_button, self.back_n_button, self.back_button, self.play_button,
                   self.fwd_button, self.fwd_n_button, self.end_button):
             row.addWidget(b)
-        self.n_spin = QSpinBox()
-        self.n_spin.setRange(2, 1_000_000)
-        self.n_spin.setValue(100)
         self.n_spin.setPrefix("N=")
         self.n_spin.setToolTip("rows moved by the ⏪ / ⏩ buttons")
         row.addWidget(self.n_spin)
@@ -173,7 +175,7 @@ class TimelineWidget(QWidget):
                           ("Shift+Right", lambda: self.stepRequested.emit(self.n_spin.value()))):
             act = QAction(key, self)
             act.setShortcut(QKeySequence(key))
-            act.setShortcutContext(Qt.WindowShortcut)
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             act.triggered.connect(slot)
             self.actions_.append(act)
         self.set_enabled(False)
@@ -218,7 +220,7 @@ class TimelineWidget(QWidget):
         self.marks.setData(x=np.asarray(steps, np.float64), y=np.full(len(steps), 0.5),
                            brush=brushes, pen=None, data=list(range(len(steps))))
 
-    def _mark_tip(self, x: float, y: float, data: object) -> str:
+    def _mark_tip(self, x: float, y: float, data: Any) -> str:
         try:
             return self._mark_text[int(data)]
         except (TypeError, ValueError, IndexError):
@@ -236,7 +238,7 @@ class TimelineWidget(QWidget):
     def set_playing(self, playing: bool) -> None:
         self.playing = playing
         self.play_button.setIcon(self.style().standardIcon(
-            QStyle.SP_MediaPause if playing else QStyle.SP_MediaPlay))
+            QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay))
 
     def set_branchable(self, on: bool, tip: str) -> None:
         self.branch_button.setEnabled(on)
@@ -244,7 +246,7 @@ class TimelineWidget(QWidget):
 
     def selection_range(self) -> tuple[int, int]:
         a, b = self.selection.getRegion()
-        return int(round(a)), int(round(b))
+        return round(a), round(b)
 
     def set_selection(self, start: int, stop: int) -> None:
         self.selection.blockSignals(True)
@@ -254,21 +256,21 @@ class TimelineWidget(QWidget):
     # ---- handlers ------------------------------------------------------------------------
     def _on_drag(self, line: pg.InfiniteLine) -> None:
         self._dragging = True
-        self.seekRequested.emit(int(round(line.value())))
+        self.seekRequested.emit(round(line.value()))
 
     def _on_drag_finished(self, line: pg.InfiniteLine) -> None:
         self._dragging = False
-        self.seekRequested.emit(int(round(line.value())))
+        self.seekRequested.emit(round(line.value()))
         self.scrubFinished.emit()
 
     def _on_click(self, ev: object) -> None:
-        if not self.plot_widget.isEnabled() or ev.button() != Qt.LeftButton:  # type: ignore[attr-defined]
+        if not self.plot_widget.isEnabled() or ev.button() != Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
             return
         pos = ev.scenePos()  # type: ignore[attr-defined]
         if not self.plot.sceneBoundingRect().contains(pos):
             return
         x = self.plot.getViewBox().mapSceneToView(pos).x()
-        self.seekRequested.emit(int(round(x)))
+        self.seekRequested.emit(round(x))
         self.scrubFinished.emit()
 
     def _on_loop(self, _: int) -> None:
