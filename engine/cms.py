@@ -12,7 +12,7 @@ from torch import Tensor
 
 from engine.config import CMSConfig
 from engine.frames import LEVEL_METRICS, METRIC_INDEX
-from engine.memory import MLPCache, mlp_forward, mlp_grad_factors
+from engine.memory import MLPCache, mlp_forward, mlp_grad_factors, restored
 
 N_METRICS = len(LEVEL_METRICS)
 _M = METRIC_INDEX
@@ -38,6 +38,18 @@ class CMSLevel:
         self.init_norm = self._norm(self.init)
         self.w_norm = self.init_norm.clone()
         self.last_update = torch.zeros_like(self.w2)
+
+    STATE = ("w1", "w2", "g1", "g2", "sq", "last_update", "w_norm")
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Weights, the pending gradient sums (``g1``, ``g2``, ``sq``), ``last_update`` and
+        ``w_norm`` (references, not copies; the initial weights come from the seed)."""
+        return {name: getattr(self, name) for name in self.STATE}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore a ``state_dict`` (copies)."""
+        for name in self.STATE:
+            setattr(self, name, restored(state, name, getattr(self, name)))
 
     @staticmethod
     def _norm(ts: tuple[Tensor, Tensor]) -> Tensor:
@@ -95,7 +107,21 @@ class ContinuumMemory:
             cols[j, _M["drift_init"]] = lv.drift()
         self.state_cols = cols                                       # (Lc, M)
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """Every level's ``state_dict`` as ``cms<i>/<name>`` (i from 0)."""
+        return {f"cms{i}/{k}": v for i, lv in enumerate(self.levels)
+                for k, v in lv.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore a ``state_dict`` (copies) and refresh the constant metric columns."""
+        for i, lv in enumerate(self.levels):
+            prefix = f"cms{i}/"
+            lv.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                if k.startswith(prefix)})
+        self.refresh_state()
+
     def set_hyper(self, cfg: CMSConfig) -> None:
+        """Apply live-editable hyperparameters (per-level lr, retention)."""
         self.cfg = cfg
         for lv, lr in zip(self.levels, cfg.lrs()):
             lv.lr, lv.retention = lr, cfg.retention

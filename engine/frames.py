@@ -15,6 +15,7 @@ d_in = stream width.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,7 @@ class RunSpec:
     probe_size: int
     level_metrics: tuple[str, ...] = LEVEL_METRICS
     global_metrics: tuple[str, ...] = GLOBAL_METRICS
+    regime_names: tuple[str, ...] = ()   # labels of ``regime`` values of the stream at start
 
     @property
     def level_names(self) -> tuple[str, ...]:
@@ -124,11 +126,24 @@ class SnapshotRecord:
 
 @dataclass(frozen=True)
 class EventRecord:
-    """A user action or run event at a step (pause, stream switch, parameter change...)."""
+    """A user action or run event at a step (pause, stream switch, parameter change...).
+
+    Attributes
+    ----------
+    step : the global step count when it happened.
+    kind : one of ``EVENT_KINDS`` (the event's class: ``param``, ``stream``...).
+    detail : short human text for display (a recording keeps at most 256 bytes of it).
+    data : the structured payload, a JSON-able dict with a ``"kind"`` key (see
+        ``docs/recording-format.md``, "Event payloads"), e.g. ``{"kind": "set", "changes":
+        [{"key": "model.titans.lr", "value": 0.1}], "live": True}``; None when the producer
+        gave none or (read from a recording) the file predates payloads or its payload is
+        unreadable. Code acts on ``data``, never on ``detail``.
+    """
 
     step: int
     kind: str
     detail: str
+    data: dict[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,18 @@ def block_average(w: Tensor, max_side: int) -> Tensor:
     if out == (r, c):
         return w
     return torch.nn.functional.adaptive_avg_pool2d(w[None, None], out)[0, 0]
+
+
+def restored(state: dict[str, Tensor], name: str, like: Tensor) -> Tensor:
+    """A copy of ``state[name]`` on ``like``'s device and dtype, for ``load_state_dict``:
+    the copy keeps in-place updates of the restored memory out of the caller's tensors.
+
+    Raises
+    ------
+    KeyError : ``name`` is missing. ValueError : its shape is not ``like``'s.
+    """
+    value = state[name]
+    if tuple(value.shape) != tuple(like.shape):
+        raise ValueError(f"state: {name} has shape {tuple(value.shape)}, expected "
+                         f"{tuple(like.shape)}")
+    return value.detach().to(device=like.device, dtype=like.dtype, copy=True)

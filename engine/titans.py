@@ -20,6 +20,7 @@ from engine.memory import (
     grad_norm_mlp,
     mlp_forward,
     mlp_grad_factors,
+    restored,
 )
 
 TITANS_LEVELS = ("memory", "k", "v", "eta", "alpha")   # variant "self_modifying"
@@ -74,6 +75,16 @@ class MemoryBank:
     def params(self) -> list[Tensor]:
         return [self.w2] if self.w1 is None else [self.w1, self.w2]
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The trainable weights: ``w2`` and (mlp kind) ``w1`` (references, not copies)."""
+        return {"w2": self.w2} if self.w1 is None else {"w1": self.w1, "w2": self.w2}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore weights taken by ``state_dict`` (copied onto this bank's device)."""
+        self.w2 = restored(state, "w2", self.w2)
+        if self.w1 is not None:
+            self.w1 = restored(state, "w1", self.w1)
+
     def forward(self, x: Tensor, slope: bool = True) -> tuple[Tensor, MLPCache]:
         """x (B, d, n) -> y (B, d, n), cache. Rows beyond an output's width are zero."""
         if self.w1 is None:
@@ -126,6 +137,23 @@ class SelfModifyingTitans:
         self.w_norm = self.init_norm.clone()                         # (B,) ||W|| now
         self.last_update = torch.zeros_like(self.bank.w2)            # (B, h, d) last dW2
         self.set_hyper(cfg)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Everything a write changes: the bank's weights (``w1``, ``w2``), the momenta
+        ``mom<i>`` (in ``bank.params()`` order), ``last_update`` and ``w_norm``.
+        References, not copies; the initial weights are rebuilt from the seed."""
+        out = self.bank.state_dict()
+        out.update({f"mom{i}": m for i, m in enumerate(self.mom)})
+        out["last_update"], out["w_norm"] = self.last_update, self.w_norm
+        return out
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore a ``state_dict`` (copies) and refresh the held diagnostics (O3, O9)."""
+        self.bank.load_state_dict(state)
+        self.mom = [restored(state, f"mom{i}", m) for i, m in enumerate(self.mom)]
+        self.last_update = restored(state, "last_update", self.last_update)
+        self.w_norm = restored(state, "w_norm", self.w_norm)
+        self.refresh_diag()
 
     def set_hyper(self, cfg: TitansConfig) -> None:
         """Apply live-editable hyperparameters (lr, lr_max, retention, momentum)."""

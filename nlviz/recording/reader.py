@@ -15,10 +15,11 @@ import h5py
 import numpy as np
 
 from engine.frames import EventRecord, LevelSpec, ProbeRecord, RunSpec, SnapshotRecord, StateRecord
-from nlviz.errors import UserError
+from nlviz.errors import UserError, one_line
 from nlviz.recording import layout as L
 from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
 from nlviz.recording.h5open import open_h5
+from nlviz.recording.payloads import check_ends, decode, spans
 from nlviz.recording.validate import (
     backed_rows,
     check_backed,
@@ -123,7 +124,7 @@ class Recording:
         try:
             f = open_h5(path)
         except (OSError, RuntimeError, ValueError) as exc:
-            raise RecordingError(f"{path}: cannot open: {_one_line(exc)}") from None
+            raise RecordingError(f"{path}: cannot open: {one_line(exc)}") from None
         try:
             return cls(path, f)
         except RecordingError:
@@ -133,7 +134,7 @@ class Recording:
                 MemoryError, RecursionError, UnicodeError, IndexError) as exc:
             f.close()
             raise RecordingError(f"{path}: damaged recording: {type(exc).__name__}: "
-                                 f"{_one_line(exc)}") from None
+                                 f"{one_line(exc)}") from None
 
     def _fail(self, problem: str) -> RecordingError:
         return RecordingError(f"{self.path}: {problem}")
@@ -145,12 +146,13 @@ class Recording:
                              f"{_text(a.get(L.A_SCHEMA))!r}, expected {L.SCHEMA!r})")
         self.schema_version = _text(a.get(L.A_SCHEMA_VERSION))
         try:
-            major, _minor = L.parse_version(self.schema_version)
+            major, minor = L.parse_version(self.schema_version)
         except ValueError:
             raise self._fail(f"malformed schema_version {self.schema_version!r}") from None
         if major != L.SCHEMA_MAJOR:
             raise self._fail(f"schema version {self.schema_version} is not supported "
                              f"(this nlviz reads {L.SCHEMA_MAJOR}.x; upgrade nlviz)")
+        self._payloads = minor >= L.EVENT_PAYLOAD_MINOR
 
     def _load_meta(self) -> None:
         a = self._f.attrs
@@ -169,13 +171,15 @@ class Recording:
                 levels=tuple(LevelSpec(lv["name"], lv["kind"], int(lv["update_period"]),
                                        tuple(lv["snapshot_shape"])) for lv in d["levels"]),
                 d_in=int(d["d_in"]), probe_size=int(d["probe_size"]),
-                level_metrics=tuple(d["level_metrics"]), global_metrics=tuple(d["global_metrics"]))
+                level_metrics=tuple(d["level_metrics"]), global_metrics=tuple(d["global_metrics"]),
+                regime_names=tuple(str(n) for n in d.get("regime_names", ())))
             self.config: dict[str, Any] = json.loads(_text(a[L.A_CONFIG_JSON]))
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             raise self._fail(f"unreadable run description (root attribute {L.A_SPEC_JSON} / "
                              f"{L.A_CONFIG_JSON}): {type(exc).__name__}: "
-                             f"{_one_line(exc)}") from None
+                             f"{one_line(exc)}") from None
         self.device = _text(a.get(L.A_DEVICE, ""))
+        self.device_requested = _text(a.get(L.A_DEVICE_REQUESTED, ""))   # "" before 1.1
         self.stream = _text(a.get(L.A_STREAM, ""))
         self.created_utc = _text(a.get(L.A_CREATED_UTC, ""))
         self.nlviz_version = _text(a.get(L.A_NLVIZ_VERSION, ""))
@@ -193,10 +197,6 @@ class Recording:
             want = {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)
             raise self._fail(f"/{path} has dtype {obj.dtype}, expected {want}")
         return obj
-
-    def per_step_paths(self) -> list[str]:
-        """Paths of every per-step dataset (one row per recorded step)."""
-        return list(self._per_step_paths())
 
     def _per_step_paths(self) -> dict[str, str]:
         out = {L.D_STEPS: "i", L.D_WALL_TIME: "f", L.D_REGIME: "i", L.D_TOKEN: "i", L.D_INPUTS: "f"}
@@ -271,7 +271,8 @@ class Recording:
         """(step index path, [(companion path, dtype kinds, row shape or None = any)])."""
         spec = self.spec
         if group == L.G_EVENTS:
-            return L.D_EVENT_STEP, [(L.D_EVENT_KIND, "S", ()), (L.D_EVENT_DETAIL, "S", ())]
+            ends = [(L.D_EVENT_DATA_END, "i", ())] if self._payloads else []
+            return L.D_EVENT_STEP, [(L.D_EVENT_KIND, "S", ()), (L.D_EVENT_DETAIL, "S", ())] + ends
         if group == L.G_PROBES:
             return L.D_PROBE_STEP, [(L.D_PROBE_AGES, "i", (spec.probe_size,)),
                                     (L.D_PROBE_ERRORS, "f", (len(spec.levels), spec.probe_size))]
@@ -291,7 +292,7 @@ class Recording:
                 raise ValueError("not a list of names")
         except (ValueError, RecursionError) as exc:
             raise self._fail(f"/{L.G_STATES} attribute {L.A_TENSOR_NAMES} is unreadable: "
-                             f"{_one_line(exc)}") from None
+                             f"{one_line(exc)}") from None
         return names
 
     def _sparse_rows(self, group: str) -> int:
@@ -346,6 +347,31 @@ class Recording:
                                  strict=False)
             elif not self.complete:
                 self._sparse_steps(group)
+        if self._payloads:
+            self._validate_payloads()
+
+    def _validate_payloads(self) -> None:
+        """``/events/data`` is 1-D uint8 within the file's bytes; a cleanly closed file
+        stores exactly the bytes ``/events/data_end`` ends at, offsets in order."""
+        ds = self._dataset(L.D_EVENT_DATA, "u")
+        check_shape(ds, (), self._fail)
+        check_backed(ds, 0, f"/{L.D_EVENT_DATA} length", self._fail, self._size)
+        stored = ds.shape[0]
+        del ds
+        if not self.complete:
+            return
+        check_backed(self._f[L.D_EVENT_DATA], stored, f"/{L.D_EVENT_DATA} length",
+                     self._fail, self._size)
+        n = self._sparse_rows(L.G_EVENTS)
+        ends, bad = read_rows(self._f[L.D_EVENT_DATA_END], 0, n)
+        if bad:
+            return                    # damaged offsets: those events are left out on read
+        check_ends(np.asarray(ends, np.int64), stored, L.D_EVENT_DATA_END, self._fail)
+        last = int(ends[-1]) if n else 0
+        if last != stored:
+            raise self._fail(f"/{L.D_EVENT_DATA} has {stored} bytes but /{L.D_EVENT_DATA_END} "
+                             f"ends at {last} (a cleanly closed file stores exactly its "
+                             "payloads)")
 
     def _sparse_steps(self, group: str) -> np.ndarray:
         """The readable step index of a sparse record (stops at a damaged chunk)."""
@@ -448,7 +474,7 @@ class Recording:
                 return
         self.damaged.append(d)
 
-    def read(self, path: str, lo: int, hi: int) -> np.ndarray:
+    def _read(self, path: str, lo: int, hi: int) -> np.ndarray:
         """Rows [lo, hi) of a per-step dataset (clamped to ``n_rows``); rows of a chunk that
         fails its checksum come back as NaN / -1 / 0 and are added to ``damaged``."""
         lo, hi = max(0, int(lo)), min(int(hi), self.n_rows)
@@ -492,6 +518,8 @@ class Recording:
                     _, bad = read_rows(ds, a, min(n, a + step))
                     self._note_sparse(group, path, bad)
                 del ds
+        if self._payloads:
+            self.events  # noqa: B018 - reads every payload byte in use, noting damage
         for b in L.LOD_BUCKETS:
             if L.lod_path(b) in self._f:
                 ds = self._f[L.lod_path(b)]
@@ -581,7 +609,7 @@ class Recording:
                 ds.refresh()
                 n = min(n, ds.shape[0], backed_rows(ds))
             except READ_ERRORS as exc:
-                raise self._fail(f"/{path} cannot be read: {_one_line(exc)}") from None
+                raise self._fail(f"/{path} cannot be read: {one_line(exc)}") from None
         self.n_rows = n
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
             self._sparse_rows(group)
@@ -594,7 +622,7 @@ class Recording:
         hi = len(s) if stop_step is None else int(np.searchsorted(s, stop_step, "right"))
         return lo, max(lo, hi)
 
-    def series_path(self, metric: str, level: str | None = None) -> str:
+    def _series_path(self, metric: str, level: str | None = None) -> str:
         """Dataset path of a per-step series: a level metric, ``fired``, or (level None) a
         global metric or ``wall_time`` / ``regime`` / ``token``."""
         if level is None:
@@ -615,9 +643,59 @@ class Recording:
     def window(self, metric: str, level: str | None = None, start_step: int | None = None,
                stop_step: int | None = None) -> Window:
         """Values of one series for steps in [start_step, stop_step] (reads only those rows)."""
-        path = self.series_path(metric, level)
+        path = self._series_path(metric, level)
         lo, hi = self.row_range(start_step, stop_step)
-        return Window(self.steps[lo:hi], self.read(path, lo, hi))
+        return Window(self.steps[lo:hi], self._read(path, lo, hi))
+
+    def column(self, name: str, level: str | None = None, lo: int = 0,
+               hi: int | None = None) -> np.ndarray:
+        """Rows [lo, hi) (clamped to ``n_rows``; ``hi`` None = all) of one per-step series:
+        a level metric or ``fired`` of ``level``, or (level None) a global metric or one of
+        ``wall_time``, ``regime``, ``token``, ``inputs`` (rows of d_in), ``steps``. Values
+        as stored; rows of a chunk that fails its checksum read as NaN / -1 / 0 and are
+        added to ``damaged``.
+
+        Raises
+        ------
+        RecordingError : unknown series or level (the message lists the known ones).
+        """
+        return self._read(self._series_path(name, level), lo,
+                          self.n_rows if hi is None else hi)
+
+    def column_at(self, name: str, level: str | None, steps: np.ndarray) -> np.ndarray:
+        """Values of a per-step series (as ``column``) at recorded ``steps`` (each step's
+        row, found by its position in ``steps``; steps not recorded take the next row)."""
+        rows = np.searchsorted(self.steps, np.asarray(steps), "left")
+        if len(rows) == 0:
+            return np.zeros((0, *self._f[self._series_path(name, level)].shape[1:]),
+                            self.series_dtype(name, level))
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        return self.column(name, level, lo, hi)[rows - lo]
+
+    def series_dtype(self, name: str, level: str | None = None) -> np.dtype:
+        """The stored dtype of a per-step series (see ``column`` for the names)."""
+        return np.dtype(self._f[self._series_path(name, level)].dtype)
+
+    def wall_time(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(rows,) float64 seconds since the run started at rows [lo, hi) (all by default)."""
+        return self.column(L.D_WALL_TIME, None, lo, hi)
+
+    def inputs(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(rows, d_in) float32 stream vectors fed at rows [lo, hi)."""
+        return self.column(L.D_INPUTS, None, lo, hi)
+
+    def regime(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(rows,) int32 regime label at rows [lo, hi) (names: ``spec.regime_names``)."""
+        return self.column(L.D_REGIME, None, lo, hi)
+
+    def token(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(rows,) int32 input byte at rows [lo, hi) (-1 for streams that are not text)."""
+        return self.column(L.D_TOKEN, None, lo, hi)
+
+    def damaged_rows(self, lo: int, hi: int) -> list[Damage]:
+        """Damage found so far in per-step rows [lo, hi) (e.g. by an export's reads)."""
+        per_step = self._per_step_paths()
+        return [d for d in self.damaged if d.path in per_step and d.row_lo < hi and d.row_hi > lo]
 
     def overview(self, metric: str, level: str | None = None, max_points: int = 4000,
                  start_step: int | None = None, stop_step: int | None = None) -> Overview:
@@ -625,24 +703,24 @@ class Recording:
         pyramid (raw rows for small ranges and the not-yet-summarised tail)."""
         key = f"{L.G_GLOBAL}/{metric}" if level is None else f"{level}/{metric}"
         if key not in self._series:
-            self.series_path(metric, level)  # raises a precise message
+            self._series_path(metric, level)  # raises a precise message
             raise RecordingError(f"{self.path}: no overview for {key!r}")
         s = self._series.index(key)
         lo, hi = self.row_range(start_step, stop_step)
         n = hi - lo
         bucket = next((b for b in L.LOD_BUCKETS if n // b <= max_points), L.LOD_BUCKETS[-1])
-        raw_path = self.series_path(metric, level)
+        raw_path = self._series_path(metric, level)
         if n <= max_points or L.lod_path(bucket) not in self._f:
-            w = self.read(raw_path, lo, hi).astype(np.float32)
+            w = self._read(raw_path, lo, hi).astype(np.float32)
             return Overview(self.steps[lo:hi], w, w, 1)
         ds = self._f[L.lod_path(bucket)]
         ds.refresh()
         b_lo = -(-lo // bucket)
         b_hi = max(b_lo, min(hi // bucket, ds.shape[0]))
         mm = self._lod_rows(ds, s, b_lo, b_hi, bucket, raw_path)
-        head = self.read(raw_path, lo, b_lo * bucket) if b_hi > b_lo else None
+        head = self._read(raw_path, lo, b_lo * bucket) if b_hi > b_lo else None
         tail_lo = b_hi * bucket if b_hi > b_lo else lo
-        tail = self.read(raw_path, tail_lo, hi)
+        tail = self._read(raw_path, tail_lo, hi)
         steps = [self.steps[b_lo * bucket:b_hi * bucket:bucket]]
         mins, maxs = [mm[:, 0]], [mm[:, 1]]
         for part, start in ((head, lo), (tail, tail_lo)):
@@ -664,7 +742,7 @@ class Recording:
         mm = np.array(mm[:, s, :], np.float32)
         self._note(ds.name.lstrip("/"), [(a * bucket, b * bucket) for a, b in bad])
         for a, b in bad:
-            raw = self.read(raw_path, a * bucket, b * bucket).astype(np.float32)
+            raw = self._read(raw_path, a * bucket, b * bucket).astype(np.float32)
             raw = raw.reshape(b - a, bucket)
             mm[a - b_lo:b - b_lo, 0] = np.fmin.reduce(raw, axis=1)
             mm[a - b_lo:b - b_lo, 1] = np.fmax.reduce(raw, axis=1)
@@ -691,8 +769,41 @@ class Recording:
             self._note_sparse(L.G_EVENTS, path, bad)
             for a, b in bad:
                 ok[a:b] = False
-        return [EventRecord(int(s), k.decode("ascii", "replace"), d.decode("utf-8", "replace"))
-                for s, k, d, good in zip(steps, kinds, details, ok) if good]
+        data = self._payloads_of(steps, ok) if self._payloads else [None] * n
+        return [EventRecord(int(s), k.decode("ascii", "replace"), d.decode("utf-8", "replace"),
+                            p)
+                for s, k, d, p, good in zip(steps, kinds, details, data, ok) if good]
+
+    @property
+    def event_payloads(self) -> bool:
+        """True when the file stores event payloads (schema 1.2 and later): each event's
+        ``data`` is then what happened; older files have only the display text."""
+        return self._payloads
+
+    def _payloads_of(self, steps: np.ndarray, ok: np.ndarray) -> list[dict[str, Any] | None]:
+        """The JSON payload of each of the ``len(steps)`` first events (None: unreadable,
+        not yet written, or ``null``); events whose offset is damaged are cleared in
+        ``ok`` (left out, like a damaged kind), damaged payload bytes are noted."""
+        n = len(steps)
+        ends, bad = read_rows(self._f[L.D_EVENT_DATA_END], 0, n)
+        self._note_sparse(L.G_EVENTS, L.D_EVENT_DATA_END, bad)
+        readable = np.ones(n, bool)
+        for a, b in bad:
+            readable[a:b] = ok[a:b] = False
+        ranges = spans(np.asarray(ends, np.int64), readable)
+        ds = self._f[L.D_EVENT_DATA]
+        ds.refresh()
+        stored = min(ds.shape[0], backed_rows(ds))
+        fits = ranges[:, 1] <= stored
+        need = int(ranges[fits, 1].max()) if fits.any() else 0
+        blob, bad_bytes = read_rows(ds, 0, need)
+        del ds
+        out, damaged = decode(blob, ranges, bad_bytes)
+        for i in damaged:
+            if ok[i]:
+                self._add(Damage(L.D_EVENT_DATA, int(ranges[i, 0]), int(ranges[i, 1]),
+                                 int(steps[i]), int(steps[i])))
+        return out
 
     def probes(self) -> list[ProbeRecord]:
         """Every probe evaluation (ages (P,), errors (L, P)) in step order."""
@@ -757,11 +868,6 @@ class Recording:
         return StateRecord(int(steps[i]), tensors)
 
     # ---- misc -------------------------------------------------------------------------------
-    @property
-    def file(self) -> h5py.File:
-        """The underlying h5py file (read-only), for ad-hoc access."""
-        return self._f
-
     def close(self) -> None:
         self._f.close()
 
@@ -770,12 +876,6 @@ class Recording:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _one_line(exc: BaseException | str) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        exc = str(exc.args[0])
-    return " ".join(str(exc).split())[:300]
 
 
 def _get(f: h5py.File, path: str) -> Any:

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from engine.frames import FrameBatch, RunSpec, SnapshotRecord
-from nlviz.errors import UserError
+from nlviz.errors import UserError, one_line
 from nlviz.recording import failure as F
 from nlviz.recording import layout as L
 from nlviz.recording.filewriter import BatchAppender, create_layout, seal_header
@@ -83,6 +83,8 @@ class Recorder:
     overwrite : replace an existing file (refused otherwise).
     device_requested : the device the user asked for (``run.device``), stored next to the
         device actually used.
+    torch_version : the engine's torch version (``torch.__version__``), stored as the root
+        attribute ``torch_version``; this package never imports torch itself.
 
     Raises
     ------
@@ -94,7 +96,7 @@ class Recorder:
                  device: str, stream: str, state_template: dict[str, np.ndarray] | None = None,
                  queue_size: int = 64, flush_interval: float = 1.0,
                  parent: tuple[str, int] | None = None, overwrite: bool = False,
-                 device_requested: str | None = None) -> None:
+                 device_requested: str | None = None, torch_version: str = "unknown") -> None:
         self.path = str(path)
         self.spec = spec
         self.flush_interval = float(flush_interval)
@@ -106,11 +108,6 @@ class Recorder:
         self._last_step_in = -1            # last step handed to ``append`` (for messages)
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
-        try:
-            import torch
-            torch_version = str(torch.__version__)
-        except ImportError:  # pragma: no cover
-            torch_version = "unknown"
         from nlviz import __version__
         self._claim = OutputLock.claim(self.path, overwrite=overwrite)   # before any truncation
         try:
@@ -242,7 +239,7 @@ class Recorder:
             return f"{self.path}: disk full {after}; {held}"
         if code is not None:
             return f"{self.path}: write failed {after} ({os.strerror(code)}); {held}"
-        return f"{self.path}: recording failed {after}: {F.one_line(exc)}; {held}"
+        return f"{self.path}: recording failed {after}: {one_line(exc)}; {held}"
 
     # ---- writer thread --------------------------------------------------------------------
     def _run(self) -> None:

@@ -17,6 +17,7 @@ import pytest
 from nlviz.commands.info import describe
 from nlviz.errors import UserError
 from nlviz.recording.damage import Damage
+from nlviz.recording.filewriter import seal_header
 from nlviz.recording.h5open import METADATA_READ_ATTEMPTS, bounded_retries_available
 from nlviz.recording.reader import Recording, RecordingError
 from nlviz.recording.synthetic import expected_level, synthetic_batch, synthetic_spec
@@ -91,11 +92,29 @@ def test_unknown_major_version(copy):
     assert "schema version 2.0 is not supported" in _error(copy)
 
 
-def test_older_and_newer_minor_accepted(copy):
-    with h5py.File(copy, "r+") as f:
+def _new_file(path, steps=600) -> Path:
+    """A synthetic recording written by this nlviz (the current schema)."""
+    spec = synthetic_spec(n_levels=3)
+    with Recorder(path, spec, {}, device="cpu", stream="s") as rec:
+        rec.append(synthetic_batch(spec, 0, steps))
+    return path
+
+
+def test_older_and_newer_minor_accepted(copy, tmp_path):
+    with Recording.open(copy) as rec:                       # the golden file: 1.0
+        assert rec.schema_version == "1.0" and rec.n_rows == 600 and not rec.event_payloads
+    new = _new_file(tmp_path / "new.h5")
+    with h5py.File(new, "r+") as f:
         f.attrs["schema_version"] = "1.7"
-    with Recording.open(copy) as rec:
-        assert rec.schema_version == "1.7" and rec.n_rows == 600
+        seal_header(f)
+    with Recording.open(new) as rec:
+        assert rec.schema_version == "1.7" and rec.n_rows == 600 and rec.event_payloads
+
+
+def test_event_payloads_are_required_from_1_2_on(copy):
+    with h5py.File(copy, "r+") as f:                        # a 1.0 file relabelled 1.2
+        f.attrs["schema_version"] = "1.2"
+    assert "missing dataset /events/data_end" in _error(copy)
 
 
 def test_missing_dataset(copy):
@@ -338,8 +357,9 @@ def test_checksummed_copy_reads_like_the_original(checksummed):
         assert rec.scan() == [] and ref.scan() == []    # the old file (no checksums) too
         np.testing.assert_array_equal(rec.window("surprise", "L1").values,
                                       ref.window("surprise", "L1").values)
-        assert rec.file["levels/L1/surprise"].fletcher32
-        assert not ref.file["levels/L1/surprise"].fletcher32
+    with h5py.File(checksummed, "r") as f, h5py.File(GOLDEN, "r") as g:
+        assert f["levels/L1/surprise"].fletcher32
+        assert not g["levels/L1/surprise"].fletcher32
 
 
 def test_damaged_chunk_reads_as_nan_for_its_step_range_only(checksummed, tmp_path):

@@ -22,14 +22,17 @@ def test_every_per_step_dataset_round_trips(recorded):
             for mi, m in enumerate(spec.level_metrics):
                 np.testing.assert_array_equal(rec.window(m, lv.name).values, b.level[:, li, mi])
             np.testing.assert_array_equal(rec.window("fired", lv.name).values, b.fired[:, li])
-            assert rec.file[L.level_path(lv.name)].attrs[L.A_UPDATE_PERIOD] == lv.update_period
         for gi, m in enumerate(spec.global_metrics):
             np.testing.assert_array_equal(rec.window(m).values, b.scalars[:, gi])
         np.testing.assert_array_equal(rec.window("wall_time").values, b.wall_time)
         np.testing.assert_array_equal(rec.window("regime").values, b.regime)
         np.testing.assert_array_equal(rec.window("token").values, b.token)
-        np.testing.assert_array_equal(rec.file[L.D_INPUTS][:], b.inputs)
-        assert rec.file[L.D_ROWS_COMMITTED][0] == 300 and rec.file[L.D_CLEAN_CLOSE][0] == 1
+        np.testing.assert_array_equal(rec.inputs(), b.inputs)
+        assert rec.n_rows == 300 and rec.complete
+    with h5py.File(path, "r") as f:
+        for lv in spec.levels:
+            assert f[L.level_path(lv.name)].attrs[L.A_UPDATE_PERIOD] == lv.update_period
+        assert f[L.D_ROWS_COMMITTED][0] == 300 and f[L.D_CLEAN_CLOSE][0] == 1
 
 
 def test_sparse_records_round_trip(recorded):
@@ -93,6 +96,6 @@ def test_h5py_alone_reads_a_metric(recorded):
     with h5py.File(path, "r") as f:
         n = int(f["status/rows_committed"][0])
         np.testing.assert_array_equal(f["levels/cms1/surprise"][:n], b.level[:, 5, 0])
-        assert f.attrs["schema"] == "nlviz.run" and f.attrs["schema_version"] == "1.1"
+        assert f.attrs["schema"] == "nlviz.run" and f.attrs["schema_version"] == "1.2"
         for key in ("config_json", "created_utc", "nlviz_version", "torch_version", "device"):
             assert key in f.attrs
