@@ -12,7 +12,7 @@ from torch import Tensor
 
 from engine.config import CMSConfig
 from engine.frames import LEVEL_METRICS, METRIC_INDEX
-from engine.memory import MLPCache, mlp_forward, mlp_grad_factors, restored
+from engine.memory import MLPCache, mlp_forward, mlp_grad_factors, restored, state_prefix
 
 N_METRICS = len(LEVEL_METRICS)
 _M = METRIC_INDEX
@@ -116,8 +116,9 @@ class ContinuumMemory:
         """Restore a ``state_dict`` (copies) and refresh the constant metric columns."""
         for i, lv in enumerate(self.levels):
             prefix = f"cms{i}/"
-            lv.load_state_dict({k[len(prefix):]: v for k, v in state.items()
-                                if k.startswith(prefix)})
+            with state_prefix(prefix):
+                lv.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                    if k.startswith(prefix)})
         self.refresh_state()
 
     def set_hyper(self, cfg: CMSConfig) -> None:

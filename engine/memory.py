@@ -9,6 +9,8 @@ Loss convention (ambiguity 4): ``l = 1/2 ||M(k) - v||^2``, summed over features.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -144,3 +146,15 @@ def restored(state: dict[str, Tensor], name: str, like: Tensor) -> Tensor:
         raise ValueError(f"state: {name} has shape {tuple(value.shape)}, expected "
                          f"{tuple(like.shape)}")
     return value.detach().to(device=like.device, dtype=like.dtype, copy=True)
+
+
+@contextmanager
+def state_prefix(prefix: str) -> Iterator[None]:
+    """Errors of ``restored`` inside the block name the tensor with ``prefix`` in front, so
+    a composed ``load_state_dict`` reports the full name (``cms0/sq``, not ``sq``)."""
+    try:
+        yield
+    except KeyError as exc:
+        raise KeyError(f"{prefix}{exc.args[0]}") from None
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("state: ", f"state: {prefix}", 1)) from None

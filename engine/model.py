@@ -35,7 +35,7 @@ from torch import Tensor
 from engine.cms import ContinuumMemory
 from engine.config import ModelConfig
 from engine.frames import LEVEL_METRICS, METRIC_INDEX
-from engine.memory import MLPCache, restored
+from engine.memory import MLPCache, restored, state_prefix
 from engine.titans import LMM_LEVELS, TITANS_LEVELS, SelfModifyingTitans, TitansRead
 
 N_METRICS = len(LEVEL_METRICS)
@@ -99,8 +99,9 @@ class HOPE:
         ------
         KeyError : a tensor is missing. ValueError : a tensor has another shape.
         """
-        self.titans.load_state_dict({k[7:]: v for k, v in state.items()
-                                     if k.startswith("titans/")})
+        with state_prefix("titans/"):
+            self.titans.load_state_dict({k[7:]: v for k, v in state.items()
+                                         if k.startswith("titans/")})
         self.cms.load_state_dict(state)
         prev = restored(state, "prev_o", torch.empty(self.cfg.d, 1, dtype=self.dtype,
                                                      device=self.device))
