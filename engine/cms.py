@@ -57,6 +57,8 @@ class CMSLevel:
 
     def fire(self) -> tuple[Tensor, Tensor]:
         """Apply the pending update; returns (||dW||, ||dW|| / ||W_old||)."""
+        lr1: Tensor | float
+        lr2: Tensor | float
         if self.proximal:  # eta' = eta / (1 + eta sum_t |input_t|^2), per layer
             lr1, lr2 = (self.lr / (1 + self.lr * self.sq)).unbind()
         else:
@@ -97,7 +99,7 @@ class ContinuumMemory:
     def refresh_state(self) -> None:
         """Per-level constant metric columns (retention, lr, drift) until the next event."""
         if not self.levels:
-            self.state_cols = None
+            self.state_cols = torch.zeros(0, N_METRICS)              # (0, M), never added
             return
         cols = torch.zeros(len(self.levels), N_METRICS, dtype=self.levels[0].w1.dtype,
                            device=self.levels[0].w1.device)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.config import StreamConfig
 from engine.frames import EventRecord
 
 
@@ -59,12 +60,12 @@ def reset(step: int) -> EventRecord:
     return EventRecord(step, "reset", "engine reset to its initial state", {"kind": "reset"})
 
 
-def stream(step: int, config: Any, description: str,
+def stream(step: int, config: StreamConfig, description: str,
            regime_names: Sequence[str]) -> EventRecord:
-    """The input stream was switched to ``config`` (a ``StreamConfig``)."""
-    fields = plain(dataclasses.asdict(config)) if dataclasses.is_dataclass(config) else config
+    """The input stream was switched to ``config``."""
     return EventRecord(step, "stream", description,
-                       {"kind": "stream", "stream": fields, "description": description,
+                       {"kind": "stream", "stream": plain(dataclasses.asdict(config)),
+                        "description": description,
                         "regime_names": list(regime_names)})
 
 

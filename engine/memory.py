@@ -52,7 +52,7 @@ def mlp_forward(w1: Tensor, w2: Tensor, x: Tensor, residual: Tensor | float,
     return y, MLPCache(x, a, da)
 
 
-def mlp_grad_factors(w1: Tensor, cache: MLPCache, err: Tensor) -> tuple[Tensor, Tensor]:
+def mlp_grad_factors(w1: Tensor, cache: MLPCache, err: Tensor) -> Tensor:
     """Per-token gradient factors of ``1/2 ||M(x) - target||^2`` (target held fixed).
 
     For token t: ``grad W1 = e_t a_t^T`` and ``grad W2 = delta_t x_t^T`` with

@@ -151,6 +151,7 @@ class HOPE:
                 upd, rel = u[:, None], r[:, None]
                 mom, drift = mom[:, None], drift[:, None]
             else:                                                     # (B, n): at the last token
+                assert before is not None
                 upd = torch.cat([zeros[:, 1:], u[:, None]], 1)
                 rel = torch.cat([zeros[:, 1:], r[:, None]], 1)
                 mom = torch.cat([before[0][:, None].expand(B, n - 1), mom[:, None]], 1)

@@ -26,7 +26,7 @@ from engine.observables import ProbeSet, snapshot, snapshot_shapes
 from engine.streams import Stream, make_stream
 
 
-class EngineFault(RuntimeError):
+class EngineFault(RuntimeError):  # noqa: N818 - public name the app and CLI catch
     """The engine raised or produced NaN/inf. ``batch`` holds every step completed before
     (and, for NaN/inf, including) the faulty one, so nothing computed is lost."""
 
@@ -43,6 +43,12 @@ class Session:
     ----------
     config : resolved configuration (validated here).
     """
+
+    model: HOPE
+    probes: ProbeSet
+    stream: Stream
+    spec: RunSpec
+    origin: int
 
     def __init__(self, config: Config) -> None:
         self.config = config.validate()
@@ -82,7 +88,8 @@ class Session:
             avail += estimate_memory(self.config.model, self.config.run).persistent
         check_memory(config.model, config.run, avail, where, host=self.device.type != "cuda")
         stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
-        self.model = self.probes = None   # type: ignore[assignment]
+        if getattr(self, "model", None) is not None:
+            del self.model, self.probes   # released before the new model is allocated
         self.config = config
         if self.device.type == "cpu":
             _set_threads(config)          # the widths may have changed
@@ -166,8 +173,8 @@ class Session:
     def _assemble(self, t0: int, local0: int, n: int, metrics: list, scalars: list, walls: list,
                   sample: Any, extra: dict[str, list]) -> FrameBatch:
         if metrics:
-            host = torch.cat([torch.cat(metrics).flatten(1), torch.cat(scalars)], 1)
-            host = host.float().cpu().numpy()                         # the one host copy
+            dev = torch.cat([torch.cat(metrics).flatten(1), torch.cat(scalars)], 1)
+            host = dev.float().cpu().numpy()                          # the one host copy
         else:
             host = np.zeros((0, len(self.spec.levels) * len(self.spec.level_metrics) + 2),
                             np.float32)

@@ -63,7 +63,7 @@ class MemoryBank:
             w2 = torch.randn(B, h, d, generator=gen, dtype=torch.float64) * s / math.sqrt(d)
             w1 = torch.randn(B, d, h, generator=gen, dtype=torch.float64) * s / math.sqrt(h)
             self.w2 = w2.to(dtype).to(device)                       # (B, h, d)
-            self.w1 = (w1.to(dtype) * self.out_mask).to(device)     # (B, d, h)
+            self.w1: Tensor | None = (w1.to(dtype) * self.out_mask).to(device)  # (B, d, h)
         else:
             w = torch.randn(B, d, d, generator=gen, dtype=torch.float64) * s / math.sqrt(d)
             w = w.to(dtype) + self.residual * torch.eye(d, dtype=dtype)
@@ -219,8 +219,8 @@ class SelfModifyingTitans:
                 g2n = _two_rank1_norm(d_k, k, -d_v, v)
                 gnorm = (g1n.square() + g2n.square()).sqrt()
         if cfg.proximal:  # DGD proximal step: eta' = eta / (1 + eta |input|^2), per layer
-            factors = [[(l / (1 + eta * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
-                        for l, r in pairs] for pairs in factors]
+            factors = [[(lf / (1 + eta * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
+                        for lf, r in pairs] for pairs in factors]
         return TitansRead(o, k, target, eta, rho, surprise, gnorm, factors)
 
     def _read_lmm(self, o: Tensor, k: Tensor, v: Tensor, eta: Tensor, rho: Tensor,
@@ -238,7 +238,7 @@ class SelfModifyingTitans:
             factors = [[(err, a_k)], [(d_k, kb)]]
             gnorm = grad_norm_mlp(err, a_k, d_k, kb)
         if self.cfg.proximal:
-            factors = [[(l / (1 + eta * r.square().sum(-2, keepdim=True)), r) for l, r in pairs]
+            factors = [[(lf / (1 + eta * r.square().sum(-2, keepdim=True)), r) for lf, r in pairs]
                        for pairs in factors]
         return TitansRead(o, k, v[None], eta, rho, 0.5 * err.square().sum(1), gnorm, factors)
 
@@ -268,17 +268,16 @@ class SelfModifyingTitans:
 
     def state_metrics(self) -> tuple[Tensor, Tensor]:
         """(||S||, ||W - W0|| / ||W0||) per memory, (B,) each: as of the last refresh."""
-        if self._diag is None:
-            self.refresh_diag()
-        return self._diag
+        return self._diag if self._diag is not None else self.refresh_diag()
 
-    def refresh_diag(self) -> None:
+    def refresh_diag(self) -> tuple[Tensor, Tensor]:
         """Recompute the state diagnostics (O3 momentum norm, O9 drift from the initial
-        state); between refreshes (``diag_every`` steps) the last values are held."""
+        state) and return them; between refreshes (``diag_every`` steps) they are held."""
         drift = _norm([w - w0 for w, w0 in zip(self.bank.params(), self.init)])
         drift = drift / self.init_norm.clamp_min(1e-12)
         mom = _norm(self.mom) if self.cfg.momentum > 0 else torch.zeros_like(drift)
         self._diag = (mom, drift)
+        return self._diag
 
     def _deltas_delta(self, factors: list[list[tuple[Tensor, Tensor]]], eta: Tensor,
                       rho: Tensor) -> list[Tensor]:
@@ -299,7 +298,7 @@ class SelfModifyingTitans:
                     deltas.append(dw)
             return deltas
         c = chunk_coefficients(eta, rho, beta)
-        for i, (w, s, pairs) in enumerate(zip(self.bank.params(), self.mom, factors)):
+        for w, s, pairs in zip(self.bank.params(), self.mom, factors):
             dw = w * (c.w0 - 1)
             for left, right in pairs:
                 dw.baddbmm_(left * -c.gw, right.transpose(-1, -2))
@@ -320,7 +319,7 @@ class SelfModifyingTitans:
         for t in range(n):
             kt = k[:, t, None]                                        # (d, 1)
             for i, pairs in enumerate(factors):
-                g = sum(l[..., t, None] @ r[..., t, None].transpose(-1, -2) for l, r in pairs)
+                g = sum(lf[..., t, None] @ r[..., t, None].transpose(-1, -2) for lf, r in pairs)
                 if beta > 0:
                     self.mom[i].mul_(beta).sub_(eta[t] * g)
                     step = self.mom[i]

@@ -55,7 +55,7 @@ def export_csv(rec: Recording, out: str, levels: list[str] | None = None,
     lo, hi = rec.row_range(start, stop)
     partial = _partial_for(out)           # None: write in place (a pipe, /dev/stdout, ...)
     try:
-        fh = open(partial or out, "w", newline="", encoding="utf-8")
+        fh = open(partial or out, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed by _CsvFile
     except OSError as exc:
         _remove(partial)
         raise UserError(f"{out}: cannot write: {exc.strerror or exc}") from None

@@ -18,7 +18,7 @@ DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)   # no space, file size li
 ERRNO_RE = re.compile(r"errno = (\d+)")
 
 
-class Vanished(OSError):
+class Vanished(OSError):  # noqa: N818 - a condition, raised and caught here only
     """The output path no longer names the file being written (deleted or replaced)."""
 
 

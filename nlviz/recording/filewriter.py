@@ -37,7 +37,8 @@ class _Keeping:
     handle it hands out (see ``create_layout``)."""
 
     def __init__(self, f: h5py.File) -> None:
-        self.f, self.kept = f, []  # type: list[Any]
+        self.f = f
+        self.kept: list[Any] = []
 
     @property
     def attrs(self) -> h5py.AttributeManager:
@@ -63,7 +64,7 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
     disk, could only be printed by h5py, not raised).
     """
     keeping = _Keeping(f)
-    _create_layout(keeping, spec, config, device=device, stream=stream,  # type: ignore[arg-type]
+    _create_layout(keeping, spec, config, device=device, stream=stream,
                    state_template=state_template, nlviz_version=nlviz_version,
                    torch_version=torch_version, device_requested=device_requested)
     return keeping.kept

@@ -30,6 +30,8 @@ from nlviz.recording.validate import (
     header_checksum,
 )
 
+_Part = tuple[str, str, tuple[int, ...] | None]   # (companion path, dtype kinds, row shape)
+
 
 class RecordingError(UserError):
     """A recording that cannot be read; the message names the file and the problem."""
@@ -266,13 +268,14 @@ class Recording:
                              "(wall times are finite seconds)")
 
     # ---- sparse records: each is a step index plus companion datasets ----------------------
-    def _sparse_parts(self, group: str
-                      ) -> tuple[str, list[tuple[str, str, tuple[int, ...] | None]]]:
+    def _sparse_parts(self, group: str) -> tuple[str, list[_Part]]:
         """(step index path, [(companion path, dtype kinds, row shape or None = any)])."""
         spec = self.spec
         if group == L.G_EVENTS:
-            ends = [(L.D_EVENT_DATA_END, "i", ())] if self._payloads else []
-            return L.D_EVENT_STEP, [(L.D_EVENT_KIND, "S", ()), (L.D_EVENT_DETAIL, "S", ())] + ends
+            parts: list[_Part] = [(L.D_EVENT_KIND, "S", ()), (L.D_EVENT_DETAIL, "S", ())]
+            if self._payloads:
+                parts.append((L.D_EVENT_DATA_END, "i", ()))
+            return L.D_EVENT_STEP, parts
         if group == L.G_PROBES:
             return L.D_PROBE_STEP, [(L.D_PROBE_AGES, "i", (spec.probe_size,)),
                                     (L.D_PROBE_ERRORS, "f", (len(spec.levels), spec.probe_size))]
@@ -509,7 +512,7 @@ class Recording:
             self._add(Damage(L.D_NONFINITE, 0, len(self._series)))
             self._nonfinite = counted
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
-            step_path, parts = self._sparse_parts(group)
+            _, parts = self._sparse_parts(group)
             n = len(self._sparse_steps(group))
             for path, _k, _s in parts:
                 ds = self._f[path]

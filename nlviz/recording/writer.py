@@ -239,7 +239,7 @@ class Recorder:
             return f"{self.path}: disk full {after}; {held}"
         if code is not None:
             return f"{self.path}: write failed {after} ({os.strerror(code)}); {held}"
-        return f"{self.path}: recording failed {after}: {one_line(exc)}; {held}"
+        return f"{self.path}: recording failed {after}: {one_line(exc or 'unknown')}; {held}"
 
     # ---- writer thread --------------------------------------------------------------------
     def _run(self) -> None:

@@ -87,8 +87,8 @@ def branch_session(rec: Recording, step: int, *, device: str | None = None,
     BranchError : no state at or before ``step``, an unreplayable event in between, a config
         the engine rejects, or re-played inputs that differ from the recording.
     """
-    from engine.config import Config, ConfigError
     from engine.commands import SetParam
+    from engine.config import Config, ConfigError
     from engine.session import Session
 
     step = int(step)
