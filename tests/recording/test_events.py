@@ -54,7 +54,7 @@ def test_every_event_reads_back_with_its_payload(commanded):
     assert [e.kind for e in got] == ["start", "param", "param", "stream", "pause", "param",
                                      "reset"]
     assert [e.data for e in got] == [e.data for e in reported]
-    start, live, tup, stream, pause, rebuilt, reset = got
+    start, live, tup, stream, _pause, rebuilt, reset = got
     assert start.data is not None and start.data["kind"] == "start"
     assert live.data == {"kind": "set", "live": True,
                          "changes": [{"key": "model.titans.lr", "value": 0.08}]}

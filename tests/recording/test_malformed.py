@@ -386,7 +386,7 @@ def test_damaged_chunk_reads_as_nan_for_its_step_range_only(checksummed, tmp_pat
 
 
 def test_export_refusal_names_the_damaged_steps(checksummed, tmp_path, capsys):
-    off, size, _ = chunk_span(checksummed, "wall_time", 130)
+    off, _size, _ = chunk_span(checksummed, "wall_time", 130)
     flip(checksummed, off + 40, 0)
     from nlviz.cli import main
     assert main(["export", str(checksummed), "--csv", str(tmp_path / "o.csv")]) == 2
@@ -395,7 +395,7 @@ def test_export_refusal_names_the_damaged_steps(checksummed, tmp_path, capsys):
 
 
 def test_info_lists_damaged_regions(checksummed, capsys):
-    off, size, _ = chunk_span(checksummed, "global/outer_loss", 599)
+    off, _size, _ = chunk_span(checksummed, "global/outer_loss", 599)
     flip(checksummed, off + 8, 1)
     from nlviz.cli import main
     assert main(["info", str(checksummed)]) == 0
@@ -423,7 +423,7 @@ def test_damaged_snapshot_is_nan_and_reported_others_exact(checksummed):
 def test_damaged_pyramid_chunk_is_recomputed_from_raw_rows(checksummed):
     with Recording.open(GOLDEN) as ref:
         want = ref.overview("surprise", "L1", max_points=40)
-    off, size, _ = chunk_span(checksummed, "lod/b16", 0)
+    off, _size, _ = chunk_span(checksummed, "lod/b16", 0)
     flip(checksummed, off + 100, 2)
     with Recording.open(checksummed) as rec:
         got = rec.overview("surprise", "L1", max_points=40)
@@ -434,14 +434,14 @@ def test_damaged_pyramid_chunk_is_recomputed_from_raw_rows(checksummed):
 
 
 def test_damaged_step_index_is_refused_when_its_steps_are_unknown(checksummed):
-    off, size, _ = chunk_span(checksummed, "steps", 10)    # first chunk: where did it start?
+    off, _size, _ = chunk_span(checksummed, "steps", 10)    # first chunk: where did it start?
     flip(checksummed, off + 16, 0)
     assert ("/steps rows 0..127 are damaged (checksum error) and their steps cannot be told "
             "from the rows around them") in _error(checksummed)
 
 
 def test_damaged_step_index_between_consecutive_steps_is_restored(checksummed):
-    off, size, _ = chunk_span(checksummed, "steps", 300)    # rows 256..383, no gap around
+    off, _size, _ = chunk_span(checksummed, "steps", 300)    # rows 256..383, no gap around
     flip(checksummed, off + 16, 0)
     with Recording.open(checksummed) as rec:
         np.testing.assert_array_equal(rec.steps, np.arange(600))

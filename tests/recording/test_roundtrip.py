@@ -36,7 +36,7 @@ def test_every_per_step_dataset_round_trips(recorded):
 
 
 def test_sparse_records_round_trip(recorded):
-    path, spec, b = recorded
+    path, _spec, b = recorded
     with Recording.open(path) as rec:
         assert [(e.step, e.kind, e.detail) for e in rec.events] == \
             [(e.step, e.kind, e.detail) for e in b.events]
@@ -68,7 +68,7 @@ def test_sparse_records_round_trip(recorded):
 
 
 def test_window_reads_inclusive_step_range(recorded):
-    path, spec, b = recorded
+    path, _spec, b = recorded
     with Recording.open(path) as rec:
         w = rec.window("surprise", "cms2", 120, 129)
         np.testing.assert_array_equal(w.steps, np.arange(120, 130))
@@ -77,7 +77,7 @@ def test_window_reads_inclusive_step_range(recorded):
 
 
 def test_overview_matches_raw_min_max(recorded):
-    path, spec, b = recorded
+    path, _spec, b = recorded
     with Recording.open(path) as rec:
         ov = rec.overview("update_norm", "memory", max_points=20)
         assert ov.bucket_rows == 16
@@ -92,7 +92,7 @@ def test_overview_matches_raw_min_max(recorded):
 
 
 def test_h5py_alone_reads_a_metric(recorded):
-    path, spec, b = recorded
+    path, _spec, b = recorded
     with h5py.File(path, "r") as f:
         n = int(f["status/rows_committed"][0])
         np.testing.assert_array_equal(f["levels/cms1/surprise"][:n], b.level[:, 5, 0])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import os
 import re
 import resource
@@ -380,7 +379,7 @@ def test_a_flipped_byte_in_a_chunk_is_detected(tmp_path):
         fh.seek(offset + 8)
         fh.write(bytes([byte[0] ^ 0x10]))
     with h5py.File(out, "r") as f:
-        with pytest.raises(OSError, match="(?i)checksum|fletcher|filter"):
+        with pytest.raises(OSError, match=r"(?i)checksum|fletcher|filter"):
             f["levels/L1/surprise"][:]
         np.testing.assert_array_equal(f["levels/L0/surprise"].shape, good.shape)
 

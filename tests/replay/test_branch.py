@@ -68,7 +68,7 @@ def test_titans_drift_is_bit_for_bit_after_restore(tiny_run):
 
 def test_branch_recording_names_its_parent_and_matches_it(tiny_run, tmp_path):
     from nlviz.recording.writer import Recorder
-    path, ref = tiny_run
+    path, _ = tiny_run
     with Recording.open(path) as rec:
         br = branch_session(rec, 250)
     s = br.session
