@@ -73,14 +73,18 @@ class LevelSpec:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Static description of a run: fixed at start, stored once with a recording."""
+    """Static description of a run: fixed at start, stored once with a recording.
+    Two specs are equal when their levels, metrics and widths are (the recorded
+    layout); ``regime_names`` is left out."""
 
     levels: tuple[LevelSpec, ...]
     d_in: int
     probe_size: int
     level_metrics: tuple[str, ...] = LEVEL_METRICS
     global_metrics: tuple[str, ...] = GLOBAL_METRICS
-    regime_names: tuple[str, ...] = ()   # labels of ``regime`` values of the stream at start
+    # labels of the ``regime`` values of the stream the model was built with; descriptive
+    # only (a stream switch keeps the spec), so not part of equality
+    regime_names: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def level_names(self) -> tuple[str, ...]:

@@ -99,3 +99,16 @@ def test_session_state_names_and_errors_name_the_tensor():
     wrong = dict(state, **{"model/titans/w2": np.zeros((2, 2))})
     with pytest.raises(ConfigError, match=r"state: model/titans/w2 has shape \(2, 2\), expected"):
         Session(cfg).load_state(wrong)
+
+
+def test_run_spec_names_the_regimes_but_equality_ignores_them():
+    from dataclasses import replace
+
+    from engine.commands import SwitchStream
+    from engine.config import StreamConfig
+    s = Session(session_config(titans_cfg(hidden=5, chunk_size=4), CMS))
+    assert s.spec.regime_names == s.regime_names and len(s.regime_names) >= 2
+    before = s.spec
+    s.apply(SwitchStream(StreamConfig("noise")))
+    assert s.spec is before                          # a switch keeps the recorded layout
+    assert replace(before, regime_names=("x",)) == before
