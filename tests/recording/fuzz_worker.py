@@ -60,7 +60,7 @@ def classify_info(ref: list[str], path: str) -> str:
     if lines == ref:
         return "exact"
     if any(ln.startswith("damaged:") for ln in lines):
-        skip = ("damaged:", "duration:")
+        skip: tuple[str, ...] = ("damaged:", "duration:")
         if any(ln.strip().startswith(("/events/", "/probes/", "/snapshots/", "/states/"))
                and "/step " in ln for ln in lines):
             skip += ("events:",)         # a damaged step index: fewer records readable

@@ -22,7 +22,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 @pytest.fixture(scope="module")
 def commanded(tmp_path_factory):
     """(path, events the session reported) of a tiny run with every kind of command."""
-    from engine.commands import Mark, Reset, SetParam, SwitchStream
+    from engine.commands import Command, Mark, Reset, SetParam, SwitchStream
     from engine.config import StreamConfig
     from engine.session import Session
     from nlviz.config_loader import load_config
@@ -30,7 +30,7 @@ def commanded(tmp_path_factory):
     s = Session(load_config("tiny"))
     path = tmp_path_factory.mktemp("events") / "run.h5"
     reported = []
-    commands = [SetParam("model.titans.lr", 0.08), SetParam("model.cms.lr", (0.01, 0.02)),
+    commands: list[Command] = [SetParam("model.titans.lr", 0.08), SetParam("model.cms.lr", (0.01, 0.02)),
                 SwitchStream(StreamConfig("text")), Mark("pause", "user pause " + "x" * 400),
                 SetParam("model.d", 12), Reset()]
     with Recorder(path, s.spec, s.config.to_dict(), device=s.device_name,

@@ -22,7 +22,7 @@ def _start(out: Path, n_batches: int, rows: int, sleep: float) -> subprocess.Pop
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, str(HELPER), str(out), str(n_batches), str(rows),
                              str(sleep)], stdout=subprocess.PIPE, env=env, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 
 

@@ -53,9 +53,10 @@ def test_golden_v1_0_opens_with_known_values():
         want = expected_level(synthetic_spec(3), np.arange(600))
         np.testing.assert_array_equal(rec.window("retention", "L2").values, want[:, 2, 4])
         assert [(e.step, e.kind) for e in rec.events] == [(0, "start"), (300, "pause")]
-        assert rec.snapshot_at(130).step == 127
+        snap = rec.snapshot_at(130)
+        assert snap is not None and snap.step == 127
         st = rec.state_at_or_before(599)
-        assert st.step == 511 and int(st.tensors["step_count"]) == 512
+        assert st is not None and st.step == 511 and int(st.tensors["step_count"]) == 512
         assert str(st.tensors["config_json"]) == '{"synthetic": true}'
 
 
@@ -183,7 +184,7 @@ def test_back_pressure_blocks_and_is_measured(tmp_path):
     def slow(batch):
         gate.wait(5)
         original(batch)
-    rec._appender.append = slow
+    rec._appender.append = slow  # type: ignore[method-assign]
     from nlviz.recording.writer import _WRITE_DELAY
     threading.Timer(_WRITE_DELAY + 0.6, gate.set).start()
     rec.append(synthetic_batch(spec, 0, 10))
@@ -413,9 +414,10 @@ def test_damaged_snapshot_is_nan_and_reported_others_exact(checksummed):
     flip(checksummed, off + size // 2, 5)
     with Recording.open(checksummed) as rec:
         s = rec.snapshot_at(int(steps[2]))
-        assert s.step == int(steps[2]) and np.isnan(s.weights[1]).all()
+        assert s is not None and good is not None and s.step == int(steps[2]) and np.isnan(s.weights[1]).all()
         assert rec.damaged == [Damage("snapshots/weights/L1", 2, 3, int(steps[2]), int(steps[2]))]
         other = rec.snapshot_at(int(steps[3]))
+        assert other is not None
         for a, b in zip(other.weights + other.updates, good.weights + good.updates):
             np.testing.assert_array_equal(a, b)
 
@@ -479,9 +481,12 @@ def test_snapshot_step_index_ahead_of_weights_is_clamped(copy):
     from nlviz.replay.source import ReplaySource
     with Recording.open(copy) as rec:
         assert len(rec.snapshot_steps()) == 9
-        assert rec.snapshot_at(700).step == int(rec.snapshot_steps()[-1])
+        last = int(rec.snapshot_steps()[-1])
+        snap = rec.snapshot_at(700)
+        assert snap is not None and snap.step == last
         src = ReplaySource(rec)
-        assert src.snapshot_at(700).step == int(rec.snapshot_steps()[-1])
+        replayed = src.snapshot_at(700)
+        assert replayed is not None and replayed.step == last
         assert rec.refresh() == 600
 
 
@@ -493,7 +498,7 @@ def test_live_refresh_never_mixes_lengths(tmp_path):
                              str(out), "30", "50", "0.02"], stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         from nlviz.replay.source import ReplaySource
         with Recording.open(out) as rec:
             src = ReplaySource(rec)

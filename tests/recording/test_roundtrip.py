@@ -47,23 +47,25 @@ def test_sparse_records_round_trip(recorded):
             np.testing.assert_array_equal(got.ages, want.ages)
             np.testing.assert_array_equal(got.errors, want.errors)  # NaN slots compare equal
         assert len(b.snapshots) > 3
-        for want in b.snapshots:
-            got = rec.snapshot_at(want.step)
-            assert got.step == want.step
-            for gw, ww, gu, wu in zip(got.weights, want.weights, got.updates, want.updates):
+        for want_snap in b.snapshots:
+            snap = rec.snapshot_at(want_snap.step)
+            assert snap is not None and snap.step == want_snap.step
+            for gw, ww, gu, wu in zip(snap.weights, want_snap.weights, snap.updates,
+                                      want_snap.updates):
                 np.testing.assert_array_equal(gw, ww)
                 np.testing.assert_array_equal(gu, wu)
-        assert rec.snapshot_at(b.snapshots[1].step + 1).step == b.snapshots[1].step
+        near = rec.snapshot_at(b.snapshots[1].step + 1)
+        assert near is not None and near.step == b.snapshots[1].step
         assert len(b.states) >= 2
-        for want in b.states:
-            got = rec.state_at_or_before(want.step + 1)
-            assert got.step == want.step
-            assert set(got.tensors) == set(want.tensors)
-            for k, v in want.tensors.items():
+        for want_state in b.states:
+            state = rec.state_at_or_before(want_state.step + 1)
+            assert state is not None and state.step == want_state.step
+            assert set(state.tensors) == set(want_state.tensors)
+            for k, v in want_state.tensors.items():
                 if v.dtype.kind == "U":
-                    assert json.loads(str(got.tensors[k])) == json.loads(str(v))
+                    assert json.loads(str(state.tensors[k])) == json.loads(str(v))
                 else:
-                    np.testing.assert_array_equal(got.tensors[k], v)
+                    np.testing.assert_array_equal(state.tensors[k], v)
         assert rec.state_at_or_before(b.states[0].step - 1) is None
 
 

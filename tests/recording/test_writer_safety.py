@@ -58,7 +58,7 @@ def _start_long(out: Path, *args: str) -> subprocess.Popen:
     t0 = time.monotonic()
     while time.monotonic() - t0 < 90:
         time.sleep(0.2)
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         try:
             with Recording.open(out) as rec:
                 if rec.n_rows >= 64:
@@ -161,16 +161,17 @@ def _assert_same_sparse_records(got: Recording, want: Recording, last: int) -> N
         np.testing.assert_array_equal(a.ages, b.ages)
         np.testing.assert_array_equal(a.errors, b.errors)
     for s in want.snapshot_steps():
-        a, b = got.snapshot_at(int(s)), want.snapshot_at(int(s))
-        assert a.step == b.step == s
-        for x, y in zip(a.weights + a.updates, b.weights + b.updates, strict=True):
+        sa, sb = got.snapshot_at(int(s)), want.snapshot_at(int(s))
+        assert sa is not None and sb is not None and sa.step == sb.step == s
+        for x, y in zip(sa.weights + sa.updates, sb.weights + sb.updates, strict=True):
             np.testing.assert_array_equal(x, y)
-    assert got.snapshot_at(10 ** 9).step == want.snapshot_at(10 ** 9).step
-    a, b = got.state_at_or_before(10 ** 9), want.state_at_or_before(10 ** 9)
-    assert a.step == b.step == int(want.state_steps()[-1])
-    assert sorted(a.tensors) == sorted(b.tensors)
-    for name in b.tensors:
-        np.testing.assert_array_equal(a.tensors[name], b.tensors[name])
+    la, lb = got.snapshot_at(10 ** 9), want.snapshot_at(10 ** 9)
+    assert la is not None and lb is not None and la.step == lb.step
+    ta, tb = got.state_at_or_before(10 ** 9), want.state_at_or_before(10 ** 9)
+    assert ta is not None and tb is not None and ta.step == tb.step == int(want.state_steps()[-1])
+    assert sorted(ta.tensors) == sorted(tb.tensors)
+    for name in tb.tensors:
+        np.testing.assert_array_equal(ta.tensors[name], tb.tensors[name])
     assert got.events == [e for e in want.events if e.step <= last]
     assert "" not in [e.kind for e in got.events]
 
@@ -193,9 +194,9 @@ def _assert_same_replay(out: Path, ref: Path, last: int) -> None:
             for x, y in zip(pa, pb):
                 np.testing.assert_array_equal(x.errors, y.errors)
             sa, sb = a.snapshot_at(cursor), b.snapshot_at(cursor)
-            assert sa.step == sb.step
-            for x, y in zip(sa.weights + sa.updates, sb.weights + sb.updates):
-                np.testing.assert_array_equal(x, y)
+            assert sa is not None and sb is not None and sa.step == sb.step
+            for u, v in zip(sa.weights + sa.updates, sb.weights + sb.updates):
+                np.testing.assert_array_equal(u, v)
             assert a.events_until(cursor) == [ln for ln in b.events_until(cursor)
                                               if int(ln.split(":")[0]) <= last]
         np.testing.assert_array_equal(a.event_marks()[0], [0])

@@ -28,8 +28,8 @@ def assert_same_frames(got: FrameBatch, want: FrameBatch) -> None:
         np.testing.assert_array_equal(a.ages, b.ages)
         np.testing.assert_array_equal(a.errors, b.errors)
     assert [s.step for s in got.snapshots] == [s.step for s in want.snapshots]
-    for a, b in zip(got.snapshots, want.snapshots):
-        for x, y in zip(a.weights + a.updates, b.weights + b.updates):
+    for sa, sb in zip(got.snapshots, want.snapshots):
+        for x, y in zip(sa.weights + sa.updates, sb.weights + sb.updates):
             np.testing.assert_array_equal(x, y)
 
 
