@@ -2,7 +2,9 @@
 
 Random access by step (``window``), min/max overviews from the stored pyramid
 (``overview``), sparse records (probes, snapshots, events, engine states) and SWMR
-reading of a file that is still being written (``refresh``).
+reading of a file that is still being written (``refresh``). The sparse records live
+in ``records.py``, the damage-aware reads in ``base.py``; ``Recording`` is the one class
+callers use.
 """
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from engine.frames import EventRecord, LevelSpec, ProbeRecord, RunSpec, SnapshotRecord, StateRecord
-from nlviz.errors import UserError, one_line
+from engine.frames import LevelSpec, RunSpec
+from nlviz.errors import one_line
 from nlviz.recording import layout as L
+from nlviz.recording.base import RecordingError, _text
 from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
 from nlviz.recording.h5open import open_h5
-from nlviz.recording.payloads import check_ends, decode, spans
+from nlviz.recording.records import SparseRecords
 from nlviz.recording.validate import (
     backed_rows,
     check_backed,
@@ -29,12 +32,6 @@ from nlviz.recording.validate import (
     check_spec,
     header_checksum,
 )
-
-_Part = tuple[str, str, tuple[int, ...] | None]   # (companion path, dtype kinds, row shape)
-
-
-class RecordingError(UserError):
-    """A recording that cannot be read; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class Overview:
     bucket_rows: int
 
 
-class Recording:
+class Recording(SparseRecords):
     """An open recording. Use ``Recording.open(path)``; close with ``close()`` or ``with``.
 
     Attributes
@@ -138,9 +135,6 @@ class Recording:
             raise RecordingError(f"{path}: damaged recording: {type(exc).__name__}: "
                                  f"{one_line(exc)}") from None
 
-    def _fail(self, problem: str) -> RecordingError:
-        return RecordingError(f"{self.path}: {problem}")
-
     def _validate_header(self) -> None:
         a = self._f.attrs
         if _text(a.get(L.A_SCHEMA)) != L.SCHEMA:
@@ -190,15 +184,6 @@ class Recording:
         self.parent_step: int | None = int(a[L.A_PARENT_STEP]) if L.A_PARENT_STEP in a else None
         self._series = L.series_names(self.spec.level_names, self.spec.level_metrics,
                                       self.spec.global_metrics)
-
-    def _dataset(self, path: str, kind: str) -> h5py.Dataset:
-        obj = _get(self._f, path)
-        if obj is None or not isinstance(obj, h5py.Dataset):
-            raise self._fail(f"missing dataset /{path}")
-        if obj.dtype.kind not in kind:
-            want = {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)
-            raise self._fail(f"/{path} has dtype {obj.dtype}, expected {want}")
-        return obj
 
     def _per_step_paths(self) -> dict[str, str]:
         out = {L.D_STEPS: "i", L.D_WALL_TIME: "f", L.D_REGIME: "i", L.D_TOKEN: "i", L.D_INPUTS: "f"}
@@ -267,169 +252,6 @@ class Recording:
             raise self._fail(f"/{L.D_WALL_TIME} is {float(wall[i])} at {what} "
                              "(wall times are finite seconds)")
 
-    # ---- sparse records: each is a step index plus companion datasets ----------------------
-    def _sparse_parts(self, group: str) -> tuple[str, list[_Part]]:
-        """(step index path, [(companion path, dtype kinds, row shape or None = any)])."""
-        spec = self.spec
-        if group == L.G_EVENTS:
-            parts: list[_Part] = [(L.D_EVENT_KIND, "S", ()), (L.D_EVENT_DETAIL, "S", ())]
-            if self._payloads:
-                parts.append((L.D_EVENT_DATA_END, "i", ()))
-            return L.D_EVENT_STEP, parts
-        if group == L.G_PROBES:
-            return L.D_PROBE_STEP, [(L.D_PROBE_AGES, "i", (spec.probe_size,)),
-                                    (L.D_PROBE_ERRORS, "f", (len(spec.levels), spec.probe_size))]
-        if group == L.G_SNAPSHOTS:
-            return L.D_SNAP_STEP, [(f"{g}/{lv.name}", "f", tuple(int(d) for d in lv.snapshot_shape))
-                                   for g in (L.G_SNAP_WEIGHTS, L.G_SNAP_UPDATES)
-                                   for lv in spec.levels]
-        return L.D_STATE_STEP, [(L.state_path(n), "biufcS", None) for n in self._state_names()]
-
-    def _state_names(self) -> list[str]:
-        g = self._f.get(L.G_STATES)
-        if g is None or L.A_TENSOR_NAMES not in g.attrs:
-            raise self._fail(f"missing attribute /{L.G_STATES} {L.A_TENSOR_NAMES}")
-        try:
-            names = json.loads(_text(g.attrs[L.A_TENSOR_NAMES]))
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise ValueError("not a list of names")
-        except (ValueError, RecursionError) as exc:
-            raise self._fail(f"/{L.G_STATES} attribute {L.A_TENSOR_NAMES} is unreadable: "
-                             f"{one_line(exc)}") from None
-        return names
-
-    def _sparse_rows(self, group: str) -> int:
-        """Rows of a sparse record readable now: every handle refreshed together, then the
-        shortest length (a live writer appends the step index and its companions one after
-        the other), never more than the file's storage holds. Call it BEFORE taking the
-        handles you read from, and hold no other handle of these datasets meanwhile: a
-        handle taken before another handle of the same dataset is refreshed reads stale
-        chunk addresses (rows past the first chunk came back as copies of the first chunk;
-        h5py 3.16 / HDF5 1.14, SWMR read)."""
-        step_path, parts = self._sparse_parts(group)
-        n = None
-        for path in [step_path] + [p for p, _k, _s in parts]:
-            ds = self._f[path]
-            try:
-                ds.refresh()
-                k = min(ds.shape[0], backed_rows(ds))
-            except READ_ERRORS:       # damaged chunk index: its rows read as damaged
-                self._add(Damage(path, 0, max(1, ds.shape[0])))
-                if path == step_path:
-                    return 0
-                continue
-            n = k if n is None else min(n, k)
-        return int(n or 0)
-
-    def _validate_sparse(self) -> None:
-        """Shapes and dtypes of every sparse record; a cleanly closed file has equal lengths
-        and every declared row stored; step indices are in step order (a file not closed
-        cleanly: each record is cut to the rows surely written, ``_written_prefix``)."""
-        for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
-            step_path, parts = self._sparse_parts(group)
-            # No refresh here (the file was just opened) and no handle kept: refreshing one
-            # handle while another handle of the same dataset is open leaves that other
-            # handle reading stale chunk addresses (see _sparse_rows).
-            lengths: dict[str, int] = {}
-            for path, kind, tail in [(step_path, "i", ())] + parts:
-                ds = self._dataset(path, kind)
-                if tail is not None:
-                    check_shape(ds, tail, self._fail)
-                check_backed(ds, 0, f"/{path} length", self._fail, self._size)  # row size
-                lengths[path] = ds.shape[0]
-                del ds
-            if self.complete:
-                for path, n in lengths.items():
-                    if n != lengths[step_path]:
-                        raise self._fail(f"ragged lengths: /{path} has {n} rows, /{step_path} "
-                                         f"has {lengths[step_path]} (a cleanly closed file has "
-                                         "equal lengths)")
-                    check_backed(self._f[path], n, f"/{path} length", self._fail, self._size)
-            if group != L.G_EVENTS:      # (not cleanly closed: cut to what was written)
-                check_increasing(self._sparse_steps(group), f"/{step_path}", self._fail,
-                                 strict=False)
-            elif not self.complete:
-                self._sparse_steps(group)
-        if self._payloads:
-            self._validate_payloads()
-
-    def _validate_payloads(self) -> None:
-        """``/events/data`` is 1-D uint8 within the file's bytes; a cleanly closed file
-        stores exactly the bytes ``/events/data_end`` ends at, offsets in order."""
-        ds = self._dataset(L.D_EVENT_DATA, "u")
-        check_shape(ds, (), self._fail)
-        check_backed(ds, 0, f"/{L.D_EVENT_DATA} length", self._fail, self._size)
-        stored = ds.shape[0]
-        del ds
-        if not self.complete:
-            return
-        check_backed(self._f[L.D_EVENT_DATA], stored, f"/{L.D_EVENT_DATA} length",
-                     self._fail, self._size)
-        n = self._sparse_rows(L.G_EVENTS)
-        ends, bad = read_rows(self._f[L.D_EVENT_DATA_END], 0, n)
-        if bad:
-            return                    # damaged offsets: those events are left out on read
-        check_ends(np.asarray(ends, np.int64), stored, L.D_EVENT_DATA_END, self._fail)
-        last = int(ends[-1]) if n else 0
-        if last != stored:
-            raise self._fail(f"/{L.D_EVENT_DATA} has {stored} bytes but /{L.D_EVENT_DATA_END} "
-                             f"ends at {last} (a cleanly closed file stores exactly its "
-                             "payloads)")
-
-    def _sparse_steps(self, group: str) -> np.ndarray:
-        """The readable step index of a sparse record (stops at a damaged chunk)."""
-        n = self._sparse_rows(group)
-        step_path, _ = self._sparse_parts(group)
-        steps, bad = read_rows(self._f[step_path], 0, n)
-        if bad:
-            self._note(step_path, bad, steps_known=False)
-            steps = steps[:bad[0][0]]
-        steps = np.asarray(steps, np.int64)
-        return steps if self.complete else self._written_prefix(group, steps)
-
-    def _written_prefix(self, group: str, steps: np.ndarray) -> np.ndarray:
-        """The rows of a sparse record of a file not closed cleanly that were surely
-        written: the longest prefix whose steps are in order (strictly increasing; events
-        non-decreasing, with a kind) and not past the last committed row's step.
-
-        The writer flushes every record before it publishes ``rows_committed``, but after
-        a full disk or a kill -9 rows past that point may be allocated and never written
-        (they read as step 0), or written for steps whose per-step rows never committed.
-        Those are left out (``unwritten`` says how many), never refused: the committed
-        part is intact. Events carry the step count when they happened, so one recorded
-        after the last committed step (a pause at step N + 1) is kept."""
-        stored = len(steps)
-        last = int(self.steps[-1]) if self.n_rows else None
-        events = group == L.G_EVENTS
-        bad = np.zeros(stored, bool)
-        if last is not None:
-            bad |= steps > last + (1 if events else 0)
-        elif not events:
-            bad[:] = True
-        if stored > 1:
-            d = np.diff(steps)
-            bad[1:] |= d < 0 if events else d <= 0
-        k = int(np.argmax(bad)) if bad.any() else stored
-        if events and k:
-            kinds, damaged = read_rows(self._f[L.D_EVENT_KIND], 0, k)
-            blank = np.asarray(kinds) == b""
-            for a, b in damaged:
-                blank[a:b] = False           # damaged, not unwritten: ``events`` skips them
-            k = int(np.argmax(blank)) if blank.any() else k
-        if k < stored:
-            self.unwritten[group] = (stored, k)
-        else:
-            self.unwritten.pop(group, None)
-        return steps[:k]
-
-    def unwritten_note(self) -> str | None:
-        """One phrase saying which sparse records were cut at the committed end, or None."""
-        if not self.unwritten:
-            return None
-        last = f"step {int(self.steps[-1]):,}" if self.n_rows else "the start"
-        parts = ", ".join(f"{g} {k} of {n}" for g, (n, k) in sorted(self.unwritten.items()))
-        return f"records past {last} were not committed and are left out (kept: {parts})"
-
     def _validate_lod(self) -> None:
         """Pyramid levels: (buckets, series, 2), series as listed; a cleanly closed file has
         exactly rows // bucket buckets."""
@@ -457,35 +279,6 @@ class Recording:
                                  f"{self.n_rows // b} ({self.n_rows} rows // {b})")
         if L.D_NONFINITE in self._f:
             check_shape(self._dataset(L.D_NONFINITE, "i"), (), self._fail)
-
-    # ---- damage-aware reads ---------------------------------------------------------------
-    def _note(self, path: str, bad: list[tuple[int, int]], steps_known: bool = True) -> None:
-        for a, b in bad:
-            first = last = None
-            if steps_known and self._steps is not None and b <= len(self._steps):
-                first, last = int(self._steps[a]), int(self._steps[b - 1])
-            self._add(Damage(path, a, b, first, last))
-
-    def _add(self, d: Damage) -> None:
-        """Record ``d`` once; rows adjacent to or inside an entry of the same dataset join it."""
-        for k, x in enumerate(self.damaged):
-            if x.path == d.path and d.row_lo <= x.row_hi and d.row_hi >= x.row_lo:
-                lo, hi = min(x.row_lo, d.row_lo), max(x.row_hi, d.row_hi)
-                first = x.first_step if x.row_lo <= d.row_lo else d.first_step
-                last = x.last_step if x.row_hi >= d.row_hi else d.last_step
-                self.damaged[k] = Damage(x.path, lo, hi, first, last)
-                return
-        self.damaged.append(d)
-
-    def _read(self, path: str, lo: int, hi: int) -> np.ndarray:
-        """Rows [lo, hi) of a per-step dataset (clamped to ``n_rows``); rows of a chunk that
-        fails its checksum come back as NaN / -1 / 0 and are added to ``damaged``."""
-        lo, hi = max(0, int(lo)), min(int(hi), self.n_rows)
-        out, bad = read_rows(self._f[path], lo, max(lo, hi))
-        if bad:
-            self.steps  # noqa: B018 - the step range of the damage needs the index
-            self._note(path, [(a, b) for a, b in bad])
-        return out
 
     def scan(self) -> list[Damage]:
         """Read every chunk of the file's datasets once; returns ``damaged`` (all of it)."""
@@ -529,23 +322,6 @@ class Recording:
                 _, bad = read_rows(ds, 0, min(ds.shape[0], self.n_rows // b))
                 self._note(L.lod_path(b), [(x * b, y * b) for x, y in bad])
         return self.damaged
-
-    def record_rows(self, group: str) -> int:
-        """Records stored in a sparse group (``events``, ``probes``, ``snapshots``,
-        ``states``), damaged ones included; for a file not closed cleanly, only those
-        surely written (see ``_written_prefix``)."""
-        if self.complete:
-            return self._sparse_rows(group)
-        return len(self._sparse_steps(group))
-
-    def _note_sparse(self, group: str, path: str, bad: list[tuple[int, int]]) -> None:
-        if not bad:
-            return
-        steps = self._sparse_steps(group)
-        for a, b in bad:
-            first = int(steps[a]) if a < len(steps) else None
-            last = int(steps[b - 1]) if b - 1 < len(steps) else None
-            self._add(Damage(path, a, b, first, last))
 
     # ---- basics ---------------------------------------------------------------------------
     @property
@@ -751,125 +527,6 @@ class Recording:
             mm[a - b_lo:b - b_lo, 1] = np.fmax.reduce(raw, axis=1)
         return mm
 
-    # ---- sparse records ---------------------------------------------------------------------
-    def _record_row(self, group: str, path: str, i: int, step: int) -> np.ndarray:
-        """Row ``i`` of a sparse companion dataset; a damaged one is filled and noted."""
-        row, bad = read_rows(self._f[path], i, i + 1)
-        if bad:
-            self._add(Damage(path, i, i + 1, step, step))
-        return row[0]
-
-    @property
-    def events(self) -> list[EventRecord]:
-        """Every recorded event (start, pause, stream switch, parameter change, seek...);
-        events in a damaged chunk are left out (and noted in ``damaged``)."""
-        steps = self._sparse_steps(L.G_EVENTS)    # refreshes every handle first
-        n = len(steps)
-        kinds, bad_k = read_rows(self._f[L.D_EVENT_KIND], 0, n)
-        details, bad_d = read_rows(self._f[L.D_EVENT_DETAIL], 0, n)
-        ok = np.ones(n, bool)
-        for path, bad in ((L.D_EVENT_KIND, bad_k), (L.D_EVENT_DETAIL, bad_d)):
-            self._note_sparse(L.G_EVENTS, path, bad)
-            for a, b in bad:
-                ok[a:b] = False
-        data = self._payloads_of(steps, ok) if self._payloads else [None] * n
-        return [EventRecord(int(s), k.decode("ascii", "replace"), d.decode("utf-8", "replace"),
-                            p)
-                for s, k, d, p, good in zip(steps, kinds, details, data, ok) if good]
-
-    @property
-    def event_payloads(self) -> bool:
-        """True when the file stores event payloads (schema 1.2 and later): each event's
-        ``data`` is then what happened; older files have only the display text."""
-        return self._payloads
-
-    def _payloads_of(self, steps: np.ndarray, ok: np.ndarray) -> list[dict[str, Any] | None]:
-        """The JSON payload of each of the ``len(steps)`` first events (None: unreadable,
-        not yet written, or ``null``); events whose offset is damaged are cleared in
-        ``ok`` (left out, like a damaged kind), damaged payload bytes are noted."""
-        n = len(steps)
-        ends, bad = read_rows(self._f[L.D_EVENT_DATA_END], 0, n)
-        self._note_sparse(L.G_EVENTS, L.D_EVENT_DATA_END, bad)
-        readable = np.ones(n, bool)
-        for a, b in bad:
-            readable[a:b] = ok[a:b] = False
-        ranges = spans(np.asarray(ends, np.int64), readable)
-        ds = self._f[L.D_EVENT_DATA]
-        ds.refresh()
-        stored = min(ds.shape[0], backed_rows(ds))
-        fits = ranges[:, 1] <= stored
-        need = int(ranges[fits, 1].max()) if fits.any() else 0
-        blob, bad_bytes = read_rows(ds, 0, need)
-        del ds
-        out, damaged = decode(blob, ranges, bad_bytes)
-        for i in damaged:
-            if ok[i]:
-                self._add(Damage(L.D_EVENT_DATA, int(ranges[i, 0]), int(ranges[i, 1]),
-                                 int(steps[i]), int(steps[i])))
-        return out
-
-    def probes(self) -> list[ProbeRecord]:
-        """Every probe evaluation (ages (P,), errors (L, P)) in step order."""
-        steps = self.probe_steps()
-        return [self.probe_at_row(i, int(s)) for i, s in enumerate(steps)]
-
-    def probe_at_row(self, i: int, step: int) -> ProbeRecord:
-        """Probe evaluation ``i`` (damaged: ages -1, errors NaN, noted in ``damaged``)."""
-        return ProbeRecord(int(step), self._record_row(L.G_PROBES, L.D_PROBE_AGES, i, step),
-                           self._record_row(L.G_PROBES, L.D_PROBE_ERRORS, i, step))
-
-    def probe_steps(self) -> np.ndarray:
-        """(P,) int64 steps of the probe evaluations."""
-        return self._sparse_steps(L.G_PROBES)
-
-    def snapshot_steps(self) -> np.ndarray:
-        """(S,) int64 steps of the weight snapshots."""
-        return self._sparse_steps(L.G_SNAPSHOTS)
-
-    def snapshot_at(self, step: int) -> SnapshotRecord | None:
-        """The weight snapshot nearest to ``step`` (ties: the earlier one); None if none.
-
-        The step index and every weights/updates handle are refreshed together and only
-        rows all of them hold are used (a growing file's step index may be ahead of its
-        weights). A damaged snapshot reads as NaN and is noted in ``damaged``."""
-        steps = self.snapshot_steps()
-        if len(steps) == 0:
-            return None
-        i = int(np.searchsorted(steps, step))
-        if i == len(steps) or (i > 0 and step - steps[i - 1] <= steps[i] - step):
-            i -= 1
-        s = int(steps[i])
-        w = tuple(self._record_row(L.G_SNAPSHOTS, f"{L.G_SNAP_WEIGHTS}/{lv}", i, s)
-                  for lv in self.levels)
-        u = tuple(self._record_row(L.G_SNAPSHOTS, f"{L.G_SNAP_UPDATES}/{lv}", i, s)
-                  for lv in self.levels)
-        return SnapshotRecord(s, w, u)
-
-    def state_steps(self) -> np.ndarray:
-        """(K,) int64 steps at which full engine states were stored."""
-        return self._sparse_steps(L.G_STATES)
-
-    def state_at_or_before(self, step: int) -> StateRecord | None:
-        """The latest engine state at or before ``step`` (for "continue live from here").
-
-        Raises ``RecordingError`` when that state is damaged (a state is used whole)."""
-        steps = self.state_steps()
-        i = int(np.searchsorted(steps, step, "right")) - 1
-        if i < 0:
-            return None
-        tensors: dict[str, np.ndarray] = {}
-        for name in self._state_names():
-            ds = self._f[L.state_path(name)]
-            v, bad = read_rows(ds, i, i + 1)
-            if bad:
-                raise self._fail(f"/{L.state_path(name)} row {i} (the state at step "
-                                 f"{int(steps[i])}) is damaged (checksum error)")
-            v = v[0]
-            if ds.attrs.get(L.A_TEXT, 0):
-                v = np.array(np.asarray(v).item().decode("utf-8", "replace"))
-            tensors[name] = np.asarray(v)
-        return StateRecord(int(steps[i]), tensors)
-
     # ---- transition shims (issue 9): remove once nlviz/replay/source.py and
     # nlviz/qt/replay/controller.py use column() / column_at() / wall_time() ---------------
     def read(self, path: str, lo: int, hi: int) -> np.ndarray:
@@ -890,27 +547,6 @@ class Recording:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _get(f: h5py.File, path: str) -> Any:
-    """``f[path]``, or None when it does not exist; a damaged link or object header raises
-    (KeyError / OSError naming the checksum failure) instead of reading as missing."""
-    try:
-        return f[path]
-    except KeyError as exc:
-        if any(s in str(exc) for s in ("doesn't exist", "does not exist", "component not found")):
-            return None
-        raise
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value.item())
-    return str(value)
 
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -938,3 +574,5 @@ def _check_not_truncated(path: str) -> None:
         raise RecordingError(f"{path}: truncated file ({actual:,} of {eof:,} bytes); "
                              "it was cut off, e.g. by an interrupted copy")
 
+
+__all__ = ["Overview", "Recording", "RecordingError", "Window"]

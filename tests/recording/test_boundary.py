@@ -7,7 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ["nlviz.recording", "nlviz.recording.reader", "nlviz.recording.writer",
-           "nlviz.recording.csv", "nlviz.recording.payloads", "nlviz.recording.filewriter"]
+           "nlviz.recording.csv", "nlviz.recording.payloads", "nlviz.recording.filewriter",
+           "nlviz.recording.records", "nlviz.recording.base"]
 
 
 SCRIPT = """
