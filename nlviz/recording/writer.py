@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ from nlviz.recording.superblock import clamp_eof
 _STOP = object()
 _WRITE_DELAY = 0.5  # s: fewer, larger writes (one resize + slice write per dataset)
 _COALESCE_ROWS = 8192
+
+
+def _loaded_torch_version() -> str:
+    """``torch.__version__`` if the process has imported torch (a session exists), without
+    importing it here."""
+    torch = sys.modules.get("torch")
+    return str(getattr(torch, "__version__", "unknown"))
 
 
 class RecorderError(RuntimeError):
@@ -83,8 +91,9 @@ class Recorder:
     overwrite : replace an existing file (refused otherwise).
     device_requested : the device the user asked for (``run.device``), stored next to the
         device actually used.
-    torch_version : the engine's torch version (``torch.__version__``), stored as the root
-        attribute ``torch_version``; this package never imports torch itself.
+    torch_version : the engine's torch version (``Session.torch_version``), stored as the
+        root attribute ``torch_version``; None: that of a torch this process has already
+        loaded, else "unknown" (this package never imports torch itself).
 
     Raises
     ------
@@ -96,7 +105,7 @@ class Recorder:
                  device: str, stream: str, state_template: dict[str, np.ndarray] | None = None,
                  queue_size: int = 64, flush_interval: float = 1.0,
                  parent: tuple[str, int] | None = None, overwrite: bool = False,
-                 device_requested: str | None = None, torch_version: str = "unknown") -> None:
+                 device_requested: str | None = None, torch_version: str | None = None) -> None:
         self.path = str(path)
         self.spec = spec
         self.flush_interval = float(flush_interval)
@@ -121,7 +130,8 @@ class Recorder:
         try:
             kept = create_layout(self._file, spec, config_dict, device=device, stream=stream,
                                  state_template=state_template, nlviz_version=__version__,
-                                 torch_version=torch_version, device_requested=device_requested)
+                                 torch_version=torch_version or _loaded_torch_version(),
+                                 device_requested=device_requested)
             if parent is not None:
                 self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
                 self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])

@@ -32,3 +32,18 @@ def test_writing_and_reading_a_recording_loads_no_torch_and_no_qt():
                          cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_torch_version_comes_from_the_caller_or_the_loaded_torch(tmp_path):
+    import torch
+
+    from engine.frames import FrameBatch, LevelSpec, RunSpec
+    from nlviz.recording import Recorder, Recording
+    spec = RunSpec((LevelSpec("a", "cms", 1, (2, 2)),), d_in=2, probe_size=1)
+    for name, given, want in (("given.h5", "9.9.9", "9.9.9"),
+                              ("loaded.h5", None, str(torch.__version__))):
+        with Recorder(tmp_path / name, spec, {}, device="cpu", stream="s",
+                      torch_version=given) as rec:
+            rec.append(FrameBatch.empty(spec))
+        with Recording.open(tmp_path / name) as r:
+            assert r.torch_version == want
