@@ -12,7 +12,7 @@ from torch import Tensor
 
 from engine.config import CMSConfig
 from engine.frames import LEVEL_METRICS, METRIC_INDEX
-from engine.memory import MLPCache, mlp_forward, mlp_grad_factors
+from engine.memory import MLPCache, mlp_forward, mlp_grad_factors, restored, state_prefix
 
 N_METRICS = len(LEVEL_METRICS)
 _M = METRIC_INDEX
@@ -39,12 +39,26 @@ class CMSLevel:
         self.w_norm = self.init_norm.clone()
         self.last_update = torch.zeros_like(self.w2)
 
+    STATE = ("w1", "w2", "g1", "g2", "sq", "last_update", "w_norm")
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Weights, the pending gradient sums (``g1``, ``g2``, ``sq``), ``last_update`` and
+        ``w_norm`` (references, not copies; the initial weights come from the seed)."""
+        return {name: getattr(self, name) for name in self.STATE}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore a ``state_dict`` (copies)."""
+        for name in self.STATE:
+            setattr(self, name, restored(state, name, getattr(self, name)))
+
     @staticmethod
     def _norm(ts: tuple[Tensor, Tensor]) -> Tensor:
         return (ts[0].square().sum() + ts[1].square().sum()).sqrt()
 
     def fire(self) -> tuple[Tensor, Tensor]:
         """Apply the pending update; returns (||dW||, ||dW|| / ||W_old||)."""
+        lr1: Tensor | float
+        lr2: Tensor | float
         if self.proximal:  # eta' = eta / (1 + eta sum_t |input_t|^2), per layer
             lr1, lr2 = (self.lr / (1 + self.lr * self.sq)).unbind()
         else:
@@ -85,7 +99,7 @@ class ContinuumMemory:
     def refresh_state(self) -> None:
         """Per-level constant metric columns (retention, lr, drift) until the next event."""
         if not self.levels:
-            self.state_cols = None
+            self.state_cols = torch.zeros(0, N_METRICS)              # (0, M), never added
             return
         cols = torch.zeros(len(self.levels), N_METRICS, dtype=self.levels[0].w1.dtype,
                            device=self.levels[0].w1.device)
@@ -95,7 +109,22 @@ class ContinuumMemory:
             cols[j, _M["drift_init"]] = lv.drift()
         self.state_cols = cols                                       # (Lc, M)
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """Every level's ``state_dict`` as ``cms<i>/<name>`` (i from 0)."""
+        return {f"cms{i}/{k}": v for i, lv in enumerate(self.levels)
+                for k, v in lv.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore a ``state_dict`` (copies) and refresh the constant metric columns."""
+        for i, lv in enumerate(self.levels):
+            prefix = f"cms{i}/"
+            with state_prefix(prefix):
+                lv.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                    if k.startswith(prefix)})
+        self.refresh_state()
+
     def set_hyper(self, cfg: CMSConfig) -> None:
+        """Apply live-editable hyperparameters (per-level lr, retention)."""
         self.cfg = cfg
         for lv, lr in zip(self.levels, cfg.lrs()):
             lv.lr, lv.retention = lr, cfg.retention

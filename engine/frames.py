@@ -15,6 +15,7 @@ d_in = stream width.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -72,13 +73,18 @@ class LevelSpec:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Static description of a run: fixed at start, stored once with a recording."""
+    """Static description of a run: fixed at start, stored once with a recording.
+    Two specs are equal when their levels, metrics and widths are (the recorded
+    layout); ``regime_names`` is left out."""
 
     levels: tuple[LevelSpec, ...]
     d_in: int
     probe_size: int
     level_metrics: tuple[str, ...] = LEVEL_METRICS
     global_metrics: tuple[str, ...] = GLOBAL_METRICS
+    # labels of the ``regime`` values of the stream the model was built with; descriptive
+    # only (a stream switch keeps the spec), so not part of equality
+    regime_names: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def level_names(self) -> tuple[str, ...]:
@@ -124,11 +130,24 @@ class SnapshotRecord:
 
 @dataclass(frozen=True)
 class EventRecord:
-    """A user action or run event at a step (pause, stream switch, parameter change...)."""
+    """A user action or run event at a step (pause, stream switch, parameter change...).
+
+    Attributes
+    ----------
+    step : the global step count when it happened.
+    kind : one of ``EVENT_KINDS`` (the event's class: ``param``, ``stream``...).
+    detail : short human text for display (a recording keeps at most 256 bytes of it).
+    data : the structured payload, a JSON-able dict with a ``"kind"`` key (see
+        ``docs/recording-format.md``, "Event payloads"), e.g. ``{"kind": "set", "changes":
+        [{"key": "model.titans.lr", "value": 0.1}], "live": True}``; None when the producer
+        gave none or (read from a recording) the file predates payloads or its payload is
+        unreadable. Code acts on ``data``, never on ``detail``.
+    """
 
     step: int
     kind: str
     detail: str
+    data: dict[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ Loss convention (ambiguity 4): ``l = 1/2 ||M(k) - v||^2``, summed over features.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -50,7 +52,7 @@ def mlp_forward(w1: Tensor, w2: Tensor, x: Tensor, residual: Tensor | float,
     return y, MLPCache(x, a, da)
 
 
-def mlp_grad_factors(w1: Tensor, cache: MLPCache, err: Tensor) -> tuple[Tensor, Tensor]:
+def mlp_grad_factors(w1: Tensor, cache: MLPCache, err: Tensor) -> Tensor:
     """Per-token gradient factors of ``1/2 ||M(x) - target||^2`` (target held fixed).
 
     For token t: ``grad W1 = e_t a_t^T`` and ``grad W2 = delta_t x_t^T`` with
@@ -129,3 +131,30 @@ def block_average(w: Tensor, max_side: int) -> Tensor:
     if out == (r, c):
         return w
     return torch.nn.functional.adaptive_avg_pool2d(w[None, None], out)[0, 0]
+
+
+def restored(state: dict[str, Tensor], name: str, like: Tensor) -> Tensor:
+    """A copy of ``state[name]`` on ``like``'s device and dtype, for ``load_state_dict``:
+    the copy keeps in-place updates of the restored memory out of the caller's tensors.
+
+    Raises
+    ------
+    KeyError : ``name`` is missing. ValueError : its shape is not ``like``'s.
+    """
+    value = state[name]
+    if tuple(value.shape) != tuple(like.shape):
+        raise ValueError(f"state: {name} has shape {tuple(value.shape)}, expected "
+                         f"{tuple(like.shape)}")
+    return value.detach().to(device=like.device, dtype=like.dtype, copy=True)
+
+
+@contextmanager
+def state_prefix(prefix: str) -> Iterator[None]:
+    """Errors of ``restored`` inside the block name the tensor with ``prefix`` in front, so
+    a composed ``load_state_dict`` reports the full name (``cms0/sq``, not ``sq``)."""
+    try:
+        yield
+    except KeyError as exc:
+        raise KeyError(f"{prefix}{exc.args[0]}") from None
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("state: ", f"state: {prefix}", 1)) from None

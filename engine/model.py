@@ -35,7 +35,7 @@ from torch import Tensor
 from engine.cms import ContinuumMemory
 from engine.config import ModelConfig
 from engine.frames import LEVEL_METRICS, METRIC_INDEX
-from engine.memory import MLPCache
+from engine.memory import MLPCache, restored, state_prefix
 from engine.titans import LMM_LEVELS, TITANS_LEVELS, SelfModifyingTitans, TitansRead
 
 N_METRICS = len(LEVEL_METRICS)
@@ -78,6 +78,43 @@ class HOPE:
         return (self.cfg.titans.chunk_size,) * len(self.titans.names) + \
             tuple(lv.period for lv in self.cms.levels)
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The model's state as named tensors (references, not copies): ``titans/<name>``,
+        ``cms<i>/<name>`` and ``prev_o`` (the last block output, (d, 1); NaN before the
+        first step). Only at a Titans chunk boundary (``pending`` empty); ``count`` is
+        kept by the caller. Everything else is fixed by the config and the seed."""
+        if self.pending:
+            raise RuntimeError("state is only taken at a Titans chunk boundary")
+        out = {f"titans/{k}": v for k, v in self.titans.state_dict().items()}
+        out.update(self.cms.state_dict())
+        out["prev_o"] = self.prev_o if self.prev_o is not None else torch.full(
+            (self.cfg.d, 1), float("nan"), dtype=self.dtype, device=self.device)
+        return out
+
+    def load_state_dict(self, state: dict[str, Tensor], count: int) -> None:
+        """Restore a ``state_dict`` taken after ``count`` steps (copies, moved to this
+        model's device and dtype).
+
+        Raises
+        ------
+        KeyError : a tensor is missing. ValueError : a tensor has another shape.
+        """
+        with state_prefix("titans/"):
+            self.titans.load_state_dict({k[7:]: v for k, v in state.items()
+                                         if k.startswith("titans/")})
+        self.cms.load_state_dict(state)
+        prev = restored(state, "prev_o", torch.empty(self.cfg.d, 1, dtype=self.dtype,
+                                                     device=self.device))
+        self.prev_o = None if torch.isnan(prev).all() else prev
+        self.count = int(count)
+        self.pending = []
+
+    def set_hyper(self, cfg: ModelConfig) -> None:
+        """Apply a config that differs only in live parameters (``LIVE_PARAMS``)."""
+        self.titans.set_hyper(cfg.titans)
+        self.cms.set_hyper(cfg.cms)
+        self.cfg = cfg
+
     def chunk_room(self) -> int:
         """Tokens left until the current Titans chunk is complete."""
         c = self.cfg.titans.chunk_size
@@ -114,6 +151,7 @@ class HOPE:
                 upd, rel = u[:, None], r[:, None]
                 mom, drift = mom[:, None], drift[:, None]
             else:                                                     # (B, n): at the last token
+                assert before is not None
                 upd = torch.cat([zeros[:, 1:], u[:, None]], 1)
                 rel = torch.cat([zeros[:, 1:], r[:, None]], 1)
                 mom = torch.cat([before[0][:, None].expand(B, n - 1), mom[:, None]], 1)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine import events as E
 from engine.budget import check_memory, estimate_memory
 from engine.commands import LIVE_PARAMS, Command, Mark, Reset, SetParam, SwitchStream
 from engine.config import Config, ConfigError
@@ -25,7 +26,7 @@ from engine.observables import ProbeSet, snapshot, snapshot_shapes
 from engine.streams import Stream, make_stream
 
 
-class EngineFault(RuntimeError):
+class EngineFault(RuntimeError):  # noqa: N818 - public name the app and CLI catch
     """The engine raised or produced NaN/inf. ``batch`` holds every step completed before
     (and, for NaN/inf, including) the faulty one, so nothing computed is lost."""
 
@@ -43,6 +44,12 @@ class Session:
     config : resolved configuration (validated here).
     """
 
+    model: HOPE
+    probes: ProbeSet
+    stream: Stream
+    spec: RunSpec
+    origin: int
+
     def __init__(self, config: Config) -> None:
         self.config = config.validate()
         self.device, self.device_name, self.device_note = resolve_device(config.run.device)
@@ -51,7 +58,7 @@ class Session:
         self._t0 = time.perf_counter()
         self._events: list[EventRecord] = []
         self._build(config)
-        self._events.append(EventRecord(0, "start", self.stream.describe()))
+        self._events.append(E.start(0, self.stream.describe(), self.stream.regime_names()))
 
     # ---- construction -----------------------------------------------------------------
     def rebuild(self, config: Config, reason: str = "rebuilt") -> EventRecord:
@@ -61,7 +68,7 @@ class Session:
         its stream from t = 0. The spec may change (``spec_version`` increments).
         """
         self._replace_model(config.validate())
-        ev = EventRecord(self.step_count, "param", f"{reason} on {self.device_name}")
+        ev = E.rebuild(self.step_count, reason, self.device_name, self.config.to_dict())
         self._events.append(ev)
         return ev
 
@@ -81,7 +88,8 @@ class Session:
             avail += estimate_memory(self.config.model, self.config.run).persistent
         check_memory(config.model, config.run, avail, where, host=self.device.type != "cuda")
         stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
-        self.model = self.probes = None   # type: ignore[assignment]
+        if getattr(self, "model", None) is not None:
+            del self.model, self.probes   # released before the new model is allocated
         self.config = config
         if self.device.type == "cpu":
             _set_threads(config)          # the widths may have changed
@@ -94,7 +102,8 @@ class Session:
         levels = tuple(
             LevelSpec(name, "cms" if name.startswith("cms") else "titans", period, shape)
             for name, period, shape in zip(self.model.level_names, self.model.update_periods, shapes))
-        self.spec = RunSpec(levels=levels, d_in=config.model.d_in, probe_size=config.run.probe_size)
+        self.spec = RunSpec(levels=levels, d_in=config.model.d_in, probe_size=config.run.probe_size,
+                            regime_names=tuple(stream.regime_names()))
 
     @property
     def stream_description(self) -> str:
@@ -102,7 +111,13 @@ class Session:
 
     @property
     def regime_names(self) -> tuple[str, ...]:
-        return self.stream.regime_names()
+        """Labels of the current stream's ``regime`` values."""
+        return tuple(self.stream.regime_names())
+
+    @property
+    def torch_version(self) -> str:
+        """The torch version computing this session (``Recorder(torch_version=...)``)."""
+        return str(torch.__version__)
 
     # ---- stepping ---------------------------------------------------------------------
     def step(self, n: int = 1) -> FrameBatch:
@@ -158,8 +173,8 @@ class Session:
     def _assemble(self, t0: int, local0: int, n: int, metrics: list, scalars: list, walls: list,
                   sample: Any, extra: dict[str, list]) -> FrameBatch:
         if metrics:
-            host = torch.cat([torch.cat(metrics).flatten(1), torch.cat(scalars)], 1)
-            host = host.float().cpu().numpy()                         # the one host copy
+            dev = torch.cat([torch.cat(metrics).flatten(1), torch.cat(scalars)], 1)
+            host = dev.float().cpu().numpy()                          # the one host copy
         else:
             host = np.zeros((0, len(self.spec.levels) * len(self.spec.level_metrics) + 2),
                             np.float32)
@@ -206,15 +221,15 @@ class Session:
         step = self.step_count
         if isinstance(command, Reset):
             self._build(self.config)
-            ev = EventRecord(step, "reset", "engine reset to its initial state")
+            ev = E.reset(step)
         elif isinstance(command, SwitchStream):
             self.config = Config(self.config.model, command.stream, self.config.run).validate()
             self.stream = make_stream(command.stream, self.config.model.d_in, self.config.run.seed)
-            ev = EventRecord(step, "stream", self.stream.describe())
+            ev = E.stream(step, command.stream, self.stream.describe(), self.stream.regime_names())
         elif isinstance(command, SetParam):
             ev = self._set_param(command.path, command.value, step)
         elif isinstance(command, Mark):
-            ev = EventRecord(step, command.kind, command.detail)
+            ev = E.mark(step, command.kind, command.detail)
         else:
             raise TypeError(f"unknown command {command!r}")
         self._events.append(ev)
@@ -224,23 +239,22 @@ class Session:
         new = self.config.replace(path, value)              # raises ConfigError naming the key
         if path in LIVE_PARAMS:
             self.config = new
-            self.model.titans.set_hyper(new.model.titans)
-            self.model.cms.set_hyper(new.model.cms)
+            self.model.set_hyper(new.model)
             self.model.titans.diag_every = new.run.diag_every
-            self.model.cfg = new.model
-            return EventRecord(step, "param", f"{path}={value!r} (live)")
+            return E.set_params(step, [(path, value)], live=True, device=self.device_name)
         self._replace_model(new)
-        return EventRecord(step, "param", f"{path}={value!r} (rebuilt on {self.device_name})")
+        return E.set_params(step, [(path, value)], live=False, device=self.device_name)
 
     # ---- state ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Full engine state as numpy arrays (restorable with ``load_state``)."""
-        if self.model.pending:
-            raise RuntimeError("state is only taken at a Titans chunk boundary")
+        """Full engine state as numpy arrays (restorable with ``load_state``): the counters
+        ``step_count``, ``model_count`` and ``origin``, the model's ``state_dict`` as
+        ``model/<name>``, the probe reservoir as ``probes/<name>`` and ``config_json``.
+        These names are stored in recordings; keep them (old files must still load)."""
         out: dict[str, np.ndarray] = {"step_count": np.array(self.step_count),
                                       "model_count": np.array(self.model.count),
                                       "origin": np.array(self.origin)}
-        for name, t in _model_tensors(self.model).items():
+        for name, t in self.model.state_dict().items():   # raises inside a Titans chunk
             out[f"model/{name}"] = t.detach().cpu().numpy().copy()
         for name, a in self.probes.state().items():
             out[f"probes/{name}"] = a
@@ -248,24 +262,25 @@ class Session:
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Restore a state taken by ``state_dict`` (same model config)."""
-        tensors = _model_tensors(self.model)
-        for name in tensors:
-            key = f"model/{name}"
-            if key not in state:
-                raise ConfigError(f"state: missing {key}")
-            _assign(self.model, name, torch.from_numpy(np.asarray(state[key])).to(
-                self.device, self.model.dtype))
-        self.model.count = int(state["model_count"])
+        """Restore a state taken by ``state_dict`` (same model config).
+
+        Raises
+        ------
+        ConfigError : a tensor is missing or has another shape (another model config).
+        """
+        tensors = {k[6:]: torch.from_numpy(np.asarray(v)) for k, v in state.items()
+                   if k.startswith("model/")}
+        try:
+            self.model.load_state_dict(tensors, int(state["model_count"]))
+        except KeyError as exc:
+            raise ConfigError(f"state: missing model/{exc.args[0]}") from None
+        except ValueError as exc:
+            raise ConfigError(str(exc).replace("state: ", "state: model/", 1)) from None
         self.step_count = int(state["step_count"])
         self.origin = int(state["origin"])
-        self.model.pending = []
-        self.model.cms.refresh_state()
-        self.model.titans.refresh_diag()
         self.probes.load({k[7:]: v for k, v in state.items() if k.startswith("probes/")},
                          self.device, self.model.dtype)
-        self._events.append(EventRecord(self.step_count, "seek",
-                                        f"restored state at step {self.step_count}"))
+        self._events.append(E.restored(self.step_count))
 
 
 _DEFAULT_THREADS = torch.get_num_threads()
@@ -290,39 +305,6 @@ def _head(batch: FrameBatch, n: int) -> FrameBatch:
         probes=[p for p in batch.probes if p.step <= last],
         snapshots=[s for s in batch.snapshots if s.step <= last],
         events=batch.events, states=[s for s in batch.states if s.step <= last])
-
-
-def _model_tensors(model: HOPE) -> dict[str, torch.Tensor]:
-    tit = model.titans
-    out = {"titans/w2": tit.bank.w2, "titans/last_update": tit.last_update,
-           "titans/w_norm": tit.w_norm}
-    if tit.bank.w1 is not None:
-        out["titans/w1"] = tit.bank.w1
-    for i, m in enumerate(tit.mom):
-        out[f"titans/mom{i}"] = m
-    for i, lv in enumerate(model.cms.levels):
-        for attr in ("w1", "w2", "g1", "g2", "sq", "last_update", "w_norm"):
-            out[f"cms{i}/{attr}"] = getattr(lv, attr)
-    out["prev_o"] = model.prev_o if model.prev_o is not None else torch.full(
-        (model.cfg.d, 1), float("nan"), dtype=model.dtype, device=model.device)
-    return out
-
-
-def _assign(model: HOPE, name: str, value: torch.Tensor) -> None:
-    tit = model.titans
-    if name.startswith("titans/mom"):
-        tit.mom[int(name[10:])] = value
-    elif name.startswith("titans/"):
-        attr = name[7:]
-        if attr in ("w1", "w2"):
-            setattr(tit.bank, attr, value)
-        else:
-            setattr(tit, attr, value)
-    elif name.startswith("cms"):
-        idx, attr = name[3:].split("/")
-        setattr(model.cms.levels[int(idx)], attr, value)
-    elif name == "prev_o":
-        model.prev_o = None if torch.isnan(value).all() else value
 
 
 def run(source: Config | Session, batch: int = 1, steps: int | None = None

@@ -20,6 +20,7 @@ from engine.memory import (
     grad_norm_mlp,
     mlp_forward,
     mlp_grad_factors,
+    restored,
 )
 
 TITANS_LEVELS = ("memory", "k", "v", "eta", "alpha")   # variant "self_modifying"
@@ -62,7 +63,7 @@ class MemoryBank:
             w2 = torch.randn(B, h, d, generator=gen, dtype=torch.float64) * s / math.sqrt(d)
             w1 = torch.randn(B, d, h, generator=gen, dtype=torch.float64) * s / math.sqrt(h)
             self.w2 = w2.to(dtype).to(device)                       # (B, h, d)
-            self.w1 = (w1.to(dtype) * self.out_mask).to(device)     # (B, d, h)
+            self.w1: Tensor | None = (w1.to(dtype) * self.out_mask).to(device)  # (B, d, h)
         else:
             w = torch.randn(B, d, d, generator=gen, dtype=torch.float64) * s / math.sqrt(d)
             w = w.to(dtype) + self.residual * torch.eye(d, dtype=dtype)
@@ -73,6 +74,16 @@ class MemoryBank:
 
     def params(self) -> list[Tensor]:
         return [self.w2] if self.w1 is None else [self.w1, self.w2]
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The trainable weights: ``w2`` and (mlp kind) ``w1`` (references, not copies)."""
+        return {"w2": self.w2} if self.w1 is None else {"w1": self.w1, "w2": self.w2}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore weights taken by ``state_dict`` (copied onto this bank's device)."""
+        self.w2 = restored(state, "w2", self.w2)
+        if self.w1 is not None:
+            self.w1 = restored(state, "w1", self.w1)
 
     def forward(self, x: Tensor, slope: bool = True) -> tuple[Tensor, MLPCache]:
         """x (B, d, n) -> y (B, d, n), cache. Rows beyond an output's width are zero."""
@@ -126,6 +137,23 @@ class SelfModifyingTitans:
         self.w_norm = self.init_norm.clone()                         # (B,) ||W|| now
         self.last_update = torch.zeros_like(self.bank.w2)            # (B, h, d) last dW2
         self.set_hyper(cfg)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Everything a write changes: the bank's weights (``w1``, ``w2``), the momenta
+        ``mom<i>`` (in ``bank.params()`` order), ``last_update`` and ``w_norm``.
+        References, not copies; the initial weights are rebuilt from the seed."""
+        out = self.bank.state_dict()
+        out.update({f"mom{i}": m for i, m in enumerate(self.mom)})
+        out["last_update"], out["w_norm"] = self.last_update, self.w_norm
+        return out
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore a ``state_dict`` (copies) and refresh the held diagnostics (O3, O9)."""
+        self.bank.load_state_dict(state)
+        self.mom = [restored(state, f"mom{i}", m) for i, m in enumerate(self.mom)]
+        self.last_update = restored(state, "last_update", self.last_update)
+        self.w_norm = restored(state, "w_norm", self.w_norm)
+        self.refresh_diag()
 
     def set_hyper(self, cfg: TitansConfig) -> None:
         """Apply live-editable hyperparameters (lr, lr_max, retention, momentum)."""
@@ -191,8 +219,8 @@ class SelfModifyingTitans:
                 g2n = _two_rank1_norm(d_k, k, -d_v, v)
                 gnorm = (g1n.square() + g2n.square()).sqrt()
         if cfg.proximal:  # DGD proximal step: eta' = eta / (1 + eta |input|^2), per layer
-            factors = [[(l / (1 + eta * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
-                        for l, r in pairs] for pairs in factors]
+            factors = [[(lf / (1 + eta * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
+                        for lf, r in pairs] for pairs in factors]
         return TitansRead(o, k, target, eta, rho, surprise, gnorm, factors)
 
     def _read_lmm(self, o: Tensor, k: Tensor, v: Tensor, eta: Tensor, rho: Tensor,
@@ -210,7 +238,7 @@ class SelfModifyingTitans:
             factors = [[(err, a_k)], [(d_k, kb)]]
             gnorm = grad_norm_mlp(err, a_k, d_k, kb)
         if self.cfg.proximal:
-            factors = [[(l / (1 + eta * r.square().sum(-2, keepdim=True)), r) for l, r in pairs]
+            factors = [[(lf / (1 + eta * r.square().sum(-2, keepdim=True)), r) for lf, r in pairs]
                        for pairs in factors]
         return TitansRead(o, k, v[None], eta, rho, 0.5 * err.square().sum(1), gnorm, factors)
 
@@ -240,17 +268,16 @@ class SelfModifyingTitans:
 
     def state_metrics(self) -> tuple[Tensor, Tensor]:
         """(||S||, ||W - W0|| / ||W0||) per memory, (B,) each: as of the last refresh."""
-        if self._diag is None:
-            self.refresh_diag()
-        return self._diag
+        return self._diag if self._diag is not None else self.refresh_diag()
 
-    def refresh_diag(self) -> None:
+    def refresh_diag(self) -> tuple[Tensor, Tensor]:
         """Recompute the state diagnostics (O3 momentum norm, O9 drift from the initial
-        state); between refreshes (``diag_every`` steps) the last values are held."""
+        state) and return them; between refreshes (``diag_every`` steps) they are held."""
         drift = _norm([w - w0 for w, w0 in zip(self.bank.params(), self.init)])
         drift = drift / self.init_norm.clamp_min(1e-12)
         mom = _norm(self.mom) if self.cfg.momentum > 0 else torch.zeros_like(drift)
         self._diag = (mom, drift)
+        return self._diag
 
     def _deltas_delta(self, factors: list[list[tuple[Tensor, Tensor]]], eta: Tensor,
                       rho: Tensor) -> list[Tensor]:
@@ -271,7 +298,7 @@ class SelfModifyingTitans:
                     deltas.append(dw)
             return deltas
         c = chunk_coefficients(eta, rho, beta)
-        for i, (w, s, pairs) in enumerate(zip(self.bank.params(), self.mom, factors)):
+        for w, s, pairs in zip(self.bank.params(), self.mom, factors):
             dw = w * (c.w0 - 1)
             for left, right in pairs:
                 dw.baddbmm_(left * -c.gw, right.transpose(-1, -2))
@@ -292,7 +319,7 @@ class SelfModifyingTitans:
         for t in range(n):
             kt = k[:, t, None]                                        # (d, 1)
             for i, pairs in enumerate(factors):
-                g = sum(l[..., t, None] @ r[..., t, None].transpose(-1, -2) for l, r in pairs)
+                g = sum(lf[..., t, None] @ r[..., t, None].transpose(-1, -2) for lf, r in pairs)
                 if beta > 0:
                     self.mom[i].mul_(beta).sub_(eta[t] * g)
                     step = self.mom[i]

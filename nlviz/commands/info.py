@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from nlviz.errors import UserError
+from nlviz.errors import UserError, one_line
 from nlviz.recording.damage import READ_ERRORS
 from nlviz.recording.reader import Recording, RecordingError
 
@@ -15,12 +15,13 @@ def describe(rec: Recording) -> list[str]:
     """Lines of the summary (also used by tests)."""
     n = rec.n_rows
     steps = rec.steps
-    wall = rec.window("wall_time").values if n else np.zeros(0)
+    wall = rec.wall_time() if n else np.zeros(0)
     wall = wall[np.isfinite(wall)]              # damaged rows read as NaN
     duration = float(wall[-1] - wall[0]) if len(wall) else 0.0
     # the stream at the file's first step, then every switch ("start" events can also be
     # the Record button's "recording started at step N", not a stream)
-    streams = [rec.stream] + [e.detail for e in rec.events if e.kind == "stream"]
+    streams = [rec.stream] + [str(e.data.get("description", e.detail)) if e.data else e.detail
+                              for e in rec.events if e.kind == "stream"]
     lines = [
         f"file:           {rec.path}",
         f"schema:         nlviz.run {rec.schema_version}",
@@ -65,6 +66,6 @@ def run_info(args: argparse.Namespace) -> int:
             raise
         except (*READ_ERRORS, KeyError, ValueError, MemoryError) as exc:
             raise UserError(f"{args.path}: damaged recording: {type(exc).__name__}: "
-                            f"{' '.join(str(exc).split())[:300]}") from None
+                            f"{one_line(exc)}") from None
     print("\n".join(lines))
     return 0

@@ -12,11 +12,13 @@ import re
 
 import h5py
 
+from nlviz.errors import one_line
+
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)   # no space, file size limit, quota
 ERRNO_RE = re.compile(r"errno = (\d+)")
 
 
-class Vanished(OSError):
+class Vanished(OSError):  # noqa: N818 - a condition, raised and caught here only
     """The output path no longer names the file being written (deleted or replaced)."""
 
 
@@ -38,11 +40,6 @@ def reason(exc: BaseException) -> str:
     if code in DISK_FULL:
         return "disk full"
     return os.strerror(code) if code is not None else one_line(exc)
-
-
-def one_line(exc: BaseException) -> str:
-    """The exception's message with line breaks removed."""
-    return (str(exc) or type(exc).__name__).replace("\n", " ")
 
 
 def close_abandoned(f: h5py.File) -> None:

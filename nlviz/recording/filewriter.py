@@ -37,7 +37,8 @@ class _Keeping:
     handle it hands out (see ``create_layout``)."""
 
     def __init__(self, f: h5py.File) -> None:
-        self.f, self.kept = f, []  # type: list[Any]
+        self.f = f
+        self.kept: list[Any] = []
 
     @property
     def attrs(self) -> h5py.AttributeManager:
@@ -63,7 +64,7 @@ def create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, device
     disk, could only be printed by h5py, not raised).
     """
     keeping = _Keeping(f)
-    _create_layout(keeping, spec, config, device=device, stream=stream,  # type: ignore[arg-type]
+    _create_layout(keeping, spec, config, device=device, stream=stream,
                    state_template=state_template, nlviz_version=nlviz_version,
                    torch_version=torch_version, device_requested=device_requested)
     return keeping.kept
@@ -129,6 +130,8 @@ def _create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, devic
     _series_dataset(f, L.D_EVENT_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
     _series_dataset(f, L.D_EVENT_KIND, f"S{L.EVENT_KIND_LEN}", chunk_rows=L.SPARSE_CHUNK)
     _series_dataset(f, L.D_EVENT_DETAIL, f"S{L.EVENT_DETAIL_LEN}", chunk_rows=L.SPARSE_CHUNK)
+    _series_dataset(f, L.D_EVENT_DATA_END, np.int64, chunk_rows=L.SPARSE_CHUNK)
+    _series_dataset(f, L.D_EVENT_DATA, np.uint8, chunk_rows=L.EVENT_DATA_CHUNK)
 
     _series_dataset(f, L.D_STATE_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
     names = sorted(state_template or {})
@@ -182,6 +185,7 @@ class BatchAppender:
                        for lv in spec.levels]
         self._fired = [f[L.level_path(lv.name, L.D_FIRED)] for lv in spec.levels]
         self._global = [f[L.global_path(m)] for m in spec.global_metrics]
+        self.event_bytes = int(f[L.D_EVENT_DATA].shape[0])    # end of the last payload
         names = json.loads(f[L.G_STATES].attrs[L.A_TENSOR_NAMES])
         self._states = {n: f[L.state_path(n)] for n in names}
         self._open: dict[str, h5py.Dataset] = {}
@@ -252,6 +256,11 @@ class BatchAppender:
             _append(self._ds(L.D_EVENT_DETAIL), np.array(
                 [_clip_utf8(e.detail, L.EVENT_DETAIL_LEN) for e in b.events],
                 f"S{L.EVENT_DETAIL_LEN}"))
+            payloads = [payload_bytes(e.data) for e in b.events]
+            ends = self.event_bytes + np.cumsum([len(p) for p in payloads], dtype=np.int64)
+            _append(self._ds(L.D_EVENT_DATA), np.frombuffer(b"".join(payloads), np.uint8))
+            _append(self._ds(L.D_EVENT_DATA_END), ends)
+            self.event_bytes = int(ends[-1])
         states = [s for s in b.states if self._state_fits(s.tensors)]
         self.states_skipped += len(b.states) - len(states)
         if states and self._states:
@@ -289,6 +298,15 @@ class BatchAppender:
         """Set ``clean_close = 1`` and flush (the last write before a clean close)."""
         self._ds(L.D_CLEAN_CLOSE)[0] = 1
         self.f.flush()
+
+
+def payload_bytes(data: dict[str, Any] | None) -> bytes:
+    """An event payload as stored in ``/events/data``: compact UTF-8 JSON (``null`` for
+    none). Values JSON cannot hold (NaN, inf) are written as JSON's ``NaN`` /
+    ``Infinity``, which Python's ``json`` reads back; anything else not JSON-able is
+    stored as its ``repr`` text."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False,
+                      default=repr).encode("utf-8")
 
 
 def _clip_utf8(text: str, limit: int) -> bytes:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 SCHEMA = "nlviz.run"
-SCHEMA_VERSION = "1.1"                 # 1.1: Fletcher-32 on every chunked dataset, device_requested
-SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 1
+SCHEMA_VERSION = "1.2"                 # 1.1: Fletcher-32 on every chunked dataset, device_requested
+SCHEMA_MAJOR = 1                       # 1.2: JSON event payloads (/events/data), regime_names
+SCHEMA_MINOR = 2
+EVENT_PAYLOAD_MINOR = 2                # first minor version whose events carry JSON payloads
 
 # ---- root attributes ------------------------------------------------------------------
 A_SCHEMA = "schema"
@@ -61,7 +62,11 @@ G_SNAP_UPDATES = "snapshots/updates"   # /snapshots/updates/<level> float32 (S, 
 G_EVENTS = "events"
 D_EVENT_STEP = "events/step"           # int64 (E,)
 D_EVENT_KIND = "events/kind"           # S16 (E,) ascii
-D_EVENT_DETAIL = "events/detail"       # S256 (E,) utf-8, truncated
+D_EVENT_DETAIL = "events/detail"       # S256 (E,) utf-8 display text, truncated
+D_EVENT_DATA_END = "events/data_end"   # 1.2: int64 (E,) end offset of event i's payload in
+                                       # /events/data (it starts at the previous end, or 0)
+D_EVENT_DATA = "events/data"           # 1.2: uint8 (B,) the events' JSON payloads, UTF-8,
+                                       # concatenated (variable length, never truncated)
 EVENT_KIND_LEN = 16
 EVENT_DETAIL_LEN = 256
 G_STATES = "states"
@@ -89,6 +94,7 @@ METRIC_DTYPE = np.dtype(np.float32)
 FIRED_DTYPE = np.dtype(np.uint8)
 ROW_CHUNK = 4096                       # rows per chunk of 1-D per-step series (16-32 KiB)
 SPARSE_CHUNK = 256                      # max rows per chunk of sparse records (chunks capped at 256 KiB)
+EVENT_DATA_CHUNK = 4096                 # bytes per chunk of /events/data
 BLOB_CHUNK = 1                          # one record per chunk for compressed blobs (snapshots,
                                         # probes, states): appends never rewrite (and leak) a chunk
 SCALAR_FILTERS: dict = {}              # no compression on per-step series (CPU-bound, tiny)

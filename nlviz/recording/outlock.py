@@ -26,11 +26,11 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-class OutputExists(UserError):
+class OutputExists(UserError):  # noqa: N818 - public name the CLI and tests catch
     """The output file exists and ``overwrite`` was not given (the app may ask and retry)."""
 
 
-class OutputBusy(UserError):
+class OutputBusy(UserError):  # noqa: N818 - public name the CLI and tests catch
     """Another process (or this one) is writing the output file."""
 
 

@@ -2,7 +2,9 @@
 
 Random access by step (``window``), min/max overviews from the stored pyramid
 (``overview``), sparse records (probes, snapshots, events, engine states) and SWMR
-reading of a file that is still being written (``refresh``).
+reading of a file that is still being written (``refresh``). The sparse records live
+in ``records.py``, the damage-aware reads in ``base.py``; ``Recording`` is the one class
+callers use.
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from engine.frames import EventRecord, LevelSpec, ProbeRecord, RunSpec, SnapshotRecord, StateRecord
-from nlviz.errors import UserError
+from engine.frames import LevelSpec, RunSpec
+from nlviz.errors import one_line
 from nlviz.recording import layout as L
+from nlviz.recording.base import RecordingError, _text
 from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
 from nlviz.recording.h5open import open_h5
+from nlviz.recording.records import SparseRecords
 from nlviz.recording.validate import (
     backed_rows,
     check_backed,
@@ -28,10 +32,6 @@ from nlviz.recording.validate import (
     check_spec,
     header_checksum,
 )
-
-
-class RecordingError(UserError):
-    """A recording that cannot be read; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Overview:
     bucket_rows: int
 
 
-class Recording:
+class Recording(SparseRecords):
     """An open recording. Use ``Recording.open(path)``; close with ``close()`` or ``with``.
 
     Attributes
@@ -123,7 +123,7 @@ class Recording:
         try:
             f = open_h5(path)
         except (OSError, RuntimeError, ValueError) as exc:
-            raise RecordingError(f"{path}: cannot open: {_one_line(exc)}") from None
+            raise RecordingError(f"{path}: cannot open: {one_line(exc)}") from None
         try:
             return cls(path, f)
         except RecordingError:
@@ -133,10 +133,7 @@ class Recording:
                 MemoryError, RecursionError, UnicodeError, IndexError) as exc:
             f.close()
             raise RecordingError(f"{path}: damaged recording: {type(exc).__name__}: "
-                                 f"{_one_line(exc)}") from None
-
-    def _fail(self, problem: str) -> RecordingError:
-        return RecordingError(f"{self.path}: {problem}")
+                                 f"{one_line(exc)}") from None
 
     def _validate_header(self) -> None:
         a = self._f.attrs
@@ -145,12 +142,13 @@ class Recording:
                              f"{_text(a.get(L.A_SCHEMA))!r}, expected {L.SCHEMA!r})")
         self.schema_version = _text(a.get(L.A_SCHEMA_VERSION))
         try:
-            major, _minor = L.parse_version(self.schema_version)
+            major, minor = L.parse_version(self.schema_version)
         except ValueError:
             raise self._fail(f"malformed schema_version {self.schema_version!r}") from None
         if major != L.SCHEMA_MAJOR:
             raise self._fail(f"schema version {self.schema_version} is not supported "
                              f"(this nlviz reads {L.SCHEMA_MAJOR}.x; upgrade nlviz)")
+        self._payloads = minor >= L.EVENT_PAYLOAD_MINOR
 
     def _load_meta(self) -> None:
         a = self._f.attrs
@@ -169,13 +167,15 @@ class Recording:
                 levels=tuple(LevelSpec(lv["name"], lv["kind"], int(lv["update_period"]),
                                        tuple(lv["snapshot_shape"])) for lv in d["levels"]),
                 d_in=int(d["d_in"]), probe_size=int(d["probe_size"]),
-                level_metrics=tuple(d["level_metrics"]), global_metrics=tuple(d["global_metrics"]))
+                level_metrics=tuple(d["level_metrics"]), global_metrics=tuple(d["global_metrics"]),
+                regime_names=tuple(str(n) for n in d.get("regime_names", ())))
             self.config: dict[str, Any] = json.loads(_text(a[L.A_CONFIG_JSON]))
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             raise self._fail(f"unreadable run description (root attribute {L.A_SPEC_JSON} / "
                              f"{L.A_CONFIG_JSON}): {type(exc).__name__}: "
-                             f"{_one_line(exc)}") from None
+                             f"{one_line(exc)}") from None
         self.device = _text(a.get(L.A_DEVICE, ""))
+        self.device_requested = _text(a.get(L.A_DEVICE_REQUESTED, ""))   # "" before 1.1
         self.stream = _text(a.get(L.A_STREAM, ""))
         self.created_utc = _text(a.get(L.A_CREATED_UTC, ""))
         self.nlviz_version = _text(a.get(L.A_NLVIZ_VERSION, ""))
@@ -184,19 +184,6 @@ class Recording:
         self.parent_step: int | None = int(a[L.A_PARENT_STEP]) if L.A_PARENT_STEP in a else None
         self._series = L.series_names(self.spec.level_names, self.spec.level_metrics,
                                       self.spec.global_metrics)
-
-    def _dataset(self, path: str, kind: str) -> h5py.Dataset:
-        obj = _get(self._f, path)
-        if obj is None or not isinstance(obj, h5py.Dataset):
-            raise self._fail(f"missing dataset /{path}")
-        if obj.dtype.kind not in kind:
-            want = {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)
-            raise self._fail(f"/{path} has dtype {obj.dtype}, expected {want}")
-        return obj
-
-    def per_step_paths(self) -> list[str]:
-        """Paths of every per-step dataset (one row per recorded step)."""
-        return list(self._per_step_paths())
 
     def _per_step_paths(self) -> dict[str, str]:
         out = {L.D_STEPS: "i", L.D_WALL_TIME: "f", L.D_REGIME: "i", L.D_TOKEN: "i", L.D_INPUTS: "f"}
@@ -265,142 +252,6 @@ class Recording:
             raise self._fail(f"/{L.D_WALL_TIME} is {float(wall[i])} at {what} "
                              "(wall times are finite seconds)")
 
-    # ---- sparse records: each is a step index plus companion datasets ----------------------
-    def _sparse_parts(self, group: str
-                      ) -> tuple[str, list[tuple[str, str, tuple[int, ...] | None]]]:
-        """(step index path, [(companion path, dtype kinds, row shape or None = any)])."""
-        spec = self.spec
-        if group == L.G_EVENTS:
-            return L.D_EVENT_STEP, [(L.D_EVENT_KIND, "S", ()), (L.D_EVENT_DETAIL, "S", ())]
-        if group == L.G_PROBES:
-            return L.D_PROBE_STEP, [(L.D_PROBE_AGES, "i", (spec.probe_size,)),
-                                    (L.D_PROBE_ERRORS, "f", (len(spec.levels), spec.probe_size))]
-        if group == L.G_SNAPSHOTS:
-            return L.D_SNAP_STEP, [(f"{g}/{lv.name}", "f", tuple(int(d) for d in lv.snapshot_shape))
-                                   for g in (L.G_SNAP_WEIGHTS, L.G_SNAP_UPDATES)
-                                   for lv in spec.levels]
-        return L.D_STATE_STEP, [(L.state_path(n), "biufcS", None) for n in self._state_names()]
-
-    def _state_names(self) -> list[str]:
-        g = self._f.get(L.G_STATES)
-        if g is None or L.A_TENSOR_NAMES not in g.attrs:
-            raise self._fail(f"missing attribute /{L.G_STATES} {L.A_TENSOR_NAMES}")
-        try:
-            names = json.loads(_text(g.attrs[L.A_TENSOR_NAMES]))
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise ValueError("not a list of names")
-        except (ValueError, RecursionError) as exc:
-            raise self._fail(f"/{L.G_STATES} attribute {L.A_TENSOR_NAMES} is unreadable: "
-                             f"{_one_line(exc)}") from None
-        return names
-
-    def _sparse_rows(self, group: str) -> int:
-        """Rows of a sparse record readable now: every handle refreshed together, then the
-        shortest length (a live writer appends the step index and its companions one after
-        the other), never more than the file's storage holds. Call it BEFORE taking the
-        handles you read from, and hold no other handle of these datasets meanwhile: a
-        handle taken before another handle of the same dataset is refreshed reads stale
-        chunk addresses (rows past the first chunk came back as copies of the first chunk;
-        h5py 3.16 / HDF5 1.14, SWMR read)."""
-        step_path, parts = self._sparse_parts(group)
-        n = None
-        for path in [step_path] + [p for p, _k, _s in parts]:
-            ds = self._f[path]
-            try:
-                ds.refresh()
-                k = min(ds.shape[0], backed_rows(ds))
-            except READ_ERRORS:       # damaged chunk index: its rows read as damaged
-                self._add(Damage(path, 0, max(1, ds.shape[0])))
-                if path == step_path:
-                    return 0
-                continue
-            n = k if n is None else min(n, k)
-        return int(n or 0)
-
-    def _validate_sparse(self) -> None:
-        """Shapes and dtypes of every sparse record; a cleanly closed file has equal lengths
-        and every declared row stored; step indices are in step order (a file not closed
-        cleanly: each record is cut to the rows surely written, ``_written_prefix``)."""
-        for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
-            step_path, parts = self._sparse_parts(group)
-            # No refresh here (the file was just opened) and no handle kept: refreshing one
-            # handle while another handle of the same dataset is open leaves that other
-            # handle reading stale chunk addresses (see _sparse_rows).
-            lengths: dict[str, int] = {}
-            for path, kind, tail in [(step_path, "i", ())] + parts:
-                ds = self._dataset(path, kind)
-                if tail is not None:
-                    check_shape(ds, tail, self._fail)
-                check_backed(ds, 0, f"/{path} length", self._fail, self._size)  # row size
-                lengths[path] = ds.shape[0]
-                del ds
-            if self.complete:
-                for path, n in lengths.items():
-                    if n != lengths[step_path]:
-                        raise self._fail(f"ragged lengths: /{path} has {n} rows, /{step_path} "
-                                         f"has {lengths[step_path]} (a cleanly closed file has "
-                                         "equal lengths)")
-                    check_backed(self._f[path], n, f"/{path} length", self._fail, self._size)
-            if group != L.G_EVENTS:      # (not cleanly closed: cut to what was written)
-                check_increasing(self._sparse_steps(group), f"/{step_path}", self._fail,
-                                 strict=False)
-            elif not self.complete:
-                self._sparse_steps(group)
-
-    def _sparse_steps(self, group: str) -> np.ndarray:
-        """The readable step index of a sparse record (stops at a damaged chunk)."""
-        n = self._sparse_rows(group)
-        step_path, _ = self._sparse_parts(group)
-        steps, bad = read_rows(self._f[step_path], 0, n)
-        if bad:
-            self._note(step_path, bad, steps_known=False)
-            steps = steps[:bad[0][0]]
-        steps = np.asarray(steps, np.int64)
-        return steps if self.complete else self._written_prefix(group, steps)
-
-    def _written_prefix(self, group: str, steps: np.ndarray) -> np.ndarray:
-        """The rows of a sparse record of a file not closed cleanly that were surely
-        written: the longest prefix whose steps are in order (strictly increasing; events
-        non-decreasing, with a kind) and not past the last committed row's step.
-
-        The writer flushes every record before it publishes ``rows_committed``, but after
-        a full disk or a kill -9 rows past that point may be allocated and never written
-        (they read as step 0), or written for steps whose per-step rows never committed.
-        Those are left out (``unwritten`` says how many), never refused: the committed
-        part is intact. Events carry the step count when they happened, so one recorded
-        after the last committed step (a pause at step N + 1) is kept."""
-        stored = len(steps)
-        last = int(self.steps[-1]) if self.n_rows else None
-        events = group == L.G_EVENTS
-        bad = np.zeros(stored, bool)
-        if last is not None:
-            bad |= steps > last + (1 if events else 0)
-        elif not events:
-            bad[:] = True
-        if stored > 1:
-            d = np.diff(steps)
-            bad[1:] |= d < 0 if events else d <= 0
-        k = int(np.argmax(bad)) if bad.any() else stored
-        if events and k:
-            kinds, damaged = read_rows(self._f[L.D_EVENT_KIND], 0, k)
-            blank = np.asarray(kinds) == b""
-            for a, b in damaged:
-                blank[a:b] = False           # damaged, not unwritten: ``events`` skips them
-            k = int(np.argmax(blank)) if blank.any() else k
-        if k < stored:
-            self.unwritten[group] = (stored, k)
-        else:
-            self.unwritten.pop(group, None)
-        return steps[:k]
-
-    def unwritten_note(self) -> str | None:
-        """One phrase saying which sparse records were cut at the committed end, or None."""
-        if not self.unwritten:
-            return None
-        last = f"step {int(self.steps[-1]):,}" if self.n_rows else "the start"
-        parts = ", ".join(f"{g} {k} of {n}" for g, (n, k) in sorted(self.unwritten.items()))
-        return f"records past {last} were not committed and are left out (kept: {parts})"
-
     def _validate_lod(self) -> None:
         """Pyramid levels: (buckets, series, 2), series as listed; a cleanly closed file has
         exactly rows // bucket buckets."""
@@ -429,35 +280,6 @@ class Recording:
         if L.D_NONFINITE in self._f:
             check_shape(self._dataset(L.D_NONFINITE, "i"), (), self._fail)
 
-    # ---- damage-aware reads ---------------------------------------------------------------
-    def _note(self, path: str, bad: list[tuple[int, int]], steps_known: bool = True) -> None:
-        for a, b in bad:
-            first = last = None
-            if steps_known and self._steps is not None and b <= len(self._steps):
-                first, last = int(self._steps[a]), int(self._steps[b - 1])
-            self._add(Damage(path, a, b, first, last))
-
-    def _add(self, d: Damage) -> None:
-        """Record ``d`` once; rows adjacent to or inside an entry of the same dataset join it."""
-        for k, x in enumerate(self.damaged):
-            if x.path == d.path and d.row_lo <= x.row_hi and d.row_hi >= x.row_lo:
-                lo, hi = min(x.row_lo, d.row_lo), max(x.row_hi, d.row_hi)
-                first = x.first_step if x.row_lo <= d.row_lo else d.first_step
-                last = x.last_step if x.row_hi >= d.row_hi else d.last_step
-                self.damaged[k] = Damage(x.path, lo, hi, first, last)
-                return
-        self.damaged.append(d)
-
-    def read(self, path: str, lo: int, hi: int) -> np.ndarray:
-        """Rows [lo, hi) of a per-step dataset (clamped to ``n_rows``); rows of a chunk that
-        fails its checksum come back as NaN / -1 / 0 and are added to ``damaged``."""
-        lo, hi = max(0, int(lo)), min(int(hi), self.n_rows)
-        out, bad = read_rows(self._f[path], lo, max(lo, hi))
-        if bad:
-            self.steps  # noqa: B018 - the step range of the damage needs the index
-            self._note(path, [(a, b) for a, b in bad])
-        return out
-
     def scan(self) -> list[Damage]:
         """Read every chunk of the file's datasets once; returns ``damaged`` (all of it)."""
         block = 1 << 16
@@ -483,7 +305,7 @@ class Recording:
             self._add(Damage(L.D_NONFINITE, 0, len(self._series)))
             self._nonfinite = counted
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
-            step_path, parts = self._sparse_parts(group)
+            _, parts = self._sparse_parts(group)
             n = len(self._sparse_steps(group))
             for path, _k, _s in parts:
                 ds = self._f[path]
@@ -492,29 +314,14 @@ class Recording:
                     _, bad = read_rows(ds, a, min(n, a + step))
                     self._note_sparse(group, path, bad)
                 del ds
+        if self._payloads:
+            self.events  # noqa: B018 - reads every payload byte in use, noting damage
         for b in L.LOD_BUCKETS:
             if L.lod_path(b) in self._f:
                 ds = self._f[L.lod_path(b)]
                 _, bad = read_rows(ds, 0, min(ds.shape[0], self.n_rows // b))
                 self._note(L.lod_path(b), [(x * b, y * b) for x, y in bad])
         return self.damaged
-
-    def record_rows(self, group: str) -> int:
-        """Records stored in a sparse group (``events``, ``probes``, ``snapshots``,
-        ``states``), damaged ones included; for a file not closed cleanly, only those
-        surely written (see ``_written_prefix``)."""
-        if self.complete:
-            return self._sparse_rows(group)
-        return len(self._sparse_steps(group))
-
-    def _note_sparse(self, group: str, path: str, bad: list[tuple[int, int]]) -> None:
-        if not bad:
-            return
-        steps = self._sparse_steps(group)
-        for a, b in bad:
-            first = int(steps[a]) if a < len(steps) else None
-            last = int(steps[b - 1]) if b - 1 < len(steps) else None
-            self._add(Damage(path, a, b, first, last))
 
     # ---- basics ---------------------------------------------------------------------------
     @property
@@ -581,7 +388,7 @@ class Recording:
                 ds.refresh()
                 n = min(n, ds.shape[0], backed_rows(ds))
             except READ_ERRORS as exc:
-                raise self._fail(f"/{path} cannot be read: {_one_line(exc)}") from None
+                raise self._fail(f"/{path} cannot be read: {one_line(exc)}") from None
         self.n_rows = n
         for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
             self._sparse_rows(group)
@@ -594,7 +401,7 @@ class Recording:
         hi = len(s) if stop_step is None else int(np.searchsorted(s, stop_step, "right"))
         return lo, max(lo, hi)
 
-    def series_path(self, metric: str, level: str | None = None) -> str:
+    def _series_path(self, metric: str, level: str | None = None) -> str:
         """Dataset path of a per-step series: a level metric, ``fired``, or (level None) a
         global metric or ``wall_time`` / ``regime`` / ``token``."""
         if level is None:
@@ -615,9 +422,59 @@ class Recording:
     def window(self, metric: str, level: str | None = None, start_step: int | None = None,
                stop_step: int | None = None) -> Window:
         """Values of one series for steps in [start_step, stop_step] (reads only those rows)."""
-        path = self.series_path(metric, level)
+        path = self._series_path(metric, level)
         lo, hi = self.row_range(start_step, stop_step)
-        return Window(self.steps[lo:hi], self.read(path, lo, hi))
+        return Window(self.steps[lo:hi], self._read(path, lo, hi))
+
+    def column(self, name: str, level: str | None = None, lo: int = 0,
+               hi: int | None = None) -> np.ndarray:
+        """Rows [lo, hi) (clamped to ``n_rows``; ``hi`` None = all) of one per-step series:
+        a level metric or ``fired`` of ``level``, or (level None) a global metric or one of
+        ``wall_time``, ``regime``, ``token``, ``inputs`` (rows of d_in), ``steps``. Values
+        as stored; rows of a chunk that fails its checksum read as NaN / -1 / 0 and are
+        added to ``damaged``.
+
+        Raises
+        ------
+        RecordingError : unknown series or level (the message lists the known ones).
+        """
+        return self._read(self._series_path(name, level), lo,
+                          self.n_rows if hi is None else hi)
+
+    def column_at(self, name: str, level: str | None, steps: np.ndarray) -> np.ndarray:
+        """Values of a per-step series (as ``column``) at recorded ``steps`` (each step's
+        row, found by its position in ``steps``; steps not recorded take the next row)."""
+        rows = np.searchsorted(self.steps, np.asarray(steps), "left")
+        if len(rows) == 0:
+            return np.zeros((0, *self._f[self._series_path(name, level)].shape[1:]),
+                            self.series_dtype(name, level))
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        return self.column(name, level, lo, hi)[rows - lo]
+
+    def series_dtype(self, name: str, level: str | None = None) -> np.dtype:
+        """The stored dtype of a per-step series (see ``column`` for the names)."""
+        return np.dtype(self._f[self._series_path(name, level)].dtype)
+
+    def wall_time(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(rows,) float64 seconds since the run started at rows [lo, hi) (all by default)."""
+        return self.column(L.D_WALL_TIME, None, lo, hi)
+
+    def inputs(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(rows, d_in) float32 stream vectors fed at rows [lo, hi)."""
+        return self.column(L.D_INPUTS, None, lo, hi)
+
+    def regime(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(rows,) int32 regime label at rows [lo, hi) (names: ``spec.regime_names``)."""
+        return self.column(L.D_REGIME, None, lo, hi)
+
+    def token(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(rows,) int32 input byte at rows [lo, hi) (-1 for streams that are not text)."""
+        return self.column(L.D_TOKEN, None, lo, hi)
+
+    def damaged_rows(self, lo: int, hi: int) -> list[Damage]:
+        """Damage found so far in per-step rows [lo, hi) (e.g. by an export's reads)."""
+        per_step = self._per_step_paths()
+        return [d for d in self.damaged if d.path in per_step and d.row_lo < hi and d.row_hi > lo]
 
     def overview(self, metric: str, level: str | None = None, max_points: int = 4000,
                  start_step: int | None = None, stop_step: int | None = None) -> Overview:
@@ -625,24 +482,24 @@ class Recording:
         pyramid (raw rows for small ranges and the not-yet-summarised tail)."""
         key = f"{L.G_GLOBAL}/{metric}" if level is None else f"{level}/{metric}"
         if key not in self._series:
-            self.series_path(metric, level)  # raises a precise message
+            self._series_path(metric, level)  # raises a precise message
             raise RecordingError(f"{self.path}: no overview for {key!r}")
         s = self._series.index(key)
         lo, hi = self.row_range(start_step, stop_step)
         n = hi - lo
         bucket = next((b for b in L.LOD_BUCKETS if n // b <= max_points), L.LOD_BUCKETS[-1])
-        raw_path = self.series_path(metric, level)
+        raw_path = self._series_path(metric, level)
         if n <= max_points or L.lod_path(bucket) not in self._f:
-            w = self.read(raw_path, lo, hi).astype(np.float32)
+            w = self._read(raw_path, lo, hi).astype(np.float32)
             return Overview(self.steps[lo:hi], w, w, 1)
         ds = self._f[L.lod_path(bucket)]
         ds.refresh()
         b_lo = -(-lo // bucket)
         b_hi = max(b_lo, min(hi // bucket, ds.shape[0]))
         mm = self._lod_rows(ds, s, b_lo, b_hi, bucket, raw_path)
-        head = self.read(raw_path, lo, b_lo * bucket) if b_hi > b_lo else None
+        head = self._read(raw_path, lo, b_lo * bucket) if b_hi > b_lo else None
         tail_lo = b_hi * bucket if b_hi > b_lo else lo
-        tail = self.read(raw_path, tail_lo, hi)
+        tail = self._read(raw_path, tail_lo, hi)
         steps = [self.steps[b_lo * bucket:b_hi * bucket:bucket]]
         mins, maxs = [mm[:, 0]], [mm[:, 1]]
         for part, start in ((head, lo), (tail, tail_lo)):
@@ -664,104 +521,24 @@ class Recording:
         mm = np.array(mm[:, s, :], np.float32)
         self._note(ds.name.lstrip("/"), [(a * bucket, b * bucket) for a, b in bad])
         for a, b in bad:
-            raw = self.read(raw_path, a * bucket, b * bucket).astype(np.float32)
+            raw = self._read(raw_path, a * bucket, b * bucket).astype(np.float32)
             raw = raw.reshape(b - a, bucket)
             mm[a - b_lo:b - b_lo, 0] = np.fmin.reduce(raw, axis=1)
             mm[a - b_lo:b - b_lo, 1] = np.fmax.reduce(raw, axis=1)
         return mm
 
-    # ---- sparse records ---------------------------------------------------------------------
-    def _record_row(self, group: str, path: str, i: int, step: int) -> np.ndarray:
-        """Row ``i`` of a sparse companion dataset; a damaged one is filled and noted."""
-        row, bad = read_rows(self._f[path], i, i + 1)
-        if bad:
-            self._add(Damage(path, i, i + 1, step, step))
-        return row[0]
+    # ---- transition shims (issue 9): remove once nlviz/replay/source.py and
+    # nlviz/qt/replay/controller.py use column() / column_at() / wall_time() ---------------
+    def read(self, path: str, lo: int, hi: int) -> np.ndarray:
+        """Deprecated: rows of a dataset by HDF5 path; use ``column`` (by series name)."""
+        return self._read(path, lo, hi)
 
-    @property
-    def events(self) -> list[EventRecord]:
-        """Every recorded event (start, pause, stream switch, parameter change, seek...);
-        events in a damaged chunk are left out (and noted in ``damaged``)."""
-        steps = self._sparse_steps(L.G_EVENTS)    # refreshes every handle first
-        n = len(steps)
-        kinds, bad_k = read_rows(self._f[L.D_EVENT_KIND], 0, n)
-        details, bad_d = read_rows(self._f[L.D_EVENT_DETAIL], 0, n)
-        ok = np.ones(n, bool)
-        for path, bad in ((L.D_EVENT_KIND, bad_k), (L.D_EVENT_DETAIL, bad_d)):
-            self._note_sparse(L.G_EVENTS, path, bad)
-            for a, b in bad:
-                ok[a:b] = False
-        return [EventRecord(int(s), k.decode("ascii", "replace"), d.decode("utf-8", "replace"))
-                for s, k, d, good in zip(steps, kinds, details, ok) if good]
-
-    def probes(self) -> list[ProbeRecord]:
-        """Every probe evaluation (ages (P,), errors (L, P)) in step order."""
-        steps = self.probe_steps()
-        return [self.probe_at_row(i, int(s)) for i, s in enumerate(steps)]
-
-    def probe_at_row(self, i: int, step: int) -> ProbeRecord:
-        """Probe evaluation ``i`` (damaged: ages -1, errors NaN, noted in ``damaged``)."""
-        return ProbeRecord(int(step), self._record_row(L.G_PROBES, L.D_PROBE_AGES, i, step),
-                           self._record_row(L.G_PROBES, L.D_PROBE_ERRORS, i, step))
-
-    def probe_steps(self) -> np.ndarray:
-        """(P,) int64 steps of the probe evaluations."""
-        return self._sparse_steps(L.G_PROBES)
-
-    def snapshot_steps(self) -> np.ndarray:
-        """(S,) int64 steps of the weight snapshots."""
-        return self._sparse_steps(L.G_SNAPSHOTS)
-
-    def snapshot_at(self, step: int) -> SnapshotRecord | None:
-        """The weight snapshot nearest to ``step`` (ties: the earlier one); None if none.
-
-        The step index and every weights/updates handle are refreshed together and only
-        rows all of them hold are used (a growing file's step index may be ahead of its
-        weights). A damaged snapshot reads as NaN and is noted in ``damaged``."""
-        steps = self.snapshot_steps()
-        if len(steps) == 0:
-            return None
-        i = int(np.searchsorted(steps, step))
-        if i == len(steps) or (i > 0 and step - steps[i - 1] <= steps[i] - step):
-            i -= 1
-        s = int(steps[i])
-        w = tuple(self._record_row(L.G_SNAPSHOTS, f"{L.G_SNAP_WEIGHTS}/{lv}", i, s)
-                  for lv in self.levels)
-        u = tuple(self._record_row(L.G_SNAPSHOTS, f"{L.G_SNAP_UPDATES}/{lv}", i, s)
-                  for lv in self.levels)
-        return SnapshotRecord(s, w, u)
-
-    def state_steps(self) -> np.ndarray:
-        """(K,) int64 steps at which full engine states were stored."""
-        return self._sparse_steps(L.G_STATES)
-
-    def state_at_or_before(self, step: int) -> StateRecord | None:
-        """The latest engine state at or before ``step`` (for "continue live from here").
-
-        Raises ``RecordingError`` when that state is damaged (a state is used whole)."""
-        steps = self.state_steps()
-        i = int(np.searchsorted(steps, step, "right")) - 1
-        if i < 0:
-            return None
-        tensors: dict[str, np.ndarray] = {}
-        for name in self._state_names():
-            ds = self._f[L.state_path(name)]
-            v, bad = read_rows(ds, i, i + 1)
-            if bad:
-                raise self._fail(f"/{L.state_path(name)} row {i} (the state at step "
-                                 f"{int(steps[i])}) is damaged (checksum error)")
-            v = v[0]
-            if ds.attrs.get(L.A_TEXT, 0):
-                v = np.array(np.asarray(v).item().decode("utf-8", "replace"))
-            tensors[name] = np.asarray(v)
-        return StateRecord(int(steps[i]), tensors)
-
-    # ---- misc -------------------------------------------------------------------------------
     @property
     def file(self) -> h5py.File:
-        """The underlying h5py file (read-only), for ad-hoc access."""
+        """Deprecated: the h5py file; use ``column``, ``series_dtype``, ``wall_time``."""
         return self._f
 
+    # ---- misc -------------------------------------------------------------------------------
     def close(self) -> None:
         self._f.close()
 
@@ -770,33 +547,6 @@ class Recording:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _one_line(exc: BaseException | str) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        exc = str(exc.args[0])
-    return " ".join(str(exc).split())[:300]
-
-
-def _get(f: h5py.File, path: str) -> Any:
-    """``f[path]``, or None when it does not exist; a damaged link or object header raises
-    (KeyError / OSError naming the checksum failure) instead of reading as missing."""
-    try:
-        return f[path]
-    except KeyError as exc:
-        if any(s in str(exc) for s in ("doesn't exist", "does not exist", "component not found")):
-            return None
-        raise
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value.item())
-    return str(value)
 
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -824,3 +574,5 @@ def _check_not_truncated(path: str) -> None:
         raise RecordingError(f"{path}: truncated file ({actual:,} of {eof:,} bytes); "
                              "it was cut off, e.g. by an interrupted copy")
 
+
+__all__ = ["Overview", "Recording", "RecordingError", "Window"]

@@ -104,7 +104,7 @@ def check_level_attrs(f: h5py.File, spec: RunSpec, fail: Fail) -> None:
     """``/levels/<level>`` attribute ``update_period`` agrees with the spec and is >= 1."""
     for lv in spec.levels:
         path = f"levels/{lv.name}"
-        g = f[path] if path in f else None     # a damaged header raises (damaged, not missing)
+        g = f[path] if path in f else None  # noqa: SIM401 - a damaged header raises, not None
         if g is None or not isinstance(g, h5py.Group):
             raise fail(f"missing group /levels/{lv.name}")
         if "update_period" in g.attrs:

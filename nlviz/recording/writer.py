@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import h5py
 import numpy as np
 
 from engine.frames import FrameBatch, RunSpec, SnapshotRecord
-from nlviz.errors import UserError
+from nlviz.errors import UserError, one_line
 from nlviz.recording import failure as F
 from nlviz.recording import layout as L
 from nlviz.recording.filewriter import BatchAppender, create_layout, seal_header
@@ -29,6 +30,13 @@ from nlviz.recording.superblock import clamp_eof
 _STOP = object()
 _WRITE_DELAY = 0.5  # s: fewer, larger writes (one resize + slice write per dataset)
 _COALESCE_ROWS = 8192
+
+
+def _loaded_torch_version() -> str:
+    """``torch.__version__`` if the process has imported torch (a session exists), without
+    importing it here."""
+    torch = sys.modules.get("torch")
+    return str(getattr(torch, "__version__", "unknown"))
 
 
 class RecorderError(RuntimeError):
@@ -83,6 +91,9 @@ class Recorder:
     overwrite : replace an existing file (refused otherwise).
     device_requested : the device the user asked for (``run.device``), stored next to the
         device actually used.
+    torch_version : the engine's torch version (``Session.torch_version``), stored as the
+        root attribute ``torch_version``; None: that of a torch this process has already
+        loaded, else "unknown" (this package never imports torch itself).
 
     Raises
     ------
@@ -94,7 +105,7 @@ class Recorder:
                  device: str, stream: str, state_template: dict[str, np.ndarray] | None = None,
                  queue_size: int = 64, flush_interval: float = 1.0,
                  parent: tuple[str, int] | None = None, overwrite: bool = False,
-                 device_requested: str | None = None) -> None:
+                 device_requested: str | None = None, torch_version: str | None = None) -> None:
         self.path = str(path)
         self.spec = spec
         self.flush_interval = float(flush_interval)
@@ -106,11 +117,6 @@ class Recorder:
         self._last_step_in = -1            # last step handed to ``append`` (for messages)
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
-        try:
-            import torch
-            torch_version = str(torch.__version__)
-        except ImportError:  # pragma: no cover
-            torch_version = "unknown"
         from nlviz import __version__
         self._claim = OutputLock.claim(self.path, overwrite=overwrite)   # before any truncation
         try:
@@ -124,7 +130,8 @@ class Recorder:
         try:
             kept = create_layout(self._file, spec, config_dict, device=device, stream=stream,
                                  state_template=state_template, nlviz_version=__version__,
-                                 torch_version=torch_version, device_requested=device_requested)
+                                 torch_version=torch_version or _loaded_torch_version(),
+                                 device_requested=device_requested)
             if parent is not None:
                 self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
                 self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])
@@ -242,7 +249,7 @@ class Recorder:
             return f"{self.path}: disk full {after}; {held}"
         if code is not None:
             return f"{self.path}: write failed {after} ({os.strerror(code)}); {held}"
-        return f"{self.path}: recording failed {after}: {F.one_line(exc)}; {held}"
+        return f"{self.path}: recording failed {after}: {one_line(exc or 'unknown')}; {held}"
 
     # ---- writer thread --------------------------------------------------------------------
     def _run(self) -> None:

@@ -19,15 +19,20 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nlviz.errors import UserError
-from nlviz.recording import layout as L
+from engine.frames import EventRecord
+from nlviz.errors import UserError, one_line
 from nlviz.recording.reader import Recording
 
+if TYPE_CHECKING:
+    from engine.session import Session
+
+# schema 1.0 / 1.1 only: the display text of a live parameter change
 _LIVE_PARAM = re.compile(r"^(?P<path>[\w.]+)=(?P<value>.*) \(live\)$", re.S)
-_BLOCKING = ("stream", "reset")
+_REPLAYED = ("param", "stream", "reset")    # event kinds that change what the engine computes
 
 
 class BranchError(UserError):
@@ -47,7 +52,7 @@ class Branch:
     parent : ``(file name, step)`` for ``Recorder(parent=...)``.
     """
 
-    session: object
+    session: Session
     step: int
     state_step: int
     replayed: int
@@ -82,8 +87,9 @@ def branch_session(rec: Recording, step: int, *, device: str | None = None,
     BranchError : no state at or before ``step``, an unreplayable event in between, a config
         the engine rejects, or re-played inputs that differ from the recording.
     """
+    from engine.commands import SetParam
     from engine.config import Config, ConfigError
-    from engine.session import Session, SetParam
+    from engine.session import Session
 
     step = int(step)
     name = os.path.basename(rec.path)
@@ -96,22 +102,7 @@ def branch_session(rec: Recording, step: int, *, device: str | None = None,
     if rec.n_rows and step > int(rec.steps[-1]):
         raise BranchError(f"{name}: step {step} is after the last recorded step "
                           f"{int(rec.steps[-1])}")
-    param_events: list[tuple[int, str, object]] = []
-    for ev in rec.events:
-        if not st.step < ev.step <= step:
-            continue
-        live = _LIVE_PARAM.match(ev.detail) if ev.kind == "param" else None
-        if ev.kind in _BLOCKING or (ev.kind == "param" and live is None):
-            raise BranchError(f"{name}: cannot re-play from the state at step {st.step} to step "
-                              f"{step}: {ev.kind} event at step {ev.step} ({ev.detail[:60]}); "
-                              f"branch from a step after {ev.step} that has a state")
-        if live is not None:
-            try:
-                value = ast.literal_eval(live["value"])
-            except (ValueError, SyntaxError):
-                raise BranchError(f"{name}: cannot re-play parameter change at step {ev.step}: "
-                                  f"{ev.detail[:80]}") from None
-            param_events.append((ev.step, live["path"], value))
+    param_events = _param_changes(rec, name, st.step, step)
     try:
         cfg_dict = json.loads(str(st.tensors["config_json"])) if "config_json" in st.tensors \
             else rec.config
@@ -138,13 +129,66 @@ def branch_session(rec: Recording, step: int, *, device: str | None = None,
     return Branch(session, step, st.step, step - st.step, branch_parent(rec, step))
 
 
+def _param_changes(rec: Recording, name: str, state_step: int, step: int
+                   ) -> list[tuple[int, str, Any]]:
+    """``(step, key, value)`` of every live parameter change in (state_step, step], in
+    order; BranchError for an event that cannot be re-played (stream switch, reset,
+    rebuild, a change that rebuilt the model, an unreadable payload).
+
+    Files with event payloads (schema 1.2+) are read from the payload only; older files
+    from the display text (``"path=value (live)"``)."""
+    out: list[tuple[int, str, Any]] = []
+    for ev in rec.events:
+        if not state_step < ev.step <= step or ev.kind not in _REPLAYED:
+            continue
+        changes = _from_payload(ev) if rec.event_payloads else _from_sentence(ev)
+        if changes is None:
+            what = ev.kind if ev.data is not None or not rec.event_payloads else \
+                f"{ev.kind} (unreadable payload)"
+            raise BranchError(f"{name}: cannot re-play from the state at step {state_step} to "
+                              f"step {step}: {what} event at step {ev.step} "
+                              f"({one_line(ev.detail, 60)}); branch from a step after "
+                              f"{ev.step} that has a state")
+        out.extend((ev.step, key, value) for key, value in changes)
+    return out
+
+
+def _from_payload(ev: EventRecord) -> list[tuple[str, Any]] | None:
+    """The changes of a live ``set`` payload; None for anything else."""
+    d = ev.data
+    if ev.kind != "param" or d is None or d.get("kind") != "set" or d.get("live") is not True:
+        return None
+    changes = d.get("changes")
+    if not isinstance(changes, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("key"), str) and "value" in c
+            for c in changes):
+        return None
+    return [(c["key"], _as_value(c["value"])) for c in changes]
+
+
+def _as_value(value: Any) -> Any:
+    """JSON lists back to the tuples configs hold (``model.cms.lr`` per level)."""
+    return tuple(_as_value(v) for v in value) if isinstance(value, list) else value
+
+
+def _from_sentence(ev: EventRecord) -> list[tuple[str, Any]] | None:
+    """Schema 1.0 / 1.1: a live change was only recorded as ``"path=value (live)"``."""
+    live = _LIVE_PARAM.match(ev.detail) if ev.kind == "param" else None
+    if live is None:
+        return None
+    try:
+        return [(live["path"], ast.literal_eval(live["value"]))]
+    except (ValueError, SyntaxError):
+        return None
+
+
 def _check_inputs(rec: Recording, name: str, steps: np.ndarray, inputs: np.ndarray) -> None:
     lo, hi = rec.row_range(int(steps[0]), int(steps[-1]))
     if hi <= lo:
         return
     rec_steps = rec.steps[lo:hi]
     sel = np.searchsorted(steps, rec_steps)
-    recorded = rec.read(L.D_INPUTS, lo, hi)           # a damaged chunk reads as NaN rows
+    recorded = rec.inputs(lo, hi)                     # a damaged chunk reads as NaN rows
     readable = ~np.isnan(recorded).any(axis=1)        # streams never yield NaN inputs
     bad = np.flatnonzero(readable & np.any(recorded != inputs[sel], axis=1))
     if bad.size:

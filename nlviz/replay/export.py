@@ -1,14 +1,14 @@
 """CSV of the visible replay range: the same tidy format as ``nlviz export`` (one row per
 step and level), restricted to the visible steps and the selected levels / metrics.
 
-Shares its writer with the CLI (``nlviz.commands.export.export_csv``); no Qt.
+Shares its writer with ``nlviz export`` (``nlviz.recording.csv.export_csv``); no Qt.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 
-from nlviz.commands.export import export_csv
+from nlviz.recording.csv import export_csv
 from nlviz.recording.reader import Recording
 
 

@@ -3,13 +3,8 @@ from __future__ import annotations
 
 import os
 
+from nlviz.errors import one_line
 from nlviz.recording.reader import Recording, RecordingError
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception message (the app's status bar / dialog text)."""
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
 
 
 def try_open(path: str | os.PathLike[str]) -> Recording | str:
@@ -38,4 +33,4 @@ def recording_note(rec: Recording) -> str | None:
             f"written): showing the {held} it holds" + (f"; {cut}" if cut else ""))
 
 
-__all__ = ["one_line", "recording_note", "try_open"]
+__all__ = ["recording_note", "try_open"]

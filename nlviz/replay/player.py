@@ -96,8 +96,8 @@ class Player:
         """A player over an open ``Recording`` (tail mode calls ``rec.refresh()``)."""
         def refresh() -> tuple[np.ndarray, np.ndarray]:
             rec.refresh()
-            return rec.steps, rec.read("wall_time", 0, rec.n_rows)
-        p = cls(rec.steps, rec.read("wall_time", 0, rec.n_rows), refresh=refresh, **kwargs)
+            return rec.steps, rec.wall_time()
+        p = cls(rec.steps, rec.wall_time(), refresh=refresh, **kwargs)
         p.tail = bool(rec.recovered)
         return p
 

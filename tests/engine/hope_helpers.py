@@ -118,7 +118,7 @@ def inner_grads_autograd(model: HOPE, x_raw: torch.Tensor, stop_grad: bool):
             gs = torch.autograd.grad(loss, wb)
             for i, g in enumerate(gs):
                 grads[i][b, t] = g
-    gnorm = sum(g.square().sum(dim=tuple(range(2, g.dim()))) for g in grads).sqrt()
+    gnorm = torch.stack([g.square().sum(dim=tuple(range(2, g.dim()))) for g in grads]).sum(0).sqrt()
     return dict(x=x, q=q, k=k, v=v, eta=eta, rho=rho, grads=grads, gnorm=gnorm)
 
 

@@ -7,14 +7,16 @@ next-step loss ``1/2 |W_out y(o_{t-1}) - x_t|^2`` of every token in the chunk.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
-from hope_helpers import F64, session_config, titans_cfg
 
 from engine.config import CMSConfig
 from engine.frames import FrameBatch
 from engine.session import Session
+from tests.engine.hope_helpers import F64, session_config, titans_cfg
 
 PERIODS = (4, 16)
 LR, RET = 0.05, 0.9
@@ -102,7 +104,9 @@ def test_t10_event_update_equals_summed_autograd_gradients():
     before, o, batch = _run_recording(s, 64)
     model = s.model
     x = torch.from_numpy(batch.inputs).to(F64).T                   # (d_in, 64) what the model saw
-    grads, dys, losses = [], [], []
+    grads: list[Any] = []                                            # None: no loss at t = 0
+    dys: list[Any] = []
+    losses: list[float] = []
     for t in range(64):
         if t == 0:  # no previous output yet: no loss for the first token
             grads.append(None)

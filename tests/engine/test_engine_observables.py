@@ -6,12 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hope_helpers import F64, make_model, params, rand_tokens, session_config, titans_cfg
 
 from engine.config import CMSConfig
 from engine.frames import METRIC_INDEX as MI
 from engine.memory import block_average, delta_step_linear
 from engine.session import Reset, Session, run
+from tests.engine.hope_helpers import (
+    F64,
+    make_model,
+    params,
+    rand_tokens,
+    session_config,
+    titans_cfg,
+)
 
 
 def _norm(ts):
@@ -144,5 +151,5 @@ def test_t2_capacity_delta_vs_hebbian():
     # orthonormal keys: Hebbian from zero is exact too
     q, _ = torch.linalg.qr(torch.randn(d, d, dtype=F64, generator=torch.Generator().manual_seed(1)))
     v = torch.randn(d, d, dtype=F64, generator=torch.Generator().manual_seed(2))
-    wh = sum(torch.outer(v[:, i], q[:, i]) for i in range(d))
+    wh = torch.stack([torch.outer(v[:, i], q[:, i]) for i in range(d)]).sum(0)
     torch.testing.assert_close(wh @ q, v, rtol=0, atol=1e-12)

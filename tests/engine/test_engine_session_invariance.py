@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hope_helpers import frames_equal, session_config, titans_cfg
 
 from engine.config import CMSConfig, ConfigError, StreamConfig
 from engine.frames import FrameBatch
 from engine.session import EngineFault, Reset, Session, SetParam, SwitchStream
 from engine.streams import make_stream
+from tests.engine.hope_helpers import frames_equal, session_config, titans_cfg
 
 CUTS = [1, 2, 5, 3, 7, 1, 13, 4, 28]   # sums to 64, cuts land mid-chunk for C = 4 and 16
 
@@ -189,7 +189,8 @@ def test_set_param_rebuild_equals_fresh_session_with_new_config():
     s.step(10)
     ev = s.apply(SetParam("model.titans.hidden", 7))
     assert "rebuilt" in ev.detail and s.spec_version == 1
-    assert s.model.titans.bank.w1.shape[-1] == 7
+    w1 = s.model.titans.bank.w1
+    assert w1 is not None and w1.shape[-1] == 7
     batch = s.step(20)
     fresh = Session(cfg.replace("model.titans.hidden", 7)).step(20)
     np.testing.assert_array_equal(batch.step, np.arange(10, 30))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hope_helpers import (
+
+from tests.engine.hope_helpers import (
     F64,
     inner_grads_autograd,
     make_model,
@@ -59,7 +60,9 @@ def test_t3_engine_proximal_factor_mlp_lmm_per_layer():
     k = ref["k"][:, 0]
     a = torch.nn.functional.silu(w2[0] @ k)
     g1, g2 = ref["grads"][0][0, 0], ref["grads"][1][0, 0]
-    torch.testing.assert_close(model.titans.bank.w1[0], w1[0] - eta / (1 + eta * a @ a) * g1,
+    w1_now = model.titans.bank.w1
+    assert w1_now is not None
+    torch.testing.assert_close(w1_now[0], w1[0] - eta / (1 + eta * a @ a) * g1,
                                rtol=0, atol=1e-13)
     torch.testing.assert_close(model.titans.bank.w2[0], w2[0] - eta / (1 + eta * k @ k) * g2,
                                rtol=0, atol=1e-13)
@@ -83,7 +86,8 @@ def test_t4_retention_zero_with_writes_is_not_zero():
     tc = titans_cfg(hidden=5, gates="fixed", lr=0.1, retention=0.0, momentum=0.0)
     model = make_model(tc)
     model.step(rand_tokens(1, 6, seed=6))
-    assert model.titans.bank.w1.abs().max() > 1e-6
+    w1 = model.titans.bank.w1
+    assert w1 is not None and w1.abs().max() > 1e-6
 
 
 @pytest.mark.parametrize("kind", ["mlp", "linear"])
@@ -269,6 +273,7 @@ def test_t13_identity_memories(kind):
     o = q, k = normalize(x), v = x, every target M_b(v) = v, eta = lr, rho = retention."""
     tc = titans_cfg(kind=kind, hidden=5, lr=0.1, lr_max=0.5, retention=0.9)
     model = make_model(tc)
+    assert model.titans.bank.w1 is not None
     model.titans.bank.w1 = torch.zeros_like(model.titans.bank.w1)
     x_raw = rand_tokens(3, 6, seed=17)
     _, _, read, _ = model.step(x_raw[:1])

@@ -60,7 +60,7 @@ def classify_info(ref: list[str], path: str) -> str:
     if lines == ref:
         return "exact"
     if any(ln.startswith("damaged:") for ln in lines):
-        skip = ("damaged:", "duration:")
+        skip: tuple[str, ...] = ("damaged:", "duration:")
         if any(ln.strip().startswith(("/events/", "/probes/", "/snapshots/", "/states/"))
                and "/step " in ln for ln in lines):
             skip += ("events:",)         # a damaged step index: fewer records readable
@@ -198,9 +198,9 @@ def main(argv: list[str]) -> int:
         print(json.dumps({"ready": True}), flush=True)
         for path in copies:
             res = {"path": path}
-            for name, fn in (("info", lambda: classify_info(ref_info, path)),
-                             ("export", lambda: classify_export(ref_csv, path, tmp)),
-                             ("loader", lambda: classify_loader(ref_loader, path))):
+            for name, fn in (("info", lambda p=path: classify_info(ref_info, p)),
+                             ("export", lambda p=path: classify_export(ref_csv, p, tmp)),
+                             ("loader", lambda p=path: classify_loader(ref_loader, p))):
                 try:
                     res[name] = fn()
                 except BaseException:  # noqa: BLE001

@@ -9,9 +9,10 @@ import os
 import pytest
 
 from engine.frames import EventRecord
-from nlviz.commands.export import export_csv, run_export
+from nlviz.commands.export import run_export
 from nlviz.commands.info import describe
 from nlviz.errors import UserError
+from nlviz.recording.csv import export_csv
 from nlviz.recording.reader import Recording
 
 

@@ -17,6 +17,7 @@ import pytest
 from nlviz.commands.info import describe
 from nlviz.errors import UserError
 from nlviz.recording.damage import Damage
+from nlviz.recording.filewriter import seal_header
 from nlviz.recording.h5open import METADATA_READ_ATTEMPTS, bounded_retries_available
 from nlviz.recording.reader import Recording, RecordingError
 from nlviz.recording.writer import Recorder, RecorderError
@@ -52,9 +53,10 @@ def test_golden_v1_0_opens_with_known_values():
         want = expected_level(synthetic_spec(3), np.arange(600))
         np.testing.assert_array_equal(rec.window("retention", "L2").values, want[:, 2, 4])
         assert [(e.step, e.kind) for e in rec.events] == [(0, "start"), (300, "pause")]
-        assert rec.snapshot_at(130).step == 127
+        snap = rec.snapshot_at(130)
+        assert snap is not None and snap.step == 127
         st = rec.state_at_or_before(599)
-        assert st.step == 511 and int(st.tensors["step_count"]) == 512
+        assert st is not None and st.step == 511 and int(st.tensors["step_count"]) == 512
         assert str(st.tensors["config_json"]) == '{"synthetic": true}'
 
 
@@ -91,11 +93,29 @@ def test_unknown_major_version(copy):
     assert "schema version 2.0 is not supported" in _error(copy)
 
 
-def test_older_and_newer_minor_accepted(copy):
-    with h5py.File(copy, "r+") as f:
+def _new_file(path, steps=600) -> Path:
+    """A synthetic recording written by this nlviz (the current schema)."""
+    spec = synthetic_spec(n_levels=3)
+    with Recorder(path, spec, {}, device="cpu", stream="s") as rec:
+        rec.append(synthetic_batch(spec, 0, steps))
+    return path
+
+
+def test_older_and_newer_minor_accepted(copy, tmp_path):
+    with Recording.open(copy) as rec:                       # the golden file: 1.0
+        assert rec.schema_version == "1.0" and rec.n_rows == 600 and not rec.event_payloads
+    new = _new_file(tmp_path / "new.h5")
+    with h5py.File(new, "r+") as f:
         f.attrs["schema_version"] = "1.7"
-    with Recording.open(copy) as rec:
-        assert rec.schema_version == "1.7" and rec.n_rows == 600
+        seal_header(f)
+    with Recording.open(new) as rec:
+        assert rec.schema_version == "1.7" and rec.n_rows == 600 and rec.event_payloads
+
+
+def test_event_payloads_are_required_from_1_2_on(copy):
+    with h5py.File(copy, "r+") as f:                        # a 1.0 file relabelled 1.2
+        f.attrs["schema_version"] = "1.2"
+    assert "missing dataset /events/data_end" in _error(copy)
 
 
 def test_missing_dataset(copy):
@@ -164,7 +184,7 @@ def test_back_pressure_blocks_and_is_measured(tmp_path):
     def slow(batch):
         gate.wait(5)
         original(batch)
-    rec._appender.append = slow
+    rec._appender.append = slow  # type: ignore[method-assign]
     from nlviz.recording.writer import _WRITE_DELAY
     threading.Timer(_WRITE_DELAY + 0.6, gate.set).start()
     rec.append(synthetic_batch(spec, 0, 10))
@@ -338,8 +358,9 @@ def test_checksummed_copy_reads_like_the_original(checksummed):
         assert rec.scan() == [] and ref.scan() == []    # the old file (no checksums) too
         np.testing.assert_array_equal(rec.window("surprise", "L1").values,
                                       ref.window("surprise", "L1").values)
-        assert rec.file["levels/L1/surprise"].fletcher32
-        assert not ref.file["levels/L1/surprise"].fletcher32
+    with h5py.File(checksummed, "r") as f, h5py.File(GOLDEN, "r") as g:
+        assert f["levels/L1/surprise"].fletcher32
+        assert not g["levels/L1/surprise"].fletcher32
 
 
 def test_damaged_chunk_reads_as_nan_for_its_step_range_only(checksummed, tmp_path):
@@ -366,7 +387,7 @@ def test_damaged_chunk_reads_as_nan_for_its_step_range_only(checksummed, tmp_pat
 
 
 def test_export_refusal_names_the_damaged_steps(checksummed, tmp_path, capsys):
-    off, size, _ = chunk_span(checksummed, "wall_time", 130)
+    off, _size, _ = chunk_span(checksummed, "wall_time", 130)
     flip(checksummed, off + 40, 0)
     from nlviz.cli import main
     assert main(["export", str(checksummed), "--csv", str(tmp_path / "o.csv")]) == 2
@@ -375,7 +396,7 @@ def test_export_refusal_names_the_damaged_steps(checksummed, tmp_path, capsys):
 
 
 def test_info_lists_damaged_regions(checksummed, capsys):
-    off, size, _ = chunk_span(checksummed, "global/outer_loss", 599)
+    off, _size, _ = chunk_span(checksummed, "global/outer_loss", 599)
     flip(checksummed, off + 8, 1)
     from nlviz.cli import main
     assert main(["info", str(checksummed)]) == 0
@@ -393,9 +414,10 @@ def test_damaged_snapshot_is_nan_and_reported_others_exact(checksummed):
     flip(checksummed, off + size // 2, 5)
     with Recording.open(checksummed) as rec:
         s = rec.snapshot_at(int(steps[2]))
-        assert s.step == int(steps[2]) and np.isnan(s.weights[1]).all()
+        assert s is not None and good is not None and s.step == int(steps[2]) and np.isnan(s.weights[1]).all()
         assert rec.damaged == [Damage("snapshots/weights/L1", 2, 3, int(steps[2]), int(steps[2]))]
         other = rec.snapshot_at(int(steps[3]))
+        assert other is not None
         for a, b in zip(other.weights + other.updates, good.weights + good.updates):
             np.testing.assert_array_equal(a, b)
 
@@ -403,7 +425,7 @@ def test_damaged_snapshot_is_nan_and_reported_others_exact(checksummed):
 def test_damaged_pyramid_chunk_is_recomputed_from_raw_rows(checksummed):
     with Recording.open(GOLDEN) as ref:
         want = ref.overview("surprise", "L1", max_points=40)
-    off, size, _ = chunk_span(checksummed, "lod/b16", 0)
+    off, _size, _ = chunk_span(checksummed, "lod/b16", 0)
     flip(checksummed, off + 100, 2)
     with Recording.open(checksummed) as rec:
         got = rec.overview("surprise", "L1", max_points=40)
@@ -414,14 +436,14 @@ def test_damaged_pyramid_chunk_is_recomputed_from_raw_rows(checksummed):
 
 
 def test_damaged_step_index_is_refused_when_its_steps_are_unknown(checksummed):
-    off, size, _ = chunk_span(checksummed, "steps", 10)    # first chunk: where did it start?
+    off, _size, _ = chunk_span(checksummed, "steps", 10)    # first chunk: where did it start?
     flip(checksummed, off + 16, 0)
     assert ("/steps rows 0..127 are damaged (checksum error) and their steps cannot be told "
             "from the rows around them") in _error(checksummed)
 
 
 def test_damaged_step_index_between_consecutive_steps_is_restored(checksummed):
-    off, size, _ = chunk_span(checksummed, "steps", 300)    # rows 256..383, no gap around
+    off, _size, _ = chunk_span(checksummed, "steps", 300)    # rows 256..383, no gap around
     flip(checksummed, off + 16, 0)
     with Recording.open(checksummed) as rec:
         np.testing.assert_array_equal(rec.steps, np.arange(600))
@@ -459,9 +481,12 @@ def test_snapshot_step_index_ahead_of_weights_is_clamped(copy):
     from nlviz.replay.source import ReplaySource
     with Recording.open(copy) as rec:
         assert len(rec.snapshot_steps()) == 9
-        assert rec.snapshot_at(700).step == int(rec.snapshot_steps()[-1])
+        last = int(rec.snapshot_steps()[-1])
+        snap = rec.snapshot_at(700)
+        assert snap is not None and snap.step == last
         src = ReplaySource(rec)
-        assert src.snapshot_at(700).step == int(rec.snapshot_steps()[-1])
+        replayed = src.snapshot_at(700)
+        assert replayed is not None and replayed.step == last
         assert rec.refresh() == 600
 
 
@@ -473,7 +498,7 @@ def test_live_refresh_never_mixes_lengths(tmp_path):
                              str(out), "30", "50", "0.02"], stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         from nlviz.replay.source import ReplaySource
         with Recording.open(out) as rec:
             src = ReplaySource(rec)

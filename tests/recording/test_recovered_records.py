@@ -62,15 +62,15 @@ def test_recovered_file_uses_only_the_written_records(tmp_path):
         assert 6 < stored["states"] <= 11
         assert rec.record_rows("probes") == 9
         snap = rec.snapshot_at(10 ** 6)
-        assert snap.step == 287 and float(snap.weights[0][0, 0]) == 287.0
+        assert snap is not None and snap.step == 287 and float(snap.weights[0][0, 0]) == 287.0
         state = rec.state_at_or_before(10 ** 6)
-        assert state.step == 255 and int(state.tensors["step_count"]) == 256
+        assert state is not None and state.step == 255 and int(state.tensors["step_count"]) == 256
         assert [p.step for p in rec.probes()][-1] == 287
         cut = ("records past step 299 were not committed and are left out (kept: events 1 of "
                f"6, probes 9 of 17, snapshots 9 of 17, states 4 of {stored['states']})")
         assert rec.unwritten_note() == cut
         assert f"unwritten:      {cut}" in describe(rec)
-        assert recording_note(rec).endswith(f"; {cut}")
+        assert (recording_note(rec) or "").endswith(f"; {cut}")
 
 
 def test_cleanly_closed_file_with_unwritten_records_is_refused(tmp_path):

@@ -22,18 +22,21 @@ def test_every_per_step_dataset_round_trips(recorded):
             for mi, m in enumerate(spec.level_metrics):
                 np.testing.assert_array_equal(rec.window(m, lv.name).values, b.level[:, li, mi])
             np.testing.assert_array_equal(rec.window("fired", lv.name).values, b.fired[:, li])
-            assert rec.file[L.level_path(lv.name)].attrs[L.A_UPDATE_PERIOD] == lv.update_period
         for gi, m in enumerate(spec.global_metrics):
             np.testing.assert_array_equal(rec.window(m).values, b.scalars[:, gi])
         np.testing.assert_array_equal(rec.window("wall_time").values, b.wall_time)
         np.testing.assert_array_equal(rec.window("regime").values, b.regime)
         np.testing.assert_array_equal(rec.window("token").values, b.token)
-        np.testing.assert_array_equal(rec.file[L.D_INPUTS][:], b.inputs)
-        assert rec.file[L.D_ROWS_COMMITTED][0] == 300 and rec.file[L.D_CLEAN_CLOSE][0] == 1
+        np.testing.assert_array_equal(rec.inputs(), b.inputs)
+        assert rec.n_rows == 300 and rec.complete
+    with h5py.File(path, "r") as f:
+        for lv in spec.levels:
+            assert f[L.level_path(lv.name)].attrs[L.A_UPDATE_PERIOD] == lv.update_period
+        assert f[L.D_ROWS_COMMITTED][0] == 300 and f[L.D_CLEAN_CLOSE][0] == 1
 
 
 def test_sparse_records_round_trip(recorded):
-    path, spec, b = recorded
+    path, _spec, b = recorded
     with Recording.open(path) as rec:
         assert [(e.step, e.kind, e.detail) for e in rec.events] == \
             [(e.step, e.kind, e.detail) for e in b.events]
@@ -44,28 +47,30 @@ def test_sparse_records_round_trip(recorded):
             np.testing.assert_array_equal(got.ages, want.ages)
             np.testing.assert_array_equal(got.errors, want.errors)  # NaN slots compare equal
         assert len(b.snapshots) > 3
-        for want in b.snapshots:
-            got = rec.snapshot_at(want.step)
-            assert got.step == want.step
-            for gw, ww, gu, wu in zip(got.weights, want.weights, got.updates, want.updates):
+        for want_snap in b.snapshots:
+            snap = rec.snapshot_at(want_snap.step)
+            assert snap is not None and snap.step == want_snap.step
+            for gw, ww, gu, wu in zip(snap.weights, want_snap.weights, snap.updates,
+                                      want_snap.updates):
                 np.testing.assert_array_equal(gw, ww)
                 np.testing.assert_array_equal(gu, wu)
-        assert rec.snapshot_at(b.snapshots[1].step + 1).step == b.snapshots[1].step
+        near = rec.snapshot_at(b.snapshots[1].step + 1)
+        assert near is not None and near.step == b.snapshots[1].step
         assert len(b.states) >= 2
-        for want in b.states:
-            got = rec.state_at_or_before(want.step + 1)
-            assert got.step == want.step
-            assert set(got.tensors) == set(want.tensors)
-            for k, v in want.tensors.items():
+        for want_state in b.states:
+            state = rec.state_at_or_before(want_state.step + 1)
+            assert state is not None and state.step == want_state.step
+            assert set(state.tensors) == set(want_state.tensors)
+            for k, v in want_state.tensors.items():
                 if v.dtype.kind == "U":
-                    assert json.loads(str(got.tensors[k])) == json.loads(str(v))
+                    assert json.loads(str(state.tensors[k])) == json.loads(str(v))
                 else:
-                    np.testing.assert_array_equal(got.tensors[k], v)
+                    np.testing.assert_array_equal(state.tensors[k], v)
         assert rec.state_at_or_before(b.states[0].step - 1) is None
 
 
 def test_window_reads_inclusive_step_range(recorded):
-    path, spec, b = recorded
+    path, _spec, b = recorded
     with Recording.open(path) as rec:
         w = rec.window("surprise", "cms2", 120, 129)
         np.testing.assert_array_equal(w.steps, np.arange(120, 130))
@@ -74,7 +79,7 @@ def test_window_reads_inclusive_step_range(recorded):
 
 
 def test_overview_matches_raw_min_max(recorded):
-    path, spec, b = recorded
+    path, _spec, b = recorded
     with Recording.open(path) as rec:
         ov = rec.overview("update_norm", "memory", max_points=20)
         assert ov.bucket_rows == 16
@@ -89,10 +94,10 @@ def test_overview_matches_raw_min_max(recorded):
 
 
 def test_h5py_alone_reads_a_metric(recorded):
-    path, spec, b = recorded
+    path, _spec, b = recorded
     with h5py.File(path, "r") as f:
         n = int(f["status/rows_committed"][0])
         np.testing.assert_array_equal(f["levels/cms1/surprise"][:n], b.level[:, 5, 0])
-        assert f.attrs["schema"] == "nlviz.run" and f.attrs["schema_version"] == "1.1"
+        assert f.attrs["schema"] == "nlviz.run" and f.attrs["schema_version"] == "1.2"
         for key in ("config_json", "created_utc", "nlviz_version", "torch_version", "device"):
             assert key in f.attrs

@@ -1,10 +1,16 @@
 """Continue live from here: bit-for-bit continuation on CPU, parent info, refusals."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import h5py
 import numpy as np
 import pytest
 
 from engine.frames import LEVEL_METRICS, FrameBatch
+from nlviz.recording import layout as L
+from nlviz.recording.filewriter import seal_header
 from nlviz.recording.reader import Recording
 from nlviz.replay.branch import BranchError, branch_session, branchable_steps
 
@@ -22,8 +28,8 @@ def assert_same_frames(got: FrameBatch, want: FrameBatch) -> None:
         np.testing.assert_array_equal(a.ages, b.ages)
         np.testing.assert_array_equal(a.errors, b.errors)
     assert [s.step for s in got.snapshots] == [s.step for s in want.snapshots]
-    for a, b in zip(got.snapshots, want.snapshots):
-        for x, y in zip(a.weights + a.updates, b.weights + b.updates):
+    for sa, sb in zip(got.snapshots, want.snapshots):
+        for x, y in zip(sa.weights + sa.updates, sb.weights + sb.updates):
             np.testing.assert_array_equal(x, y)
 
 
@@ -62,7 +68,7 @@ def test_titans_drift_is_bit_for_bit_after_restore(tiny_run):
 
 def test_branch_recording_names_its_parent_and_matches_it(tiny_run, tmp_path):
     from nlviz.recording.writer import Recorder
-    path, ref = tiny_run
+    path, _ = tiny_run
     with Recording.open(path) as rec:
         br = branch_session(rec, 250)
     s = br.session
@@ -132,3 +138,75 @@ def test_refusals_are_one_line_user_errors(tiny_run, tmp_path):
             branch_session(rec, 205)
         assert "stream event at step 200" in str(info.value) and "\n" not in str(info.value)
         assert branch_session(rec, 230).state_step == 223   # after the switch: fine
+
+
+# ------------------------------------------------------------- schema versions of events
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _relabel(src, dst, version: str):
+    """A copy of ``src`` whose root attribute says ``schema_version = version``."""
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        f.attrs[L.A_SCHEMA_VERSION] = version
+        seal_header(f)
+    return dst
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_old_files_branch_with_their_recorded_live_change(version, tmp_path):
+    """The 1.1 golden run (and the same file labelled 1.0) recorded its lr change at step 40
+    only as a sentence; branching at 45 from the state at 31 re-applies it and the
+    continuation matches the recorded rows."""
+    path = _relabel(DATA / "recording_v1_1.h5", tmp_path / "old.h5", version)
+    with Recording.open(path) as rec:
+        assert rec.schema_version == version and not rec.event_payloads
+        br = branch_session(rec, 45)
+        assert (br.state_step, br.replayed) == (31, 14)
+        assert br.session.config.model.titans.lr == 0.08
+        got = br.session.step(74)                               # steps 46 .. 119
+        for li, lv in enumerate(rec.levels):
+            for mi, m in enumerate(rec.spec.level_metrics):
+                np.testing.assert_allclose(got.level[:, li, mi], rec.window(m, lv, 46).values,
+                                           rtol=1e-5, atol=1e-7, err_msg=f"{lv}/{m}")
+        before = branch_session(rec, 35)                        # before the change
+        assert before.session.config.model.titans.lr != 0.08
+
+
+def test_a_1_2_file_branches_from_the_payload_never_the_sentence(tmp_path):
+    from engine.commands import SetParam
+    path = tmp_path / "param.h5"
+    ref = _record_with_commands(path, {200: SetParam("model.titans.lr", 0.08)})
+    with h5py.File(path, "r+") as f:                            # the text says nothing useful
+        kinds = [k.decode() for k in f[L.D_EVENT_KIND][:]]
+        f[L.D_EVENT_DETAIL][kinds.index("param")] = b"changed, see the payload"
+    with Recording.open(path) as rec:
+        assert rec.event_payloads
+        br = branch_session(rec, 205)
+    assert br.state_step == 191 and br.session.config.model.titans.lr == 0.08
+    assert_same_frames(br.session.step(94), slice_frames(ref, 206, 300))
+    old = _relabel(path, tmp_path / "as_1_1.h5", "1.1")       # the same file read as 1.1:
+    with Recording.open(old) as rec, pytest.raises(BranchError, match="param event at step 200"):
+        branch_session(rec, 205)                                # only the text, unreadable
+
+
+def test_a_1_2_rebuild_or_unreadable_payload_in_between_is_refused(tmp_path):
+    from engine.commands import SetParam
+    path = tmp_path / "rebuilt.h5"
+    _record_with_commands(path, {200: SetParam("model.titans.lr", 0.08)}, steps=260)
+    with h5py.File(path, "r+") as f:
+        ends = f[L.D_EVENT_DATA_END][:]
+        f[L.D_EVENT_DATA][ends[0]:ends[1]] = np.frombuffer(b" " * int(ends[1] - ends[0]),
+                                                            np.uint8)
+    with Recording.open(path) as rec:
+        with pytest.raises(BranchError) as info:
+            branch_session(rec, 205)
+        assert "param (unreadable payload) event at step 200" in str(info.value)
+        assert branch_session(rec, 230).state_step == 223
+    p2 = tmp_path / "d.h5"
+    _record_with_commands(p2, {200: SetParam("run.seed", 5)}, steps=260)
+    with Recording.open(p2) as rec:
+        ev = [e for e in rec.events if e.kind == "param"]
+        assert ev[0].data is not None and ev[0].data["live"] is False
+        with pytest.raises(BranchError, match="param event at step 200"):
+            branch_session(rec, 205)

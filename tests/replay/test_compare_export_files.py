@@ -43,6 +43,7 @@ def test_overlay_of_two_runs_of_different_lengths_and_levels(two_runs):
         assert cmp.labels == ["a", "b"] and cmp.levels == ("L0", "L1", "L2", "L3")
         assert cmp.step_range() == (0, 29_999)
         a, b = cmp.series("surprise", "L1", 100, 899)
+        assert a is not None and b is not None
         np.testing.assert_array_equal(a.steps, np.arange(100, 900))
         np.testing.assert_array_equal(a.values, expected_level(synthetic_spec(3), a.steps)[:, 1, 0])
         np.testing.assert_array_equal(b.values, expected_level(synthetic_spec(4), b.steps)[:, 1, 0])
@@ -50,11 +51,12 @@ def test_overlay_of_two_runs_of_different_lengths_and_levels(two_runs):
         table = cmp.level_table("surprise")
         assert table["L3"][0] is None and table["L3"][1] is not None   # a has no L3
         full_a, full_b = table["L0"]
+        assert full_a is not None and full_b is not None
         assert len(full_a.steps) == 1000 and not full_a.is_summary     # short run: raw
         assert full_b.is_summary and full_b.steps[-1] < 30_000        # long run: pyramid
         assert np.all(full_b.maxs >= full_b.values)
         g = cmp.series("outer_loss")
-        assert [len(s.steps) for s in g] == [1000, len(full_b.steps)]
+        assert [len(s.steps) for s in g if s is not None] == [1000, len(full_b.steps)]
 
 
 def test_config_diff_flattens_and_lists_only_differences(two_runs):
@@ -148,7 +150,7 @@ def test_recovered_file_opens_with_a_note_and_grows(tmp_path):
     w.flush()
     rec = try_open(p)
     assert isinstance(rec, Recording) and rec.recovered
-    note = recording_note(rec)
+    note = recording_note(rec) or ""
     assert "not closed cleanly" in note and "1,000 steps" in note and "\n" not in note
     from nlviz.replay.player import Player
     from nlviz.replay.source import ReplaySource
