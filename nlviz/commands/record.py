@@ -57,7 +57,8 @@ def run_record(args: argparse.Namespace) -> int:
     recorder = Recorder(args.out, session.spec, config.to_dict(), device=session.device_name,
                         stream=session.stream_description, state_template=template,
                         overwrite=overwrite,
-                        device_requested=config.run.device)
+                        device_requested=config.run.device,
+                        torch_version=session.torch_version)
     if session.device_note:
         print(f"nlviz: note: {session.device_note}", file=sys.stderr)
     try:

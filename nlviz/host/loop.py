@@ -22,7 +22,7 @@ import signal
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from engine.commands import Mark, Reset, SetParam, SwitchStream
 from engine.config import ConfigError
@@ -123,7 +123,7 @@ class EngineLoop:
             from nlviz.replay.branch import branch_session
             with Recording.open(source.path) as rec:
                 br = branch_session(rec, int(source.step))
-            self.session: Session = cast("Session", br.session)
+            self.session: Session = br.session
             parent = br.parent
         else:
             try:

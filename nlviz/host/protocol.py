@@ -36,7 +36,7 @@ from engine.config import Config
 from engine.frames import FrameBatch, RunSpec
 
 if TYPE_CHECKING:
-    from nlviz.recording.writer import RecorderStats
+    from nlviz.recording.stats import RecorderStats
 
 
 # ---- where a session comes from ----------------------------------------------------------

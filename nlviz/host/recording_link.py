@@ -17,7 +17,7 @@ from nlviz.errors import one_line
 
 if TYPE_CHECKING:                  # the engine (torch) is loaded by the child's loop
     from engine.session import Session
-    from nlviz.recording.writer import RecorderStats
+    from nlviz.recording.stats import RecorderStats
 
 
 def state_template(session: Session) -> dict[str, np.ndarray] | None:
@@ -80,7 +80,8 @@ class RecordingLink:
                                   stream=session.stream_description,
                                   state_template=template, parent=self.parent,
                                   overwrite=self._overwrite,
-                                  device_requested=session.config.run.device)
+                                  device_requested=session.config.run.device,
+                                  torch_version=session.torch_version)
         self._spec = session.spec
 
     def append(self, batch: FrameBatch) -> str | None:

@@ -69,7 +69,7 @@ class Controller(QObject):
     request = Signal(object)                 # -> EngineWorker.submit (queued)
     stoppedCleanly = Signal()
 
-    def __init__(self, window: MainWindow[LiveFront], source: Config | tuple,
+    def __init__(self, window: MainWindow[LiveFront], source: Config | BranchSource,
                  preset: str = "default",
                  capacity: int = 100_000, fps: float = REDRAW_HZ) -> None:
         super().__init__()

@@ -24,6 +24,7 @@ from nlviz.qt.panels.forgetting import ForgettingPanel
 from nlviz.qt.panels.heatmap import HeatmapPanel
 from nlviz.qt.panels.inputs import InputPanel
 from nlviz.qt.panels.metrics import MetricsPanel
+from nlviz.recording.stats import RecorderStats
 from nlviz.series.source import FrameSource
 from nlviz.series.views import HistoryView, InputSlot, RunStats
 
@@ -54,7 +55,7 @@ class StatusSink(Protocol):
     def set_numbers(self, steps_per_s: float, steps_done: int, fps: float, playing: bool,
                     engine_pid: int | None = None) -> None: ...
 
-    def set_recording(self, stats: object | None) -> None: ...
+    def set_recording(self, stats: RecorderStats | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class PresenterStatus:
     step: int                      # steps done (last step held + 1; 0 while empty)
     steps_per_s: float = 0.0       # from the run's stats (live)
     playing: bool = False
-    recording: tuple | None = None
+    recording: RecorderStats | None = None   # the recorder's numbers, None when not recording
     engine_pid: int | None = None
 
 

@@ -7,7 +7,7 @@ import sys
 
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
-from nlviz.recording.writer import RecorderStats
+from nlviz.recording.stats import RecorderStats
 
 
 def rss_mb(pid: int | str = "self") -> float:

@@ -1,7 +1,3 @@
-"""HDF5 run recordings: ``Recorder`` writes, ``Recording`` reads. Qt-free."""
-from __future__ import annotations
-
-from nlviz.recording.reader import Recording, RecordingError, Window
-from nlviz.recording.writer import Recorder, RecorderError, RecorderStats
-
-__all__ = ["Recorder", "RecorderError", "RecorderStats", "Recording", "RecordingError", "Window"]
+"""HDF5 run recordings: ``writer.Recorder`` writes, ``reader.Recording`` reads. Qt-free and
+torch-free; the only package that names HDF5 datasets. Import the modules themselves: this
+``__init__`` imports nothing, so ``nlviz.recording.stats`` (a plain value) costs no h5py."""

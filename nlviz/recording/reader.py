@@ -527,17 +527,6 @@ class Recording(SparseRecords):
             mm[a - b_lo:b - b_lo, 1] = np.fmax.reduce(raw, axis=1)
         return mm
 
-    # ---- transition shims (issue 9): remove once nlviz/replay/source.py and
-    # nlviz/qt/replay/controller.py use column() / column_at() / wall_time() ---------------
-    def read(self, path: str, lo: int, hi: int) -> np.ndarray:
-        """Deprecated: rows of a dataset by HDF5 path; use ``column`` (by series name)."""
-        return self._read(path, lo, hi)
-
-    @property
-    def file(self) -> h5py.File:
-        """Deprecated: the h5py file; use ``column``, ``series_dtype``, ``wall_time``."""
-        return self._f
-
     # ---- misc -------------------------------------------------------------------------------
     def close(self) -> None:
         self._f.close()

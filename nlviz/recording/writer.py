@@ -13,7 +13,6 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import h5py
@@ -25,6 +24,7 @@ from nlviz.recording import failure as F
 from nlviz.recording import layout as L
 from nlviz.recording.filewriter import BatchAppender, create_layout, seal_header
 from nlviz.recording.outlock import OutputLock
+from nlviz.recording.stats import RecorderStats
 from nlviz.recording.superblock import clamp_eof
 
 _STOP = object()
@@ -41,28 +41,6 @@ def _loaded_torch_version() -> str:
 
 class RecorderError(RuntimeError):
     """The writer thread failed; rows flushed before the failure stay in the file."""
-
-
-@dataclass(frozen=True)
-class RecorderStats:
-    """A snapshot of the recorder's progress (cheap; safe from any thread).
-
-    Attributes
-    ----------
-    path : the recording file.
-    rows_committed : steps flushed to disk and visible to readers.
-    bytes_on_disk : current file size in bytes.
-    queue_fill : 0..1, how full the queue is (1 = the engine is being held back).
-    blocked_seconds_total : total time ``append`` waited for room in the queue.
-    last_flush_age_s : seconds since the last flush.
-    """
-
-    path: str
-    rows_committed: int
-    bytes_on_disk: int
-    queue_fill: float
-    blocked_seconds_total: float
-    last_flush_age_s: float
 
 
 class Recorder:

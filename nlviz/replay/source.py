@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.frames import ProbeRecord, SnapshotRecord
-from nlviz.recording import layout as L
 from nlviz.recording.reader import Recording
 from nlviz.series.decimate import max_from
 from nlviz.series.smoothing import smooth_series
@@ -137,7 +136,7 @@ class ReplaySource:
             s = self.summary(start_step, stop_step)
             self.last_summary = s
             level = _interleave(s.level_min, s.level_max)
-            regime = self._rows_at(L.D_REGIME, s.steps)
+            regime = self.rec.column_at("regime", None, s.steps)
             return HistoryView(np.repeat(s.steps, 2).astype(np.float64), level, level,
                                np.repeat(s.fired_any, 2, axis=-1),
                                _interleave(s.scalars_min, s.scalars_max), np.repeat(regime, 2),
@@ -154,12 +153,12 @@ class ReplaySource:
         fired = np.empty((Lv, n), np.uint8)
         for li, lv in enumerate(spec.level_names):   # damaged chunks read as NaN / 0
             for mi, m in enumerate(spec.level_metrics):
-                level[li, mi] = rec.read(L.level_path(lv, m), lo, hi)
-            fired[li] = rec.read(L.level_path(lv, L.D_FIRED), lo, hi)
+                level[li, mi] = rec.column(m, lv, lo, hi)
+            fired[li] = rec.column("fired", lv, lo, hi)
         scalars = np.empty((len(spec.global_metrics), n), np.float32)
         for gi, m in enumerate(spec.global_metrics):
-            scalars[gi] = rec.read(L.global_path(m), lo, hi)
-        regime = rec.read(L.D_REGIME, lo, hi)
+            scalars[gi] = rec.column(m, None, lo, hi)
+        regime = rec.regime(lo, hi)
         # the live buffers' smoothing, started at the first visible row
         smooth = smooth_series(level, fired, self.smoothing, spec.level_metrics)
         return HistoryView(rec.steps[lo:hi].astype(np.float64), level, smooth, fired, scalars,
@@ -206,17 +205,9 @@ class ReplaySource:
         if hi <= lo or len(bucket_steps) == 0:
             return out
         for li, lv in enumerate(self.spec.level_names):
-            col = rec.read(L.level_path(lv, L.D_FIRED), lo, hi)
+            col = rec.column("fired", lv, lo, hi)
             out[li] = max_from(col, starts)
         return out
-
-    def _rows_at(self, path: str, steps: np.ndarray) -> np.ndarray:
-        """Values of a per-step dataset at the rows of ``steps`` (recorded steps)."""
-        rows = np.searchsorted(self.rec.steps, steps, "left")
-        if len(rows) == 0:
-            return np.zeros(0, self.rec.file[path].dtype)
-        lo, hi = int(rows.min()), int(rows.max()) + 1
-        return self.rec.read(path, lo, hi)[rows - lo]
 
     # ---- sparse records at the cursor ----------------------------------------------------
     def probes_at(self, cursor: int) -> list[ProbeRecord]:
@@ -256,8 +247,8 @@ class ReplaySource:
             return None
         lo = max(0, hi - self.inputs_kept)
         r = self.rec
-        return InputSlot(r.read(L.D_INPUTS, lo, hi), r.read(L.D_TOKEN, lo, hi),
-                         r.read(L.D_REGIME, lo, hi), int(r.steps[hi - 1]))
+        return InputSlot(r.inputs(lo, hi), r.token(lo, hi), r.regime(lo, hi),
+                         int(r.steps[hi - 1]))
 
     def event_marks(self) -> tuple[np.ndarray, list[str], list[str]]:
         """(steps (E,), kinds, details) of every event, for marks on the timeline."""

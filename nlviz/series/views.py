@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlviz.recording.stats import RecorderStats
+
 # Metrics that only change when a level fires: smoothed (and drawn) on fired steps only.
 AT_UPDATE_METRICS: tuple[str, ...] = ("update_norm", "update_rel")
 
@@ -58,7 +60,7 @@ class RunStats:
     steps_per_s: float = 0.0
     batch: int = 0
     playing: bool = False
-    recording: tuple | None = None     # Recorder.stats() tuple, or None
+    recording: RecorderStats | None = None     # the recorder's last numbers, or None
     record_blocked_s: float = 0.0
 
 

@@ -21,8 +21,8 @@ STEPS = 600
 def main() -> None:
     """The synthetic 1.0 file (3 levels, 600 steps, a pause event at step 300)."""
     from engine.frames import EventRecord
-    from tests.support.synthetic import state_template, synthetic_batch, synthetic_spec
     from nlviz.recording.writer import Recorder
+    from tests.support.synthetic import state_template, synthetic_batch, synthetic_spec
 
     out = HERE / "recording_v1_0.h5"
     spec = synthetic_spec(n_levels=3)

@@ -133,7 +133,7 @@ def test_panels_clear_and_name_the_nearest_snapshot(qtbot):
 
 def test_status_bar_shows_the_recorder_and_only_the_replay_numbers(qtbot):
     from nlviz.qt.status import StatusPanel
-    from nlviz.recording.writer import RecorderStats
+    from nlviz.recording.stats import RecorderStats
     live = StatusPanel(engine=True)
     qtbot.addWidget(live)
     live.set_recording(RecorderStats("/tmp/x/run.h5", 1234, 2_500_000, 0.95, 0.0, 0.1))

@@ -16,7 +16,7 @@ from engine.config import Config, StreamConfig
 from engine.frames import FrameBatch, RunSpec
 from nlviz.config_loader import load_config
 from nlviz.host import protocol as P
-from nlviz.recording.writer import RecorderStats
+from nlviz.recording.stats import RecorderStats
 
 SPEC = RunSpec(levels=(), d_in=2, probe_size=1)
 

@@ -15,7 +15,8 @@ SCRIPT = """
 import sys, tempfile, os
 import {modules}
 from engine.frames import FrameBatch, LevelSpec, RunSpec
-from nlviz.recording import Recorder, Recording
+from nlviz.recording.reader import Recording
+from nlviz.recording.writer import Recorder
 spec = RunSpec((LevelSpec("a", "cms", 1, (2, 2)),), d_in=2, probe_size=1)
 path = os.path.join(tempfile.mkdtemp(), "r.h5")
 with Recorder(path, spec, {{}}, device="cpu", stream="s") as rec:
@@ -38,7 +39,8 @@ def test_torch_version_comes_from_the_caller_or_the_loaded_torch(tmp_path):
     import torch
 
     from engine.frames import FrameBatch, LevelSpec, RunSpec
-    from nlviz.recording import Recorder, Recording
+    from nlviz.recording.reader import Recording
+    from nlviz.recording.writer import Recorder
     spec = RunSpec((LevelSpec("a", "cms", 1, (2, 2)),), d_in=2, probe_size=1)
     for name, given, want in (("given.h5", "9.9.9", "9.9.9"),
                               ("loaded.h5", None, str(torch.__version__))):

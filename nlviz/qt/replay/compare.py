@@ -29,12 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nlviz.errors import UserError
+from nlviz.errors import UserError, one_line
 from nlviz.qt.export import save_plot, save_widget
 from nlviz.qt.panels.metrics import DEFAULT_METRICS, TITLES
 from nlviz.qt.theme import LEVEL_COLORS
 from nlviz.replay.compare import MAX_RUNS, Comparison, RunSeries
-from nlviz.replay.files import one_line
 from nlviz.series.views import AT_UPDATE_METRICS
 
 RUN_COLORS = ("#5da5ff", "#ffa94d", "#51cf66", "#ff6b6b", "#cc5de8", "#fcc419", "#22b8cf",

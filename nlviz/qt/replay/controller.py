@@ -144,7 +144,7 @@ class ReplayController(QObject):
         self.close_recording()
         self.rec = rec
         self.src = ReplaySource(rec, raw_limit=self.raw_limit)
-        self.player = Player(rec.steps, rec.file["wall_time"][: rec.n_rows], refresh=self._refresh)
+        self.player = Player(rec.steps, rec.wall_time(), refresh=self._refresh)
         self.player.tail = rec.recovered
         self.player.tail_poll_s = math.inf           # the tail timer polls instead
         self.branching.steps = branchable_steps(rec)
@@ -174,7 +174,7 @@ class ReplayController(QObject):
         assert self.src is not None and self.rec is not None
         self.src.refresh()
         self.branching.steps = branchable_steps(self.rec)
-        return self.rec.steps, self.rec.file["wall_time"][: self.rec.n_rows]
+        return self.rec.steps, self.rec.wall_time()
 
     def _show_timeline(self) -> None:
         assert self.src is not None and self.player is not None
