@@ -6,11 +6,21 @@ import numpy as np
 from nlviz.recording.layout import LOD_BUCKETS, LOD_FACTOR
 
 
-def reduce_minmax(values: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max over consecutive groups of ``factor`` rows, ignoring NaN (a group of
-    only NaN gives NaN); inf is kept. ``values`` is (n, S) with n a multiple of factor."""
-    grouped = values.reshape(-1, factor, *values.shape[1:])
-    return np.fmin.reduce(grouped, axis=1), np.fmax.reduce(grouped, axis=1)
+def group_min(values: np.ndarray, k: int) -> np.ndarray:
+    """Min over consecutive groups of ``k`` rows of (n, ...) ``values`` (n a multiple of k)
+    -> (n/k, ...); NaN is ignored (an all-NaN group gives NaN), inf is kept."""
+    return np.fmin.reduce(values.reshape(-1, k, *values.shape[1:]), axis=1)
+
+
+def group_max(values: np.ndarray, k: int) -> np.ndarray:
+    """Max over consecutive groups of ``k`` rows, as ``group_min``."""
+    return np.fmax.reduce(values.reshape(-1, k, *values.shape[1:]), axis=1)
+
+
+def group_minmax(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``group_min`` and ``group_max`` of the same rows: the one NaN-ignoring min/max
+    summary of nlviz (the pyramid, the reader's tail, the replay summary's buckets)."""
+    return group_min(values, k), group_max(values, k)
 
 
 class PyramidBuilder:
@@ -36,8 +46,7 @@ class PyramidBuilder:
             full = (lo.shape[0] // LOD_FACTOR) * LOD_FACTOR
             self._carry_min[j], self._carry_max[j] = lo[full:], hi[full:]
             if full:
-                lo = np.fmin.reduce(lo[:full].reshape(-1, LOD_FACTOR, self.n_series), axis=1)
-                hi = np.fmax.reduce(hi[:full].reshape(-1, LOD_FACTOR, self.n_series), axis=1)
+                lo, hi = group_min(lo[:full], LOD_FACTOR), group_max(hi[:full], LOD_FACTOR)
             else:
                 lo = hi = np.zeros((0, self.n_series), np.float32)
             out.append(np.stack([lo, hi], axis=-1))

@@ -22,6 +22,7 @@ from nlviz.recording import layout as L
 from nlviz.recording.base import RecordingError, _text
 from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
 from nlviz.recording.h5open import open_h5
+from nlviz.recording.pyramid import group_minmax
 from nlviz.recording.records import SparseRecords
 from nlviz.recording.validate import (
     backed_rows,
@@ -505,8 +506,9 @@ class Recording(SparseRecords):
         for part, start in ((head, lo), (tail, tail_lo)):
             if part is not None and len(part):
                 steps.append(self.steps[start:start + 1])
-                mins.append(np.fmin.reduce(part, keepdims=True).astype(np.float32))
-                maxs.append(np.fmax.reduce(part, keepdims=True).astype(np.float32))
+                mn, mx = group_minmax(part, len(part))
+                mins.append(mn.astype(np.float32))
+                maxs.append(mx.astype(np.float32))
         order = np.argsort(np.concatenate(steps), kind="stable")
         return Overview(np.concatenate(steps)[order], np.concatenate(mins)[order],
                         np.concatenate(maxs)[order], bucket)
@@ -523,8 +525,7 @@ class Recording(SparseRecords):
         for a, b in bad:
             raw = self._read(raw_path, a * bucket, b * bucket).astype(np.float32)
             raw = raw.reshape(b - a, bucket)
-            mm[a - b_lo:b - b_lo, 0] = np.fmin.reduce(raw, axis=1)
-            mm[a - b_lo:b - b_lo, 1] = np.fmax.reduce(raw, axis=1)
+            mm[a - b_lo:b - b_lo, 0], mm[a - b_lo:b - b_lo, 1] = group_minmax(raw.ravel(), bucket)
         return mm
 
     # ---- misc -------------------------------------------------------------------------------

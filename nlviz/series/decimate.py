@@ -3,11 +3,13 @@
 Used by the metric plots (``minmax_buckets``: buckets aligned to step numbers, with an
 exact raw tail), the fired raster (``peak_bins``: max over fixed groups) and the replay
 summary's fired flags (``max_from``: max over buckets that start at given indices).
-``group_minmax`` is the NaN-ignoring form the recording's summary pyramid computes.
+The NaN-ignoring group min/max (``group_minmax``) is the recording pyramid's own, re-used here.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from nlviz.recording.pyramid import group_minmax
 
 
 def visible_slice(x: np.ndarray, x0: float, x1: float) -> tuple[int, int]:
@@ -40,14 +42,6 @@ def minmax_buckets(x: np.ndarray, y: np.ndarray, lo: int, hi: int, k: int,
         mn[empty] = np.nan
         mx[empty] = np.nan
     return x[start:end:k], mn, mx, end
-
-
-def group_minmax(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max over consecutive groups of ``k`` rows of (n, ...) ``values`` (n a
-    multiple of k) -> two (n/k, ...) arrays; NaN is ignored (an all-NaN group gives NaN),
-    inf is kept."""
-    grouped = values.reshape(-1, k, *values.shape[1:])                # (n/k, k, ...)
-    return np.fmin.reduce(grouped, axis=1), np.fmax.reduce(grouped, axis=1)
 
 
 def peak_bins(values: np.ndarray, k: int) -> np.ndarray:
