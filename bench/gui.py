@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication
 from engine.frames import FrameBatch, LevelSpec, RunSpec
 from nlviz.config_loader import load_config
 from nlviz.qt.controller import Controller
+from nlviz.qt.live_front import LiveFront, live_window
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.status import rss_mb
 from nlviz.qt.theme import DARK, apply_theme
@@ -52,11 +53,11 @@ def synthetic_batch(spec: RunSpec, start: int, n: int, rng: np.random.Generator)
                       wall_time=np.zeros(n))
 
 
-def _window(app: QApplication, session_spec: RunSpec | None = None) -> tuple[MainWindow,
+def _window(app: QApplication, session_spec: RunSpec | None = None) -> tuple[MainWindow[LiveFront],
                                                                              Controller]:
     """Window + controller on the default preset; the engine process starts only with
     ``controller.start()`` (the synthetic benchmarks never start it)."""
-    window = MainWindow()
+    window = live_window()
     controller = Controller(window, load_config("default"), capacity=HISTORY)
     if session_spec is not None:
         controller.buffers.reset(session_spec)
@@ -76,7 +77,7 @@ def bench_redraw(app: QApplication, frames: int = 150) -> dict[str, float]:
     for s in range(0, HISTORY, 8192):
         controller.buffers.push(synthetic_batch(spec, s, min(8192, HISTORY - s), rng))
     controller.redrawer.window_steps = HISTORY
-    window.controls.window_box.setCurrentIndex(3)
+    window.front.controls.window_box.setCurrentIndex(3)
     step = HISTORY
     times = []
     for i in range(frames + 10):
@@ -112,7 +113,7 @@ def bench_live(app: QApplication, seconds: float, fill: int = 0) -> dict[str, fl
     everything is measured with that much history on screen."""
     window, controller = _window(app)
     if fill:
-        window.controls.window_box.setCurrentIndex(HUNDRED_K_INDEX)
+        window.front.controls.window_box.setCurrentIndex(HUNDRED_K_INDEX)
     t_start = time.perf_counter()
     ready = QEventLoop()
     controller.worker.started.connect(ready.quit)

@@ -33,7 +33,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from bench.recording import make_big
-from nlviz.qt.replay.controller import open_replay
+from nlviz.qt.replay.app import open_replay
 from nlviz.qt.theme import DARK, apply_theme
 
 
@@ -51,7 +51,7 @@ def open_first_paint(app: QApplication, path: str) -> tuple[float, str]:
     app.processEvents()
     window.repaint()
     dt = time.perf_counter() - t0
-    text = window.summary_label.text()
+    text = window.deck.summary_label.text()
     rc.shutdown()
     window.close()
     app.processEvents()
@@ -63,7 +63,7 @@ def scrub(app: QApplication, path: str, width_index: int, trials: int) -> float:
     window.resize(1600, 1000)
     window.show()
     app.processEvents()
-    window.width_box.setCurrentIndex(width_index)
+    window.front.width_box.setCurrentIndex(width_index)
     rng = np.random.default_rng(0)
     assert rc.player is not None
     last = int(rc.player.steps[-1])
@@ -71,7 +71,7 @@ def scrub(app: QApplication, path: str, width_index: int, trials: int) -> float:
     for _ in range(trials):
         s = int(rng.integers(0, last))
         t0 = time.perf_counter()
-        rc.seek(s, sparse=rc.presenter.slow_due())
+        rc.transport.seek(s, sparse=rc.presenter.slow_due())
         window.repaint()
         times.append(time.perf_counter() - t0)
     rc.shutdown()
@@ -93,7 +93,7 @@ def drag(app: QApplication, path: str, seconds: float = 2.0) -> float:
 
     def move() -> None:
         pos["s"] = (pos["s"] + last // 200) % last
-        rc.request_seek(pos["s"])
+        rc.transport.request_seek(pos["s"])
         total["n"] += 1
 
     timer = QTimer()
@@ -116,15 +116,15 @@ def replay_max(app: QApplication, path: str, seconds: float) -> tuple[float, flo
     window.resize(1600, 1000)
     window.show()
     app.processEvents()
-    window.width_box.setCurrentIndex(2)                  # 5k steps up to the cursor
-    window.timeline.mode_box.setCurrentIndex(2)          # max
-    rc.home()
+    window.front.width_box.setCurrentIndex(2)                  # 5k steps up to the cursor
+    window.front.timeline.mode_box.setCurrentIndex(2)          # max
+    rc.transport.home()
     player = rc.player
     assert player is not None
     n0 = len(rc.presenter.frame_times)
     r0 = player.row
     t0 = time.perf_counter()
-    rc.play()
+    rc.transport.play()
     deadline = t0 + seconds
     while time.perf_counter() < deadline and player.playing:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)

@@ -283,18 +283,13 @@ class Presenter(QObject):
         if turn in (None, 0):
             probes = src.probes_at(cursor)
             if every and not probes:
-                for curve in d.forgetting.curves:
-                    curve.setData([], [])
-                d.forgetting.caption.setText(f"no probe evaluation at or before step {cursor:,}")
+                d.forgetting.clear(f"no probe evaluation at or before step {cursor:,}")
             elif probes and self._fresh(0, probes[-1], every, d.forgetting):
                 d.forgetting.set_probes(probes)
         if turn in (None, 1):
             snap = src.snapshot_at(cursor)
             if snap is not None and self._fresh(1, snap, every, d.heatmap):
-                d.heatmap.set_snapshot(snap)
-                if every and snap.step != cursor:
-                    d.heatmap.caption.setText(d.heatmap.caption.text() +
-                                              f" (nearest snapshot to step {cursor:,})")
+                d.heatmap.set_snapshot(snap, cursor if every else None)
         if turn in (None, 2):
             inp = src.input_at(cursor)
             if inp is not None and self._fresh(2, inp, every, d.inputs):
