@@ -26,8 +26,8 @@ from PySide6.QtWidgets import QApplication
 
 from engine.frames import FrameBatch, LevelSpec, RunSpec
 from nlviz.config_loader import load_config
-from nlviz.qt.controller import Controller
-from nlviz.qt.live_front import LiveFront, live_window
+from nlviz.qt.live.controller import Controller
+from nlviz.qt.live.front import LiveFront, live_window
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.status import rss_mb
 from nlviz.qt.theme import DARK, apply_theme

@@ -1,5 +1,5 @@
 """``run_app(args)``: the one entry point of the GUI (``nlviz.cli``): build the
-QApplication, then the live front (``nlviz.qt.live_app``) or, with ``--replay``, the
+QApplication, then the live front (``nlviz.qt.live.app``) or, with ``--replay``, the
 replay front (``nlviz.qt.replay.app``), and run. The two fronts never import each other;
 this module joins them: the live window's File menu opens recordings in a replay window,
 and a replay's "Continue live from here" reaches the live engine (built on first use).
@@ -11,7 +11,7 @@ after Ctrl-C, 0 otherwise).
 
 ``--screenshot PNG`` waits for the engine (and runs ``--steps`` steps), saves a picture
 of the whole window and exits 0; with one line it exits 1 when the engine never started,
-2 when the recording could not be created (``nlviz.qt.live_screenshot``).
+2 when the recording could not be created (``nlviz.qt.live.screenshot``).
 """
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ import sys
 from PySide6.QtWidgets import QApplication
 
 from nlviz.errors import UserError
-from nlviz.qt.controller import Controller
-from nlviz.qt.export import picture_kind
 from nlviz.qt.exporting import Exporter
 from nlviz.qt.file_menu import FileMenu, install_file_menu
-from nlviz.qt.live_app import build, launch
-from nlviz.qt.live_front import LiveFront
-from nlviz.qt.live_screenshot import screenshot
+from nlviz.qt.live.app import build, launch
+from nlviz.qt.live.controller import Controller
+from nlviz.qt.live.front import LiveFront
+from nlviz.qt.live.screenshot import screenshot
 from nlviz.qt.main_window import MainWindow
+from nlviz.qt.pictures import picture_kind
 from nlviz.qt.quitting import Quitter
 from nlviz.qt.replay.app import open_replay, run_replay
 from nlviz.qt.replay.branching import LiveTarget

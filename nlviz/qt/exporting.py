@@ -1,5 +1,5 @@
 """File > Screenshot and File > Export, one path for both fronts: a picture of the window
-or of one plot (PNG or SVG by the suffix, ``nlviz.qt.export``), and the visible step range
+or of one plot (PNG or SVG by the suffix, ``nlviz.qt.pictures``), and the visible step range
 of a recording as CSV. Asks for a path when none is given; the outcome is one line in the
 window's status bar."""
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any, Protocol
 
 from nlviz.errors import UserError, one_line
 from nlviz.qt.dialogs import Dialogs
-from nlviz.qt.export import save_plot
 from nlviz.qt.main_window import MainWindow
+from nlviz.qt.pictures import save_plot
 from nlviz.qt.screenshot import save_picture
+from nlviz.recording.csv import export_csv
 from nlviz.recording.reader import Recording
-from nlviz.replay.export import export_visible_csv
 
 PICTURES = "Pictures (*.png *.svg)"
 
@@ -75,7 +75,7 @@ class Exporter:
         if not out:
             return None
         try:
-            n = export_visible_csv(rec, out, lo, hi)
+            n = export_csv(rec, str(out), None, lo, hi)
         except (UserError, OSError) as exc:
             self.window.show_message(one_line(exc), error=True)
             return None

@@ -2,7 +2,7 @@
 SVG by the suffix; File > Screenshot and File > Export use it too) and ``grab_later``
 (``--screenshot``: let the views settle, redraw, save, close, end the event loop).
 
-The live front first waits for its engine (``nlviz.qt.live_screenshot``); the replay
+The live front first waits for its engine (``nlviz.qt.live.screenshot``); the replay
 front grabs once the recording is drawn. The exit code is 0 for a picture, 2 when it
 could not be saved.
 """
@@ -15,7 +15,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from nlviz.errors import UserError, one_line
-from nlviz.qt.export import save_widget
+from nlviz.qt.pictures import save_widget
 
 SCREENSHOT_SETTLE_MS = 400
 

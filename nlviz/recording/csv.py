@@ -1,7 +1,7 @@
 """Tidy CSV export of a recording: one row per (step, level), the metrics as columns.
 
 Used by ``nlviz export`` (``nlviz.commands.export``) and the replay window's "export the
-visible range" (``nlviz.replay.export``). No Qt, no torch.
+visible range" (``nlviz.qt.exporting``). No Qt, no torch.
 """
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ def tiny_config():
 @pytest.fixture
 def gui(qtbot, tiny_config):
     """A window + controller on the tiny preset, started; stopped cleanly afterwards."""
-    from nlviz.qt.controller import Controller
-    from nlviz.qt.live_front import live_window
+    from nlviz.qt.live.controller import Controller
+    from nlviz.qt.live.front import live_window
 
     window = live_window()
     controller = Controller(window, tiny_config, preset="tiny", capacity=20_000)

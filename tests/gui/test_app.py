@@ -11,7 +11,7 @@ import numpy as np
 from engine.config import StreamConfig
 from engine.frames import METRIC_INDEX
 from nlviz.config_loader import load_config
-from nlviz.qt.worker import Restart
+from nlviz.qt.live.worker import Restart
 from nlviz.series.views import AT_UPDATE_METRICS
 from tests.host.loops import FAULTY_LOOP, InjectFault
 

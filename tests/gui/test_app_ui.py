@@ -21,8 +21,8 @@ def _step(qtbot, controller, n):
 
 
 def _started(qtbot, config, preset="tiny"):
-    from nlviz.qt.controller import Controller
-    from nlviz.qt.live_front import live_window
+    from nlviz.qt.live.controller import Controller
+    from nlviz.qt.live.front import live_window
     window = live_window()
     controller = Controller(window, config, preset=preset, capacity=20_000)
     qtbot.addWidget(window)

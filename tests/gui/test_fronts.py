@@ -18,7 +18,7 @@ EXPORTS = ["Plot: surprise", "Plot: update_norm", "Plot: retention", "Plot: lr",
 def fronts(qtbot):
     """A live window (no engine) and a replay window, each with its File menu."""
     from nlviz.qt.app import install_live_menu
-    from nlviz.qt.live_front import live_window
+    from nlviz.qt.live.front import live_window
     from nlviz.qt.replay.app import open_replay
     live = live_window()
     qtbot.addWidget(live)
@@ -33,7 +33,7 @@ def fronts(qtbot):
 
 
 def test_one_window_class_and_one_deck_for_both_fronts(fronts):
-    from nlviz.qt.live_front import LiveFront
+    from nlviz.qt.live.front import LiveFront
     from nlviz.qt.main_window import MainWindow
     from nlviz.qt.panels.deck import PanelDeck
     from nlviz.qt.replay.window import ReplayFront
@@ -74,8 +74,9 @@ def test_one_file_menu_on_both_fronts_with_the_same_actions_in_order(fronts):
 
 
 def test_screenshot_is_one_path_for_both_fronts(fronts, tmp_path):
-    from nlviz.qt import exporting, live_screenshot, screenshot
+    from nlviz.qt import exporting, screenshot
     from nlviz.qt.file_menu import FileMenu
+    from nlviz.qt.live import screenshot as live_screenshot
     from nlviz.qt.replay import app as replay_app
     assert exporting.save_picture is screenshot.save_picture
     assert live_screenshot.grab_now is screenshot.grab_now

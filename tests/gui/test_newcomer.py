@@ -103,7 +103,7 @@ def test_enter_in_a_config_field_applies_it(qtbot, gui):
 
 def test_list_fields_are_not_cut_off(qtbot):
     from nlviz.config_loader import load_config
-    from nlviz.qt.live_front import live_window
+    from nlviz.qt.live.front import live_window
     window = live_window()
     qtbot.addWidget(window)
     cfg = load_config("tiny", ["model.cms.periods=[2, 8, 32, 128, 512]",

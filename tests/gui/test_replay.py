@@ -391,7 +391,7 @@ def test_continue_live_on_another_stream_switches_after_the_restart(replay, run2
 def _bare_live_window(qtbot):
     """A live window (no engine) with the File menu as the app installs it."""
     from nlviz.qt.app import install_live_menu
-    from nlviz.qt.live_front import live_window
+    from nlviz.qt.live.front import live_window
     live = live_window()
     qtbot.addWidget(live)
     return live, install_live_menu(live, controller=None)

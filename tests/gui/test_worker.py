@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QObject, QThread, Signal
 
 from nlviz.host.protocol import Pause, Play, SessionInfo, StepN, Stop
-from nlviz.qt.worker import EngineWorker
+from nlviz.qt.live.worker import EngineWorker
 from nlviz.series.ring import RunBuffers
 
 START_TIMEOUT_MS = 60_000          # the engine process imports torch first

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from nlviz.errors import UserError
+from nlviz.recording.csv import export_csv
 from nlviz.recording.reader import Recording
 from nlviz.recording.writer import Recorder
 from nlviz.replay import recording_note, try_open
 from nlviz.replay.compare import Comparison, config_diff, flatten
-from nlviz.replay.export import export_visible_csv
 from tests.support.synthetic import expected_level, synthetic_batch, synthetic_spec
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "recording_v1_0.h5"
@@ -77,7 +77,7 @@ def test_at_most_eight_runs(two_runs):
 def test_export_visible_range_csv(two_runs, tmp_path):
     out = tmp_path / "vis.csv"
     with Recording.open(two_runs[0]) as rec:
-        n = export_visible_csv(rec, out, 10, 19, levels=["L2"], metrics=["surprise", "outer_loss"])
+        n = export_csv(rec, str(out), ["L2"], 10, 19, metrics=["surprise", "outer_loss"])
     assert n == 10
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["step", "wall_time", "regime", "token", "level", "update_period", "fired",
@@ -90,8 +90,8 @@ def test_export_visible_range_csv(two_runs, tmp_path):
     assert [np.float32(float(r[8])) for r in rows[1:]] == list(b.scalars[:, 0])
     with Recording.open(two_runs[0]) as rec:
         with pytest.raises(UserError, match="metrics nope"):
-            export_visible_csv(rec, out, 0, 5, metrics=["nope"])
-        assert export_visible_csv(rec, out, 0, 4) == 5 * 3          # all levels and metrics
+            export_csv(rec, str(out), None, 0, 5, metrics=["nope"])
+        assert export_csv(rec, str(out), None, 0, 4) == 5 * 3          # all levels and metrics
         assert len(next(csv.reader(out.open()))) == 7 + 8 + 2
 
 

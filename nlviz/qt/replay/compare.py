@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from nlviz.errors import UserError, one_line
-from nlviz.qt.export import save_plot, save_widget
 from nlviz.qt.panels.metrics import DEFAULT_METRICS, TITLES
+from nlviz.qt.pictures import save_plot, save_widget
 from nlviz.qt.theme import LEVEL_COLORS
 from nlviz.replay.compare import MAX_RUNS, Comparison, RunSeries
 from nlviz.series.views import AT_UPDATE_METRICS

@@ -29,10 +29,10 @@ from nlviz.host.protocol import (
     StepN,
     Stop,
 )
-from nlviz.qt.live_front import LiveFront
+from nlviz.qt.live.front import LiveFront
+from nlviz.qt.live.worker import EngineWorker, Restart
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.presenter import Presenter, status_bar_sink
-from nlviz.qt.worker import EngineWorker, Restart
 from nlviz.series.ring import RunBuffers
 
 

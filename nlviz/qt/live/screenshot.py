@@ -8,8 +8,8 @@ import sys
 from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
-from nlviz.qt.controller import Controller
-from nlviz.qt.live_front import LiveFront
+from nlviz.qt.live.controller import Controller
+from nlviz.qt.live.front import LiveFront
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.screenshot import SCREENSHOT_SETTLE_MS, grab_now
 

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QApplication
 from engine.config import ConfigError
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
-from nlviz.qt.controller import Controller
-from nlviz.qt.live_front import LiveFront, live_window
+from nlviz.qt.live.controller import Controller
+from nlviz.qt.live.front import LiveFront, live_window
 from nlviz.qt.main_window import MainWindow
 from nlviz.qt.quitting import Quitter
 from nlviz.qt.theme import theme_for

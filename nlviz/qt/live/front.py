@@ -7,7 +7,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from nlviz.qt.controls import ControlBar
+from nlviz.qt.live.controls import ControlBar
 from nlviz.qt.main_window import MainWindow, Shape
 from nlviz.qt.panels.config_panel import ConfigPanel
 from nlviz.qt.panels.deck import FAULT_STYLE, scrolled
