@@ -8,13 +8,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from nlviz.recording.synthetic import synthetic_batch, synthetic_spec
 
 from engine.frames import EventRecord
 from nlviz.recording import layout as L
 from nlviz.recording.filewriter import seal_header
 from nlviz.recording.reader import Recording, RecordingError
 from nlviz.recording.writer import Recorder
+from tests.support.synthetic import synthetic_batch, synthetic_spec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
