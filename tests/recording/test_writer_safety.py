@@ -149,9 +149,13 @@ def _assert_same_sparse_records(got: Recording, want: Recording, last: int) -> N
     """``got`` (cut off by a full disk after step ``last``) gives exactly the sparse records
     of ``want`` (the same run, closed after step ``last``): rows past the committed end,
     stored but never written (step 0), are left out and said so."""
-    assert set(got.unwritten) >= {"probes", "snapshots", "states"}
+    # which groups had rows allocated past the cut depends on where in a flush the disk
+    # filled (batch sizes follow the engine's speed): at least one, and each one exactly
+    assert got.unwritten and set(got.unwritten) <= {"probes", "snapshots", "states", "events"}
     for group, n in got.unwritten.items():
         assert n[1] < n[0] and got.record_rows(group) == n[1] == want.record_rows(group)
+    for group in ("probes", "snapshots", "states"):
+        assert got.record_rows(group) == want.record_rows(group)
     for steps_of in ("probe_steps", "snapshot_steps", "state_steps"):
         want_steps = getattr(want, steps_of)()
         assert len(want_steps) > 1 and want_steps[-1] <= last
