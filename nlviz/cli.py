@@ -7,6 +7,7 @@ non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -93,3 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nlviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `nlviz info run.h5 | head`: the reader left; no traceback
+        _silence_stdout()
+        return 141            # what a shell reports for a pipe writer ended by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot raise
+    BrokenPipeError again (and print a traceback) after ``main`` returned."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass

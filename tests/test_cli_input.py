@@ -189,3 +189,16 @@ def test_record_refuses_a_preset_that_is_not_a_regular_file(tmp_path, capsys):
     assert _refused(capsys, tmp_path, argv) == f"{fifo}: preset is not a regular file"
     assert _refused(capsys, tmp_path, argv[:2] + [str(tmp_path / "none.toml")] + argv[3:]) == \
         f"{tmp_path / 'none.toml'}: preset file not found"
+
+
+def test_output_cut_by_the_reader_ends_quietly():
+    """`nlviz info run.h5 | head -1`: the reader closes the pipe before nlviz has written;
+    nlviz stops with SIGPIPE's usual status and no traceback."""
+    golden = Path(__file__).resolve().parent / "data" / "recording_v1_1.h5"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "info", str(golden)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()              # before the child has imported anything: it writes later
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""
