@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from nlviz.errors import UserError
+from nlviz.errors import UserError, one_line
 
 DEFAULT_BATCH = 256
 MAX_BATCH = 65536                  # one call's frames are held in memory at once
@@ -30,9 +30,9 @@ def run_record(args: argparse.Namespace) -> int:
     from engine.config import ConfigError
     from engine.session import EngineFault, Session, run
     from nlviz.config_loader import load_config
-    from nlviz.host.recording_link import state_template
+    from nlviz.host.recording_link import open_recorder
     from nlviz.recording.outlock import OutputLock
-    from nlviz.recording.writer import Recorder, RecorderError
+    from nlviz.recording.writer import RecorderError
 
     if args.steps < 1:
         raise UserError(f"--steps {args.steps}: must be at least 1")
@@ -49,16 +49,11 @@ def run_record(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     except (MemoryError, RuntimeError) as exc:    # the allocator, past the estimate
         raise UserError(f"cannot build the model: {type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())[:200]}") from None
+                        f"{one_line(exc, 200)}") from None
     batch = args.batch or min(MAX_BATCH, max(DEFAULT_BATCH, config.model.titans.chunk_size))
-    template = state_template(session)
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0
-    recorder = Recorder(args.out, session.spec, config.to_dict(), device=session.device_name,
-                        stream=session.stream_description, state_template=template,
-                        overwrite=overwrite,
-                        device_requested=config.run.device,
-                        torch_version=session.torch_version)
+    recorder = open_recorder(args.out, session, overwrite=overwrite)
     if session.device_note:
         print(f"nlviz: note: {session.device_note}", file=sys.stderr)
     try:

@@ -18,6 +18,7 @@ from nlviz.errors import one_line
 if TYPE_CHECKING:                  # the engine (torch) is loaded by the child's loop
     from engine.session import Session
     from nlviz.recording.stats import RecorderStats
+    from nlviz.recording.writer import Recorder
 
 
 def state_template(session: Session) -> dict[str, np.ndarray] | None:
@@ -32,6 +33,19 @@ def state_template(session: Session) -> dict[str, np.ndarray] | None:
         return session.state_dict()
     except RuntimeError:                           # mid Titans chunk: no states
         return None
+
+
+def open_recorder(path: str, session: Session, *, overwrite: bool = False,
+                  parent: tuple[str, int] | None = None) -> Recorder:
+    """A ``Recorder`` of ``session`` at ``path``: its spec, config, device, stream, state
+    template and torch version, as every recording of a session is opened (``nlviz
+    record`` and the engine process)."""
+    from nlviz.recording.writer import Recorder  # h5py only when recording
+    return Recorder(path, session.spec, session.config.to_dict(),
+                    device=session.device_name, stream=session.stream_description,
+                    state_template=state_template(session), parent=parent,
+                    overwrite=overwrite, device_requested=session.config.run.device,
+                    torch_version=session.torch_version)
 
 
 def _segment_path(path: str, index: int) -> str:
@@ -73,15 +87,8 @@ class RecordingLink:
         self._open(path, session)
 
     def _open(self, path: str, session: Session) -> None:
-        from nlviz.recording.writer import Recorder  # h5py only when recording
-        template = state_template(session)
-        self._recorder = Recorder(path, session.spec, session.config.to_dict(),
-                                  device=session.device_name,
-                                  stream=session.stream_description,
-                                  state_template=template, parent=self.parent,
-                                  overwrite=self._overwrite,
-                                  device_requested=session.config.run.device,
-                                  torch_version=session.torch_version)
+        self._recorder = open_recorder(path, session, overwrite=self._overwrite,
+                                       parent=self.parent)
         self._spec = session.spec
 
     def append(self, batch: FrameBatch) -> str | None:

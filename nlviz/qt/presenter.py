@@ -10,6 +10,7 @@ period and one status callback.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
@@ -147,7 +148,7 @@ class Presenter(QObject):
         self._seen_slow: list[object] = [None] * SLOW_PANELS   # records shown (live)
         self._seen_sparse: Hashable = None   # (source key, cursor) of all slow panels drawn
         self._whole: tuple[Hashable, HistoryView] | None = None
-        self._frames: list[float] = []   # draw times in the last second (fps)
+        self._frames: deque[float] = deque()   # draw times in the last second (fps)
         self._slow_t = self._status_t = 0.0
         self._slow_turn = 0
         deck.metrics.raster.sigXRangeChanged.connect(self.mark_dirty)
@@ -252,6 +253,8 @@ class Presenter(QObject):
             self.on_frame(frame)
         now = time.perf_counter()
         self._frames.append(now)
+        while now - self._frames[0] >= 1.0:      # kept to the last second as it grows
+            self._frames.popleft()
         self.frame_times.append(now - t0)
         del self.frame_times[:-1000]
         return frame
@@ -309,7 +312,8 @@ class Presenter(QObject):
         if self.on_status is None or now - self._status_t < STATUS_PERIOD:
             return
         self._status_t = now
-        self._frames = [t for t in self._frames if now - t < 1.0]
+        while self._frames and now - self._frames[0] >= 1.0:
+            self._frames.popleft()
         span = self._src.span()
         stats = self.run_stats() if self.run_stats is not None else None
         self.on_status(PresenterStatus(

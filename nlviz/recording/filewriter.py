@@ -97,7 +97,6 @@ def _create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, devic
     a[L.A_LEVEL_NAMES] = json.dumps(list(spec.level_names))
     a[L.A_LEVEL_METRICS] = json.dumps(list(spec.level_metrics))
     a[L.A_GLOBAL_METRICS] = json.dumps(list(spec.global_metrics))
-    seal_header(f)                    # (``Recorder`` seals again after parent_run/step)
 
     _series_dataset(f, L.D_STEPS, L.STEP_DTYPE).attrs[L.A_UNITS] = "step"
     _series_dataset(f, L.D_WALL_TIME, np.float64).attrs[L.A_UNITS] = "s since run start"

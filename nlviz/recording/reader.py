@@ -524,8 +524,7 @@ class Recording(SparseRecords):
         self._note(ds.name.lstrip("/"), [(a * bucket, b * bucket) for a, b in bad])
         for a, b in bad:
             raw = self._read(raw_path, a * bucket, b * bucket).astype(np.float32)
-            raw = raw.reshape(b - a, bucket)
-            mm[a - b_lo:b - b_lo, 0], mm[a - b_lo:b - b_lo, 1] = group_minmax(raw.ravel(), bucket)
+            mm[a - b_lo:b - b_lo, 0], mm[a - b_lo:b - b_lo, 1] = group_minmax(raw, bucket)
         return mm
 
     # ---- misc -------------------------------------------------------------------------------

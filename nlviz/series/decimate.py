@@ -3,13 +3,11 @@
 Used by the metric plots (``minmax_buckets``: buckets aligned to step numbers, with an
 exact raw tail), the fired raster (``peak_bins``: max over fixed groups) and the replay
 summary's fired flags (``max_from``: max over buckets that start at given indices).
-The NaN-ignoring group min/max (``group_minmax``) is the recording pyramid's own, re-used here.
+The NaN-ignoring group min/max of the recording's summary is ``nlviz.recording.pyramid.group_minmax``.
 """
 from __future__ import annotations
 
 import numpy as np
-
-from nlviz.recording.pyramid import group_minmax
 
 
 def visible_slice(x: np.ndarray, x0: float, x1: float) -> tuple[int, int]:
@@ -59,4 +57,4 @@ def max_from(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.maximum.reduceat(values, starts, axis=-1)
 
 
-__all__ = ["group_minmax", "max_from", "minmax_buckets", "peak_bins", "visible_slice"]
+__all__ = ["max_from", "minmax_buckets", "peak_bins", "visible_slice"]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nlviz.recording.pyramid import group_minmax
 from nlviz.series.decimate import (
-    group_minmax,
     max_from,
     minmax_buckets,
     peak_bins,

@@ -95,7 +95,6 @@ class EngineWorker(QObject):
         self.playing = False
         self.recording = False
         self._session: SessionInfo | None = None
-        self._ready = False
         self._notifier: QSocketNotifier | None = None
         self._poll: QTimer | None = None
         self._in_drain = False
@@ -146,7 +145,6 @@ class EngineWorker(QObject):
     # ---- engine process lifecycle ---------------------------------------------------
     def _spawn(self, source: Source) -> None:
         self.source = source
-        self._ready = False
         self.engine = EngineProcess(source, loop=self.loop)
         try:
             self.engine.start()
@@ -269,7 +267,6 @@ class EngineWorker(QObject):
         self.sessionChanged.emit(info)
 
     def _on_ready(self, _: Ready) -> None:
-        self._ready = True
         self._renew_buffers()
         self.started.emit()
 
