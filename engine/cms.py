@@ -34,12 +34,24 @@ class CMSLevel:
         self.g2 = torch.zeros_like(self.w2)
         self.sq = torch.zeros(2, dtype=dtype, device=device)         # pending sum |a|^2, |u|^2
         self.proximal = True
+        self.decay_to_init = False
         self.init = (self.w1.clone(), self.w2.clone())
         self.init_norm = self._norm(self.init)
         self.w_norm = self.init_norm.clone()
         self.last_update = torch.zeros_like(self.w2)
 
     STATE = ("w1", "w2", "g1", "g2", "sq", "last_update", "w_norm")
+
+    def start_from(self, w1: Tensor, w2: Tensor, lead: tuple[int, ...] = ()) -> None:
+        """Fresh state from starting weights w1 (d, h), w2 (h, d), kept as given (autograd
+        reaches them); ``lead`` adds leading axes of independent runs."""
+        self.init = (w1, w2)
+        self.w1, self.w2 = w1.expand(lead + w1.shape), w2.expand(lead + w2.shape)
+        self.g1, self.g2 = w1.new_zeros(lead + w1.shape), w2.new_zeros(lead + w2.shape)
+        self.sq = w1.new_zeros(lead + (2,))
+        self.init_norm = self._norm(self.init)
+        self.w_norm = self._norm((self.w1, self.w2))
+        self.last_update = w2.new_zeros(lead + w2.shape)
 
     def state_dict(self) -> dict[str, Tensor]:
         """Weights, the pending gradient sums (``g1``, ``g2``, ``sq``), ``last_update`` and
@@ -53,25 +65,30 @@ class CMSLevel:
 
     @staticmethod
     def _norm(ts: tuple[Tensor, Tensor]) -> Tensor:
-        return (ts[0].square().sum() + ts[1].square().sum()).sqrt()
+        """Frobenius norm of the two layers together, per run: (...)."""
+        if ts[0].dim() == 2:
+            return (ts[0].square().sum() + ts[1].square().sum()).sqrt()
+        return (ts[0].square().sum((-2, -1)) + ts[1].square().sum((-2, -1))).sqrt()
 
     def fire(self) -> tuple[Tensor, Tensor]:
         """Apply the pending update; returns (||dW||, ||dW|| / ||W_old||)."""
         lr1: Tensor | float
         lr2: Tensor | float
         if self.proximal:  # eta' = eta / (1 + eta sum_t |input_t|^2), per layer
-            lr1, lr2 = (self.lr / (1 + self.lr * self.sq)).unbind()
+            lr1, lr2 = (self.lr / (1 + self.lr * self.sq))[..., None, None].unbind(-3)
         else:
             lr1 = lr2 = self.lr
-        w1 = self.retention * self.w1 - lr1 * self.g1
-        w2 = self.retention * self.w2 - lr2 * self.g2
+        if self.decay_to_init:  # retention pulls towards the starting weights
+            w1 = self.init[0] + self.retention * (self.w1 - self.init[0]) - lr1 * self.g1
+            w2 = self.init[1] + self.retention * (self.w2 - self.init[1]) - lr2 * self.g2
+        else:
+            w1 = self.retention * self.w1 - lr1 * self.g1
+            w2 = self.retention * self.w2 - lr2 * self.g2
         d1, d2 = w1 - self.w1, w2 - self.w2
         upd = self._norm((d1, d2))
         rel = upd / self.w_norm.clamp_min(1e-12)
         self.w1, self.w2, self.last_update = w1, w2, d2
-        self.g1.zero_()
-        self.g2.zero_()
-        self.sq.zero_()
+        self.g1, self.g2, self.sq = (torch.zeros_like(t) for t in (self.g1, self.g2, self.sq))
         self.w_norm = self._norm((w1, w2))
         return upd, rel
 
@@ -94,6 +111,7 @@ class ContinuumMemory:
                        for p, lr in zip(cfg.periods, cfg.lrs())]
         for lv in self.levels:
             lv.proximal = cfg.proximal
+            lv.decay_to_init = cfg.decay_to == "init"
         self.refresh_state()
 
     def refresh_state(self) -> None:
@@ -101,13 +119,14 @@ class ContinuumMemory:
         if not self.levels:
             self.state_cols = torch.zeros(0, N_METRICS)              # (0, M), never added
             return
-        cols = torch.zeros(len(self.levels), N_METRICS, dtype=self.levels[0].w1.dtype,
-                           device=self.levels[0].w1.device)
+        w = self.levels[0].w1
+        cols = torch.zeros(w.shape[:-2] + (len(self.levels), N_METRICS), dtype=w.dtype,
+                           device=w.device)
         for j, lv in enumerate(self.levels):
-            cols[j, _M["retention"]] = lv.retention
-            cols[j, _M["lr"]] = lv.lr
-            cols[j, _M["drift_init"]] = lv.drift()
-        self.state_cols = cols                                       # (Lc, M)
+            cols[..., j, _M["retention"]] = lv.retention
+            cols[..., j, _M["lr"]] = lv.lr
+            cols[..., j, _M["drift_init"]] = lv.drift().detach()
+        self.state_cols = cols                                       # (..., Lc, M)
 
     def state_dict(self) -> dict[str, Tensor]:
         """Every level's ``state_dict`` as ``cms<i>/<name>`` (i from 0)."""
@@ -128,6 +147,7 @@ class ContinuumMemory:
         self.cfg = cfg
         for lv, lr in zip(self.levels, cfg.lrs()):
             lv.lr, lv.retention = lr, cfg.retention
+            lv.decay_to_init = cfg.decay_to == "init"
         self.refresh_state()
 
     def forward(self, u: Tensor) -> tuple[Tensor, list[MLPCache]]:
@@ -147,19 +167,26 @@ class ContinuumMemory:
         """
         norms = []
         for lv, cache in zip(reversed(self.levels), reversed(caches)):
-            dz = mlp_grad_factors(lv.w1, cache, dy)                 # (h, m)
-            lv.g1.addmm_(dy, cache.a.T)                              # (d, h) += sum_t dy a^T
-            lv.g2.addmm_(dz, cache.x.T)                              # (h, d) += sum_t dz x^T
-            norms.append(torch.stack([torch.linalg.vector_norm(t, dim=0)
-                                      for t in (dy, cache.a, dz, cache.x)]))  # (4, m)
-            dy = torch.addmm(dy, lv.w2.T, dz)                        # through the residual
+            dz = mlp_grad_factors(lv.w1, cache, dy)                 # (..., h, m)
+            lv.g1 = _addmm(lv.g1, dy, cache.a.mT)                    # (..., d, h) += dy a^T
+            lv.g2 = _addmm(lv.g2, dz, cache.x.mT)                    # (..., h, d) += dz x^T
+            norms.append(torch.stack([torch.linalg.vector_norm(t, dim=-2)
+                                      for t in (dy, cache.a, dz, cache.x)]))  # (4, ..., m)
+            dy = _addmm(dy, lv.w2.mT, dz)                            # through the residual
         if not norms:
-            return dy.new_zeros(0, dy.shape[-1]), dy.new_zeros(0, dy.shape[-1])
-        e, a, z, x = torch.stack(norms[::-1]).unbind(1)              # (Lc, m) each
+            empty = dy.new_zeros((0,) + dy.shape[:-2] + dy.shape[-1:])
+            return empty, empty
+        e, a, z, x = torch.stack(norms[::-1]).unbind(1)              # (Lc, ..., m) each
         if self.levels[0].proximal:
-            sq = torch.stack([a, x], 1).square().sum(-1)             # (Lc, 2)
+            sq = torch.stack([a, x], -2).square().sum(-1)            # (Lc, ..., 2)
             for lv, row in zip(self.levels, sq):
-                lv.sq += row
+                lv.sq = lv.sq + row
         return 0.5 * e.square(), torch.hypot(e * a, z * x)
+
+
+def _addmm(acc: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``acc + a @ b``, out of place (one fused kernel for plain matrices)."""
+    return torch.addmm(acc, a, b) if acc.dim() == 2 and a.dim() == 2 and b.dim() == 2 \
+        else acc + a @ b
 
 

@@ -22,6 +22,8 @@ GATE_MODES = ("adaptive", "fixed")
 CMS_OBJECTIVES = ("next_step", "reconstruction")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float64")
+DECAY_TARGETS = ("zero", "init")
+MAX_CONTEXT = 64
 
 # Hard caps: no value beyond these is meaningful, and each keeps every derived size, index
 # and product inside int64 (HDF5, numpy and torch all store these as 64-bit integers).
@@ -66,6 +68,9 @@ class TitansConfig:
         (off by default: with random initial memories the stop-grad rule diverges, see
         docs/model.md, ambiguity 10).
     init_scale : std of the initial memory weights, relative to ``1/sqrt(fan_in)``.
+    decay_to : what retention pulls the weights towards: ``"zero"`` (``W <- rho W + S``, the
+        paper's form) or ``"init"`` (``W <- W0 + rho (W - W0) + S``: a memory forgets back
+        to its meta-learned initial state and can never decay to the constant function).
     """
 
     variant: str = "self_modifying"
@@ -81,6 +86,7 @@ class TitansConfig:
     retention: float = 0.999
     stop_grad_target: bool = False
     init_scale: float = 0.5
+    decay_to: str = "zero"
 
     def validate(self, where: str = "model.titans") -> None:
         _choice(self.variant, TITANS_VARIANTS, f"{where}.variant")
@@ -100,6 +106,7 @@ class TitansConfig:
             raise ConfigError(f"{where}.retention: {self.retention} must lie in (0, 1) "
                               "with adaptive gates")
         _in_range(self.init_scale, 0.0, 10.0, f"{where}.init_scale")
+        _choice(self.decay_to, DECAY_TARGETS, f"{where}.decay_to")
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,8 @@ class CMSConfig:
         proximal bound of the delta rule over the chunk) so a level cannot overshoot.
     objective : loss whose gradient drives the level updates: ``"next_step"`` (predict the
         next input from the block output) or ``"reconstruction"`` (reproduce this input).
+    decay_to : what retention pulls the weights towards: ``"zero"`` or ``"init"`` (the
+        level's meta-learned starting weights), as for the Titans memories.
     """
 
     periods: tuple[int, ...] = (4, 16, 64)
@@ -127,6 +136,7 @@ class CMSConfig:
     retention: float = 1.0
     proximal: bool = True
     objective: str = "next_step"
+    decay_to: str = "zero"
 
     def validate(self, where: str = "model.cms") -> None:
         if len(self.periods) > MAX_LEVELS:
@@ -142,6 +152,7 @@ class CMSConfig:
             _in_range(lr, 0.0, 100.0, f"{where}.lr[{i}]")
         _in_range(self.retention, 0.0, 1.0, f"{where}.retention")
         _choice(self.objective, CMS_OBJECTIVES, f"{where}.objective")
+        _choice(self.decay_to, DECAY_TARGETS, f"{where}.decay_to")
 
     def lrs(self) -> tuple[float, ...]:
         """Per-level learning rates."""
@@ -159,11 +170,18 @@ class ModelConfig:
     d_in : width of the stream's vectors.
     d : model width (keys, values, queries, CMS levels).
     dtype : ``"float32"`` or ``"float64"``.
+    context : stream vectors the block sees at once: ``W_in`` reads ``[x_t, x_{t-1}, ...]``
+        (a token shift, the short causal convolution of Titans section 4.4), so keys can
+        come from the past token and values from the present. 1 reads x_t alone.
+    residual : the CMS reads ``x + o`` (the block's input plus the Titans read-out) instead
+        of ``o`` alone: a path from the input to the output that the memories refine.
     """
 
     d_in: int = 16
     d: int = 32
     dtype: str = "float32"
+    context: int = 1
+    residual: bool = False
     titans: TitansConfig = field(default_factory=TitansConfig)
     cms: CMSConfig = field(default_factory=CMSConfig)
 
@@ -171,6 +189,7 @@ class ModelConfig:
         _positive_int(self.d_in, f"{where}.d_in", MAX_WIDTH)
         _positive_int(self.d, f"{where}.d", MAX_WIDTH)
         _choice(self.dtype, DTYPES, f"{where}.dtype")
+        _positive_int(self.context, f"{where}.context", MAX_CONTEXT)
         self.titans.validate(f"{where}.titans")
         self.cms.validate(f"{where}.cms")
 

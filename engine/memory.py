@@ -80,31 +80,33 @@ class ChunkCoefficients(NamedTuple):
     ``W_n = w0 W_0 + s0 S_0 - sum_t gw_t g_t`` and ``S_n = beta^n S_0 - sum_t sw_t g_t``.
     """
 
-    w0: Tensor   # () product of rho over the chunk
-    s0: Tensor   # () weight of the carried momentum in W_n
-    gw: Tensor   # (n,) weight of each token's gradient in W_n
-    sw: Tensor   # (n,) weight of each token's gradient in S_n
+    w0: Tensor   # (...) product of rho over the chunk
+    s0: Tensor   # (...) weight of the carried momentum in W_n
+    gw: Tensor   # (..., n) weight of each token's gradient in W_n
+    sw: Tensor   # (..., n) weight of each token's gradient in S_n
     beta_n: Tensor  # () beta^n
 
 
 def chunk_coefficients(eta: Tensor, rho: Tensor, beta: float) -> ChunkCoefficients:
-    """Coefficients of the within-chunk linear recurrence; eta, rho (n,).
+    """Coefficients of the within-chunk linear recurrence; eta, rho (..., n), one row per
+    independent run; every coefficient has the same leading axes.
 
     ``suffix[t] = sum_{j>t} log rho_j`` is built by a reversed cumulative sum so that a
     rho of exactly 0 (a wipe) gives -inf and weight 0, never NaN.
     """
-    n = eta.shape[0]
-    log_rho = torch.log(rho.clamp_min(0.0))                         # (n,), -inf where rho == 0
-    inclusive = torch.flip(torch.cumsum(torch.flip(log_rho, (0,)), 0), (0,))  # sum_{j>=t}
-    suffix = torch.cat([inclusive[1:], inclusive.new_zeros(1)])               # sum_{j>t}
-    decay = torch.exp(suffix)                                       # (n,) prod_{j>t} rho_j
+    n = eta.shape[-1]
+    log_rho = torch.log(rho.clamp_min(0.0))                         # (..., n), -inf at rho 0
+    inclusive = torch.flip(torch.cumsum(torch.flip(log_rho, (-1,)), -1), (-1,))  # sum_{j>=t}
+    suffix = torch.cat([inclusive[..., 1:], inclusive.new_zeros(inclusive.shape[:-1] + (1,))],
+                       -1)                                           # sum_{j>t}
+    decay = torch.exp(suffix)                                       # (..., n) prod_{j>t} rho_j
     idx = torch.arange(n, device=eta.device)
     lag = (idx[None, :] - idx[:, None]).to(eta.dtype)               # (n, n) t - s
     beta_t = torch.as_tensor(beta, dtype=eta.dtype, device=eta.device)
     powers = torch.where(lag >= 0, beta_t ** lag.clamp_min(0), torch.zeros_like(lag))  # beta^(t-s)
-    gw = eta * (powers @ decay)                                     # (n,)
-    s0 = (decay * beta_t ** (idx + 1).to(eta.dtype)).sum()
-    w0 = torch.exp(log_rho.sum())
+    gw = eta * (powers @ decay[..., None])[..., 0]                  # (..., n)
+    s0 = (decay * beta_t ** (idx + 1).to(eta.dtype)).sum(-1)
+    w0 = torch.exp(log_rho.sum(-1))
     sw = eta * beta_t ** (n - 1 - idx).to(eta.dtype)
     return ChunkCoefficients(w0, s0, gw, sw, beta_t ** n)
 

@@ -52,22 +52,66 @@ class HOPE:
     ``(metrics (n, L, M), scalars (n, G), extras)`` on the model's device.
     """
 
-    def __init__(self, cfg: ModelConfig, seed: int, device: torch.device) -> None:
+    def __init__(self, cfg: ModelConfig, seed: int, device: torch.device,
+                 weights: dict[str, Tensor] | None = None) -> None:
         self.cfg = cfg
         self.device = device
         self.dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
         gen = torch.Generator().manual_seed(seed)
-        w_in = torch.linalg.qr(torch.randn(max(cfg.d, cfg.d_in), min(cfg.d, cfg.d_in),
+        width = cfg.d_in * cfg.context                                # what W_in reads
+        w_in = torch.linalg.qr(torch.randn(max(cfg.d, width), min(cfg.d, width),
                                            generator=gen, dtype=torch.float64))[0]
-        w_in = w_in if cfg.d >= cfg.d_in else w_in.T                  # (d, d_in)
+        w_in = w_in if cfg.d >= width else w_in.T                     # (d, d_in * context)
         self.w_in = w_in.to(self.dtype).to(device)
-        self.w_out = self.w_in.T.contiguous()                         # (d_in, d) fixed readout
+        self.w_out = self.w_in[:, :cfg.d_in].T.contiguous()           # (d_in, d) readout
         self.titans = SelfModifyingTitans(cfg.titans, cfg.d, gen, self.dtype, device)
         self.cms = ContinuumMemory(cfg.cms, cfg.d, gen, self.dtype, device)
         self.prev_o: Tensor | None = None                             # (d, 1) for next_step
+        self.prev_x = self.w_in.new_zeros(cfg.context - 1, cfg.d_in)  # (context-1, d_in)
         self.pending: list[TitansRead] = []                           # reads of the open chunk
         self.cms_io: list[list[Tensor]] = []   # per span: Lc+1 views (d, m), no copy made
         self.count = 0                                                # steps processed
+        if weights is not None:
+            self.start_from(weights)
+
+    # ---- the slowest level: weights learned across sequences (nlviz train) ------------
+    def slow_weights(self) -> dict[str, Tensor]:
+        """What the outer loop learns, by name (references): ``w_in``, ``w_out``,
+        ``titans/<w_q | w_kv | w1_0 | w2_0 | gate_shift>`` and ``cms<i>/<w1_0 | w2_0>``.
+        A checkpoint stores exactly these; the inner state starts from them."""
+        out = {"w_in": self.w_in, "w_out": self.w_out}
+        out.update({f"titans/{k}": v for k, v in self.titans.slow_weights().items()})
+        for i, lv in enumerate(self.cms.levels):
+            out[f"cms{i}/w1_0"], out[f"cms{i}/w2_0"] = lv.init
+        return out
+
+    def start_from(self, weights: dict[str, Tensor], batch: int | None = None) -> None:
+        """Start a fresh inner state (step 0) from slow weights named as ``slow_weights``.
+
+        The tensors are used as given (moved to this model's device and dtype only when
+        they are not there already), so a training step's autograd graph reaches them.
+        ``batch`` adds a leading axis of that many independent runs: every state tensor
+        then has shape (batch, ...) and ``step`` takes (batch, n, d_in).
+        """
+        template = self.slow_weights()
+        missing = sorted(set(template) - set(weights))
+        if missing:
+            raise KeyError(f"slow weights: {missing[0]} is missing")
+        w = {k: weights[k].to(device=self.device, dtype=self.dtype) for k in template}
+        for k, v in w.items():
+            if v.shape != template[k].shape:
+                raise ValueError(f"slow weights: {k} has shape {tuple(v.shape)}, expected "
+                                 f"{tuple(template[k].shape)}")
+        lead = () if batch is None else (batch,)
+        self.w_in, self.w_out = w["w_in"], w["w_out"]
+        self.titans.start_from({k[7:]: v for k, v in w.items() if k.startswith("titans/")},
+                               lead)
+        for i, lv in enumerate(self.cms.levels):
+            lv.start_from(w[f"cms{i}/w1_0"], w[f"cms{i}/w2_0"], lead)
+        self.cms.refresh_state()
+        self.prev_o = None
+        self.prev_x = self.w_in.new_zeros(lead + (self.cfg.context - 1, self.cfg.d_in))
+        self.pending, self.cms_io, self.count = [], [], 0
 
     @property
     def level_names(self) -> tuple[str, ...]:
@@ -89,6 +133,8 @@ class HOPE:
         out.update(self.cms.state_dict())
         out["prev_o"] = self.prev_o if self.prev_o is not None else torch.full(
             (self.cfg.d, 1), float("nan"), dtype=self.dtype, device=self.device)
+        if self.cfg.context > 1:
+            out["prev_x"] = self.prev_x
         return out
 
     def load_state_dict(self, state: dict[str, Tensor], count: int) -> None:
@@ -106,6 +152,8 @@ class HOPE:
         prev = restored(state, "prev_o", torch.empty(self.cfg.d, 1, dtype=self.dtype,
                                                      device=self.device))
         self.prev_o = None if torch.isnan(prev).all() else prev
+        if self.cfg.context > 1:
+            self.prev_x = restored(state, "prev_x", self.prev_x)
         self.count = int(count)
         self.pending = []
 
@@ -121,75 +169,92 @@ class HOPE:
         return c - self.count % c
 
     def step(self, x_raw: Tensor) -> tuple[Tensor, Tensor, TitansRead, Tensor]:
-        """Process n tokens x_raw (n, d_in), n <= ``chunk_room()``.
+        """Process n tokens x_raw (..., n, d_in), n <= ``chunk_room()``; leading axes are
+        independent runs (see ``start_from``).
 
         Titans reads use the chunk-start state; the chunk is written when its last token
         arrives, so cutting a chunk across calls changes nothing. Returns metrics
-        (n, L, M), scalars (n, 2) [outer loss, output norm], the Titans read and the
-        block output y (d, n).
+        (..., n, L, M), scalars (..., n, 2) [outer loss, output norm], the Titans read and
+        the block output y (..., d, n); the block's prediction of x_{t+1} is ``w_out @ y``.
+        Every new state is a new tensor, so autograd can run back through many steps.
         """
-        n, B = x_raw.shape[0], len(self.titans.names)
+        n = x_raw.shape[-2]
         assert n <= self.chunk_room(), "a step may not cross a Titans chunk boundary"
-        x = self.w_in @ x_raw.T                                       # (d, n)
+        x = self.w_in @ self._with_context(x_raw).mT                  # (..., d, n)
         self.cms_io = []                                              # this call's CMS inputs
         read = self.titans.read(x)
         self.pending.append(read)
-        y, cms_metrics, scalars = self._cms(read.o, x_raw.T)
+        u = x + read.o if self.cfg.residual else read.o               # (..., d, n) CMS input
+        y, cms_metrics, scalars = self._cms(u, x_raw.mT)
         self.count += n
-        zeros = read.surprise.new_zeros(B, n)
+        shape = read.surprise.shape                                   # (..., B, n)
+        zeros = read.surprise.new_zeros(shape)
         upd = rel = zeros
         if self.count % self.cfg.titans.chunk_size == 0:
             # rows before the chunk's last token show the state before its write (causal)
             before = self.titans.state_metrics() if n > 1 else None
-            u, r = self.titans.write(self.pending)
+            u_norm, r = self.titans.write(self.pending)
             self.pending = []
             every = self.titans.diag_every
             if every <= 1 or self.count // every > (self.count - n) // every:
                 self.titans.refresh_diag()
             mom, drift = self.titans.state_metrics()
             if n == 1:
-                upd, rel = u[:, None], r[:, None]
-                mom, drift = mom[:, None], drift[:, None]
-            else:                                                     # (B, n): at the last token
+                upd, rel = u_norm[..., None], r[..., None]
+                mom, drift = mom[..., None], drift[..., None]
+            else:                                                     # (..., B, n): last token
                 assert before is not None
-                upd = torch.cat([zeros[:, 1:], u[:, None]], 1)
-                rel = torch.cat([zeros[:, 1:], r[:, None]], 1)
-                mom = torch.cat([before[0][:, None].expand(B, n - 1), mom[:, None]], 1)
-                drift = torch.cat([before[1][:, None].expand(B, n - 1), drift[:, None]], 1)
+                upd = torch.cat([zeros[..., 1:], u_norm[..., None]], -1)
+                rel = torch.cat([zeros[..., 1:], r[..., None]], -1)
+                held = shape[:-1] + (n - 1,)
+                mom = torch.cat([before[0][..., None].expand(held), mom[..., None]], -1)
+                drift = torch.cat([before[1][..., None].expand(held), drift[..., None]], -1)
         else:
-            mom, drift = (t[:, None] for t in self.titans.state_metrics())
-        cols = [read.surprise, read.grad_norm, upd, rel, read.rho.expand(B, n),
-                read.eta.expand(B, n), mom.expand(B, n), drift.expand(B, n)]
-        tm = torch.stack(cols, -1).transpose(0, 1)                    # (n, B, M)
-        return torch.cat([tm, cms_metrics], dim=1), scalars, read, y
+            mom, drift = (t[..., None] for t in self.titans.state_metrics())
+        cols = [read.surprise, read.grad_norm, upd, rel, read.rho.unsqueeze(-2).expand(shape),
+                read.eta.unsqueeze(-2).expand(shape), mom.expand(shape), drift.expand(shape)]
+        tm = torch.stack(cols, -1).transpose(-3, -2)                  # (..., n, B, M)
+        return torch.cat([tm, cms_metrics], dim=-2), scalars, read, y
+
+    def _with_context(self, x_raw: Tensor) -> Tensor:
+        """x_raw (..., n, d_in) -> (..., n, d_in * context): each token beside the ones
+        before it, newest first (zeros before the first token)."""
+        c = self.cfg.context
+        if c == 1:
+            return x_raw
+        n = x_raw.shape[-2]
+        hist = torch.cat([self.prev_x.expand(x_raw.shape[:-2] + self.prev_x.shape[-2:]),
+                          x_raw], -2)                                 # (..., n + c - 1, d_in)
+        self.prev_x = hist[..., n:, :]
+        return torch.cat([hist[..., c - 1 - j:c - 1 - j + n, :] for j in range(c)], -1)
 
     def _cms(self, o: Tensor, x_raw: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """CMS over a chunk o (d, n), split at the steps where some level fires."""
+        """CMS over a chunk o (..., d, n), split at the steps where some level fires."""
         n, levels = o.shape[-1], self.cms.levels
         Lc = len(levels)
-        metrics = o.new_zeros(n, Lc, N_METRICS)
-        scalars = o.new_zeros(n, 2)
+        metrics = o.new_zeros(o.shape[:-2] + (n, Lc, N_METRICS))
+        scalars = o.new_zeros(o.shape[:-2] + (n, 2))
         ys = []
         start = 0
         while start < n:
             end = self._next_event(start, n)
-            y, m, s = self._cms_span(o[:, start:end], x_raw[:, start:end], start)
-            metrics[start:end] = m
+            y, m, s = self._cms_span(o[..., start:end], x_raw[..., start:end], start)
+            metrics[..., start:end, :, :] = m
             if Lc:
-                metrics[start:end] += self.cms.state_cols
-            scalars[start:end] = s
+                metrics[..., start:end, :, :] += self.cms.state_cols.unsqueeze(-3)
+            scalars[..., start:end, :] = s
             ys.append(y)
             fired = False
             for j, lv in enumerate(levels):
                 if (self.count + end) % lv.period == 0:
                     upd, rel = lv.fire()
-                    metrics[end - 1, j, _M["update_norm"]] = upd
-                    metrics[end - 1, j, _M["update_rel"]] = rel
+                    metrics[..., end - 1, j, _M["update_norm"]] = upd.detach()
+                    metrics[..., end - 1, j, _M["update_rel"]] = rel.detach()
                     fired = True
             if fired:  # drift changes only at events: the firing row shows the new value
                 old = self.cms.state_cols
                 self.cms.refresh_state()
-                metrics[end - 1] += self.cms.state_cols - old
+                metrics[..., end - 1, :, :] += self.cms.state_cols - old
             start = end
         return (torch.cat(ys, -1) if len(ys) > 1 else ys[0]), metrics, scalars
 
@@ -203,30 +268,31 @@ class HOPE:
         return max(end, start + 1)
 
     def _cms_span(self, o: Tensor, x_raw: Tensor, offset: int) -> tuple[Tensor, Tensor, Tensor]:
-        """Tokens with unchanged CMS weights: o (d, m), targets x_raw (d_in, m)."""
+        """Tokens with unchanged CMS weights: o (..., d, m), targets x_raw (..., d_in, m)."""
         m = o.shape[-1]
         if self.cms.cfg.objective == "next_step":
-            prev = self.prev_o if self.prev_o is not None else torch.zeros_like(o[:, :1])
-            loss_in = torch.cat([prev, o[:, :-1]], -1)                # (d, m): o_{t-1}
+            prev = self.prev_o if self.prev_o is not None else torch.zeros_like(o[..., :1])
+            loss_in = torch.cat([prev, o[..., :-1]], -1)              # (..., d, m): o_{t-1}
             valid = o.new_ones(m)
             if self.prev_o is None and self.count + offset == 0:
                 valid[0] = 0.0
-            cols = torch.cat([loss_in, o], -1)                        # (d, 2m)
+            cols = torch.cat([loss_in, o], -1)                        # (..., d, 2m)
             y_all, caches = self.cms.forward(cols)
-            y_loss, y = y_all[:, :m], y_all[:, m:]
-            loss_caches = [MLPCache(c.x[:, :m], c.a[:, :m], c.da[:, :m]) for c in caches]
-            level_in = [c.x[:, m:] for c in caches]
-            self.prev_o = o[:, -1:]
+            y_loss, y = y_all[..., :m], y_all[..., m:]
+            loss_caches = [MLPCache(c.x[..., :m], c.a[..., :m], c.da[..., :m]) for c in caches]
+            level_in = [c.x[..., m:] for c in caches]
+            self.prev_o = o[..., -1:]
         else:
             y, caches = self.cms.forward(o)
             y_loss, loss_caches, valid = y, caches, o.new_ones(m)
             level_in = [c.x for c in caches]
         if level_in:  # each level's input and output per token, at the weights that made them
             self.cms_io.append(level_in + [y])    # views; stacked only if a probe takes them
-        err = (self.w_out @ y_loss - x_raw) * valid                   # (d_in, m)
-        dy = self.w_out.T @ err                                       # (d, m)
-        surprise, gnorm = self.cms.accumulate(loss_caches, dy)        # (Lc, m) each
-        metrics = torch.nn.functional.pad(torch.stack([surprise.T, gnorm.T], -1),
-                                          (0, N_METRICS - 2))          # (m, Lc, M)
-        scalars = torch.stack([0.5 * err.square().sum(0), y.norm(dim=0)], -1)  # (m, 2)
+        err = (self.w_out @ y_loss - x_raw) * valid                   # (..., d_in, m)
+        dy = self.w_out.mT @ err                                      # (..., d, m)
+        surprise, gnorm = self.cms.accumulate(loss_caches, dy)        # (Lc, ..., m) each
+        metrics = torch.nn.functional.pad(
+            torch.stack([surprise.movedim(0, -1), gnorm.movedim(0, -1)], -1),
+            (0, N_METRICS - 2))                                       # (..., m, Lc, M)
+        scalars = torch.stack([0.5 * err.square().sum(-2), y.norm(dim=-2)], -1)  # (..., m, 2)
         return y, metrics, scalars

@@ -75,6 +75,13 @@ class MemoryBank:
     def params(self) -> list[Tensor]:
         return [self.w2] if self.w1 is None else [self.w1, self.w2]
 
+    def set_params(self, params: list[Tensor]) -> None:
+        """Replace the weights, in ``params()`` order (new tensors; no copy)."""
+        if self.w1 is None:
+            (self.w2,) = params
+        else:
+            self.w1, self.w2 = params
+
     def state_dict(self) -> dict[str, Tensor]:
         """The trainable weights: ``w2`` and (mlp kind) ``w1`` (references, not copies)."""
         return {"w2": self.w2} if self.w1 is None else {"w1": self.w1, "w2": self.w2}
@@ -86,7 +93,7 @@ class MemoryBank:
             self.w1 = restored(state, "w1", self.w1)
 
     def forward(self, x: Tensor, slope: bool = True) -> tuple[Tensor, MLPCache]:
-        """x (B, d, n) -> y (B, d, n), cache. Rows beyond an output's width are zero."""
+        """x (..., B, d, n) -> y (..., B, d, n), cache. Rows beyond an output's width are zero."""
         if self.w1 is None:
             return self.w2 @ x, MLPCache(x, x, x)
         return mlp_forward(self.w1, self.w2, x, self.residual, slope)
@@ -136,7 +143,38 @@ class SelfModifyingTitans:
         self.init_norm = _norm(self.init)                            # (B,)
         self.w_norm = self.init_norm.clone()                         # (B,) ||W|| now
         self.last_update = torch.zeros_like(self.bank.w2)            # (B, h, d) last dW2
+        self.gate_shift: Tensor | None = None   # (2,) meta-learned offsets of b_eta, b_rho
         self.set_hyper(cfg)
+
+    SLOW = ("w_q", "w_kv", "w1_0", "w2_0", "gate_shift")
+
+    def slow_weights(self) -> dict[str, Tensor]:
+        """What the outer loop learns (references): ``w_q``, ``w_kv`` (lmm), the initial
+        states ``w1_0`` (mlp kind), ``w2_0`` of every memory and ``gate_shift`` (2,)."""
+        out = {"w_q": self.w_q}
+        if len(self.names) == 1:
+            out["w_kv"] = self.w_kv
+        for i, name in enumerate(("w1_0", "w2_0")[2 - len(self.init):]):
+            out[name] = self.init[i]
+        out["gate_shift"] = self.gate_shift if self.gate_shift is not None else \
+            self.w_q.new_zeros(2)
+        return out
+
+    def start_from(self, weights: dict[str, Tensor], lead: tuple[int, ...] = ()) -> None:
+        """Fresh inner state from slow weights (kept as given, so autograd reaches them):
+        the memories start at ``w*_0``, momenta at zero; ``lead`` adds leading axes of
+        independent runs (a batch of episodes)."""
+        self.w_q = weights["w_q"]
+        if len(self.names) == 1:
+            self.w_kv = weights["w_kv"]
+        self.gate_shift = weights["gate_shift"]
+        self.init = [weights[k] for k in ("w1_0", "w2_0")[2 - len(self.init):]]
+        self.bank.set_params([w.expand(lead + w.shape) for w in self.init])
+        self.mom = [w.new_zeros(lead + w.shape) for w in self.init]
+        self.init_norm = _norm(self.init)
+        self.w_norm = _norm(self.bank.params())
+        self.last_update = self.init[-1].new_zeros(lead + self.init[-1].shape)
+        self._diag = None
 
     def state_dict(self) -> dict[str, Tensor]:
         """Everything a write changes: the bank's weights (``w1``, ``w2``), the momenta
@@ -162,13 +200,19 @@ class SelfModifyingTitans:
         self.b_rho = _logit(cfg.retention) if cfg.gates == "adaptive" else 0.0
 
     def gates(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Inner learning rate eta (n,) and retention rho (n,) from the eta/alpha memories."""
+        """Inner learning rate eta (..., n) and retention rho (..., n) from the eta/alpha
+        memories' outputs y (..., B, d, n) (fixed gates: y is any (..., d, n) input)."""
         cfg = self.cfg
         if cfg.gates == "fixed" or len(self.names) == 1:
-            n = y.shape[-1]
-            return y.new_full((n,), cfg.lr), y.new_full((n,), cfg.retention)
-        eta = cfg.lr_max * torch.sigmoid(y[3, 0] + self.b_eta)
-        rho = torch.sigmoid(y[4, 0] + self.b_rho)
+            shape = y.shape[:-3] + y.shape[-1:] if len(self.names) > 1 else \
+                y.shape[:-2] + y.shape[-1:]
+            return y.new_full(shape, cfg.lr), y.new_full(shape, cfg.retention)
+        if self.gate_shift is None:
+            eta = cfg.lr_max * torch.sigmoid(y[..., 3, 0, :] + self.b_eta)
+            rho = torch.sigmoid(y[..., 4, 0, :] + self.b_rho)
+        else:
+            eta = cfg.lr_max * torch.sigmoid(y[..., 3, 0, :] + (self.gate_shift[0] + self.b_eta))
+            rho = torch.sigmoid(y[..., 4, 0, :] + (self.gate_shift[1] + self.b_rho))
         return eta, rho
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -179,10 +223,10 @@ class SelfModifyingTitans:
             eta, rho = self.gates(x)
             kv = self.w_kv @ x                                       # (2, d, n)
             return q, _normalize(kv[0]), kv[1], eta, rho
-        inp = torch.stack([q] + [x] * (B - 1))                       # (B, d, n)
-        y, _ = self.bank.forward(inp, slope=False)                   # (B, d, n)
+        inp = torch.stack([q] + [x] * (B - 1), -3)                   # (..., B, d, n)
+        y, _ = self.bank.forward(inp, slope=False)                   # (..., B, d, n)
         eta, rho = self.gates(y)
-        return y[0], _normalize(y[1]), y[2], eta, rho
+        return y[..., 0, :, :], _normalize(y[..., 1, :, :]), y[..., 2, :, :], eta, rho
 
     def read(self, x: Tensor) -> TitansRead:
         """Tokens x (d, n): outputs, surprise and gradient factors at the current state."""
@@ -190,22 +234,24 @@ class SelfModifyingTitans:
         B, n = len(self.names), x.shape[-1]
         o, k, v, eta, rho = self.project(x)
         if B == 1:  # Titans LMM: one forward reads q and stores k; the target is v itself
-            y, cache = bank.forward(torch.cat([k, o], -1)[None])      # (1, d, 2n)
-            return self._read_lmm(y[0, :, n:], k, v, eta, rho, y[..., :n], cache)
-        kv = torch.cat([k, v], dim=-1).expand(B, -1, -1)             # (B, d, 2n)
-        y, cache = bank.forward(kv)                                  # (B, d, 2n)
-        pred, target = y[..., :n], y[..., n:]                        # (B, d, n) each
-        err = (pred - target) * bank.out_mask                        # (B, d, n)
-        surprise = 0.5 * err.square().sum(1)                         # (B, n)  O1
+            y, cache = bank.forward(torch.cat([k, o], -1).unsqueeze(-3))  # (..., 1, d, 2n)
+            return self._read_lmm(y[..., 0, :, n:], k, v, eta, rho, y[..., :n], cache)
+        kv = torch.cat([k, v], dim=-1).unsqueeze(-3)                 # (..., 1, d, 2n)
+        kv = kv.expand(kv.shape[:-3] + (B,) + kv.shape[-2:])         # (..., B, d, 2n)
+        y, cache = bank.forward(kv)                                  # (..., B, d, 2n)
+        pred, target = y[..., :n], y[..., n:]                        # (..., B, d, n) each
+        err = (pred - target) * bank.out_mask                        # (..., B, d, n)
+        surprise = 0.5 * err.square().sum(-2)                        # (..., B, n)  O1
         kb, vb = kv[..., :n], kv[..., n:]
+        k1, v1 = k.unsqueeze(-3), v.unsqueeze(-3)                    # (..., 1, d, n)
         # gradient of weight W = sum over pairs and tokens of left_t right_t^T
         if bank.w1 is None:
             if cfg.stop_grad_target:
                 factors = [[(err, kb)]]
-                gnorm = err.norm(dim=1) * k.norm(dim=0)
+                gnorm = err.norm(dim=-2) * k1.norm(dim=-2)
             else:  # ambiguity 10 off: the gradient also flows through the target W v
                 factors = [[(err, kb), (-err, vb)]]
-                gnorm = _two_rank1_norm(err, k, -err, v)
+                gnorm = _two_rank1_norm(err, k1, -err, v1)
         else:
             delta = mlp_grad_factors(bank.w1, cache, torch.cat([err, err], -1))  # (B, h, 2n)
             a_k, a_v = cache.a[..., :n], cache.a[..., n:]
@@ -215,11 +261,12 @@ class SelfModifyingTitans:
                 gnorm = grad_norm_mlp(err, a_k, d_k, kb)
             else:
                 factors = [[(err, a_k - a_v)], [(d_k, kb), (-d_v, vb)]]
-                g1n = err.norm(dim=1) * (a_k - a_v).norm(dim=1)
-                g2n = _two_rank1_norm(d_k, k, -d_v, v)
+                g1n = err.norm(dim=-2) * (a_k - a_v).norm(dim=-2)
+                g2n = _two_rank1_norm(d_k, k1, -d_v, v1)
                 gnorm = (g1n.square() + g2n.square()).sqrt()
         if cfg.proximal:  # DGD proximal step: eta' = eta / (1 + eta |input|^2), per layer
-            factors = [[(lf / (1 + eta * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
+            e = _per_token(eta)
+            factors = [[(lf / (1 + e * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
                         for lf, r in pairs] for pairs in factors]
         return TitansRead(o, k, target, eta, rho, surprise, gnorm, factors)
 
@@ -227,29 +274,33 @@ class SelfModifyingTitans:
                   pred: Tensor, cache: MLPCache) -> TitansRead:
         """Titans eq. 12-14: one memory learning k -> v with fixed projections."""
         n, bank = k.shape[-1], self.bank
-        err = pred - v[None]                                         # (1, d, n)
-        kb = k[None]
+        err = pred - v.unsqueeze(-3)                                 # (..., 1, d, n)
+        kb = k.unsqueeze(-3)
         if bank.w1 is None:
             factors = [[(err, kb)]]
-            gnorm = err.norm(dim=1) * k.norm(dim=0)
+            gnorm = err.norm(dim=-2) * kb.norm(dim=-2)
         else:
             a_k = cache.a[..., :n]
             d_k = mlp_grad_factors(bank.w1, MLPCache(kb, a_k, cache.da[..., :n]), err)
             factors = [[(err, a_k)], [(d_k, kb)]]
             gnorm = grad_norm_mlp(err, a_k, d_k, kb)
         if self.cfg.proximal:
-            factors = [[(lf / (1 + eta * r.square().sum(-2, keepdim=True)), r) for lf, r in pairs]
+            e = _per_token(eta)
+            factors = [[(lf / (1 + e * r.square().sum(-2, keepdim=True)), r) for lf, r in pairs]
                        for pairs in factors]
-        return TitansRead(o, k, v[None], eta, rho, 0.5 * err.square().sum(1), gnorm, factors)
+        return TitansRead(o, k, v.unsqueeze(-3), eta, rho, 0.5 * err.square().sum(-2), gnorm,
+                          factors)
 
     def write(self, reads: list[TitansRead]) -> tuple[Tensor, Tensor]:
-        """Apply one chunk (the reads of all its pieces). Returns (||dW||, ||dW||/||W||) (B,)."""
+        """Apply one chunk (the reads of all its pieces). Returns (||dW||, ||dW||/||W||),
+        (..., B) each. Out of place: the new weights and momenta are new tensors, so
+        autograd can differentiate through a whole sequence of writes."""
         if len(reads) == 1:
             r = reads[0]
             eta, rho, factors = r.eta, r.rho, r.factors
         else:
-            eta = torch.cat([r.eta for r in reads])
-            rho = torch.cat([r.rho for r in reads])
+            eta = torch.cat([r.eta for r in reads], -1)
+            rho = torch.cat([r.rho for r in reads], -1)
             factors = [[(torch.cat([r.factors[i][j][0] for r in reads], -1),
                          torch.cat([r.factors[i][j][1] for r in reads], -1))
                         for j in range(len(reads[0].factors[i]))]
@@ -258,10 +309,9 @@ class SelfModifyingTitans:
             deltas = self._deltas_literal93(factors, reads, eta, rho)
         else:
             deltas = self._deltas_delta(factors, eta, rho)
-        upd = _norm(deltas)                                          # (B,)  O4
+        upd = _norm(deltas)                                          # (..., B)  O4
         rel = upd / self.w_norm.clamp_min(1e-12)
-        for w, dw in zip(self.bank.params(), deltas):
-            w.add_(dw)                                               # in place: no new weights
+        self.bank.set_params([w + dw for w, dw in zip(self.bank.params(), deltas)])
         self.last_update = deltas[-1]
         self.w_norm = _norm(self.bank.params())
         return upd, rel
@@ -282,31 +332,42 @@ class SelfModifyingTitans:
     def _deltas_delta(self, factors: list[list[tuple[Tensor, Tensor]]], eta: Tensor,
                       rho: Tensor) -> list[Tensor]:
         """Weight changes of the delta rule over the chunk, in closed form (no per-token
-        weights materialised); updates the momentum in place."""
-        beta, n = self.cfg.momentum, eta.shape[0]
-        deltas = []
+        weights materialised); sets the new momenta. eta, rho (..., n)."""
+        beta, n = self.cfg.momentum, eta.shape[-1]
+        deltas, moms = [], []
+        params = self.bank.params()
+        if self.cfg.decay_to == "init":  # retention pulls towards W0, not towards zero
+            params = [w - w0 for w, w0 in zip(params, self.init)]
         if n == 1:  # exact online rule, the hot path of per-token mode
-            for w, s, pairs in zip(self.bank.params(), self.mom, factors):
+            neg_eta = -_per_token(eta)                                # (..., 1, 1, 1)
+            for w, s, pairs in zip(params, self.mom, factors):
                 if beta > 0:  # S = beta S - eta g;  dW = (rho - 1) W + S
                     for j, (left, right) in enumerate(pairs):
-                        s.baddbmm_(left * -eta, right.transpose(-1, -2), beta=beta if j == 0 else 1)
-                    deltas.append(torch.addcmul(s, w, rho - 1))
+                        s = _baddbmm(s, left * neg_eta, right, beta if j == 0 else 1)
+                    moms.append(s)
+                    deltas.append(torch.addcmul(s, w, _per_token(rho) - 1))
                 else:         # dW = (rho - 1) W - eta g
-                    dw = w * (rho - 1)
+                    dw = w * (_per_token(rho) - 1)
                     for left, right in pairs:
-                        dw.baddbmm_(left * -eta, right.transpose(-1, -2))
+                        dw = _baddbmm(dw, left * neg_eta, right, 1)
+                    moms.append(s)
                     deltas.append(dw)
+            self.mom = moms
             return deltas
         c = chunk_coefficients(eta, rho, beta)
-        for w, s, pairs in zip(self.bank.params(), self.mom, factors):
-            dw = w * (c.w0 - 1)
+        w0, s0 = (_per_matrix(t) for t in (c.w0, c.s0))             # (..., 1, 1, 1)
+        neg_gw, neg_sw = -_per_token(c.gw), -_per_token(c.sw)         # (..., 1, 1, n)
+        for w, s, pairs in zip(params, self.mom, factors):
+            dw = w * (w0 - 1)
             for left, right in pairs:
-                dw.baddbmm_(left * -c.gw, right.transpose(-1, -2))
+                dw = _baddbmm(dw, left * neg_gw, right, 1)
             if beta > 0:
-                dw.addcmul_(s, c.s0)
+                dw = torch.addcmul(dw, s, s0)
                 for j, (left, right) in enumerate(pairs):
-                    s.baddbmm_(left * -c.sw, right.transpose(-1, -2), beta=beta ** n if j == 0 else 1)
+                    s = _baddbmm(s, left * neg_sw, right, beta ** n if j == 0 else 1)
+            moms.append(s)
             deltas.append(dw)
+        self.mom = moms
         return deltas
 
     def _deltas_literal93(self, factors: list[list[tuple[Tensor, Tensor]]],
@@ -333,15 +394,37 @@ class SelfModifyingTitans:
 
 
 def _norm(ts: list[Tensor]) -> Tensor:
-    """Frobenius norm over several (B, r, c) tensors taken together: (B,)."""
-    out = torch.linalg.vector_norm(ts[0], dim=(1, 2))
+    """Frobenius norm over several (..., B, r, c) tensors taken together: (..., B)."""
+    out = torch.linalg.vector_norm(ts[0], dim=(-2, -1))
     for t in ts[1:]:
-        out = torch.hypot(out, torch.linalg.vector_norm(t, dim=(1, 2)))
+        out = torch.hypot(out, torch.linalg.vector_norm(t, dim=(-2, -1)))
     return out
 
 
+def _per_token(t: Tensor) -> Tensor:
+    """Per-token values (..., n) as (..., 1, 1, n): one per column of every memory's factor."""
+    return t[..., None, None, :]
+
+
+def _per_matrix(t: Tensor) -> Tensor:
+    """One value per run (...) as (..., 1, 1, 1): scales every memory's weight matrix."""
+    return t[..., None, None, None]
+
+
+def _baddbmm(acc: Tensor, left: Tensor, right: Tensor, beta: float) -> Tensor:
+    """``beta acc + left @ right^T`` for (..., B, r, c) acc, (..., B, r, n) left and
+    (..., B, c, n) right, out of place; one fused kernel over the flattened leading axes."""
+    if acc.dim() == 3 and left.dim() == 3 and right.dim() == 3:
+        return torch.baddbmm(acc, left, right.transpose(-1, -2), beta=beta)
+    lead = torch.broadcast_shapes(acc.shape[:-2], left.shape[:-2], right.shape[:-2])
+    a = acc.expand(lead + acc.shape[-2:]).reshape(-1, *acc.shape[-2:])
+    lf = left.expand(lead + left.shape[-2:]).reshape(-1, *left.shape[-2:])
+    rt = right.expand(lead + right.shape[-2:]).reshape(-1, *right.shape[-2:])
+    return torch.baddbmm(a, lf, rt.transpose(-1, -2), beta=beta).reshape(lead + acc.shape[-2:])
+
+
 def _two_rank1_norm(a: Tensor, b: Tensor, c: Tensor, e: Tensor) -> Tensor:
-    """||a b^T + c e^T||_F per token for a, c (B, r, n) and b, e (d, n) or (B, d, n)."""
+    """||a b^T + c e^T||_F per token for a, c (..., B, r, n) and b, e (..., B or 1, d, n)."""
     ab = a.square().sum(-2) * b.square().sum(-2)
     ce = c.square().sum(-2) * e.square().sum(-2)
     cross = 2 * (a * c).sum(-2) * (b * e).sum(-2)
