@@ -54,7 +54,7 @@ def _error(path: Path) -> str:
 
 def _npz(path: Path, meta: Any = None, **arrays: np.ndarray) -> Path:
     """A file written by numpy's own ``savez``: members ``meta.npy`` and ``w.<name>.npy``."""
-    members = dict(arrays)
+    members: dict[str, Any] = dict(arrays)
     if meta is not None:
         text = meta if isinstance(meta, str) else json.dumps(meta)
         members["meta"] = np.frombuffer(text.encode("utf-8"), np.uint8)
