@@ -21,9 +21,7 @@ import io
 import json
 import math
 import os
-import tempfile
 import zipfile
-import zlib
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 from urllib.parse import quote, unquote
@@ -31,14 +29,13 @@ from urllib.parse import quote, unquote
 import numpy as np
 import torch
 
-from engine.config import ConfigError, ModelConfig, _build
+from engine.config import ConfigError, ModelConfig, _build, _short
+from engine.npz_io import NpyError, read_npy, write_atomic, zip_arrays
 
 FORMAT = "nlviz.checkpoint"
 FORMAT_VERSION = 1
 META_MEMBER = "meta.npy"
 WEIGHT_PREFIX = "w."
-MAX_MEMBER_BYTES = 1 << 31            # no array of a checkpoint is this large (zip bombs)
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)     # fixed time stamp: equal content, equal bytes
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -94,8 +91,12 @@ def save_checkpoint(path: str | os.PathLike[str], weights: dict[str, torch.Tenso
     arrays = {META_MEMBER: np.frombuffer(text.encode("utf-8"), np.uint8)}
     for key, value in weights.items():
         arrays[_member(key, name)] = _weight_array(key, value, name)
-    payload = _zip_bytes(arrays)
-    _write_atomic(name, payload)
+    payload = zip_arrays(arrays)
+    try:
+        write_atomic(name, payload)
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CheckpointError(f"{name}: cannot write checkpoint: {reason}") from None
     return hashlib.sha256(payload).hexdigest()
 
 
@@ -115,56 +116,6 @@ def _weight_array(key: str, value: Any, path: str) -> np.ndarray:
     arr = np.ascontiguousarray(t.numpy())
     _check_finite(key, arr, path)
     return arr
-
-
-def _zip_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for member in sorted(arrays):
-            info = zipfile.ZipInfo(member, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            with zf.open(info, "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, arrays[member], allow_pickle=False)
-    return buf.getvalue()
-
-
-def _write_atomic(path: str, payload: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                   dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(folder)
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise CheckpointError(f"{path}: cannot write checkpoint: {reason}") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _fsync_dir(folder: str) -> None:
-    """Make the rename durable where directories can be fsync'ed (not on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---- loading -----------------------------------------------------------------------------
@@ -244,36 +195,10 @@ def _read_meta(zf: zipfile.ZipFile, path: str) -> dict[str, Any]:
 
 
 def _read_array(zf: zipfile.ZipFile, member: str, what: str, path: str) -> np.ndarray:
-    """One ``.npy`` member as a writable native-order array; never unpickles."""
-    info = zf.getinfo(member)
-    if info.file_size > MAX_MEMBER_BYTES:
-        raise CheckpointError(f"{path}: {what} declares {info.file_size:,} bytes "
-                              f"(at most {MAX_MEMBER_BYTES:,})")
     try:
-        raw = zf.read(member)                                 # checks the member's CRC-32
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-            NotImplementedError) as exc:
-        raise CheckpointError(f"{path}: {what} is damaged ({_one_line(exc)})") from None
-    fp = io.BytesIO(raw)
-    try:
-        major, _minor = np.lib.format.read_magic(fp)
-        read_header = (np.lib.format.read_array_header_1_0 if major == 1
-                       else np.lib.format.read_array_header_2_0)
-        shape, fortran, dtype = read_header(fp)
-    except (ValueError, SyntaxError, TypeError, EOFError) as exc:
-        raise CheckpointError(f"{path}: {what} is not a readable array "
-                              f"({_one_line(exc)})") from None
-    if dtype.hasobject:
-        raise CheckpointError(f"{path}: {what} is an object array (refused: loading it "
-                              "would need pickle)")
-    count = math.prod(shape)
-    body = len(raw) - fp.tell()
-    if count * dtype.itemsize != body:
-        raise CheckpointError(f"{path}: {what} has shape {_shape(shape)} of {dtype} "
-                              f"({count * dtype.itemsize:,} bytes) but holds {body:,} bytes")
-    arr = np.frombuffer(raw, dtype, count, fp.tell())
-    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
-    return np.array(arr, dtype.newbyteorder("="), order="C")   # a writable copy
+        return read_npy(zf, member)
+    except NpyError as exc:
+        raise CheckpointError(f"{path}: {what} {exc}") from None
 
 
 # ---- metadata ----------------------------------------------------------------------------
@@ -378,11 +303,6 @@ def _is_number(v: Any) -> bool:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return str(tuple(int(d) for d in shape))
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:40]}...{text[-8:]}"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -309,3 +309,18 @@ def test_model_identity(tmp_path):
     want = {k: v for k, v in _stored_meta().items() if k != "config"}
     assert ident["meta"] == want and ident["meta"]["outer_steps"] == 120
     assert json.loads(json.dumps(ident)) == ident
+
+
+def test_ctrl_c_during_a_save_leaves_the_old_file_and_no_other(tmp_path, monkeypatch):
+    """Training saves on Ctrl-C; a second Ctrl-C inside the save must not cost the old file."""
+    p = tmp_path / "model.npz"
+    save_checkpoint(p, _weights(), _meta())
+    old = p.read_bytes()
+
+    def interrupted(*_args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(p, _weights(), _meta(outer_steps=999))
+    assert p.read_bytes() == old and sorted(os.listdir(tmp_path)) == ["model.npz"]
