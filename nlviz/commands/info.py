@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from nlviz.errors import UserError, one_line
+from nlviz.recording import modelid
 from nlviz.recording.damage import READ_ERRORS
 from nlviz.recording.reader import Recording, RecordingError
 
@@ -31,6 +32,7 @@ def describe(rec: Recording) -> list[str]:
     ]
     for lv in rec.spec.levels:
         lines.append(f"  {lv.name:<10} {lv.kind:<7} update period {lv.update_period}")
+    lines.append(f"model:          {modelid.describe(rec.model)}")
     lines.append(f"stream(s):      {streams[0]}")
     lines.extend(f"                {s}" for s in streams[1:])
     lines += [

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 SCHEMA = "nlviz.run"
-SCHEMA_VERSION = "1.2"                 # 1.1: Fletcher-32 on every chunked dataset, device_requested
+SCHEMA_VERSION = "1.3"                 # 1.1: Fletcher-32 on every chunked dataset, device_requested
 SCHEMA_MAJOR = 1                       # 1.2: JSON event payloads (/events/data), regime_names
-SCHEMA_MINOR = 2
+SCHEMA_MINOR = 3                       # 1.3: model_json (the model the run used)
 EVENT_PAYLOAD_MINOR = 2                # first minor version whose events carry JSON payloads
+MODEL_MINOR = 3                        # first minor version that stores model_json
 
 # ---- root attributes ------------------------------------------------------------------
 A_SCHEMA = "schema"
@@ -28,6 +29,7 @@ A_STREAM = "stream"                    # stream description at start
 A_LEVEL_NAMES = "level_names"          # JSON list, level order of every (.., L, ..) axis
 A_LEVEL_METRICS = "level_metrics"      # JSON list
 A_GLOBAL_METRICS = "global_metrics"    # JSON list
+A_MODEL_JSON = "model_json"            # 1.3: {"name", "sha256", "meta"} of the model (JSON)
 A_PARENT_RUN = "parent_run"            # optional: file name of the run this one branched from
 A_PARENT_STEP = "parent_step"          # optional: int64 step of the parent it continues after
 A_HEADER_CRC = "header_crc32"          # optional: CRC-32 of the other root attributes

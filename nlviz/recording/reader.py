@@ -19,6 +19,7 @@ import numpy as np
 from engine.frames import LevelSpec, RunSpec
 from nlviz.errors import one_line
 from nlviz.recording import layout as L
+from nlviz.recording import modelid
 from nlviz.recording.base import RecordingError, _text
 from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
 from nlviz.recording.h5open import open_h5
@@ -77,6 +78,8 @@ class Recording(SparseRecords):
     n_rows : steps readable (``/status/rows_committed``).
     parent_run, parent_step : the run (file name) and step this run was branched from
         ("continue live from here"), or None.
+    model : the model the run used, ``{"name", "sha256", "meta"}`` (``name`` "random" for
+        a random start; "unknown" in files older than 1.3).
     damaged : ``Damage`` entries (dataset, rows, steps) found so far by reads that failed
         their checksum; those rows read as NaN (floats) / -1 / 0. ``scan()`` finds all.
     unwritten : for a file not closed cleanly, the sparse groups whose stored rows run
@@ -150,6 +153,7 @@ class Recording(SparseRecords):
             raise self._fail(f"schema version {self.schema_version} is not supported "
                              f"(this nlviz reads {L.SCHEMA_MAJOR}.x; upgrade nlviz)")
         self._payloads = minor >= L.EVENT_PAYLOAD_MINOR
+        self._minor = minor
 
     def _load_meta(self) -> None:
         a = self._f.attrs
@@ -183,6 +187,13 @@ class Recording(SparseRecords):
         self.torch_version = _text(a.get(L.A_TORCH_VERSION, ""))
         self.parent_run: str | None = _text(a[L.A_PARENT_RUN]) if L.A_PARENT_RUN in a else None
         self.parent_step: int | None = int(a[L.A_PARENT_STEP]) if L.A_PARENT_STEP in a else None
+        if L.A_MODEL_JSON in a:
+            self.model: dict[str, Any] = modelid.from_json(_text(a[L.A_MODEL_JSON]), self._fail)
+        elif self._minor >= L.MODEL_MINOR:
+            raise self._fail(f"missing root attribute {L.A_MODEL_JSON!r} (schema "
+                             f"{self.schema_version} stores the model the run used)")
+        else:
+            self.model = {**modelid.UNKNOWN, "meta": {}}
         self._series = L.series_names(self.spec.level_names, self.spec.level_metrics,
                                       self.spec.global_metrics)
 

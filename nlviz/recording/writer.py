@@ -22,6 +22,7 @@ from engine.frames import FrameBatch, RunSpec, SnapshotRecord
 from nlviz.errors import UserError, one_line
 from nlviz.recording import failure as F
 from nlviz.recording import layout as L
+from nlviz.recording import modelid
 from nlviz.recording.filewriter import BatchAppender, create_layout, seal_header
 from nlviz.recording.outlock import OutputLock
 from nlviz.recording.stats import RecorderStats
@@ -72,19 +73,27 @@ class Recorder:
     torch_version : the engine's torch version (``Session.torch_version``), stored as the
         root attribute ``torch_version``; None: that of a torch this process has already
         loaded, else "unknown" (this package never imports torch itself).
+    model : the model the run used (``engine.checkpoint.model_identity``: name, sha256,
+        metadata), stored as the root attribute ``model_json``; None: a random start.
 
     Raises
     ------
     nlviz.errors.UserError : the file cannot be created, exists (``OutputExists``) or is
-        being written by another process (``OutputBusy``).
+        being written by another process (``OutputBusy``), or ``model`` is not a model
+        identity.
     """
 
     def __init__(self, path: str | os.PathLike[str], spec: RunSpec, config_dict: dict[str, Any], *,
                  device: str, stream: str, state_template: dict[str, np.ndarray] | None = None,
                  queue_size: int = 64, flush_interval: float = 1.0,
                  parent: tuple[str, int] | None = None, overwrite: bool = False,
-                 device_requested: str | None = None, torch_version: str | None = None) -> None:
+                 device_requested: str | None = None, torch_version: str | None = None,
+                 model: dict[str, Any] | None = None) -> None:
         self.path = str(path)
+        try:
+            model_text = modelid.to_json(model)
+        except ValueError as exc:                        # before the file is touched
+            raise UserError(f"{self.path}: {exc}") from None
         self.spec = spec
         self.flush_interval = float(flush_interval)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
@@ -110,6 +119,7 @@ class Recorder:
                                  state_template=state_template, nlviz_version=__version__,
                                  torch_version=torch_version or _loaded_torch_version(),
                                  device_requested=device_requested)
+            self._file.attrs[L.A_MODEL_JSON] = model_text
             if parent is not None:
                 self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
                 self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])
