@@ -63,6 +63,11 @@ class CMSLevel:
         for name in self.STATE:
             setattr(self, name, restored(state, name, getattr(self, name)))
 
+    def detach_state(self) -> None:
+        """Cut the autograd graph behind the state (values unchanged)."""
+        for name in self.STATE:
+            setattr(self, name, getattr(self, name).detach())
+
     @staticmethod
     def _norm(ts: tuple[Tensor, Tensor]) -> Tensor:
         """Frobenius norm of the two layers together, per run: (...)."""

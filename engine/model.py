@@ -157,6 +157,18 @@ class HOPE:
         self.count = int(count)
         self.pending = []
 
+    def detach_state(self) -> None:
+        """Cut the autograd graph behind the inner state (truncated BPTT): the values stay,
+        the slow weights it started from stay attached."""
+        if self.pending:
+            raise RuntimeError("the state is only cut at a Titans chunk boundary")
+        self.titans.detach_state()
+        for lv in self.cms.levels:
+            lv.detach_state()
+        self.cms.refresh_state()
+        self.prev_o = None if self.prev_o is None else self.prev_o.detach()
+        self.prev_x = self.prev_x.detach()
+
     def set_hyper(self, cfg: ModelConfig) -> None:
         """Apply a config that differs only in live parameters (``LIVE_PARAMS``)."""
         self.titans.set_hyper(cfg.titans)

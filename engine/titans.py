@@ -144,16 +144,21 @@ class SelfModifyingTitans:
         self.w_norm = self.init_norm.clone()                         # (B,) ||W|| now
         self.last_update = torch.zeros_like(self.bank.w2)            # (B, h, d) last dW2
         self.gate_shift: Tensor | None = None   # (2,) meta-learned offsets of b_eta, b_rho
+        self.w_mem_in: Tensor | None = None     # (B-1, d, d) meta-learned inputs of k..alpha
         self.set_hyper(cfg)
 
-    SLOW = ("w_q", "w_kv", "w1_0", "w2_0", "gate_shift")
-
     def slow_weights(self) -> dict[str, Tensor]:
-        """What the outer loop learns (references): ``w_q``, ``w_kv`` (lmm), the initial
-        states ``w1_0`` (mlp kind), ``w2_0`` of every memory and ``gate_shift`` (2,)."""
+        """What the outer loop learns (references): ``w_q``; ``w_kv`` (lmm) or
+        ``w_mem_in`` (B-1, d, d), the projections of x the k, v, eta and alpha memories
+        read (identity until meta-learned); the initial states ``w1_0`` (mlp kind),
+        ``w2_0`` of every memory; ``gate_shift`` (2,)."""
         out = {"w_q": self.w_q}
-        if len(self.names) == 1:
+        B, d = len(self.names), self.w_q.shape[-1]
+        if B == 1:
             out["w_kv"] = self.w_kv
+        else:
+            out["w_mem_in"] = self.w_mem_in if self.w_mem_in is not None else \
+                torch.eye(d, dtype=self.w_q.dtype, device=self.w_q.device).expand(B - 1, d, d)
         for i, name in enumerate(("w1_0", "w2_0")[2 - len(self.init):]):
             out[name] = self.init[i]
         out["gate_shift"] = self.gate_shift if self.gate_shift is not None else \
@@ -167,6 +172,8 @@ class SelfModifyingTitans:
         self.w_q = weights["w_q"]
         if len(self.names) == 1:
             self.w_kv = weights["w_kv"]
+        else:
+            self.w_mem_in = weights["w_mem_in"]
         self.gate_shift = weights["gate_shift"]
         self.init = [weights[k] for k in ("w1_0", "w2_0")[2 - len(self.init):]]
         self.bank.set_params([w.expand(lead + w.shape) for w in self.init])
@@ -192,6 +199,13 @@ class SelfModifyingTitans:
         self.last_update = restored(state, "last_update", self.last_update)
         self.w_norm = restored(state, "w_norm", self.w_norm)
         self.refresh_diag()
+
+    def detach_state(self) -> None:
+        """Cut the autograd graph behind the inner state (values unchanged)."""
+        self.bank.set_params([p.detach() for p in self.bank.params()])
+        self.mom = [m.detach() for m in self.mom]
+        self.last_update, self.w_norm = self.last_update.detach(), self.w_norm.detach()
+        self._diag = None
 
     def set_hyper(self, cfg: TitansConfig) -> None:
         """Apply live-editable hyperparameters (lr, lr_max, retention, momentum)."""
@@ -223,7 +237,10 @@ class SelfModifyingTitans:
             eta, rho = self.gates(x)
             kv = self.w_kv @ x                                       # (2, d, n)
             return q, _normalize(kv[0]), kv[1], eta, rho
-        inp = torch.stack([q] + [x] * (B - 1), -3)                   # (..., B, d, n)
+        if self.w_mem_in is None:
+            inp = torch.stack([q] + [x] * (B - 1), -3)               # (..., B, d, n)
+        else:  # meta-learned inputs: k from the past token, v from the present, ...
+            inp = torch.cat([q.unsqueeze(-3), self.w_mem_in @ x.unsqueeze(-3)], -3)
         y, _ = self.bank.forward(inp, slope=False)                   # (..., B, d, n)
         eta, rho = self.gates(y)
         return y[..., 0, :, :], _normalize(y[..., 1, :, :]), y[..., 2, :, :], eta, rho
