@@ -71,6 +71,10 @@ class TitansConfig:
     decay_to : what retention pulls the weights towards: ``"zero"`` (``W <- rho W + S``, the
         paper's form) or ``"init"`` (``W <- W0 + rho (W - W0) + S``: a memory forgets back
         to its meta-learned initial state and can never decay to the constant function).
+    grad_clip : largest norm of one token's gradient of one memory (its write is scaled
+        down beyond it; 0 = no clip). The self-generated targets make each memory's
+        curvature grow with its weights, so without a bound a trained memory can run away
+        (docs/model.md measures it).
     """
 
     variant: str = "self_modifying"
@@ -87,6 +91,7 @@ class TitansConfig:
     stop_grad_target: bool = False
     init_scale: float = 0.5
     decay_to: str = "zero"
+    grad_clip: float = 0.0
 
     def validate(self, where: str = "model.titans") -> None:
         _choice(self.variant, TITANS_VARIANTS, f"{where}.variant")
@@ -107,6 +112,7 @@ class TitansConfig:
                               "with adaptive gates")
         _in_range(self.init_scale, 0.0, 10.0, f"{where}.init_scale")
         _choice(self.decay_to, DECAY_TARGETS, f"{where}.decay_to")
+        _in_range(self.grad_clip, 0.0, 1e6, f"{where}.grad_clip")
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,9 @@ class ModelConfig:
         come from the past token and values from the present. 1 reads x_t alone.
     residual : the CMS reads ``x + o`` (the block's input plus the Titans read-out) instead
         of ``o`` alone: a path from the input to the output that the memories refine.
+    weights : path of a checkpoint (``nlviz train``) whose slow weights the model starts
+        from -- the initial state of every memory, the projections, the gate offsets;
+        ``""`` starts from random weights drawn from the seed.
     """
 
     d_in: int = 16
@@ -182,6 +191,7 @@ class ModelConfig:
     dtype: str = "float32"
     context: int = 1
     residual: bool = False
+    weights: str = ""
     titans: TitansConfig = field(default_factory=TitansConfig)
     cms: CMSConfig = field(default_factory=CMSConfig)
 

@@ -17,12 +17,14 @@ import torch
 
 from engine import events as E
 from engine.budget import check_memory, estimate_memory
+from engine.checkpoint import model_identity
 from engine.commands import LIVE_PARAMS, Command, Mark, Reset, SetParam, SwitchStream
 from engine.config import Config, ConfigError
 from engine.device import available_memory, resolve_device
 from engine.frames import EventRecord, FrameBatch, LevelSpec, RunSpec, StateRecord
 from engine.model import HOPE
 from engine.observables import ProbeSet, snapshot, snapshot_shapes
+from engine.pretrained import load_model_weights
 from engine.streams import Stream, make_stream
 
 
@@ -88,12 +90,14 @@ class Session:
             avail += estimate_memory(self.config.model, self.config.run).persistent
         check_memory(config.model, config.run, avail, where, host=self.device.type != "cuda")
         stream: Stream = make_stream(config.stream, config.model.d_in, config.run.seed)
+        ckpt, weights = load_model_weights(config.model)
         if getattr(self, "model", None) is not None:
             del self.model, self.probes   # released before the new model is allocated
         self.config = config
         if self.device.type == "cpu":
             _set_threads(config)          # the widths may have changed
-        self.model = HOPE(config.model, config.run.seed, self.device)
+        self.model = HOPE(config.model, config.run.seed, self.device, weights)
+        self.model_identity = model_identity(ckpt)
         self.model.titans.diag_every = config.run.diag_every
         self.stream = stream
         self.probes = ProbeSet(self.model, config.run.probe_size, config.run.seed)

@@ -281,6 +281,9 @@ class SelfModifyingTitans:
                 g1n = err.norm(dim=-2) * (a_k - a_v).norm(dim=-2)
                 g2n = _two_rank1_norm(d_k, k1, -d_v, v1)
                 gnorm = (g1n.square() + g2n.square()).sqrt()
+        if cfg.grad_clip > 0:  # each memory's per-token gradient norm at most grad_clip
+            scale = (cfg.grad_clip / gnorm.clamp_min(cfg.grad_clip)).unsqueeze(-2)  # (..., B, 1, n)
+            factors = [[(lf * scale, r) for lf, r in pairs] for pairs in factors]
         if cfg.proximal:  # DGD proximal step: eta' = eta / (1 + eta |input|^2), per layer
             e = _per_token(eta)
             factors = [[(lf / (1 + e * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from nlviz.errors import UserError
 
-SUBCOMMANDS = ("record", "info", "export")
+SUBCOMMANDS = ("record", "info", "export", "train")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -24,6 +24,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream", help="input stream name, or a .npy/.txt file path")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="compute device")
     p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--model", metavar="auto|random|PATH",
+                   help="slow weights to start from: the preset's shipped trained model "
+                        "(auto, the default), random weights, or a checkpoint (nlviz train)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="summarise a recording")
     info.add_argument("path")
+
+    from nlviz.commands.train import add_train_parser
+    add_train_parser(sub)
 
     exp = sub.add_parser("export", help="export a recording's per-step metrics to CSV")
     exp.add_argument("path")
@@ -81,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "info":
                 from nlviz.commands.info import run_info
                 return run_info(args)
+            if args.command == "train":
+                from nlviz.commands.train import run_train
+                return run_train(args)
             from nlviz.commands.export import run_export
             return run_export(args)
         args = build_app_parser().parse_args(args_list)

@@ -77,16 +77,24 @@ def apply_override(data: dict[str, Any], item: str) -> None:
 
 def load_config(preset: str | None = "default", overrides: list[str] | None = None,
                 stream: str | None = None, device: str | None = None,
-                seed: int | None = None) -> Config:
+                seed: int | None = None, model: str | None = None) -> Config:
     """Preset (None means ``default``), then ``--set`` overrides, then the dedicated flags;
     validated, and the stream opened once (a stream file is read and checked here, so a bad
     file is refused before anything runs).
 
     Raises ``UserError`` whose one line names the key and value, prefixed with the preset
     file when the value came from it (a value from a flag or ``--set`` is named as given).
+
+    ``model``: ``None`` or ``"auto"`` starts from the preset's shipped trained model
+    (``nlviz/models/<preset>.npz``) when there is one, else from random weights;
+    ``"random"`` from random weights; anything else is a checkpoint path. A checkpoint's
+    model section replaces the preset's (``--set model.*`` still applies on top).
     """
     preset = preset or "default"
     data = load_preset_dict(preset)
+    model_section = trained_model_section(model, preset)
+    if model_section is not None:   # a trained model brings its own architecture
+        data["model"] = model_section
     data.setdefault("model", {})
     data.setdefault("stream", {})
     data.setdefault("run", {})
@@ -122,3 +130,31 @@ def _origin(message: str, given: list[str], preset: str) -> str:
     if any(key == g or key.startswith(g + ".") or g.startswith(key + ".") for g in given):
         return message
     return f"{preset_path(preset).name}: {message}"
+
+
+# Package data (nlviz/models/<preset>.npz): the trained model each shipped preset starts from.
+MODEL_DIR = Path(str(resources.files("nlviz") / "models"))
+
+
+def shipped_model(preset: str) -> Path | None:
+    """The trained checkpoint shipped for a preset name, if any."""
+    path = MODEL_DIR / f"{preset}.npz"
+    return path if Path(preset).suffix != ".toml" and path.is_file() else None
+
+
+def trained_model_section(model: str | None, preset: str) -> dict[str, Any] | None:
+    """The ``[model]`` section a ``--model`` choice stands for (with ``weights`` set to the
+    checkpoint's absolute path), or None to keep the preset's (random start)."""
+    if model == "random":
+        return None
+    path = shipped_model(preset) if model in (None, "auto") else Path(model)
+    if path is None:
+        return None
+    from engine.checkpoint import CheckpointError, load_checkpoint
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise UserError(f"--model: {exc}") from None
+    section = dict(ckpt.meta["config"])
+    section["weights"] = str(path.resolve())
+    return section

@@ -41,7 +41,7 @@ def run_record(args: argparse.Namespace) -> int:
     if args.batch > MAX_BATCH:
         raise UserError(f"--batch {args.batch}: at most {MAX_BATCH} steps per engine call")
     overwrite = bool(getattr(args, "overwrite", False))
-    config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed)
+    config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed, args.model)
     OutputLock.check(args.out, overwrite=overwrite)   # refuse before the slow engine start
     try:
         session = Session(config)     # refuses a model too big for the device's memory

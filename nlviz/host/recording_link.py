@@ -41,13 +41,14 @@ def open_recorder(path: str, session: Session, *, overwrite: bool = False,
     """A ``Recorder`` of ``session`` at ``path``: its spec, config, device, stream, state
     template and torch version, as every recording of a session is opened (``nlviz
     record`` and the engine process); ``model``: the model identity stored in the file
-    (``engine.checkpoint.model_identity``; None: a random start)."""
+    (``engine.checkpoint.model_identity``; None: the session's own model)."""
     from nlviz.recording.writer import Recorder  # h5py only when recording
     return Recorder(path, session.spec, session.config.to_dict(),
                     device=session.device_name, stream=session.stream_description,
                     state_template=state_template(session), parent=parent,
                     overwrite=overwrite, device_requested=session.config.run.device,
-                    torch_version=session.torch_version, model=model)
+                    torch_version=session.torch_version,
+                    model=model if model is not None else session.model_identity)
 
 
 def _segment_path(path: str, index: int) -> str:
