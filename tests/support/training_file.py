@@ -15,16 +15,17 @@ TASKS = ("assoc_recall", "regime_shift", "multi_timescale", "text")
 GROUPS = ("memory_init", "projections", "cms_init", "gates")
 GATE_STATS = ("eta_mean", "eta_std", "alpha_mean", "alpha_std")
 HELDOUT_EVERY = 10
+HORIZON = 200                   # steps of the learning-rate schedule
 CONFIG = {"outer_steps": 200, "batch": 8, "tbptt": 64, "lr": 3e-3, "seed": 0,
           "tasks": list(TASKS)}
 MODEL_CONFIG = {"preset": "default", "d_model": 16}
 
 
 def expected_row(step: int, tasks: Sequence[str] = TASKS, groups: Sequence[str] = GROUPS,
-                 gate_stats: Sequence[str] = GATE_STATS, steps: int = 200) -> TrainingRow:
+                 gate_stats: Sequence[str] = GATE_STATS) -> TrainingRow:
     """The row of outer step ``step``: losses decaying at a per-task rate, task ``i``
     missing from the batch every ``i + 3``-th step (NaN), held-out every
-    ``HELDOUT_EVERY`` steps, warm-up then cosine learning rate."""
+    ``HELDOUT_EVERY`` steps, warm-up then cosine learning rate over ``HORIZON`` steps."""
     loss = tuple(math.nan if i and step % (i + 3) == 0 else
                  0.05 + (1.0 + 0.3 * i) * math.exp(-step / (40.0 + 25 * i))
                  + 0.02 * math.sin(step * 0.7 + i)
@@ -37,7 +38,7 @@ def expected_row(step: int, tasks: Sequence[str] = TASKS, groups: Sequence[str] 
     gates = tuple(0.05 + 0.02 * k + 0.01 * math.tanh(step / 50.0) * (1 + k)
                   for k in range(len(gate_stats)))
     warm = min(1.0, (step + 1) / 20.0)
-    lr = 3e-3 * warm * 0.5 * (1 + math.cos(math.pi * step / max(1, steps)))
+    lr = 3e-3 * warm * 0.5 * (1 + math.cos(math.pi * min(step, HORIZON) / HORIZON))
     return TrainingRow(step=step, wall_time=0.25 * step + 0.1, lr=lr, tokens=512 * (step + 1),
                        total=sum(finite) / max(1, len(finite)), loss=loss, heldout=held,
                        grad_norm=grad, gates=gates)
@@ -54,7 +55,7 @@ def write_training_file(path: str | os.PathLike[str], steps: int = 200,
                            config=CONFIG, model_config=MODEL_CONFIG, device="cpu",
                            torch_version="2.x-test", overwrite=overwrite, append=append)
     for s in range(start, steps):
-        rec.append(expected_row(s, tasks, groups, gate_stats, steps))
+        rec.append(expected_row(s, tasks, groups, gate_stats))
     if close:
         rec.close()
     else:
