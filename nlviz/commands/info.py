@@ -91,7 +91,8 @@ def describe_training(rec: TrainingRecording) -> list[str]:
     lines = [
         f"file:           {rec.path}",
         f"kind:           training (schema nlviz.training {rec.schema_version})",
-        f"status:         {'complete' if rec.complete else 'recovered or still being written'}",
+        f"status:         {'complete' if rec.complete else 'recovered or still being written'}"
+        + (f", resumed {rec.resumes}x" if rec.resumes else ""),
         f"steps:          {n}" + (f" (outer step {int(steps[0])} .. {int(steps[-1])})" if n else ""),
         f"tasks:          {', '.join(rec.tasks)}",
         f"groups:         {', '.join(rec.groups)}",

@@ -53,6 +53,8 @@ G_GATES = "gates"                      # /gates/<stat> float32 (N,)
 # ---- status (rewritten in place after each flush) ---------------------------------------
 D_ROWS_COMMITTED = RL.D_ROWS_COMMITTED
 D_CLEAN_CLOSE = RL.D_CLEAN_CLOSE
+D_RESUMES = "status/resumes"           # int64 (1,): times a training was resumed into this
+                                       # file (each rewrites it; a follower reloads)
 
 INT_DATASETS = (D_STEP, D_TOKENS)
 FLOAT64_DATASETS = (D_WALL_TIME, D_LR)

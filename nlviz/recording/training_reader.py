@@ -54,6 +54,7 @@ class TrainingRecording(RecordingBase):
     device, torch_version, nlviz_version, created_utc : as stored.
     n_rows : outer steps readable (committed by the writer).
     complete : True when the writer closed the file cleanly.
+    resumes : times a training was resumed into the file (``--resume``).
     damaged : ``Damage`` entries of rows that failed their checksum (read as NaN / -1).
     """
 
@@ -183,6 +184,11 @@ class TrainingRecording(RecordingBase):
         if flag not in (0, 1):
             raise self._fail(f"/{T.D_CLEAN_CLOSE} is {flag} (must be 0 or 1)")
         self.complete = flag == 1
+        self.resumes = 0
+        if T.D_RESUMES in self._f:
+            ds = self._dataset(T.D_RESUMES, "i")
+            ds.refresh()
+            self.resumes = int(ds[0]) if ds.shape == (1,) else 0
         n = int(rc[0])
         if n < 0:
             raise self._fail(f"/{T.D_ROWS_COMMITTED} is {n} (must be 0 or more)")

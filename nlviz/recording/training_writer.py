@@ -94,6 +94,7 @@ class TrainingRecorder:
                                           torch_version or _loaded_torch_version())
         self._pending: list[TrainingRow] = []
         self._kept: dict[str, np.ndarray] | None = None     # rows of a file being resumed
+        self.resumes = 0                   # times a training was resumed into this file
         self._file: h5py.File | None = None
         self._ds: dict[str, h5py.Dataset] = {}
         self._error: str | None = None
@@ -208,6 +209,7 @@ class TrainingRecorder:
                                     f"its {what} are {list(theirs)}, this training has "
                                     f"{list(mine)}")
             self._kept = {p: old.column(p) for p in self._paths}
+            self.resumes = old.resumes + 1
             if old.created_utc:
                 self._header[T.A_CREATED_UTC] = old.created_utc
         steps = self._kept[T.D_STEP]
@@ -239,6 +241,7 @@ class TrainingRecorder:
                                                             data=np.array([n], np.int64))
             self._ds[T.D_CLEAN_CLOSE] = f.create_dataset(T.D_CLEAN_CLOSE,
                                                          data=np.zeros(1, np.uint8))
+            f.create_dataset(T.D_RESUMES, data=np.array([self.resumes], np.int64))
             f.flush()
             f.swmr_mode = True
         except (OSError, RuntimeError, ValueError) as exc:

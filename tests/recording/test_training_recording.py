@@ -94,10 +94,11 @@ def test_resume_continues_after_the_last_step(tmp_path):
     write_training_file(path, steps=120)
     with TrainingRecording.open(path) as rec:
         created = rec.created_utc
+        assert rec.resumes == 0
     rec2 = write_training_file(path, steps=200, start=120, append=True)
     assert rec2.rows == 200 and rec2.first_step == 0 and rec2.last_step == 199
     with TrainingRecording.open(path) as rec:
-        assert rec.n_rows == 200 and rec.created_utc == created
+        assert rec.n_rows == 200 and rec.created_utc == created and rec.resumes == 1
         _assert_file_holds(rec, np.arange(200))
 
 
