@@ -96,7 +96,7 @@ def describe_training(rec: TrainingRecording) -> list[str]:
         f"steps:          {n}" + (f" (outer step {int(steps[0])} .. {int(steps[-1])})" if n else ""),
         f"tasks:          {', '.join(rec.tasks)}",
         f"groups:         {', '.join(rec.groups)}",
-        f"gate stats:     {', '.join(rec.gate_stats)}",
+        f"gate stats:     {', '.join(rec.gate_stats) or '-'}",
         f"wall time:      {float(wall[-1]) if len(wall) else 0.0:.1f} s",
         "last losses:",
         f"  {'task':<{width}}  {'training':<22}held-out",

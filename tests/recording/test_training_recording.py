@@ -7,6 +7,7 @@ import pytest
 
 from nlviz.cli import main
 from nlviz.errors import UserError
+from nlviz.recording import layout as L
 from nlviz.recording import training_layout as T
 from nlviz.recording.outlock import OutputBusy, OutputExists
 from nlviz.recording.reader import Recording, RecordingError
@@ -282,7 +283,7 @@ def test_info_of_a_run_file_is_unchanged_and_errors_are_one_line(tmp_path, capsy
     _run_file(run)
     assert main(["info", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "schema:         nlviz.run 1.2" in out and "kind:" not in out
+    assert f"schema:         nlviz.run {L.SCHEMA_VERSION}" in out and "kind:" not in out
     bad = tmp_path / "x.h5"
     with h5py.File(bad, "w") as f:
         f.attrs["kind"] = "training"
