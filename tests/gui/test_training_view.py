@@ -156,10 +156,17 @@ def test_replay_dispatches_on_the_files_kind(tmp_path, monkeypatch, kind):
         write_run(path, rows=50)
     else:
         write_training_file(path, steps=5)
-    called = []
+    called: list[str] = []
+
+    def front(name: str):
+        def opened(*args: object) -> int:
+            called.append(name)
+            return 0
+        return opened
+
     monkeypatch.setattr(qt_app, "apply_theme", lambda *a: None)   # no global side effects
-    monkeypatch.setattr(qt_app, "_replay", lambda *a: called.append("run") or 0)
-    monkeypatch.setattr(qt_app, "run_training", lambda *a: called.append("training") or 0)
+    monkeypatch.setattr(qt_app, "_replay", front("run"))
+    monkeypatch.setattr(qt_app, "run_training", front("training"))
     assert qt_app.run_app(build_app_parser().parse_args(["--replay", str(path)])) == 0
     assert called == [kind]
 

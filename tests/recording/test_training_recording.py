@@ -140,11 +140,13 @@ def test_resume_of_a_missing_file_starts_one(tmp_path):
 def test_a_mismatched_resume_is_refused_and_leaves_the_file(tmp_path, field):
     path = tmp_path / "train.h5"
     write_training_file(path, steps=50)
-    names = {"tasks": TASKS, "groups": GROUPS, "gate_stats": GATE_STATS}
+    names: dict[str, tuple[str, ...]] = {"tasks": TASKS, "groups": GROUPS,
+                                         "gate_stats": GATE_STATS}
     names[field] = names[field][:-1]
     with pytest.raises(UserError) as err:
-        TrainingRecorder(path, **names, config={}, model_config={}, device="cpu",
-                         torch_version="t", append=True)
+        TrainingRecorder(path, tasks=names["tasks"], groups=names["groups"],
+                         gate_stats=names["gate_stats"], config={}, model_config={},
+                         device="cpu", torch_version="t", append=True)
     msg = str(err.value)
     assert "\n" not in msg and str(path) in msg and f"its {field} are" in msg
     with TrainingRecording.open(path) as rec:
@@ -291,3 +293,21 @@ def test_info_of_a_run_file_is_unchanged_and_errors_are_one_line(tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert err == (f"nlviz: error: {bad}: root attributes 'schema' = '' and 'kind' = "
                    "'training' disagree")
+
+
+def test_resume_after_the_writer_was_killed(tmp_path):
+    """A training killed mid-run (its file never closed) is resumed from its checkpoint."""
+    import subprocess
+    import sys
+    path = tmp_path / "train.h5"
+    code = ("import os, sys\n"
+            "from tests.support.training_file import write_training_file\n"
+            "rec = write_training_file(sys.argv[1], steps=40, close=False)\n"
+            "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
+    with TrainingRecording.open(path) as rec:
+        assert rec.n_rows == 40 and not rec.complete
+    write_training_file(path, steps=60, start=30, append=True)
+    with TrainingRecording.open(path) as rec:
+        assert rec.complete and rec.resumes == 1
+        _assert_file_holds(rec, np.arange(60))
