@@ -27,8 +27,8 @@ def expected_row(step: int, tasks: Sequence[str] = TASKS, groups: Sequence[str] 
     missing from the batch every ``i + 3``-th step (NaN), held-out every
     ``HELDOUT_EVERY`` steps, warm-up then cosine learning rate over ``HORIZON`` steps."""
     loss = tuple(math.nan if i and step % (i + 3) == 0 else
-                 0.05 + (1.0 + 0.3 * i) * math.exp(-step / (40.0 + 25 * i))
-                 + 0.02 * math.sin(step * 0.7 + i)
+                 (0.05 + (1.0 + 0.3 * i) * math.exp(-step / (40.0 + 25 * i)))
+                 * (1 + 0.08 * math.sin(step * 0.7 + i))
                  for i in range(len(tasks)))
     held = tuple(0.07 + (1.1 + 0.3 * i) * math.exp(-step / (45.0 + 25 * i))
                  if step % HELDOUT_EVERY == 0 else math.nan for i in range(len(tasks)))
