@@ -286,7 +286,7 @@ class TrainingRecorder:
             return
         if self._claim.vanished():
             raise F.Vanished(self.path)
-        rows, self._pending = self._pending, []
+        rows = self._pending
         if rows:
             n = self.rows
             for p, values in self._columns(rows).items():
@@ -297,6 +297,7 @@ class TrainingRecorder:
             self._ds[T.D_ROWS_COMMITTED][0] = n + len(rows)
             self._file.flush()
             self.rows = n + len(rows)
+            self._pending = []      # only now: a Ctrl-C above leaves them for close()
         self._last_flush = time.monotonic()
 
     # ---- failure --------------------------------------------------------------------------

@@ -311,3 +311,20 @@ def test_resume_after_the_writer_was_killed(tmp_path):
     with TrainingRecording.open(path) as rec:
         assert rec.complete and rec.resumes == 1
         _assert_file_holds(rec, np.arange(60))
+
+
+def test_a_deleted_file_stops_the_recording_with_one_line(tmp_path):
+    from nlviz.recording.training_writer import TrainingRecorderError
+    path = tmp_path / "train.h5"
+    rec = write_training_file(path, steps=10, close=False)
+    path.unlink()
+    rec.append(expected_row(10))
+    with pytest.raises(TrainingRecorderError) as err:
+        rec.flush()
+    assert str(err.value) == (f"{path}: the file was deleted or replaced while recording "
+                              "(after step 10)")
+    with pytest.raises(TrainingRecorderError, match="deleted or replaced"):
+        rec.append(expected_row(11))
+    for _ in range(2):                             # every close says it, like a run's
+        with pytest.raises(TrainingRecorderError, match="deleted or replaced"):
+            rec.close()
