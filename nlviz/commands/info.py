@@ -10,6 +10,7 @@ from nlviz.errors import UserError, one_line
 from nlviz.recording import modelid
 from nlviz.recording.damage import READ_ERRORS
 from nlviz.recording.reader import Recording, RecordingError
+from nlviz.recording.training_reader import TrainingRecording, file_kind
 
 
 def describe(rec: Recording) -> list[str]:
@@ -59,7 +60,10 @@ def describe(rec: Recording) -> list[str]:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print the summary of ``args.path`` after reading every chunk once (``scan``), so
-    damaged regions are listed; 0 on success (errors raise ``UserError``)."""
+    damaged regions are listed; 0 on success (errors raise ``UserError``). A training
+    recording (``nlviz train``) gets its own summary (``describe_training``)."""
+    if file_kind(args.path) == "training":
+        return _training_info(args.path)
     with Recording.open(args.path) as rec:
         try:
             rec.scan()
@@ -68,6 +72,61 @@ def run_info(args: argparse.Namespace) -> int:
             raise
         except (*READ_ERRORS, KeyError, ValueError, MemoryError) as exc:
             raise UserError(f"{args.path}: damaged recording: {type(exc).__name__}: "
+                            f"{one_line(exc)}") from None
+    print("\n".join(lines))
+    return 0
+
+
+def _last(rec: TrainingRecording, column: str) -> str:
+    """``"0.1234 (step 57)"``: the last finite value of ``column``, or "-"."""
+    hit = rec.last_finite(column)
+    return "-" if hit is None else f"{hit[1]:.4g} (step {hit[0]})"
+
+
+def describe_training(rec: TrainingRecording) -> list[str]:
+    """Lines of the summary of a training recording (also used by tests)."""
+    n = rec.n_rows
+    steps = rec.steps
+    wall = rec.column("wall_time")
+    wall = wall[np.isfinite(wall)]
+    width = max([len(t) for t in rec.tasks] + [5])
+    lines = [
+        f"file:           {rec.path}",
+        f"kind:           training (schema nlviz.training {rec.schema_version})",
+        f"status:         {'complete' if rec.complete else 'recovered or still being written'}"
+        + (f", resumed {rec.resumes}x" if rec.resumes else ""),
+        f"steps:          {n}" + (f" (outer step {int(steps[0])} .. {int(steps[-1])})" if n else ""),
+        f"tasks:          {', '.join(rec.tasks)}",
+        f"groups:         {', '.join(rec.groups)}",
+        f"gate stats:     {', '.join(rec.gate_stats) or '-'}",
+        f"wall time:      {float(wall[-1]) if len(wall) else 0.0:.1f} s",
+        "last losses:",
+        f"  {'task':<{width}}  {'training':<22}held-out",
+        f"  {'total':<{width}}  {_last(rec, 'loss/total'):<22}",
+    ]
+    for t in rec.tasks:
+        lines.append(f"  {t:<{width}}  {_last(rec, 'loss/' + t):<22}{_last(rec, 'heldout/' + t)}")
+    lines += [
+        f"device:         {rec.device}",
+        f"created (UTC):  {rec.created_utc}",
+        f"nlviz / torch:  {rec.nlviz_version} / {rec.torch_version}",
+        f"file size:      {os.path.getsize(rec.path):,} bytes",
+    ]
+    if rec.damaged:
+        lines.append(f"damaged:        {len(rec.damaged)} region(s) failed their checksum "
+                     "(unreadable values show as NaN)")
+        lines.extend(f"                {d.describe()}" for d in rec.damaged)
+    return [line.rstrip() for line in lines]
+
+
+def _training_info(path: str) -> int:
+    with TrainingRecording.open(path) as rec:
+        try:
+            lines = describe_training(rec)
+        except RecordingError:
+            raise
+        except (*READ_ERRORS, KeyError, ValueError, MemoryError) as exc:
+            raise UserError(f"{path}: damaged training recording: {type(exc).__name__}: "
                             f"{one_line(exc)}") from None
     print("\n".join(lines))
     return 0

@@ -34,8 +34,10 @@ from nlviz.qt.replay.app import open_replay, run_replay
 from nlviz.qt.replay.branching import LiveTarget
 from nlviz.qt.replay.opener import RecordingOpener
 from nlviz.qt.theme import apply_theme, theme_for
+from nlviz.qt.training.app import run_training
 from nlviz.qt.window_size import check_window_size, parse_window_size
 from nlviz.recording.outlock import OutputLock
+from nlviz.recording.training_reader import file_kind
 
 
 def install_live_menu(window: MainWindow[LiveFront], controller: Controller) -> FileMenu:
@@ -89,6 +91,8 @@ def run_app(args: argparse.Namespace) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("nlviz")
     apply_theme(app, theme_for(args.light))
+    if args.replay and file_kind(args.replay) == "training":     # nlviz train's recording
+        return run_training(args, app, Quitter(app), theme_for(args.light), size)
     if args.replay:
         return _replay(args, app, size)
     window, controller = build(args)

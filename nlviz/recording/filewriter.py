@@ -85,6 +85,7 @@ def _create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, devic
     a = f.attrs
     a[L.A_SCHEMA] = L.SCHEMA
     a[L.A_SCHEMA_VERSION] = L.SCHEMA_VERSION
+    a[L.A_FILE_KIND] = L.FILE_KIND
     a[L.A_CONFIG_JSON] = json.dumps(config, sort_keys=True)
     a[L.A_SPEC_JSON] = json.dumps(dataclasses.asdict(spec))
     a[L.A_CREATED_UTC] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

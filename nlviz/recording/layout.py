@@ -32,6 +32,9 @@ A_GLOBAL_METRICS = "global_metrics"    # JSON list
 A_MODEL_JSON = "model_json"            # 1.3: {"name", "sha256", "meta"} of the model (JSON)
 A_PARENT_RUN = "parent_run"            # optional: file name of the run this one branched from
 A_PARENT_STEP = "parent_step"          # optional: int64 step of the parent it continues after
+A_FILE_KIND = "kind"                   # "run" here, "training" in nlviz.training files
+                                       # (absent in files before issue 10: a run)
+FILE_KIND = "run"
 A_HEADER_CRC = "header_crc32"          # optional: CRC-32 of the other root attributes
                                        # (validate.header_checksum); their text lives in
                                        # HDF5's global heap, which has no checksum of its own

@@ -141,6 +141,10 @@ class Recording(SparseRecords):
 
     def _validate_header(self) -> None:
         a = self._f.attrs
+        self.kind = _text(a.get(L.A_FILE_KIND, L.FILE_KIND))   # absent before issue 10: a run
+        if self.kind != L.FILE_KIND:
+            raise self._fail(f"not a run recording (root attribute {L.A_FILE_KIND!r} is "
+                             f"{self.kind!r}); nlviz info and --replay show it")
         if _text(a.get(L.A_SCHEMA)) != L.SCHEMA:
             raise self._fail(f"not an nlviz recording (root attribute {L.A_SCHEMA!r} is "
                              f"{_text(a.get(L.A_SCHEMA))!r}, expected {L.SCHEMA!r})")
