@@ -23,6 +23,7 @@ CMS_OBJECTIVES = ("next_step", "reconstruction")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float64")
 DECAY_TARGETS = ("zero", "init")
+MEMORY_TARGETS = ("self", "value")
 MAX_CONTEXT = 64
 
 # Hard caps: no value beyond these is meaningful, and each keeps every derived size, index
@@ -71,10 +72,17 @@ class TitansConfig:
     decay_to : what retention pulls the weights towards: ``"zero"`` (``W <- rho W + S``, the
         paper's form) or ``"init"`` (``W <- W0 + rho (W - W0) + S``: a memory forgets back
         to its meta-learned initial state and can never decay to the constant function).
+    memory_target : the value the memory (not k, v, eta, alpha) stores for key k:
+        ``"self"``, its own output ``M(v)`` (NL eq. 84-85, every memory generates its own
+        values), or ``"value"``, v itself (Titans eq. 12). With "self" a value that has
+        been a key returns what was stored for it, so the stored target drifts (docs/model.md).
+    self_lr : learning-rate multiplier of the k, v, eta and alpha memories relative to the
+        memory (1: the paper's one eta for all). Below 1 the projections that make keys and
+        values drift slower than what is stored with them, so a key still finds its value.
     grad_clip : largest norm of one token's gradient of one memory (its write is scaled
         down beyond it; 0 = no clip). The self-generated targets make each memory's
         curvature grow with its weights, so without a bound a trained memory can run away
-        (docs/model.md measures it).
+        (docs/model.md measures it). The outer gradient treats the scale as a constant.
     """
 
     variant: str = "self_modifying"
@@ -92,6 +100,8 @@ class TitansConfig:
     init_scale: float = 0.5
     decay_to: str = "zero"
     grad_clip: float = 0.0
+    memory_target: str = "self"
+    self_lr: float = 1.0
 
     def validate(self, where: str = "model.titans") -> None:
         _choice(self.variant, TITANS_VARIANTS, f"{where}.variant")
@@ -113,6 +123,8 @@ class TitansConfig:
         _in_range(self.init_scale, 0.0, 10.0, f"{where}.init_scale")
         _choice(self.decay_to, DECAY_TARGETS, f"{where}.decay_to")
         _in_range(self.grad_clip, 0.0, 1e6, f"{where}.grad_clip")
+        _choice(self.memory_target, MEMORY_TARGETS, f"{where}.memory_target")
+        _in_range(self.self_lr, 0.0, 1.0, f"{where}.self_lr")
 
 
 @dataclass(frozen=True)

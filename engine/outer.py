@@ -45,6 +45,10 @@ class TrainConfig:
     eval_every, eval_episodes : held-out evaluation period (outer steps) and episodes
         per task (each ``segment * segments`` tokens, no gradient).
     tasks : the task mixture (name -> weight).
+    init : where the slow weights start: ``"random"`` (the seed's random model) or
+        ``"wired"`` (``wired_weights``: the input reads the token and the one before it,
+        queries and values the present token, keys the past one, the readout copies the
+        present token; every memory starts near the identity).
     """
 
     steps: int = 600
@@ -61,6 +65,7 @@ class TrainConfig:
     eval_every: int = 50
     eval_episodes: int = 2
     tasks: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIXTURE))
+    init: str = "random"
 
     def validate(self) -> TrainConfig:
         for name in ("steps", "batch", "segment", "segments", "chunk", "eval_every",
@@ -76,6 +81,8 @@ class TrainConfig:
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"train.{name}: {v!r} must be a number >= 0")
         check_mixture(self.tasks)
+        if self.init not in ("random", "wired"):
+            raise ValueError(f"train.init: {self.init!r} is not one of random, wired")
         return self
 
 
@@ -121,6 +128,8 @@ class OuterLoop:
         self.device, self.rank, self.world = device, rank, world
         self.model = HOPE(self.model_cfg, cfg.init_seed, device)
         start = weights if weights is not None else self.model.slow_weights()
+        if weights is None and cfg.init == "wired":
+            start = wired_weights(self.model_cfg, start)
         self.params = {k: v.detach().clone().to(device=device, dtype=self.model.dtype)
                        .requires_grad_(True) for k, v in start.items()}
         self.opt = torch.optim.AdamW(list(self.params.values()), lr=cfg.lr,
@@ -304,3 +313,29 @@ class OuterLoop:
         self.step_count, self.tokens = step, tokens
         # the inner state is not saved: continue with the next round's fresh episodes
         self.round, self.seg = -(-step // self.cfg.segments), 0
+
+
+def wired_weights(cfg: ModelConfig, random: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A starting point for meta-training that already routes information the way
+    in-context prediction needs (the outer loop refines it): ``W_in`` stacks the token and
+    the ones before it (when ``d >= d_in * context``); queries and values read the present
+    token, keys the previous one; the readout copies the present token; the memories'
+    learned parts keep their random start. Other shapes keep the random weights."""
+    d, d_in, c = cfg.d, cfg.d_in, cfg.context
+    w = dict(random)
+    if d < d_in * c or "titans/w_mem_in" not in w:
+        return w
+    eye = torch.eye(d, dtype=random["w_in"].dtype)
+    w["w_in"] = eye[:, :d_in * c].clone()                             # (d, d_in * c)
+    present = torch.zeros(d, d, dtype=eye.dtype)
+    present[:d_in, :d_in] = torch.eye(d_in)                           # x_t -> first d_in
+    past = torch.zeros(d, d, dtype=eye.dtype)
+    if c > 1:
+        past[:d_in, d_in:2 * d_in] = torch.eye(d_in)                  # x_{t-1} -> first d_in
+    w["titans/w_q"] = present
+    mem_in = w["titans/w_mem_in"].clone()                             # (B-1, d, d): k, v, eta, alpha
+    mem_in[0] = past if c > 1 else present
+    mem_in[1] = present
+    w["titans/w_mem_in"] = mem_in
+    w["w_out"] = eye[:d_in].clone()                                   # (d_in, d)
+    return w

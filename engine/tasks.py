@@ -9,9 +9,10 @@ each step and a mask of the steps that count:
 - ``regime_shift``: a periodic signal whose pattern switches every 60-400 steps between
   2-3 regimes and comes back; target x_{t+1}.
 - ``multi_timescale``: a sum of sinusoids with periods 4-256; target x_{t+1}.
-- ``associative_recall``: 4-12 key/value pairs are written, then each key is queried with
-  its value zeroed; the target at a query is the whole written pair (the value must be
-  recalled from memory), writes do not count.
+- ``associative_recall``: multi-query associative recall as next-step prediction: 4-12
+  pairs written as a key token then its value token, then every key asked again, each
+  followed by its value; only the prediction at a queried key counts (its value, which
+  was seen only in context).
 - ``text``: the bytes of the shipped text, each a random unit vector of the episode;
   target x_{t+1}.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -71,6 +73,7 @@ def sample_episode(task: str, d_in: int, length: int, stream_seed: int,
     """An episode of ``length`` steps of ``task`` (streams seeded with ``stream_seed``)."""
     if task == "associative_recall":
         return _recall_episode(d_in, length, rng)
+    params: tuple[tuple[str, Any], ...]
     if task == "regime_shift":
         params = (("n_regimes", int(rng.integers(2, 4))), ("noise", 0.05),
                   ("switch_every", int(rng.integers(60, 401))))
@@ -88,27 +91,39 @@ def sample_episode(task: str, d_in: int, length: int, stream_seed: int,
 
 
 def _recall_episode(d_in: int, length: int, rng: np.random.Generator) -> Episode:
-    """Rounds of: n pairs written ([key, value]), then every key queried ([key, 0]) in a
-    random order; the target of a query is the pair it asks for."""
+    """Multi-query associative recall as next-step prediction: rounds of n pairs written as
+    a key token ``[key, 0]`` followed by its value token ``[0, value]``, then every key
+    asked again in a random order, each followed by its value; only the prediction made
+    at a queried key counts (it must be that key's value, seen only in context)."""
+    x, target, mask = recall_sequence(d_in, length, rng)
+    return Episode(x, target, mask, TASKS.index("associative_recall"))
+
+
+def recall_sequence(d_in: int, length: int, rng: np.random.Generator,
+                    n_pairs: tuple[int, int] = (4, 13)) -> tuple[np.ndarray, np.ndarray,
+                                                                np.ndarray]:
+    """(x, target, mask) of ``recall_episode``; ``n_pairs`` is the [low, high) range of
+    pairs per round."""
     half = d_in // 2
-    xs, targets, masks = [], [], []
+    xs, masks = [], []
     total = 0
-    while total < length:
-        n = int(rng.integers(4, 13))
+    while total < length + 1:
+        n = int(rng.integers(*n_pairs))
         keys = rng.standard_normal((n, half))
         keys /= np.linalg.norm(keys, axis=1, keepdims=True)
-        vals = rng.standard_normal((n, d_in - half)) / math.sqrt(d_in - half)
-        writes = np.concatenate([keys, vals], 1)
+        vals = rng.standard_normal((n, d_in - half))
+        vals /= np.linalg.norm(vals, axis=1, keepdims=True)
+        key_tok = np.concatenate([keys, np.zeros((n, d_in - half))], 1)
+        val_tok = np.concatenate([np.zeros((n, half)), vals], 1)
         order = rng.permutation(n)
-        queries = np.concatenate([keys[order], np.zeros_like(vals)], 1)
+        writes = np.stack([key_tok, val_tok], 1).reshape(2 * n, d_in)
+        queries = np.stack([key_tok[order], val_tok[order]], 1).reshape(2 * n, d_in)
         xs += [writes, queries]
-        targets += [np.zeros_like(writes), writes[order]]
-        masks += [np.zeros(n), np.ones(n)]
-        total += 2 * n
-    x = np.concatenate(xs)[:length].astype(np.float32)
-    target = np.concatenate(targets)[:length].astype(np.float32)
+        masks += [np.zeros(2 * n), np.tile([1.0, 0.0], n)]   # count x_t = key -> x_{t+1}
+        total += 4 * n
+    seq = np.concatenate(xs)[:length + 1].astype(np.float32)
     mask = np.concatenate(masks)[:length].astype(np.float32)
-    return Episode(x, target, mask, TASKS.index("associative_recall"))
+    return seq[:-1], seq[1:], mask
 
 
 def episode_rng(seed: int, round_: int, slot: int) -> np.random.Generator:

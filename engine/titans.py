@@ -158,7 +158,7 @@ class SelfModifyingTitans:
             out["w_kv"] = self.w_kv
         else:
             out["w_mem_in"] = self.w_mem_in if self.w_mem_in is not None else \
-                torch.eye(d, dtype=self.w_q.dtype, device=self.w_q.device).expand(B - 1, d, d)
+                torch.eye(d, dtype=self.w_q.dtype, device=self.w_q.device).repeat(B - 1, 1, 1)
         for i, name in enumerate(("w1_0", "w2_0")[2 - len(self.init):]):
             out[name] = self.init[i]
         out["gate_shift"] = self.gate_shift if self.gate_shift is not None else \
@@ -257,6 +257,11 @@ class SelfModifyingTitans:
         kv = kv.expand(kv.shape[:-3] + (B,) + kv.shape[-2:])         # (..., B, d, 2n)
         y, cache = bank.forward(kv)                                  # (..., B, d, 2n)
         pred, target = y[..., :n], y[..., n:]                        # (..., B, d, n) each
+        own = None  # (B, 1, 1): 1 where a memory's target is its own output M_b(v)
+        if cfg.memory_target == "value":   # the memory stores v itself (Titans eq. 12)
+            target = torch.cat([v.unsqueeze(-3), target[..., 1:, :, :]], -3)
+            own = torch.ones(B, 1, 1, dtype=v.dtype, device=v.device)
+            own[0] = 0.0
         err = (pred - target) * bank.out_mask                        # (..., B, d, n)
         surprise = 0.5 * err.square().sum(-2)                        # (..., B, n)  O1
         kb, vb = kv[..., :n], kv[..., n:]
@@ -267,6 +272,8 @@ class SelfModifyingTitans:
                 factors = [[(err, kb)]]
                 gnorm = err.norm(dim=-2) * k1.norm(dim=-2)
             else:  # ambiguity 10 off: the gradient also flows through the target W v
+                if own is not None:
+                    vb, v1 = vb * own, v1 * own
                 factors = [[(err, kb), (-err, vb)]]
                 gnorm = _two_rank1_norm(err, k1, -err, v1)
         else:
@@ -277,15 +284,23 @@ class SelfModifyingTitans:
                 factors = [[(err, a_k)], [(d_k, kb)]]
                 gnorm = grad_norm_mlp(err, a_k, d_k, kb)
             else:
+                if own is not None:  # no gradient through a target that is v itself
+                    a_v, d_v, vb, v1 = a_v * own, d_v * own, vb * own, v1 * own
                 factors = [[(err, a_k - a_v)], [(d_k, kb), (-d_v, vb)]]
                 g1n = err.norm(dim=-2) * (a_k - a_v).norm(dim=-2)
                 g2n = _two_rank1_norm(d_k, k1, -d_v, v1)
                 gnorm = (g1n.square() + g2n.square()).sqrt()
         if cfg.grad_clip > 0:  # each memory's per-token gradient norm at most grad_clip
-            scale = (cfg.grad_clip / gnorm.clamp_min(cfg.grad_clip)).unsqueeze(-2)  # (..., B, 1, n)
+            # the scale is a constant to the outer gradient (sqrt has no slope at 0)
+            scale = (cfg.grad_clip / gnorm.detach().clamp_min(cfg.grad_clip)).unsqueeze(-2)
             factors = [[(lf * scale, r) for lf, r in pairs] for pairs in factors]
+        e = _per_token(eta)                                          # (..., 1, 1, n)
+        if cfg.self_lr != 1.0:  # k, v, eta, alpha memories learn at self_lr times eta
+            rate = torch.full((B, 1, 1), cfg.self_lr, dtype=eta.dtype, device=eta.device)
+            rate[0] = 1.0
+            factors = [[(lf * rate, r) for lf, r in pairs] for pairs in factors]
+            e = e * rate                                             # (..., B, 1, n)
         if cfg.proximal:  # DGD proximal step: eta' = eta / (1 + eta |input|^2), per layer
-            e = _per_token(eta)
             factors = [[(lf / (1 + e * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
                         for lf, r in pairs] for pairs in factors]
         return TitansRead(o, k, target, eta, rho, surprise, gnorm, factors)

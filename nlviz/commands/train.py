@@ -9,7 +9,7 @@ from pathlib import Path
 from nlviz.errors import UserError
 
 
-def add_train_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="meta-train the model's slow weights (torchrun for "
                        "several processes)")
     p.add_argument("--config", default="default",
@@ -39,10 +39,11 @@ def run_train(args: argparse.Namespace) -> int:
         if args.steps < 1:
             raise UserError(f"--steps: {args.steps} must be at least 1")
         train = replace(train, steps=args.steps)
-    for path in (args.out, args.record):
-        if path and Path(path).exists() and not args.overwrite and path != args.resume:
-            if not (args.resume and path == args.record):
-                raise UserError(f"{path}: exists (use --overwrite to replace it)")
+    # --resume may write its checkpoint back in place and appends to its recording
+    kept = [(args.out, args.out != args.resume), (args.record, not args.resume)]
+    for path, refuse in kept:
+        if path and refuse and Path(path).exists() and not args.overwrite:
+            raise UserError(f"{path}: exists (use --overwrite to replace it)")
     if args.threads < 0:
         raise UserError(f"--threads: {args.threads} must be >= 0")
     torch.set_num_threads(args.threads or 1)

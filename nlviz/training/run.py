@@ -166,12 +166,14 @@ def _model_config(section: dict[str, Any], where: str) -> ModelConfig:
 
 def _open_recording(job: TrainJob, loop: OuterLoop, model: ModelConfig,
                     device: torch.device) -> Any:
+    assert job.record is not None
     from nlviz.recording.training_writer import TrainingRecorder
     return TrainingRecorder(job.record, tasks=TASKS, groups=GROUPS, gate_stats=GATE_STATS,
                             config=train_config_dict(loop.cfg),
                             model_config=Config(model=model).to_dict()["model"],
                             device=str(device), torch_version=str(torch.__version__),
-                            overwrite=job.overwrite, append=bool(job.resume))
+                            overwrite=job.overwrite, append=bool(job.resume),
+                            resume_step=loop.step_count + 1 if job.resume else None)
 
 
 def _row(s: StepStats, heldout: tuple[float, ...] | None, wall: float) -> Any:
