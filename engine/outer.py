@@ -294,21 +294,26 @@ class OuterLoop:
         return {k: v.detach().cpu().clone() for k, v in self.params.items()}
 
     def optimizer_tensors(self) -> dict[str, Tensor]:
-        """AdamW's moments, by ``optim/<exp_avg|exp_avg_sq>/<weight>``."""
+        """AdamW's state, by ``optim/<exp_avg|exp_avg_sq|step>/<weight>`` (step as (1,))."""
         out = {}
         for name, p in self.params.items():
             st = self.opt.state.get(p, {})
             for key in ("exp_avg", "exp_avg_sq"):
                 if key in st:
                     out[f"optim/{key}/{name}"] = st[key].detach().cpu().clone()
+            if "step" in st:   # a weight without a gradient in some step counts fewer
+                out[f"optim/step/{name}"] = torch.as_tensor(st["step"], dtype=torch.float64
+                                                            ).reshape(1).cpu().clone()
         return out
 
     def restore(self, optim: dict[str, Tensor], step: int, tokens: int) -> None:
         """Continue after ``step`` outer steps (``--resume``): AdamW's moments and counters."""
         for name, p in self.params.items():
             avg, sq = optim.get(f"optim/exp_avg/{name}"), optim.get(f"optim/exp_avg_sq/{name}")
+            count = optim.get(f"optim/step/{name}")
             if avg is not None and sq is not None:
-                self.opt.state[p] = {"step": torch.tensor(float(step)),
+                n = float(count.reshape(-1)[0]) if count is not None else float(step)
+                self.opt.state[p] = {"step": torch.tensor(n),
                                      "exp_avg": avg.to(p), "exp_avg_sq": sq.to(p)}
         self.step_count, self.tokens = step, tokens
         # the inner state is not saved: continue with the next round's fresh episodes
