@@ -246,13 +246,17 @@ class OuterLoop:
         if self.world == 1:
             return
         import torch.distributed as dist
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params.values()]
-        flat = torch.cat([g.reshape(-1) for g in grads])
+        # a weight outside this segment's graph has no gradient on every process alike (the
+        # graph's shape is the same everywhere), and stays without one, as in one process
+        with_grad = [p for p in self.params.values() if p.grad is not None]
+        if not with_grad:
+            return
+        flat = torch.cat([p.grad.reshape(-1) for p in with_grad if p.grad is not None])
         dist.all_reduce(flat)
         i = 0
-        for p, g in zip(self.params.values(), grads):
-            p.grad = flat[i:i + g.numel()].view_as(g)
-            i += g.numel()
+        for p in with_grad:
+            p.grad = flat[i:i + p.numel()].view_as(p)
+            i += p.numel()
 
     def _sum(self, t: Tensor) -> Tensor:
         if self.world == 1:

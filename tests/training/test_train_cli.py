@@ -160,3 +160,25 @@ def test_a_checkpoint_of_another_shape_is_refused_in_one_line(trained, tmp_path)
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert "w_in" in lines[0] and "model.weights" in lines[0]
+
+
+def test_torchrun_two_processes_train_like_one(tmp_path):
+    """The command line path: ``torchrun --nproc-per-node 2 -m nlviz train`` (gloo) gives
+    the weights one process gives with the same global batch (float64: Adam divides by
+    the gradient's own size, so float32 rounding in a near-zero gradient shows up as an
+    lr-sized difference)."""
+    args = ["train", "--steps", "3", "--no-progress", "--set", 'model.dtype="float64"',
+            *TINY, "--set", "train.batch=4"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+                          "2", "-m", "nlviz", *args, "--out", str(tmp_path / "ddp.npz")],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert ddp.returncode == 0, ddp.stderr
+    one = _run(*args, "--out", str(tmp_path / "one.npz"))
+    assert one.returncode == 0, one.stderr
+    a, b = load_checkpoint(tmp_path / "ddp.npz"), load_checkpoint(tmp_path / "one.npz")
+    assert a.meta["world_size"] == 2 and b.meta["world_size"] == 1
+    for name, value in b.weights.items():
+        if not name.startswith("optim/step"):
+            np.testing.assert_allclose(a.weights[name].numpy(), value.numpy(), rtol=1e-8,
+                                       atol=1e-10, err_msg=name)
