@@ -79,6 +79,9 @@ class TitansConfig:
     self_lr : learning-rate multiplier of the k, v, eta and alpha memories relative to the
         memory (1: the paper's one eta for all). Below 1 the projections that make keys and
         values drift slower than what is stored with them, so a key still finds its value.
+    surprise_gates : the eta and rho gates also see the memory's surprise s of the token:
+        ``w log(s + 1e-3)`` is added to their logits, with w meta-learned (slow weight
+        ``titans/gate_surprise``, zero until trained). Needs adaptive gates.
     grad_clip : largest norm of one token's gradient of one memory (its write is scaled
         down beyond it; 0 = no clip). The self-generated targets make each memory's
         curvature grow with its weights, so without a bound a trained memory can run away
@@ -102,6 +105,7 @@ class TitansConfig:
     grad_clip: float = 0.0
     memory_target: str = "self"
     self_lr: float = 1.0
+    surprise_gates: bool = False
 
     def validate(self, where: str = "model.titans") -> None:
         _choice(self.variant, TITANS_VARIANTS, f"{where}.variant")

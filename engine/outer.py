@@ -26,6 +26,7 @@ from engine.tasks import DEFAULT_MIXTURE, TASKS, Episode, check_mixture, draw_ep
 
 GROUPS = ("projections", "titans_init", "gates", "cms_init")
 GATE_STATS = ("eta_mean", "eta_cv", "rho_mean", "rho_std", "norm_ratio_min")
+GATE_INIT_GAIN = 10.0   # wired start: the eta/alpha memories' output layer, times this
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class TrainConfig:
     init : where the slow weights start: ``"random"`` (the seed's random model) or
         ``"wired"`` (``wired_weights``: the input reads the token and the one before it,
         queries and values the present token, keys the past one, the readout copies the
-        present token; every memory starts near the identity).
+        present token; every memory starts near the identity, the eta and alpha memories'
+        output layers ``GATE_INIT_GAIN`` times larger so that the gates vary from the start).
     """
 
     steps: int = 600
@@ -347,4 +349,8 @@ def wired_weights(cfg: ModelConfig, random: dict[str, Tensor]) -> dict[str, Tens
     mem_in[1] = present
     w["titans/w_mem_in"] = mem_in
     w["w_out"] = eye[:d_in].clone()                                   # (d_in, d)
+    if "titans/w1_0" in w:   # gates that vary with the input from the start
+        w1 = w["titans/w1_0"].clone()
+        w1[3:] = w1[3:] * GATE_INIT_GAIN
+        w["titans/w1_0"] = w1
     return w

@@ -145,6 +145,8 @@ class SelfModifyingTitans:
         self.last_update = torch.zeros_like(self.bank.w2)            # (B, h, d) last dW2
         self.gate_shift: Tensor | None = None   # (2,) meta-learned offsets of b_eta, b_rho
         self.w_mem_in: Tensor | None = None     # (B-1, d, d) meta-learned inputs of k..alpha
+        self.gate_surprise: Tensor | None = None  # (2,) weights of log-surprise in the gates
+        self._gate_y: Tensor | None = None
         self.set_hyper(cfg)
 
     def slow_weights(self) -> dict[str, Tensor]:
@@ -163,6 +165,9 @@ class SelfModifyingTitans:
             out[name] = self.init[i]
         out["gate_shift"] = self.gate_shift if self.gate_shift is not None else \
             self.w_q.new_zeros(2)
+        if self.cfg.surprise_gates:
+            out["gate_surprise"] = self.gate_surprise if self.gate_surprise is not None \
+                else self.w_q.new_zeros(2)
         return out
 
     def start_from(self, weights: dict[str, Tensor], lead: tuple[int, ...] = ()) -> None:
@@ -175,6 +180,7 @@ class SelfModifyingTitans:
         else:
             self.w_mem_in = weights["w_mem_in"]
         self.gate_shift = weights["gate_shift"]
+        self.gate_surprise = weights.get("gate_surprise") if self.cfg.surprise_gates else None
         self.init = [weights[k] for k in ("w1_0", "w2_0")[2 - len(self.init):]]
         self.bank.set_params([w.expand(lead + w.shape) for w in self.init])
         self.mom = [w.new_zeros(lead + w.shape) for w in self.init]
@@ -221,13 +227,26 @@ class SelfModifyingTitans:
             shape = y.shape[:-3] + y.shape[-1:] if len(self.names) > 1 else \
                 y.shape[:-2] + y.shape[-1:]
             return y.new_full(shape, cfg.lr), y.new_full(shape, cfg.retention)
+        return self._gates(y[..., 3, 0, :], y[..., 4, 0, :])
+
+    def _gates(self, a_eta: Tensor, a_rho: Tensor) -> tuple[Tensor, Tensor]:
+        """eta, rho (..., n) from the eta/alpha memories' outputs plus their biases."""
+        cfg = self.cfg
         if self.gate_shift is None:
-            eta = cfg.lr_max * torch.sigmoid(y[..., 3, 0, :] + self.b_eta)
-            rho = torch.sigmoid(y[..., 4, 0, :] + self.b_rho)
+            eta = cfg.lr_max * torch.sigmoid(a_eta + self.b_eta)
+            rho = torch.sigmoid(a_rho + self.b_rho)
         else:
-            eta = cfg.lr_max * torch.sigmoid(y[..., 3, 0, :] + (self.gate_shift[0] + self.b_eta))
-            rho = torch.sigmoid(y[..., 4, 0, :] + (self.gate_shift[1] + self.b_rho))
+            eta = cfg.lr_max * torch.sigmoid(a_eta + (self.gate_shift[0] + self.b_eta))
+            rho = torch.sigmoid(a_rho + (self.gate_shift[1] + self.b_rho))
         return eta, rho
+
+    def surprise_gates(self, y: Tensor, surprise: Tensor) -> tuple[Tensor, Tensor]:
+        """Gates that also see the memory's surprise s (..., n) of the token (``surprise_gates``):
+        ``w log(s + 1e-3)`` added to the eta and rho logits, w = ``gate_surprise`` (2,)."""
+        assert self.gate_surprise is not None
+        ls = torch.log(surprise + 1e-3)                               # (..., n)
+        return self._gates(y[..., 3, 0, :] + self.gate_surprise[0] * ls,
+                           y[..., 4, 0, :] + self.gate_surprise[1] * ls)
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Reads with the chunk-start states: o, k, v (d, n), eta, rho (n,)."""
@@ -243,6 +262,7 @@ class SelfModifyingTitans:
             inp = torch.cat([q.unsqueeze(-3), self.w_mem_in @ x.unsqueeze(-3)], -3)
         y, _ = self.bank.forward(inp, slope=False)                   # (..., B, d, n)
         eta, rho = self.gates(y)
+        self._gate_y = y                                             # for surprise_gates
         return y[..., 0, :, :], _normalize(y[..., 1, :, :]), y[..., 2, :, :], eta, rho
 
     def read(self, x: Tensor) -> TitansRead:
@@ -264,6 +284,8 @@ class SelfModifyingTitans:
             own[0] = 0.0
         err = (pred - target) * bank.out_mask                        # (..., B, d, n)
         surprise = 0.5 * err.square().sum(-2)                        # (..., B, n)  O1
+        if self.gate_surprise is not None and cfg.gates == "adaptive":
+            eta, rho = self.surprise_gates(self._gate_y, surprise[..., 0, :])
         kb, vb = kv[..., :n], kv[..., n:]
         k1, v1 = k.unsqueeze(-3), v.unsqueeze(-3)                    # (..., 1, d, n)
         # gradient of weight W = sum over pairs and tokens of left_t right_t^T

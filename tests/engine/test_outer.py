@@ -20,7 +20,7 @@ F64 = torch.float64
 def repaired(dtype: str = "float64", **titans) -> ModelConfig:
     """A tiny model with every repair on, two CMS levels and chunked writes."""
     t = dict(hidden=5, chunk_size=2, decay_to="init", grad_clip=1.0, memory_target="value",
-             self_lr=0.3, lr=0.2, lr_max=1.0)
+             self_lr=0.3, lr=0.2, lr_max=1.0, surprise_gates=True)
     t.update(titans)
     return ModelConfig(d_in=4, d=8, dtype=dtype, context=2, residual=True,
                        titans=TitansConfig(**t),
