@@ -25,7 +25,8 @@ def build(args: argparse.Namespace) -> tuple[MainWindow[LiveFront], Controller]:
     command, scripts, bug reports). Only the window layout is remembered; a preset picked
     in the GUI is one click away in the Config panel."""
     preset = args.preset or "default"
-    config = load_config(preset, args.overrides, args.stream, args.device, args.seed, args.model)
+    config = load_config(preset, args.overrides, args.stream, args.device, args.seed,
+                         getattr(args, "model", None))
     try:
         config = config.validate()              # the engine process builds the session
     except ConfigError as exc:

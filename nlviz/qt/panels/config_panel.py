@@ -3,6 +3,7 @@ device. Each field says whether it applies live or rebuilds the model; invalid i
 is refused here with the reason (the engine's ``ConfigError`` message)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -79,6 +80,9 @@ class ConfigPanel(QWidget):
         load.clicked.connect(self._on_load_preset)
         row.addWidget(load)
         lay.addLayout(row)
+        self.model_label = QLabel("")
+        self.model_label.setWordWrap(True)
+        lay.addWidget(self.model_label)
         form = QFormLayout()
         self.edits: dict[str, QLineEdit] = {}
         for path, label in FIELDS:
@@ -126,6 +130,11 @@ class ConfigPanel(QWidget):
             tip = edit.toolTip().split("\n")[0]
             edit.setToolTip(f"{tip}\ncurrent: {text}")
         self.device_box.setCurrentText(config.run.device)
+        weights = config.model.weights
+        self.model_label.setText(f"model: {Path(weights).name} (meta-trained start)" if weights
+                                 else "model: random start (no checkpoint)")
+        self.model_label.setToolTip(weights or "--model random, or no trained model ships "
+                                    "for this preset")
         if preset is not None and preset in preset_names():
             self.preset_box.setCurrentText(preset)
         self.error.setText("")
