@@ -6,6 +6,8 @@ test_repairs_memories.py (memory_target, self_lr, grad_clip), test_repairs_slow_
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -48,11 +50,16 @@ def test_context_read_uses_the_present_and_the_past_token():
 
 
 @pytest.mark.parametrize("chunk", [1, 3])
-def test_context_cut_invariance(chunk):
-    """context=2 (and residual, CMS): feeding the stream in pieces of different sizes gives
-    the same outputs, metrics and final state as one token at a time."""
-    cms = CMSConfig(periods=(2, 4), hidden=5)
-    cfg = (titans_cfg(hidden=5, chunk_size=chunk), cms)
+@pytest.mark.parametrize("all_on", [False, True])
+def test_context_cut_invariance(chunk, all_on):
+    """context=2 (and residual, CMS; all_on: every other repair too): feeding the stream in
+    pieces of different sizes gives the same outputs, metrics and final state as one token
+    at a time."""
+    tc, cms = titans_cfg(hidden=5, chunk_size=chunk), CMSConfig(periods=(2, 4), hidden=5)
+    if all_on:
+        tc = replace(tc, decay_to="init", memory_target="value", self_lr=0.5, grad_clip=1.0)
+        cms = replace(cms, decay_to="init", retention=0.9)
+    cfg = (tc, cms)
     x = rand_tokens(24, D_IN, seed=22)
     runs = []
     for sizes in ([1], [2, 5, 1], [7, 3]):

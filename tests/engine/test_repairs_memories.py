@@ -72,6 +72,9 @@ def test_value_target_later_write_vs_autograd(stop_grad):
     grads = ref_grads(w, ref["k"][:, 0], ref["v"][:, 0], stop_grad, value_target=True)
     _, _, read, _ = model.step(x[1:])
     torch.testing.assert_close(read.eta, ref["eta"], rtol=0, atol=1e-15)
+    torch.testing.assert_close(read.rho, ref["rho"], rtol=0, atol=1e-15)
+    torch.testing.assert_close(read.grad_norm[:, 0], torch.tensor([fro(g) for g in grads],
+                                                                  dtype=F64), rtol=1e-12, atol=0)
     eta, rho = ref["eta"][0], ref["rho"][0]
     for i, p in enumerate(model.titans.bank.params()):
         for b in range(5):
