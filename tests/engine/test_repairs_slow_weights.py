@@ -155,3 +155,18 @@ def test_detach_state_cuts_the_graph_and_keeps_the_values():
     ga = torch.autograd.grad(ya.square().sum(), w["titans/w2_0"])[0]   # the start still learns
     gb = torch.autograd.grad(yb.square().sum(), w["titans/w2_0"])[0]
     assert ga.abs().max() > 0 and not torch.allclose(ga, gb)
+
+
+@pytest.mark.xfail(strict=True, reason="update_rule literal93 has no batch axis: "
+                   "_deltas_literal93 indexes k[:, t] and eta.shape[0] of unbatched runs "
+                   "(engine/titans.py); step raises RuntimeError (size 2 vs 5)")
+def test_literal93_batch_rows_equal_runs_alone():
+    cfg = repair_cfg(titans_cfg(hidden=5, chunk_size=2, update_rule="literal93"))
+    w = HOPE(cfg, 0, CPU).slow_weights()
+    x = torch.stack([rand_tokens(4, D_IN, seed=70 + i) for i in range(2)])   # (2, n, d_in)
+    batched = HOPE(cfg, 0, CPU)
+    batched.start_from(w, batch=2)
+    y = torch.cat([batched.step(x[:, t:t + 2])[3] for t in (0, 2)], -1)
+    for i in range(2):
+        alone = HOPE(cfg, 0, CPU, weights=w)
+        torch.testing.assert_close(y[i], feed(alone, x[i], [2])[0], rtol=0, atol=1e-13)
