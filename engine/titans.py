@@ -312,10 +312,7 @@ class SelfModifyingTitans:
                 g1n = err.norm(dim=-2) * (a_k - a_v).norm(dim=-2)
                 g2n = _two_rank1_norm(d_k, k1, -d_v, v1)
                 gnorm = (g1n.square() + g2n.square()).sqrt()
-        if cfg.grad_clip > 0:  # each memory's per-token gradient norm at most grad_clip
-            # the scale is a constant to the outer gradient (sqrt has no slope at 0)
-            scale = (cfg.grad_clip / gnorm.detach().clamp_min(cfg.grad_clip)).unsqueeze(-2)
-            factors = [[(lf * scale, r) for lf, r in pairs] for pairs in factors]
+        factors = self._clip(factors, gnorm)
         e = _per_token(eta)                                          # (..., 1, 1, n)
         if cfg.self_lr != 1.0:  # k, v, eta, alpha memories learn at self_lr times eta
             rate = torch.full((B, 1, 1), cfg.self_lr, dtype=eta.dtype, device=eta.device)
@@ -326,6 +323,16 @@ class SelfModifyingTitans:
             factors = [[(lf / (1 + e * sum(r.square().sum(-2, keepdim=True) for _, r in pairs)), r)
                         for lf, r in pairs] for pairs in factors]
         return TitansRead(o, k, target, eta, rho, surprise, gnorm, factors)
+
+    def _clip(self, factors: list[list[tuple[Tensor, Tensor]]], gnorm: Tensor
+              ) -> list[list[tuple[Tensor, Tensor]]]:
+        """Each memory's per-token gradient scaled to norm at most ``grad_clip`` (gnorm
+        (..., B, n)); the scale is a constant to the outer gradient (sqrt has no slope at 0)."""
+        clip = self.cfg.grad_clip
+        if clip <= 0:
+            return factors
+        scale = (clip / gnorm.detach().clamp_min(clip)).unsqueeze(-2)   # (..., B, 1, n)
+        return [[(lf * scale, r) for lf, r in pairs] for pairs in factors]
 
     def _read_lmm(self, o: Tensor, k: Tensor, v: Tensor, eta: Tensor, rho: Tensor,
                   pred: Tensor, cache: MLPCache) -> TitansRead:
@@ -341,6 +348,7 @@ class SelfModifyingTitans:
             d_k = mlp_grad_factors(bank.w1, MLPCache(kb, a_k, cache.da[..., :n]), err)
             factors = [[(err, a_k)], [(d_k, kb)]]
             gnorm = grad_norm_mlp(err, a_k, d_k, kb)
+        factors = self._clip(factors, gnorm)
         if self.cfg.proximal:
             e = _per_token(eta)
             factors = [[(lf / (1 + e * r.square().sum(-2, keepdim=True)), r) for lf, r in pairs]
@@ -429,24 +437,29 @@ class SelfModifyingTitans:
 
     def _deltas_literal93(self, factors: list[list[tuple[Tensor, Tensor]]],
                           reads: list[TitansRead], eta: Tensor, rho: Tensor) -> list[Tensor]:
-        """Eq. 93 read literally: token loop with the extra ``-eta W2 k k^T`` on the key layer."""
-        beta, n = self.cfg.momentum, eta.shape[0]
-        k = torch.cat([r.k for r in reads], -1)                       # (d, n)
+        """Eq. 93 read literally: token loop with the extra ``-eta W2 k k^T`` on the key layer
+        (out of place, any leading run axes; retention towards ``decay_to``)."""
+        beta, n = self.cfg.momentum, eta.shape[-1]
+        k = torch.cat([r.k for r in reads], -1).unsqueeze(-3)         # (..., 1, d, n)
         old = self.bank.params()
-        params = [p.clone() for p in old]
+        params, moms = list(old), list(self.mom)
+        to_init = self.cfg.decay_to == "init"
         for t in range(n):
-            kt = k[:, t, None]                                        # (d, 1)
+            kt = k[..., t:t + 1]                                      # (..., 1, d, 1)
+            e, r_t = _per_matrix(eta[..., t]), _per_matrix(rho[..., t])  # (..., 1, 1, 1)
             for i, pairs in enumerate(factors):
-                g = sum(lf[..., t, None] @ r[..., t, None].transpose(-1, -2) for lf, r in pairs)
+                g = sum(lf[..., t:t + 1] @ r[..., t:t + 1].mT for lf, r in pairs)
                 if beta > 0:
-                    self.mom[i].mul_(beta).sub_(eta[t] * g)
-                    step = self.mom[i]
+                    moms[i] = beta * moms[i] - e * g
+                    step = moms[i]
                 else:
-                    step = -eta[t] * g
-                w = rho[t] * params[i]
+                    step = -e * g
+                w = self.init[i] + r_t * (params[i] - self.init[i]) if to_init \
+                    else r_t * params[i]
                 if i == len(params) - 1:  # the layer whose input is k (ambiguity 8)
-                    w = w - eta[t] * (params[i] @ kt) @ kt.T
+                    w = w - e * (params[i] @ kt) @ kt.mT
                 params[i] = w + step
+        self.mom = moms
         return [p - o for p, o in zip(params, old)]
 
 

@@ -185,8 +185,6 @@ def test_titans_decay_to_init_chunk_equals_token_loop(kind):
             torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
 
 
-@pytest.mark.xfail(strict=True, reason="update_rule literal93 ignores decay_to='init': "
-                   "_deltas_literal93 decays W itself (rho W), not W - W0 (engine/titans.py)")
 def test_decay_to_init_literal93_relaxes_to_w0():
     rho, n = 0.8, 5
     model = repair_model(titans_cfg(hidden=5, lr=0.0, retention=rho, decay_to="init",

@@ -185,8 +185,6 @@ def test_grad_clip_above_every_gradient_changes_nothing():
         assert torch.equal(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason="variant lmm ignores grad_clip: SelfModifyingTitans.read "
-                   "returns _read_lmm before the clip is applied (engine/titans.py)")
 def test_grad_clip_lmm_caps_the_write():
     """lmm, linear, fixed gates: the one memory's write has norm eta * clip when its
     gradient norm |(W k - v) k^T| = |W k - v| exceeds the clip."""

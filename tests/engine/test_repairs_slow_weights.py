@@ -157,9 +157,6 @@ def test_detach_state_cuts_the_graph_and_keeps_the_values():
     assert ga.abs().max() > 0 and not torch.allclose(ga, gb)
 
 
-@pytest.mark.xfail(strict=True, reason="update_rule literal93 has no batch axis: "
-                   "_deltas_literal93 indexes k[:, t] and eta.shape[0] of unbatched runs "
-                   "(engine/titans.py); step raises RuntimeError (size 2 vs 5)")
 def test_literal93_batch_rows_equal_runs_alone():
     cfg = repair_cfg(titans_cfg(hidden=5, chunk_size=2, update_rule="literal93"))
     w = HOPE(cfg, 0, CPU).slow_weights()
