@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.session import Session  # noqa: E402
-from nlviz.config_loader import load_config  # noqa: E402
+from engine.session import Session
+from nlviz.config_loader import load_config
 
 
 def main() -> int:
