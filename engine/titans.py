@@ -146,7 +146,6 @@ class SelfModifyingTitans:
         self.gate_shift: Tensor | None = None   # (2,) meta-learned offsets of b_eta, b_rho
         self.w_mem_in: Tensor | None = None     # (B-1, d, d) meta-learned inputs of k..alpha
         self.gate_surprise: Tensor | None = None  # (2,) weights of log-surprise in the gates
-        self._gate_y: Tensor | None = None
         self.set_hyper(cfg)
 
     def slow_weights(self) -> dict[str, Tensor]:
@@ -248,28 +247,28 @@ class SelfModifyingTitans:
         return self._gates(y[..., 3, 0, :] + self.gate_surprise[0] * ls,
                            y[..., 4, 0, :] + self.gate_surprise[1] * ls)
 
-    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Reads with the chunk-start states: o, k, v (d, n), eta, rho (n,)."""
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+        """Reads with the chunk-start states: o, k, v (..., d, n), eta, rho (..., n) and the
+        bank's outputs (..., B, d, n) that made them (None for lmm)."""
         B = len(self.names)
         q = _normalize(self.w_q @ x)                                 # (d, n)
         if B == 1:  # Titans LMM: fixed projections; q is read in ``read`` with k and v
             eta, rho = self.gates(x)
             kv = self.w_kv @ x                                       # (2, d, n)
-            return q, _normalize(kv[0]), kv[1], eta, rho
+            return q, _normalize(kv[0]), kv[1], eta, rho, None
         if self.w_mem_in is None:
             inp = torch.stack([q] + [x] * (B - 1), -3)               # (..., B, d, n)
         else:  # meta-learned inputs: k from the past token, v from the present, ...
             inp = torch.cat([q.unsqueeze(-3), self.w_mem_in @ x.unsqueeze(-3)], -3)
         y, _ = self.bank.forward(inp, slope=False)                   # (..., B, d, n)
         eta, rho = self.gates(y)
-        self._gate_y = y                                             # for surprise_gates
-        return y[..., 0, :, :], _normalize(y[..., 1, :, :]), y[..., 2, :, :], eta, rho
+        return y[..., 0, :, :], _normalize(y[..., 1, :, :]), y[..., 2, :, :], eta, rho, y
 
     def read(self, x: Tensor) -> TitansRead:
         """Tokens x (d, n): outputs, surprise and gradient factors at the current state."""
         bank, cfg = self.bank, self.cfg
         B, n = len(self.names), x.shape[-1]
-        o, k, v, eta, rho = self.project(x)
+        o, k, v, eta, rho, y_in = self.project(x)
         if B == 1:  # Titans LMM: one forward reads q and stores k; the target is v itself
             y, cache = bank.forward(torch.cat([k, o], -1).unsqueeze(-3))  # (..., 1, d, 2n)
             return self._read_lmm(y[..., 0, :, n:], k, v, eta, rho, y[..., :n], cache)
@@ -284,8 +283,8 @@ class SelfModifyingTitans:
             own[0] = 0.0
         err = (pred - target) * bank.out_mask                        # (..., B, d, n)
         surprise = 0.5 * err.square().sum(-2)                        # (..., B, n)  O1
-        if self.gate_surprise is not None and cfg.gates == "adaptive":
-            eta, rho = self.surprise_gates(self._gate_y, surprise[..., 0, :])
+        if self.gate_surprise is not None and cfg.gates == "adaptive" and y_in is not None:
+            eta, rho = self.surprise_gates(y_in, surprise[..., 0, :])
         kb, vb = kv[..., :n], kv[..., n:]
         k1, v1 = k.unsqueeze(-3), v.unsqueeze(-3)                    # (..., 1, d, n)
         # gradient of weight W = sum over pairs and tokens of left_t right_t^T
