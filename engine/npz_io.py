@@ -53,6 +53,9 @@ def write_atomic(path: str, payload: bytes) -> None:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # a checkpoint is for sharing: not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         try:
