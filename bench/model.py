@@ -46,9 +46,10 @@ REGIME = StreamConfig("regime_shift", (("n_regimes", 2), ("noise", 0.05), ("swit
 MULTI = StreamConfig("multi_timescale", (("noise", 0.05),))
 
 
-def load(model: str) -> tuple[ModelConfig, dict[str, torch.Tensor] | None, str]:
+def load(model: str, preset: str = "default"
+         ) -> tuple[ModelConfig, dict[str, torch.Tensor] | None, str]:
     """(model config, slow weights or None, label) for 'auto', 'random' or a path."""
-    cfg: Config = load_config("default", model=model)
+    cfg: Config = load_config(preset, model=model)
     _, weights = load_model_weights(cfg.model)
     label = Path(cfg.model.weights).name if cfg.model.weights else "random"
     return replace(cfg.model, weights=""), weights, label
@@ -200,6 +201,42 @@ def retention(cfg: ModelConfig, weights, seed: int) -> dict[str, float]:
             "frozen_back": back, "forgetting": back - leave}
 
 
+def consolidation(cfg: ModelConfig, weights, seed: int, steps: int) -> dict[str, float]:
+    """The consolidation preset's stream (3 regimes, switch every 400): is the fast memory
+    alive (its weight norm and update size late in the run), and do the slow levels matter
+    (frozen loss over the next 400 steps with each CMS level's learned branch removed,
+    f_l = 0, against the full model; the slowest level's drift from its start)."""
+    stream_cfg = StreamConfig("regime_shift", (("n_regimes", 3), ("noise", 0.05),
+                                               ("switch_every", 400)))
+    model = HOPE(cfg, seed, torch.device("cpu"), weights)
+    xs = torch.from_numpy(make_stream(stream_cfg, cfg.d_in, seed).sample(0, steps + 401).x)
+    norm0 = float(model.titans.w_norm[0])
+    norms, updates = [], []
+    with torch.no_grad():
+        for t in range(steps):
+            before = model.titans.bank.w2[0].clone()
+            model.step(xs[t:t + 1])
+            if t >= steps - 1000:
+                norms.append(float(model.titans.w_norm[0]))
+                updates.append(float((model.titans.bank.w2[0] - before).norm()))
+        state, count = {k: v.clone() for k, v in model.state_dict().items()}, model.count
+        held = xs[steps:steps + 401]
+        full = frozen_loss(model, state, count, held)
+        out = {"memory_norm_late": float(np.mean(norms)) / max(norm0, 1e-12),
+               "memory_update_late": float(np.mean(updates)), "loss_full": full}
+        for i, lv in enumerate(model.cms.levels):
+            cut = dict(state)
+            cut[f"cms{i}/w1"] = torch.zeros_like(state[f"cms{i}/w1"])
+            out[f"loss_without_cms{i + 1}"] = frozen_loss(model, cut, count, held)
+            w1_0, w2_0 = lv.init
+            model.load_state_dict(state, count)
+            out[f"drift_cms{i + 1}"] = float(torch.sqrt(
+                (model.cms.levels[i].w1 - w1_0).square().sum() +
+                (model.cms.levels[i].w2 - w2_0).square().sum()) /
+                torch.sqrt(w1_0.square().sum() + w2_0.square().sum()))
+    return out
+
+
 def stat(values: list[float]) -> str:
     v = np.array(values, dtype=float)
     return f"{v.mean():.4g} ± {v.std():.2g}"
@@ -212,8 +249,24 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--json", help="write every figure here")
+    p.add_argument("--consolidation", action="store_true",
+                   help="only the consolidation preset's figures (its shipped model and "
+                        "random weights)")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.consolidation:
+        rows = {}
+        for model in ("auto", "random"):
+            c_cfg, c_w, c_label = load(model, "consolidation")
+            rows[c_label] = [consolidation(c_cfg, c_w, s, args.steps) for s in args.seeds]
+        keys = list(next(iter(rows.values()))[0])
+        print("| figure | " + " | ".join(rows) + " |\n|---|" + "---|" * len(rows))
+        for key in keys:
+            print(f"| {key} | " + " | ".join(stat([r[key] for r in rs]) for rs in rows.values())
+                  + " |")
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
+        return 0
     cfg, weights, label = load(args.model)
     t0 = time.perf_counter()
     report: dict = {"model": label, "seeds": args.seeds, "steps": args.steps}

@@ -404,14 +404,15 @@ class SelfModifyingTitans:
             params = [w - w0 for w, w0 in zip(params, self.init)]
         if n == 1:  # exact online rule, the hot path of per-token mode
             neg_eta = -_per_token(eta)                                # (..., 1, 1, 1)
+            decay = _per_token(rho) - 1                               # (..., 1, 1, 1)
             for w, s, pairs in zip(params, self.mom, factors):
                 if beta > 0:  # S = beta S - eta g;  dW = (rho - 1) W + S
                     for j, (left, right) in enumerate(pairs):
                         s = _baddbmm(s, left * neg_eta, right, beta if j == 0 else 1)
                     moms.append(s)
-                    deltas.append(torch.addcmul(s, w, _per_token(rho) - 1))
+                    deltas.append(torch.addcmul(s, w, decay))
                 else:         # dW = (rho - 1) W - eta g
-                    dw = w * (_per_token(rho) - 1)
+                    dw = w * decay
                     for left, right in pairs:
                         dw = _baddbmm(dw, left * neg_eta, right, 1)
                     moms.append(s)
