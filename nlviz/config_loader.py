@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from engine.config import Config, ConfigError, set_dotted
+from engine.config import Config, ConfigError, ModelConfig, set_dotted
 from engine.streams import make_stream, stream_config_for
 from nlviz.errors import UserError
 
@@ -88,9 +88,21 @@ def load_config(preset: str | None = "default", overrides: list[str] | None = No
     ``model``: ``None`` or ``"auto"`` starts from the preset's shipped trained model
     (``nlviz/models/<preset>.npz``) when there is one, else from random weights;
     ``"random"`` from random weights; anything else is a checkpoint path. A checkpoint's
-    model section replaces the preset's (``--set model.*`` still applies on top).
+    model section replaces the preset's (``--set model.*`` still applies on top). When
+    overrides change the shapes of the shipped model's weights (``model.d``, levels, ...)
+    the implicit choice falls back to random weights with the preset's own model section;
+    an explicit checkpoint that no longer fits is refused when the engine loads it.
     """
     preset = preset or "default"
+    config = _load(preset, overrides, stream, device, seed, model)
+    if model in (None, "auto") and config.model.weights and \
+            not _same_shapes(config.model, shipped_model_config(preset)):
+        config = _load(preset, overrides, stream, device, seed, "random")
+    return config
+
+
+def _load(preset: str, overrides: list[str] | None, stream: str | None, device: str | None,
+          seed: int | None, model: str | None) -> Config:
     data = load_preset_dict(preset)
     model_section = trained_model_section(model, preset)
     if model_section is not None:   # a trained model brings its own architecture
@@ -158,3 +170,21 @@ def trained_model_section(model: str | None, preset: str) -> dict[str, Any] | No
     section = dict(ckpt.meta["config"])
     section["weights"] = str(path.resolve())
     return section
+
+
+def shipped_model_config(preset: str) -> ModelConfig | None:
+    """The model configuration the preset's shipped checkpoint was trained with."""
+    section = trained_model_section(None, preset)
+    return None if section is None else Config.from_dict({"model": section}).model
+
+
+def _same_shapes(a: ModelConfig, b: ModelConfig | None) -> bool:
+    """Whether two model configurations have slow weights of the same names and shapes."""
+    if b is None:
+        return False
+
+    def shapes(m: ModelConfig) -> tuple[Any, ...]:
+        t, c = m.titans, m.cms
+        return (m.d_in, m.d, m.context, t.variant, t.kind, t.hidden, t.surprise_gates,
+                len(c.periods), c.hidden)
+    return shapes(a) == shapes(b)

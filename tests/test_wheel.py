@@ -75,6 +75,10 @@ def test_the_wheel_holds_the_presets_and_the_text_and_no_tests(wheel: Path) -> N
     assert "engine/data/alice_ch1.txt" in names
     assert zipfile.ZipFile(wheel).read("engine/data/alice_ch1.txt") == TEXT.read_bytes()
     assert "nlviz/cli.py" in names and "engine/session.py" in names
+    for model in ("default", "consolidation"):      # the shipped trained models
+        assert zipfile.ZipFile(wheel).read(f"nlviz/models/{model}.npz") == \
+            (ROOT / "nlviz" / "models" / f"{model}.npz").read_bytes()
+        assert f"nlviz/training/{model}.toml" in names
     assert not [n for n in names if n.startswith("tests/") or "synthetic" in n]
 
 
@@ -104,3 +108,10 @@ def test_the_installed_wheel_records_and_reads_a_run(venv: Path, tmp_path: Path)
          "--stream", "text", "--no-progress"], cwd=work)
     info = run([str(nlviz), "info", "text.h5"], cwd=work).stdout
     assert f"(alice_ch1.txt, {TEXT.stat().st_size} bytes)" in info, info
+
+    # the default preset starts from the shipped model, found in the installed package data
+    run([str(nlviz), "record", "--out", "trained.h5", "--steps", "20", "--no-progress"],
+        cwd=work)
+    info = run([str(nlviz), "info", "trained.h5"], cwd=work).stdout
+    assert re.search(r"^model:\s+default\.npz sha256 [0-9a-f]{12} \(3000 outer steps\)$", info,
+                     re.M), info

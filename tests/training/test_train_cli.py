@@ -182,3 +182,15 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
         if not name.startswith("optim/step"):
             np.testing.assert_allclose(a.weights[name].numpy(), value.numpy(), rtol=1e-8,
                                        atol=1e-10, err_msg=name)
+
+
+def test_the_shipped_model_yields_to_overrides_that_change_its_shapes():
+    from nlviz.config_loader import load_config
+    trained = load_config("consolidation")
+    assert trained.model.weights.endswith("consolidation.npz") and trained.model.context == 2
+    live_edit = load_config("consolidation", ["model.titans.lr=0.2"])
+    assert live_edit.model.weights == trained.model.weights and live_edit.model.titans.lr == 0.2
+    ablation = load_config("consolidation", ["model.cms.periods=[]"])
+    assert ablation.model.weights == "" and ablation.model.context == 1   # the preset's own
+    assert load_config("tiny").model.weights == ""                      # nothing shipped
+    assert load_config("default", model="random").model.weights == ""
