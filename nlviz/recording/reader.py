@@ -22,7 +22,7 @@ from nlviz.recording import layout as L
 from nlviz.recording import modelid
 from nlviz.recording.base import RecordingError, _text
 from nlviz.recording.damage import READ_ERRORS, Damage, read_rows
-from nlviz.recording.h5open import open_h5
+from nlviz.recording.opening import open_checked
 from nlviz.recording.pyramid import group_minmax
 from nlviz.recording.records import SparseRecords
 from nlviz.recording.validate import (
@@ -118,26 +118,7 @@ class Recording(SparseRecords):
             recording, unknown major version, or any invariant broken; one line naming
             the file, the field and the value.
         """
-        path = str(path)
-        if not os.path.exists(path):
-            raise RecordingError(f"{path}: no such file")
-        if not h5py.is_hdf5(path):
-            raise RecordingError(f"{path}: not an HDF5 file")
-        _check_not_truncated(path)
-        try:
-            f = open_h5(path)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise RecordingError(f"{path}: cannot open: {one_line(exc)}") from None
-        try:
-            return cls(path, f)
-        except RecordingError:
-            f.close()
-            raise
-        except (KeyError, ValueError, TypeError, OSError, RuntimeError, OverflowError,
-                MemoryError, RecursionError, UnicodeError, IndexError) as exc:
-            f.close()
-            raise RecordingError(f"{path}: damaged recording: {type(exc).__name__}: "
-                                 f"{one_line(exc)}") from None
+        return open_checked(str(path), cls, "recording")
 
     def _validate_header(self) -> None:
         a = self._f.attrs
@@ -553,30 +534,6 @@ class Recording(SparseRecords):
         self.close()
 
 
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def _check_not_truncated(path: str) -> None:
-    """Refuse a file shorter than the end-of-file address its superblock records.
-
-    A SWMR open does not check this and retries unreadable metadata for minutes, so a
-    cut-off copy would hang the reader; a file being written never has fewer bytes than
-    its superblock's end of file (the writer grows the file before it records the EOF).
-    Superblock versions 2 and 3 (what nlviz writes) only; others are left to HDF5.
-    """
-    with open(path, "rb") as fh:
-        head = fh.read(48)
-    if len(head) < 13 or head[:8] != _HDF5_SIGNATURE or head[8] not in (2, 3):
-        return
-    size_of_offsets = head[9]
-    start = 12 + 2 * size_of_offsets                 # after base and extension addresses
-    if len(head) < start + size_of_offsets:
-        return
-    eof = int.from_bytes(head[start:start + size_of_offsets], "little")
-    actual = os.path.getsize(path)
-    if actual < eof:
-        raise RecordingError(f"{path}: truncated file ({actual:,} of {eof:,} bytes); "
-                             "it was cut off, e.g. by an interrupted copy")
 
 
 __all__ = ["Overview", "Recording", "RecordingError", "Window"]

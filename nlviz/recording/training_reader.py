@@ -20,12 +20,9 @@ from nlviz.recording import training_layout as T
 from nlviz.recording.base import RecordingBase, RecordingError, _text
 from nlviz.recording.damage import READ_ERRORS, read_rows
 from nlviz.recording.h5open import open_h5
-from nlviz.recording.reader import _check_not_truncated
+from nlviz.recording.opening import open_checked
 from nlviz.recording.training_layout import TrainingRow
 from nlviz.recording.validate import backed_rows, check_backed, check_increasing, header_checksum
-
-_OPEN_ERRORS = (KeyError, ValueError, TypeError, OSError, RuntimeError, OverflowError,
-                MemoryError, RecursionError, UnicodeError, IndexError)
 
 
 def file_kind(path: str | os.PathLike[str]) -> str:
@@ -91,25 +88,7 @@ class TrainingRecording(RecordingBase):
         RecordingError : missing, truncated or damaged file, not HDF5, a run recording or
             no nlviz recording, unknown major version, or a broken invariant; one line.
         """
-        path = str(path)
-        if not os.path.exists(path):
-            raise RecordingError(f"{path}: no such file")
-        if not h5py.is_hdf5(path):
-            raise RecordingError(f"{path}: not an HDF5 file")
-        _check_not_truncated(path)
-        try:
-            f = open_h5(path)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise RecordingError(f"{path}: cannot open: {one_line(exc)}") from None
-        try:
-            return cls(path, f)
-        except RecordingError:
-            f.close()
-            raise
-        except _OPEN_ERRORS as exc:
-            f.close()
-            raise RecordingError(f"{path}: damaged training recording: "
-                                 f"{type(exc).__name__}: {one_line(exc)}") from None
+        return open_checked(str(path), cls, "training recording")
 
     def _header(self) -> None:
         a = self._f.attrs
