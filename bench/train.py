@@ -20,8 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.outer import OuterLoop  # noqa: E402
-from nlviz.training.config import load_train_config  # noqa: E402
+from engine.outer import OuterLoop
+from nlviz.training.config import load_train_config
 
 
 def main() -> int:
