@@ -130,7 +130,8 @@ class ContinuumMemory:
         for j, lv in enumerate(self.levels):
             cols[..., j, _M["retention"]] = lv.retention
             cols[..., j, _M["lr"]] = lv.lr
-            cols[..., j, _M["drift_init"]] = lv.drift().detach()
+            drift = lv.drift()
+            cols[..., j, _M["drift_init"]] = drift.detach() if drift.requires_grad else drift
         self.state_cols = cols                                       # (..., Lc, M)
 
     def state_dict(self) -> dict[str, Tensor]:

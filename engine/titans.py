@@ -473,12 +473,12 @@ def _norm(ts: list[Tensor]) -> Tensor:
 
 def _per_token(t: Tensor) -> Tensor:
     """Per-token values (..., n) as (..., 1, 1, n): one per column of every memory's factor."""
-    return t[..., None, None, :]
+    return t.reshape(t.shape[:-1] + (1, 1, t.shape[-1]))
 
 
 def _per_matrix(t: Tensor) -> Tensor:
     """One value per run (...) as (..., 1, 1, 1): scales every memory's weight matrix."""
-    return t[..., None, None, None]
+    return t.reshape(t.shape + (1, 1, 1))
 
 
 def _baddbmm(acc: Tensor, left: Tensor, right: Tensor, beta: float) -> Tensor:
