@@ -145,6 +145,7 @@ PLANTS = [
     ("nlviz-layers", "nlviz/errors.py", "import nlviz.qt.theme"),     # the bottom layer
     ("panels-passive", "nlviz/qt/panels/planted.py", "import nlviz.qt.app"),
     ("host-qt-free", "nlviz/host/planted.py", "import pyqtgraph"),
+    ("training-qt-free", "nlviz/training/planted.py", "import PySide6"),
     ("series-pure", "nlviz/series/planted.py", "import torch"),
 ]
 
