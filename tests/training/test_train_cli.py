@@ -216,3 +216,18 @@ def test_a_checkpoint_changed_since_the_run_started_is_refused(trained, tmp_path
     with pytest.raises(ConfigError, match="the file changed") as err:
         Session(cfg)
     assert "\n" not in str(err.value) and "model.weights" in str(err.value)
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("train.steps=0", "train.steps: 0 must be an integer >= 1"),
+    ("train.segment=30", "train.segment: 30 must be a multiple of train.chunk (4)"),
+    ("train.tasks.poetry=1", "train.tasks.poetry: unknown task"),
+    ("train.lr=-1", "train.lr: -1.0 must be in [0.0, 100.0]"),
+    ("train.epochs=3", "train.epochs: unknown key"),
+    ("model.titans.decay_to=\"one\"", "model.titans.decay_to: 'one' is not one of zero, init"),
+])
+def test_a_bad_training_config_is_one_line(tmp_path, override, needle):
+    res = _run("train", "--out", str(tmp_path / "m.npz"), "--set", override, "--no-progress")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr
+    assert not (tmp_path / "m.npz").exists()
