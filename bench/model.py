@@ -52,7 +52,7 @@ def load(model: str, preset: str = "default"
     cfg: Config = load_config(preset, model=model)
     _, weights = load_model_weights(cfg.model)
     label = Path(cfg.model.weights).name if cfg.model.weights else "random"
-    return replace(cfg.model, weights=""), weights, label
+    return replace(cfg.model, weights="", weights_sha256=""), weights, label
 
 
 def run_stream(cfg: ModelConfig, weights, seed: int, stream: StreamConfig, steps: int,

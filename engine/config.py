@@ -200,6 +200,8 @@ class ModelConfig:
     weights : path of a checkpoint (``nlviz train``) whose slow weights the model starts
         from -- the initial state of every memory, the projections, the gate offsets;
         ``""`` starts from random weights drawn from the seed.
+    weights_sha256 : when set, the checkpoint must have this SHA-256 (a recording's config
+        carries it, so continuing a run refuses a checkpoint changed since).
     """
 
     d_in: int = 16
@@ -208,6 +210,7 @@ class ModelConfig:
     context: int = 1
     residual: bool = False
     weights: str = ""
+    weights_sha256: str = ""
     titans: TitansConfig = field(default_factory=TitansConfig)
     cms: CMSConfig = field(default_factory=CMSConfig)
 

@@ -20,7 +20,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.config import ModelConfig
+from engine.config import (
+    MAX_PERIOD,
+    MAX_SEED,
+    ConfigError,
+    ModelConfig,
+    _choice,
+    _in_range,
+    _int_in,
+    _positive_int,
+)
 from engine.model import HOPE
 from engine.tasks import DEFAULT_MIXTURE, TASKS, Episode, check_mixture, draw_episode
 
@@ -70,21 +79,23 @@ class TrainConfig:
     init: str = "random"
 
     def validate(self) -> TrainConfig:
+        """Self, or a ``ConfigError`` naming ``train.<field>`` and its value."""
         for name in ("steps", "batch", "segment", "segments", "chunk", "eval_every",
                      "eval_episodes"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"train.{name}: {v!r} must be an integer >= 1")
+            _positive_int(getattr(self, name), f"train.{name}", MAX_PERIOD)
+        _int_in(self.warmup, "train.warmup", 0, MAX_PERIOD)
+        _int_in(self.seed, "train.seed", 0, MAX_SEED)
+        _int_in(self.init_seed, "train.init_seed", 0, MAX_SEED)
         if self.segment % self.chunk:
-            raise ValueError(f"train.segment: {self.segment} must be a multiple of "
-                             f"train.chunk ({self.chunk})")
+            raise ConfigError(f"train.segment: {self.segment} must be a multiple of "
+                              f"train.chunk ({self.chunk})")
         for name in ("lr", "weight_decay", "clip"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"train.{name}: {v!r} must be a number >= 0")
-        check_mixture(self.tasks)
-        if self.init not in ("random", "wired"):
-            raise ValueError(f"train.init: {self.init!r} is not one of random, wired")
+            _in_range(getattr(self, name), 0.0, 100.0, f"train.{name}")
+        _choice(self.init, ("random", "wired"), "train.init")
+        try:
+            check_mixture(self.tasks)
+        except ValueError as exc:
+            raise ConfigError(f"train.{exc}") from None
         return self
 
 

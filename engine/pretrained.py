@@ -31,6 +31,10 @@ def load_model_weights(cfg: ModelConfig) -> tuple[Checkpoint | None, dict[str, T
         return None, None
     try:
         ckpt = load_checkpoint(cfg.weights)
+        if cfg.weights_sha256 and ckpt.sha256 != cfg.weights_sha256:
+            raise CheckpointError(f"{cfg.weights}: sha256 {ckpt.sha256[:12]}... is not the "
+                                  f"{cfg.weights_sha256[:12]}... this run started from (the "
+                                  "file changed)")
         weights = model_weights(ckpt)
         template = HOPE(cfg, 0, torch.device("cpu")).slow_weights()
         check_weights(Checkpoint(weights, ckpt.meta, ckpt.sha256, ckpt.path), template)

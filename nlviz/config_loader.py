@@ -169,6 +169,7 @@ def trained_model_section(model: str | None, preset: str) -> dict[str, Any] | No
         raise UserError(f"--model: {exc}") from None
     section = dict(ckpt.meta["config"])
     section["weights"] = str(path.resolve())
+    section["weights_sha256"] = ckpt.sha256
     return section
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from nlviz.errors import UserError
 from nlviz.recording.damage import Damage, read_rows
+from nlviz.recording.layout import D_CLEAN_CLOSE, D_ROWS_COMMITTED
 
 
 class RecordingError(UserError):
@@ -26,6 +27,7 @@ class RecordingBase:
     _steps: np.ndarray | None
     damaged: list[Damage]
     n_rows: int
+    complete: bool
 
     @property
     def steps(self) -> np.ndarray:
@@ -43,6 +45,25 @@ class RecordingBase:
             want = {'i': 'integer', 'f': 'float', 'u': 'uint8', 'S': 'bytes'}.get(kind, kind)
             raise self._fail(f"/{path} has dtype {obj.dtype}, expected {want}")
         return obj
+
+    def _committed(self) -> int:
+        """Rows committed (``/status/rows_committed``); sets ``complete`` from
+        ``/status/clean_close``. The same status group in run and training recordings."""
+        rows, clean = D_ROWS_COMMITTED, D_CLEAN_CLOSE
+        rc = self._dataset(rows, "i")
+        cc = self._dataset(clean, "u")
+        for ds in (rc, cc):
+            ds.refresh()
+            if ds.shape != (1,):
+                raise self._fail(f"/{ds.name.lstrip('/')} has shape {ds.shape}, expected (1,)")
+        flag = int(cc[0])
+        if flag not in (0, 1):
+            raise self._fail(f"/{clean} is {flag} (must be 0 or 1)")
+        self.complete = flag == 1
+        n = int(rc[0])
+        if n < 0:
+            raise self._fail(f"/{rows} is {n} (must be 0 or more)")
+        return n
 
     # ---- damage-aware reads ---------------------------------------------------------------
     def _note(self, path: str, bad: list[tuple[int, int]], steps_known: bool = True) -> None:

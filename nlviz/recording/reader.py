@@ -192,22 +192,6 @@ class Recording(SparseRecords):
             out[L.level_path(lv.name, L.D_FIRED)] = "u"
         return out
 
-    def _committed(self) -> int:
-        rc = self._dataset(L.D_ROWS_COMMITTED, "i")
-        cc = self._dataset(L.D_CLEAN_CLOSE, "u")
-        for ds in (rc, cc):
-            ds.refresh()
-            if ds.shape != (1,):
-                raise self._fail(f"/{ds.name.lstrip('/')} has shape {ds.shape}, expected (1,)")
-        flag = int(cc[0])
-        if flag not in (0, 1):
-            raise self._fail(f"/{L.D_CLEAN_CLOSE} is {flag} (must be 0 or 1)")
-        self.complete = flag == 1
-        n = int(rc[0])
-        if n < 0:
-            raise self._fail(f"/{L.D_ROWS_COMMITTED} is {n} (must be 0 or more)")
-        return n
-
     def _validate_series(self) -> None:
         lengths = {}
         for path, kind in self._per_step_paths().items():

@@ -153,24 +153,12 @@ class TrainingRecording(RecordingBase):
         return tuple(value)
 
     def _committed(self) -> int:
-        rc = self._dataset(T.D_ROWS_COMMITTED, "i")
-        cc = self._dataset(T.D_CLEAN_CLOSE, "u")
-        for ds in (rc, cc):
-            ds.refresh()
-            if ds.shape != (1,):
-                raise self._fail(f"/{ds.name.lstrip('/')} has shape {ds.shape}, expected (1,)")
-        flag = int(cc[0])
-        if flag not in (0, 1):
-            raise self._fail(f"/{T.D_CLEAN_CLOSE} is {flag} (must be 0 or 1)")
-        self.complete = flag == 1
+        n = super()._committed()
         self.resumes = 0
         if T.D_RESUMES in self._f:
             ds = self._dataset(T.D_RESUMES, "i")
             ds.refresh()
             self.resumes = int(ds[0]) if ds.shape == (1,) else 0
-        n = int(rc[0])
-        if n < 0:
-            raise self._fail(f"/{T.D_ROWS_COMMITTED} is {n} (must be 0 or more)")
         return n
 
     # ---- reading ----------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def resolve_device(name: str, rank: int) -> torch.device:
 def checkpoint_meta(loop: OuterLoop, model: ModelConfig, last: StepStats | None,
                     heldout: tuple[float, ...] | None, wall: float) -> dict[str, Any]:
     """Everything a checkpoint says about itself (see docs/checkpoint-format.md)."""
-    live = Config(model=replace(model, weights="")).to_dict()["model"]
+    live = Config(model=replace(model, weights="", weights_sha256="")).to_dict()["model"]
     losses = {t: (None if last is None or math.isnan(v) else v)
               for t, v in zip(TASKS, last.loss if last else [math.nan] * len(TASKS))}
     return {

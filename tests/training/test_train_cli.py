@@ -194,3 +194,40 @@ def test_the_shipped_model_yields_to_overrides_that_change_its_shapes():
     assert ablation.model.weights == "" and ablation.model.context == 1   # the preset's own
     assert load_config("tiny").model.weights == ""                      # nothing shipped
     assert load_config("default", model="random").model.weights == ""
+
+
+def test_a_checkpoint_changed_since_the_run_started_is_refused(trained, tmp_path):
+    """A recording's config names the checkpoint and its sha256, so continuing a run
+    (or rebuilding it) from a file that has changed since is refused in one line."""
+    import shutil
+
+    from engine.config import ConfigError
+    from engine.session import Session
+    from nlviz.config_loader import load_config
+    model = tmp_path / "m.npz"
+    shutil.copy(trained / "m.npz", model)
+    cfg = load_config("tiny", ["model.d_in=4"], model=str(model))
+    assert cfg.model.weights_sha256 == load_checkpoint(model).sha256
+    Session(cfg).step(2)                                  # the same file: fine
+    ckpt = load_checkpoint(model)
+    weights = dict(ckpt.weights)
+    weights["w_out"] = weights["w_out"] * 2
+    save_checkpoint(model, weights, ckpt.meta)            # the file changes under the run
+    with pytest.raises(ConfigError, match="the file changed") as err:
+        Session(cfg)
+    assert "\n" not in str(err.value) and "model.weights" in str(err.value)
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("train.steps=0", "train.steps: 0 must be an integer >= 1"),
+    ("train.segment=30", "train.segment: 30 must be a multiple of train.chunk (4)"),
+    ("train.tasks.poetry=1", "train.tasks.poetry: unknown task"),
+    ("train.lr=-1", "train.lr: -1.0 must be in [0.0, 100.0]"),
+    ("train.epochs=3", "train.epochs: unknown key"),
+    ("model.titans.decay_to=\"one\"", "model.titans.decay_to: 'one' is not one of zero, init"),
+])
+def test_a_bad_training_config_is_one_line(tmp_path, override, needle):
+    res = _run("train", "--out", str(tmp_path / "m.npz"), "--set", override, "--no-progress")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr
+    assert not (tmp_path / "m.npz").exists()
