@@ -77,10 +77,14 @@ def test_screenshot_is_one_path_for_both_fronts(fronts, tmp_path):
     from nlviz.qt import exporting, screenshot
     from nlviz.qt.file_menu import FileMenu
     from nlviz.qt.live import screenshot as live_screenshot
+    from nlviz.qt import file_window
     from nlviz.qt.replay import app as replay_app
+    from nlviz.qt.training import app as training_app
     assert exporting.save_picture is screenshot.save_picture
     assert live_screenshot.grab_now is screenshot.grab_now
-    assert replay_app.run_screenshot is screenshot.run_screenshot
+    assert file_window.run_screenshot is screenshot.run_screenshot
+    assert replay_app.run_file_window is training_app.run_file_window is \
+        file_window.run_file_window
     live, live_menu, replay, rc = fronts
     run = tmp_path / "run.h5"
     write_run(run, rows=300)
