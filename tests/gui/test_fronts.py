@@ -74,10 +74,9 @@ def test_one_file_menu_on_both_fronts_with_the_same_actions_in_order(fronts):
 
 
 def test_screenshot_is_one_path_for_both_fronts(fronts, tmp_path):
-    from nlviz.qt import exporting, screenshot
+    from nlviz.qt import exporting, file_window, screenshot
     from nlviz.qt.file_menu import FileMenu
     from nlviz.qt.live import screenshot as live_screenshot
-    from nlviz.qt import file_window
     from nlviz.qt.replay import app as replay_app
     from nlviz.qt.training import app as training_app
     assert exporting.save_picture is screenshot.save_picture
