@@ -4,6 +4,7 @@ Qt-free. Every problem becomes a ``UserError`` whose one line names the file, ke
 """
 from __future__ import annotations
 
+import copy
 import sys
 from importlib import resources
 from pathlib import Path
@@ -94,19 +95,19 @@ def load_config(preset: str | None = "default", overrides: list[str] | None = No
     an explicit checkpoint that no longer fits is refused when the engine loads it.
     """
     preset = preset or "default"
-    config = _load(preset, overrides, stream, device, seed, model)
-    if model in (None, "auto") and config.model.weights and \
-            not _same_shapes(config.model, shipped_model_config(preset)):
-        config = _load(preset, overrides, stream, device, seed, "random")
+    section = trained_model_section(model, preset)     # the checkpoint is read once
+    config = _load(preset, overrides, stream, device, seed, section)
+    if model in (None, "auto") and section is not None and \
+            not _same_shapes(config.model, Config.from_dict({"model": section}).model):
+        config = _load(preset, overrides, stream, device, seed, None)
     return config
 
 
 def _load(preset: str, overrides: list[str] | None, stream: str | None, device: str | None,
-          seed: int | None, model: str | None) -> Config:
+          seed: int | None, model_section: dict[str, Any] | None) -> Config:
     data = load_preset_dict(preset)
-    model_section = trained_model_section(model, preset)
     if model_section is not None:   # a trained model brings its own architecture
-        data["model"] = model_section
+        data["model"] = copy.deepcopy(model_section)   # overrides edit data in place
     data.setdefault("model", {})
     data.setdefault("stream", {})
     data.setdefault("run", {})
@@ -173,16 +174,8 @@ def trained_model_section(model: str | None, preset: str) -> dict[str, Any] | No
     return section
 
 
-def shipped_model_config(preset: str) -> ModelConfig | None:
-    """The model configuration the preset's shipped checkpoint was trained with."""
-    section = trained_model_section(None, preset)
-    return None if section is None else Config.from_dict({"model": section}).model
-
-
-def _same_shapes(a: ModelConfig, b: ModelConfig | None) -> bool:
+def _same_shapes(a: ModelConfig, b: ModelConfig) -> bool:
     """Whether two model configurations have slow weights of the same names and shapes."""
-    if b is None:
-        return False
 
     def shapes(m: ModelConfig) -> tuple[Any, ...]:
         t, c = m.titans, m.cms

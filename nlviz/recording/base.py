@@ -4,7 +4,7 @@ and are noted in ``damaged``). Nothing outside ``nlviz.recording`` uses this mod
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
@@ -16,6 +16,9 @@ from nlviz.recording.layout import D_CLEAN_CLOSE, D_ROWS_COMMITTED
 
 class RecordingError(UserError):
     """A recording that cannot be read; the message names the file and the problem."""
+
+
+_R = TypeVar("_R", bound="RecordingBase")
 
 
 class RecordingBase:
@@ -33,6 +36,16 @@ class RecordingBase:
     def steps(self) -> np.ndarray:
         """(n_rows,) int64 global step of every recorded row (``Recording.steps``)."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the file."""
+        self._f.close()
+
+    def __enter__(self: _R) -> _R:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _fail(self, problem: str) -> RecordingError:
         return RecordingError(f"{self.path}: {problem}")

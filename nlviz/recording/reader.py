@@ -507,17 +507,5 @@ class Recording(SparseRecords):
             mm[a - b_lo:b - b_lo, 0], mm[a - b_lo:b - b_lo, 1] = group_minmax(raw, bucket)
         return mm
 
-    # ---- misc -------------------------------------------------------------------------------
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> Recording:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-
 
 __all__ = ["Overview", "Recording", "RecordingError", "Window"]

@@ -238,15 +238,5 @@ class TrainingRecording(RecordingBase):
         self.n_rows = n
         return n
 
-    def close(self) -> None:
-        """Close the file."""
-        self._f.close()
-
-    def __enter__(self) -> TrainingRecording:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 __all__ = ["TrainingRecording", "file_kind"]
