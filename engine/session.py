@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from collections.abc import Generator
 from typing import Any
 
@@ -17,12 +16,12 @@ import numpy as np
 import torch
 
 from engine import events as E
+from engine.baselines import baseline_losses
 from engine.budget import check_memory, estimate_memory
 from engine.checkpoint import model_identity
 from engine.commands import LIVE_PARAMS, Ablate, Command, Mark, Reset, SetParam, SwitchStream
 from engine.config import Config, ConfigError
 from engine.device import available_memory, resolve_device
-from engine.evaluation import Windows, evaluate, heldout_windows, level_weights
 from engine.frames import (
     LEVEL_METRICS,
     METRIC_INDEX,
@@ -32,14 +31,12 @@ from engine.frames import (
     FrameBatch,
     LevelSpec,
     RunSpec,
-    StateRecord,
 )
 from engine.model import HOPE
-from engine.observables import ProbeSet, snapshot, snapshot_shapes
+from engine.observables import ProbeSet, snapshot_shapes
 from engine.pretrained import load_model_weights
+from engine.session_records import SessionRecords
 from engine.streams import Stream, make_stream
-
-KEPT_STATES = 32          # states kept for "restore a level to step" (Ablate)
 
 
 class EngineFault(RuntimeError):  # noqa: N818 - public name the app and CLI catch
@@ -52,7 +49,7 @@ class EngineFault(RuntimeError):  # noqa: N818 - public name the app and CLI cat
         self.step, self.level, self.batch = step, level, batch
 
 
-class Session:
+class Session(SessionRecords):
     """A HOPE model fed by a stream, advanced step by step.
 
     Parameters
@@ -124,8 +121,7 @@ class Session:
         self.spec = RunSpec(levels=levels, d_in=config.model.d_in, probe_size=config.run.probe_size,
                             regime_names=tuple(stream.regime_names()))
         self._prev_input: np.ndarray | None = None     # last input fed (copy baseline)
-        self._windows: tuple[Any, Windows] | None = None
-        self.kept_states: deque[StateRecord] = deque(maxlen=KEPT_STATES)  # for Ablate
+        self._reset_records()
         contrib = METRIC_INDEX["contribution"]
         self._nan_by_design = np.zeros((len(levels), len(LEVEL_METRICS)), bool)  # (L, M)
         for j, lv in enumerate(levels):
@@ -180,64 +176,21 @@ class Session:
         return batch
 
     def _baselines(self, sample: Any) -> np.ndarray:
-        """(n, 3) float32 copy, zero and oracle losses of the window about to be fed, with
-        outer_loss's mask (the first token of a fresh next-step model scores 0). Advances
-        the remembered last input, so call once per window."""
-        x = sample.x.astype(np.float64)                               # (n, d_in)
+        """(n, 3) copy, zero and oracle losses of the window about to be fed
+        (``engine.baselines``); advances the remembered last input, so once per window."""
         next_step = self.config.model.cms.objective == "next_step"
         prev = self._prev_input
         if prev is None and next_step and not (self.model.count == 0 and
                                                self.model.prev_o is None):
             prev = self._input_before()
-        out = np.empty((len(x), 3), np.float64)
-        if next_step:
-            before = np.concatenate([x[:1] if prev is None else prev[None], x[:-1]])
-            out[:, 0] = 0.5 * np.square(before - x).sum(1)            # copy x_{t-1}
-        else:
-            out[:, 0] = 0.0                                           # x_t is the input
-        out[:, 1] = 0.5 * np.square(x).sum(1)
-        out[:, 2] = np.nan if sample.clean is None else \
-            0.5 * np.square(x - sample.clean).sum(1)
-        if next_step and prev is None:                                # no prediction made yet
-            out[0] = 0.0
-        self._prev_input = x[-1].copy()
-        return out.astype(np.float32)
+        self._prev_input = sample.x[-1].astype(np.float64)
+        return baseline_losses(sample.x, sample.clean, prev, next_step)
 
     def _input_before(self) -> np.ndarray | None:
         """The input fed just before the current model step, read back from the stream
         (after a state restore the session did not see it itself)."""
         local = self.step_count - self.origin
         return None if local <= 0 else self.stream.sample(local - 1, 1).x[0].astype(np.float64)
-
-    def _room_to_record(self, run: Any) -> int:
-        """Steps until the next probe / snapshot / state is due, so each lands on its step."""
-        count = self.model.count
-        return min(every - count % every for every in
-                   (run.probe_every, run.snapshot_every, run.state_every or 1 << 62,
-                    run.eval_every or 1 << 62))
-
-    def _sparse(self, lo: int, hi: int, ghi: int, run: Any, extra: dict[str, list]) -> None:
-        """Probe evaluations, snapshots and state captures due in model steps (lo, hi];
-        ``ghi`` is the global step count after them (records carry global step indices)."""
-        def due(every: int) -> bool:
-            return every > 0 and hi // every > lo // every
-        if due(run.probe_every):
-            rec = self.probes.evaluate(self.model, hi - 1)
-            extra["probes"].append(type(rec)(ghi - 1, rec.ages, rec.errors))
-        if due(run.snapshot_every):
-            extra["snapshots"].append(snapshot(self.model, ghi - 1, run.snapshot_max))
-        if due(run.state_every) and not self.model.pending:
-            extra["states"].append(StateRecord(ghi - 1, self.state_dict()))
-            self.kept_states.append(extra["states"][-1])
-        if due(run.eval_every):
-            extra["evals"].append(evaluate(self.model, self.heldout(), ghi - 1))
-
-    def heldout(self) -> Windows:
-        """The held-out windows of the current stream (built at first use, then kept)."""
-        key = (self.config.stream, self.config.run.eval_window)
-        if self._windows is None or self._windows[0] != key:
-            self._windows = (key, heldout_windows(self.stream, self.config.run.eval_window))
-        return self._windows[1]
 
     def _assemble(self, t0: int, local0: int, n: int, metrics: list, scalars: list, walls: list,
                   sample: Any, extra: dict[str, list], baselines: np.ndarray) -> FrameBatch:
@@ -312,41 +265,6 @@ class Session:
             raise TypeError(f"unknown command {command!r}")
         self._events.append(ev)
         return ev
-
-    def _ablate(self, command: Ablate, step: int) -> EventRecord:
-        """Evaluate the intact model and ``command``'s variant on the held-out windows
-        (``engine.evaluation``); the model is not changed. The two records go with the next
-        batch; a level or restore step that is not there gives an error event."""
-        level, at = command.level, step - 1
-        if level not in self.model.level_names:
-            return E.error(step, f"ablate: unknown level {level!r} (levels: "
-                                 f"{', '.join(self.model.level_names)})")
-        windows = self.heldout()
-        if command.restore_step is None:
-            variant = evaluate(self.model, windows, at, f"knockout:{level}", knockout=level)
-        else:
-            state = self._kept_state(int(command.restore_step))
-            if state is None:
-                kept = ", ".join(str(s.step) for s in self.kept_states) or "none"
-                return E.error(step, f"ablate: no kept state at step {command.restore_step} "
-                                     f"(kept: {kept})")
-            weights = level_weights(self.model, level, state)
-            variant = evaluate(self.model, windows, at, f"restore:{level}@{command.restore_step}",
-                               weights=weights)
-        intact = evaluate(self.model, windows, at)
-        self._evals.extend([intact, variant])
-        detail = ", ".join(f"{a:.4g} -> {b:.4g}" for a, b in zip(intact.losses, variant.losses))
-        return E.ablation(step, level, command.restore_step, f"held-out loss per regime {detail}")
-
-    def _kept_state(self, step: int) -> dict[str, np.ndarray] | None:
-        """The kept state captured after ``step`` (the newest ``KEPT_STATES``), or the
-        current one when ``step`` is the last step and the model is at a chunk boundary."""
-        for s in self.kept_states:
-            if s.step == step:
-                return s.tensors
-        if step == self.step_count - 1 and not self.model.pending:
-            return self.state_dict()
-        return None
 
     def _set_param(self, path: str, value: Any, step: int) -> EventRecord:
         new = self.config.replace(path, value)              # raises ConfigError naming the key
