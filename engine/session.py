@@ -310,6 +310,7 @@ class Session(SessionRecords):
         self.step_count = int(state["step_count"])
         self.origin = int(state["origin"])
         self._prev_input = None                          # read back from the stream
+        self.kept_states.clear()                         # states of another timeline
         self.probes.load({k[7:]: v for k, v in state.items() if k.startswith("probes/")},
                          self.device, self.model.dtype)
         self._events.append(E.restored(self.step_count))

@@ -151,7 +151,8 @@ def _assert_same_sparse_records(got: Recording, want: Recording, last: int) -> N
     stored but never written (step 0), are left out and said so."""
     # which groups had rows allocated past the cut depends on where in a flush the disk
     # filled (batch sizes follow the engine's speed): at least one, and each one exactly
-    assert got.unwritten and set(got.unwritten) <= {"probes", "snapshots", "states", "events"}
+    assert got.unwritten and \
+        set(got.unwritten) <= {"probes", "snapshots", "states", "events", "evals"}
     for group, n in got.unwritten.items():
         assert n[1] < n[0] and got.record_rows(group) == n[1] == want.record_rows(group)
     for group in ("probes", "snapshots", "states"):
