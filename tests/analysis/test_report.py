@@ -114,6 +114,33 @@ def test_bad_input_is_one_line_naming_the_file_and_exit_2(tmp_path: Path, kind: 
     assert len(lines) == 1 and str(path) in lines[0] and expect in lines[0], err.err
 
 
+def test_health_flags_of_a_run_built_to_collapse(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Fixed Titans gates with retention 0.5: every Titans memory halves each step."""
+    path = record(tmp_path / "collapse.h5", 300, "--preset", "tiny", "--set",
+                  "model.titans.gates=fixed", "--set", "model.titans.retention=0.5")
+    capsys.readouterr()
+    assert main(["report", str(path)]) == 0
+    rows = table(capsys.readouterr().out, "Health (runs)")
+    got = {(r[1], r[2]): int(r[3]) for r in rows}
+    collapsed = set()
+    with Recording.open(path) as rec:
+        steps = rec.steps
+        for lv in rec.spec.level_names:
+            w = rec.column("weight_norm", lv)
+            below = w < 0.05 * w[0]
+            if below[-1]:
+                since = int(steps[len(below) - np.argmin(below[::-1])]) if not below.all() \
+                    else int(steps[0])
+                assert got.pop(("collapse", lv)) == since
+                collapsed.add(lv)
+            else:
+                assert ("collapse", lv) not in got
+    assert {k for k in got if k[0] == "collapse"} == set()
+    assert collapsed == {"memory", "k", "v", "eta", "alpha"}    # the Titans memories decay
+    assert ("constant_gate", "memory") not in got       # fixed gates are constant on purpose
+
+
 def test_bad_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "x.h5", "--last", "0"]) == 2
     assert capsys.readouterr().err.strip() == "nlviz: error: --last 0: must be at least 1"
@@ -170,5 +197,6 @@ def test_report_groups_seeds_and_its_means_and_spreads_match_the_files(
         for lv, cell in zip(names, drifts[gi][1:]):
             vals = [x["drift"][lv] for x in d]
             assert pm(cell)[0] == pytest.approx(np.mean(vals), rel=1e-3, abs=1e-9)
+    assert text.count("No health flags.") == 2           # healthy runs: silent
     # every switch kind is there: 2000 steps, switches every 250 -> 7 switches
     assert [pm(r[2])[0] for r in visits[:3]] == [1.0, 2.0, 4.0]
