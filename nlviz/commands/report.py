@@ -40,15 +40,18 @@ definitions (lower loss is better; "-" = not available):
                    its final loss, mean over regimes; positive = later training helped,
                    negative = it hurt
   drift            change of ||W - W0|| / ||W0|| per 1000 steps, per level
-  health           collapse (weight norm < 5 % of its start), constant Titans gate, NaN,
-                   worse than copying; each with the step since which it held
+  health           collapse (weight norm < 5 % of its start), constant Titans gate (std <
+                   1e-4 x mean over 500 steps; not for fixed gates), NaN, worse than
+                   copying (200-step means); each with the step since which it held
   groups           runs whose configs are equal without run.seed; mean ± sample spread
                    (ddof 1) over the runs"""
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="print a Markdown report of run recordings (per run "
-                       "and per config group over seeds)", description=__doc__.split("\n")[0],
+                       "and per config group over seeds)", description="Print the research numbers of run "
+                       "recordings as Markdown, per run and per group of runs that differ "
+                       "only by seed.",
                        epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="RUN.h5", help="run recordings (nlviz record)")
     p.add_argument("--last", type=int, default=500, help="steps of the final-loss mean (500)")

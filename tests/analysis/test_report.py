@@ -157,7 +157,7 @@ def ablation(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             tag = "p1" if periods == "[1, 1, 1]" else "def"
             paths.append(record(d / f"{tag}_s{seed}.h5", 2000, "--seed", str(seed), "--set",
                                 f"model.cms.periods={periods}", "--set",
-                                "stream.switch_every=250"))
+                                "stream.switch_every=250", "--set", "run.eval_every=250"))
     return paths
 
 
@@ -198,5 +198,17 @@ def test_report_groups_seeds_and_its_means_and_spreads_match_the_files(
             vals = [x["drift"][lv] for x in d]
             assert pm(cell)[0] == pytest.approx(np.mean(vals), rel=1e-3, abs=1e-9)
     assert text.count("No health flags.") == 2           # healthy runs: silent
+    forget = table(text, "Forgetting from the evaluation matrix (runs)")
+    for p, row in zip(ablation, forget):
+        assert row[0] == p.name
+        with Recording.open(p) as rec:
+            evals = [e for e in getattr(rec, "evals", list)() if e.variant == ""]
+        assert int(num(row[1])) == len(evals)
+        if len(evals) >= 2:       # final loss minus the best earlier one, per regime
+            loss = np.array([e.losses for e in sorted(evals, key=lambda e: e.step)], float)
+            want = np.nanmean(loss[-1] - np.nanmin(loss[:-1], axis=0))
+            assert num(row[2]) == pytest.approx(want, rel=1e-3, abs=1e-6)
+        else:
+            assert row[2] == "-"
     # every switch kind is there: 2000 steps, switches every 250 -> 7 switches
     assert [pm(r[2])[0] for r in visits[:3]] == [1.0, 2.0, 4.0]
