@@ -49,9 +49,8 @@ definitions (lower loss is better; "-" = not available):
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="print a Markdown report of run recordings (per run "
-                       "and per config group over seeds)", description="Print the research numbers of run "
-                       "recordings as Markdown, per run and per group of runs that differ "
-                       "only by seed.",
+                       "and per config group over seeds)", description="Print the research numbers of run recordings "
+                       "as Markdown,\nper run and per group of runs that differ only by seed.",
                        epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="RUN.h5", help="run recordings (nlviz record)")
     p.add_argument("--last", type=int, default=500, help="steps of the final-loss mean (500)")
