@@ -65,9 +65,15 @@ def direct(path: Path, last: int = 500, before: int = 200, early: int = 100) -> 
     return out
 
 
-def test_report_of_one_run_matches_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                            ) -> None:
-    path = record(tmp_path / "tiny.h5", 400, "--preset", "tiny")
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """400 steps of the tiny preset (regimes switch every 50 steps)."""
+    return record(tmp_path_factory.mktemp("tiny") / "tiny.h5", 400, "--preset", "tiny")
+
+
+def test_report_of_one_run_matches_the_file(tiny_run: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tiny_run
     capsys.readouterr()
     assert main(["report", str(path), "--last", "100", "--early", "20", "--before", "30"]) == 0
     text = capsys.readouterr().out
@@ -101,13 +107,12 @@ def _bad_file(d: Path, kind: str) -> Path:
     ("missing", "no such file"), ("text", "not an HDF5 file"),
     ("training", "a training recording")])
 def test_bad_input_is_one_line_naming_the_file_and_exit_2(tmp_path: Path, kind: str,
-                                                          expect: str,
+                                                          expect: str, tiny_run: Path,
                                                           capsys: pytest.CaptureFixture[str]
                                                           ) -> None:
-    good = record(tmp_path / "good.h5", 20, "--preset", "tiny")
     path = _bad_file(tmp_path, kind)
     capsys.readouterr()
-    assert main(["report", str(good), str(path)]) == 2
+    assert main(["report", str(tiny_run), str(path)]) == 2
     err = capsys.readouterr()
     assert err.out == ""
     lines = err.err.strip().splitlines()
