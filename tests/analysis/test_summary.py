@@ -44,3 +44,25 @@ def test_summary_numbers() -> None:
     assert s.flags == []
     g = group_numbers([s, s])
     assert g["final.outer_loss"] == (pytest.approx(n["final.outer_loss"]), 0.0, 2)
+
+
+def test_render_lists_knockouts_and_group_spreads() -> None:
+    from nlviz.analysis.grouping import group_by_config
+    from nlviz.commands.report import LoadedRun, render
+    sp = spec()
+    evals = [EvalRecord(500, np.array([0.2, 0.4], np.float32), np.ones(2, np.float32)),
+             EvalRecord(500, np.array([0.5, 0.9], np.float32), np.ones(2, np.float32),
+                        "knockout:cms1")]
+    runs = []
+    for seed in (0, 1):
+        v = healthy(sp, n=1200, first_step=0, seed=seed)
+        runs.append(LoadedRun(f"r{seed}.h5", {"run": {"seed": seed}}, sp.level_names,
+                              summarize_run(v, sp, evals, ReportOptions(last=100))))
+    text = render(runs, group_by_config([r.config for r in runs]), ReportOptions(last=100))
+    assert "| r0.h5 | 500 | knockout:cms1 | 0.3 | 0.7 | 0.4 |" in text
+    losses = [r.summary.numbers["final.outer_loss"] for r in runs]
+    row = next(line for line in text.splitlines() if line.startswith("| G1 | ")
+               and "±" in line)
+    mean, spread = row.split("|")[2].split(" ± ")
+    assert float(mean) == pytest.approx(np.mean(losses), rel=1e-3)
+    assert float(spread) == pytest.approx(np.std(losses, ddof=1), rel=0.05)
