@@ -32,7 +32,7 @@ def test_groups_ignore_the_seed_and_name_what_differs() -> None:
     wide["model"]["cms"].update(lr=0.5, hidden=3)
     wide["stream"] = {"name": "text"}
     g = group_by_config([_cfg(0), wide], max_keys=2)
-    assert g[1].label == "model.cms.hidden=3, model.cms.lr=0.5 (+2 more keys)"
+    assert g[1].label == "model.cms.hidden=3, model.cms.lr=0.5 (+1 more keys)"
 
 
 def test_stats_mean_and_sample_spread() -> None:
