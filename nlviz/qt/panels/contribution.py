@@ -231,8 +231,8 @@ class ContributionPanel(QWidget):
         ax.setTicks([[(float(r), self.table.item(r, 0).text()) for r in range(n)]])
         what = describe_variant(ablated.variant) if ablated is not None else "intact only"
         self.result_label.setText(f"{what}, evaluated after step {ref.step:,}: mean held-out "
-                                  f"loss {np.nanmean(a):.4g} intact, {np.nanmean(b):.4g} "
-                                  "ablated" if n else what)
+                                  f"loss {_mean(a):.4g} intact, {_mean(b):.4g} ablated"
+                                  if n else what)
 
     # ---- actions ---------------------------------------------------------------------------
     def _on_step_edited(self) -> None:
@@ -249,6 +249,12 @@ class ContributionPanel(QWidget):
             self.result_label.setText(f"evaluating {self.level_box.currentText()} restored to "
                                       f"step {step:,}…")
             self.ablationRequested.emit(self.level_box.currentText(), step)
+
+
+def _mean(x: np.ndarray) -> float:
+    """Mean of the finite entries (NaN when there is none)."""
+    ok = np.isfinite(x)
+    return float(x[ok].mean()) if ok.any() else float("nan")
 
 
 def _number(v: float) -> QTableWidgetItem:

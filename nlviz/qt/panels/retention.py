@@ -97,6 +97,10 @@ class RetentionPanels(QTabWidget):
         """Intact vs ablated held-out loss per regime in the levels tab."""
         self.levels.show_ablation(records)
 
+    def set_ablation_busy(self, busy: bool, text: str = "") -> None:
+        """While an ablation is evaluated: buttons off and ``text`` as the result line."""
+        self.levels.set_busy(busy, text)
+
     def redraw_all(self) -> None:
         """Draw every tab from the kept frame now (tests, screenshots)."""
         for i in range(self.count()):
