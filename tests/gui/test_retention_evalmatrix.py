@@ -9,7 +9,6 @@ from tests.gui import retention_data as rd
 
 
 def test_image_is_the_losses_of_the_regular_evaluations(qtbot):
-    from nlviz.analysis import evalmatrix
     from nlviz.qt.panels.evalmatrix_panel import EvalMatrixPanel
     panel = EvalMatrixPanel()
     qtbot.addWidget(panel)
@@ -26,11 +25,31 @@ def test_image_is_the_losses_of_the_regular_evaluations(qtbot):
     assert [name for _y, name in ticks] == list(rd.REGIMES)
     finite = want[np.isfinite(want)]
     assert panel.colorbar.levels() == (float(finite.min()), float(finite.max()))
-    f = evalmatrix.forgetting(panel.steps, panel.loss)
-    b = evalmatrix.backward_transfer(panel.steps, panel.loss)
+    # forgetting of a regime: final minus best earlier loss, computed here directly
+    final, best = want[:, -1], np.nanmin(want[:, :-1], axis=1)
+    np.testing.assert_allclose(panel.forgetting, final - best, rtol=1e-6)
     text = panel.caption.text()
-    assert f"Forgetting {f:.4g}" in text and f"backward transfer {b:.4g}" in text
     assert "6 evaluations" in text
+    assert f"sine {final[0] - best[0]:.3g}" in text
+    assert np.all(np.isnan(panel.backward_transfer))        # no spans: never trained
+
+
+def test_backward_transfer_uses_the_spans_of_the_view(qtbot):
+    from nlviz.analysis.switches import regime_spans
+    from nlviz.qt.panels.evalmatrix_panel import EvalMatrixPanel
+    panel = EvalMatrixPanel()
+    qtbot.addWidget(panel)
+    panel.set_spec(rd.spec())
+    view = rd.view()
+    evals = rd.evals(n=5, seed=4)                       # after steps 399, 799, ... 1999
+    spans = regime_spans(view.step, view.regime)
+    panel.set_evals(evals, spans)
+    loss = np.stack([e.losses for e in evals]).astype(np.float64)         # (T, R)
+    # regime 1 (square) last trained in steps 1600-1799: first evaluation after it is the
+    # one after step 1999 = the final one -> NaN; regime 2 (noise) in 1200-1399 -> 1599
+    assert np.isnan(panel.backward_transfer[1])
+    np.testing.assert_allclose(panel.backward_transfer[2], loss[3, 2] - loss[4, 2])
+    assert np.isnan(panel.backward_transfer[0])         # the regime at the final step
 
 
 def test_no_evaluation_clears_the_image(qtbot):

@@ -10,19 +10,20 @@ from tests.gui import retention_data as rd
 
 def test_split_curves_zero_marks_and_reference(qtbot):
     from nlviz.analysis import forgetting_split as fs
-    from nlviz.qt.panels.forgetting import FLOOR, ForgettingPanel
+    from nlviz.qt.panels.forgetting import FLOOR, ForgettingPanel, bin_centres
     panel = ForgettingPanel()
     qtbot.addWidget(panel)
     spec, view, probes = rd.spec(), rd.view(), rd.probes(seed=1)
     panel.set_levels(spec)
     panel.set_probes(probes, view)
-    want = fs.split_forgetting(probes, np.asarray(view.step), np.asarray(view.regime))
-    for i, name in enumerate(spec.level_names):
-        for split in ("same", "other"):
-            c = panel.curves[(name, split)]
-            x, y = c.xData, c.yData                      # raw (getData: log10)
-            np.testing.assert_allclose(x, want.centres)
-            np.testing.assert_array_equal(y, np.asarray(getattr(want, split)[i], np.float64))
+    bins = fs.split_forgetting(probes, spec, np.asarray(view.step), np.asarray(view.regime))
+    assert {b.relation for b in bins} >= {"same", "other"}
+    for b in bins:
+        c = panel.curves[(b.level, b.relation)]
+        x, y = c.xData, c.yData                          # raw (getData: log10)
+        np.testing.assert_allclose(x, bin_centres(b.edges))
+        np.testing.assert_array_equal(y, b.mean)
+        assert np.all(np.isfinite(y) <= (b.count > 0))   # no mean where only zeros
     titans, cms = panel.plots["titans"], panel.plots["cms"]
     assert panel.curves[("memory", "same")] in titans.items
     assert panel.curves[("cms1", "same")] in cms.items
@@ -33,7 +34,8 @@ def test_split_curves_zero_marks_and_reference(qtbot):
     assert f"{n_zero} exact zeros" in panel.caption.text()
     spots = panel.zero_marks["cms"].data
     assert len(spots) > 0 and np.all(spots["y"] == np.log10(FLOOR))
-    assert sum(d[1] for d in spots["data"]) == n_zero
+    assert sum(d[2] for d in spots["data"]) == n_zero
+    assert {d[0] for d in spots["data"]} == {"cms1"}
     assert len(panel.zero_marks["titans"].data) == 0
     # rho^age with the memory level's retention (0.99 in retention_data)
     assert panel.rho is not None and abs(panel.rho - 0.99) < 1e-6

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.frames import EvalRecord, RunSpec
 from nlviz.analysis import evalmatrix
+from nlviz.analysis.switches import Span
 from nlviz.qt.panels.axes import SpacedAxis
 
 MAX_STEP_LABELS = 8        # step labels on the x axis (the rest of the columns unlabelled)
@@ -37,7 +38,8 @@ class EvalMatrixPanel(QWidget):
         self.regime_names: tuple[str, ...] = ()
         self.steps = np.zeros(0, np.int64)                 # (T,)
         self.loss = np.zeros((0, 0), np.float32)           # (T, R)
-        self.forgetting = self.backward_transfer = float("nan")
+        self.forgetting = np.zeros(0)                      # (R,)
+        self.backward_transfer = np.zeros(0)               # (R,)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -71,15 +73,17 @@ class EvalMatrixPanel(QWidget):
         return [self.regime_names[r] if r < len(self.regime_names) else f"regime {r}"
                 for r in range(n_rows)]
 
-    def set_evals(self, evals: Sequence[EvalRecord]) -> None:
-        """Draw the regular evaluations (variant "") of ``evals`` (oldest first)."""
+    def set_evals(self, evals: Sequence[EvalRecord], spans: Sequence[Span] = ()) -> None:
+        """Draw the regular evaluations (variant "") of ``evals`` (oldest first);
+        ``spans`` (the regime spans the run went through) date each regime's last training
+        for the backward transfer."""
         steps, loss = evalmatrix.matrix(list(evals))
         self.steps = np.asarray(steps, np.int64)
         self.loss = np.asarray(loss, np.float32)
         if len(self.steps) == 0 or self.loss.size == 0:
             self.loss = np.zeros((len(self.steps), 0), np.float32)
             self.image.clear()
-            self.forgetting = self.backward_transfer = float("nan")
+            self.forgetting = self.backward_transfer = np.zeros(0)
             self.caption.setText("no evaluation at or before this step "
                                  "(run.eval_every = 0 turns them off)")
             return
@@ -95,15 +99,26 @@ class EvalMatrixPanel(QWidget):
         self.left_axis.setTicks([[(r + 0.5, name) for r, name in enumerate(names)]])
         self.bottom_axis.setTicks([step_ticks(self.steps)])
         self.plot.setRange(xRange=(0, img.shape[1]), yRange=(0, img.shape[0]), padding=0)
-        self.forgetting = float(evalmatrix.forgetting(self.steps, self.loss))
-        self.backward_transfer = float(evalmatrix.backward_transfer(self.steps, self.loss))
+        self.forgetting = np.asarray(evalmatrix.forgetting(self.loss), np.float64)
+        self.backward_transfer = np.asarray(
+            evalmatrix.backward_transfer(self.steps, self.loss, list(spans)), np.float64)
         self.caption.setText(
-            f"{len(self.steps)} evaluations of frozen weights on held-out windows of "
-            f"{img.shape[0]} regime(s), steps {int(self.steps[0]):,}–{int(self.steps[-1]):,}; "
-            f"colour {lo:.3g}–{hi:.3g}. Forgetting {self.forgetting:.4g}, backward transfer "
-            f"{self.backward_transfer:.4g} (see nlviz.analysis.evalmatrix for the "
-            "definitions and signs).")
+            f"{len(self.steps)} evaluations of frozen weights on held-out windows, steps "
+            f"{int(self.steps[0]):,}–{int(self.steps[-1]):,}; colour {lo:.3g}–{hi:.3g}.<br>"
+            f"<b>forgetting</b> (final − best earlier loss; ≥ 0, larger = more lost): "
+            f"{per_regime(names, self.forgetting)}<br><b>backward transfer</b> (loss when "
+            f"last trained − final; > 0 = later training helped, < 0 = it hurt): "
+            f"{per_regime(names, self.backward_transfer)}")
         self.caption.setToolTip(self.caption.text())
 
 
-__all__ = ["EvalMatrixPanel", "step_ticks"]
+def per_regime(names: Sequence[str], values: np.ndarray) -> str:
+    """``"mean 0.12 (sine 0.1, square 0.14, noise n/a)"``: the finite mean and each value."""
+    v = np.asarray(values, np.float64)
+    mean = evalmatrix.mean_finite(v) if v.size else float("nan")
+    each = ", ".join(f"{n} {x:.3g}" if np.isfinite(x) else f"{n} n/a"
+                     for n, x in zip(names, v))
+    return f"mean {mean:.3g} ({each})" if np.isfinite(mean) else f"n/a ({each})"
+
+
+__all__ = ["EvalMatrixPanel", "per_regime", "step_ticks"]

@@ -4,7 +4,8 @@ things are never on one axis.
 - By quantity: Titans levels report a relative recall error, CMS levels a functional
   drift; each gets its own log-log axes.
 - By regime: solid = the pair was written in the regime the model is in at evaluation
-  time, dashed = written in another regime (or before the steps in view: unknown).
+  time, dashed = written in another regime, dotted = unknown (written before the first
+  step of the view the panel was given, or no view).
 - Exact zeros (at or below the 1e-6 floor) are not averaged into the curves as perfect
   recall: they are counted (caption) and marked with a cross at the floor of their bin.
 - The ρ^age reference (what is left of a write after ``age`` retention factors ρ, with ρ
@@ -24,11 +25,13 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from engine.frames import ProbeRecord, RunSpec
 from nlviz.analysis import forgetting_split as fs
 from nlviz.qt.panels.axes import SpacedAxis
-from nlviz.qt.theme import level_color, level_pen
+from nlviz.qt.theme import level_color
 from nlviz.series.views import HistoryView
 
-FLOOR = 1e-6                     # errors at or below it are exact zeros
-SPLITS = ("same", "other")
+FLOOR = fs.FLOOR                 # errors at or below it are exact zeros
+RELATIONS = ("same", "other", "unknown")      # regime at write time vs at evaluation
+RELATION_STYLES = {"same": Qt.PenStyle.SolidLine, "other": Qt.PenStyle.DashLine,
+                   "unknown": Qt.PenStyle.DotLine}
 QUANTITY_TITLES = {"titans": "Titans: relative recall error", "cms": "CMS: functional drift"}
 
 
@@ -77,7 +80,7 @@ class ForgettingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.spec: RunSpec | None = None
-        self.split: object | None = None          # the last forgetting_split result
+        self.bins: list[fs.ForgettingBins] = []   # the last split_forgetting result
         self.zero_count = 0
         self.rho: float | None = None
         lay = QVBoxLayout(self)
@@ -110,32 +113,32 @@ class ForgettingPanel(QWidget):
         return "cms" if self.spec.levels[level].kind == "cms" else "titans"
 
     def set_levels(self, spec: RunSpec) -> None:
-        """Two curves per level (same / other regime at write time) on its quantity's axes."""
+        """Three curves per level (same / other / unknown regime at write time) on its
+        quantity's axes."""
         self.spec = spec
-        for (name, _s), c in self.curves.items():
+        for c in self.curves.values():
             for p in self.plots.values():
                 if c in p.items:
                     p.removeItem(c)
-        for k, legend in self.legends.items():
+        for legend in self.legends.values():
             legend.clear()
         self.legends["titans"].addItem(self.reference, "ρ^age")
         self.curves = {}
         for i, name in enumerate(spec.level_names):
             plot = self.plots[self.quantity(i)]
-            for split in SPLITS:
-                pen = level_pen(i)
-                if split == "other":
-                    pen = pg.mkPen(level_color(i), width=1, style=Qt.PenStyle.DashLine)
+            for relation in RELATIONS:
+                pen = pg.mkPen(level_color(i), width=1, style=RELATION_STYLES[relation])
+                pen.setCosmetic(True)
                 c = pg.PlotDataItem(pen=pen, connect="finite", skipFiniteCheck=False)
                 plot.addItem(c)
-                self.curves[(name, split)] = c
+                self.curves[(name, relation)] = c
             self.legends[self.quantity(i)].addItem(self.curves[(name, "same")], name)
-        for k, legend in self.legends.items():
-            if not any(self.quantity(i) == k for i in range(len(spec.levels))):
-                self.plots[k].setTitle(f"{QUANTITY_TITLES[k]} (no such level)", size="9pt")
-            else:
-                self.plots[k].setTitle(f"{QUANTITY_TITLES[k]} — solid: written in the "
-                                       "current regime, dashed: in another", size="9pt")
+        for k in self.plots:
+            has = any(self.quantity(i) == k for i in range(len(spec.levels)))
+            self.plots[k].setTitle(f"{QUANTITY_TITLES[k]} — solid: written in the current "
+                                   "regime, dashed: in another, dotted: unknown"
+                                   if has else f"{QUANTITY_TITLES[k]} (no such level)",
+                                   size="9pt")
 
     def clear(self, message: str) -> None:
         """No probe evaluation to show (e.g. before the first one): empty curves, and
@@ -145,30 +148,38 @@ class ForgettingPanel(QWidget):
         for s in self.zero_marks.values():
             s.setData([], [])
         self.reference.setData([], [])
+        self.bins = []
+        self.zero_count = 0
         self.caption.setText(message)
 
     def set_probes(self, probes: Sequence[ProbeRecord], view: HistoryView | None = None
                    ) -> None:
         """Recompute the curves from the latest probe evaluations; ``view`` gives the
-        regime of each step (write time vs evaluation time) and ρ (without it every pair
-        counts as written in another regime)."""
+        regime of each step (write time vs evaluation time) and ρ (without it, or for a
+        pair written before the view's first step, the relation is "unknown")."""
         if not probes or self.spec is None:
             return
         step = np.asarray(view.step) if view is not None else np.zeros(0)
         regime = np.asarray(view.regime) if view is not None else np.zeros(0, np.int32)
-        split = fs.split_forgetting(list(probes), step, regime)
-        self.split = split
-        centres = np.asarray(split.centres, np.float64)
+        self.bins = fs.split_forgetting(list(probes), self.spec, step, regime)
+        for c in self.curves.values():
+            c.setData([], [])
         marks: dict[str, list[dict[str, object]]] = {k: [] for k in self.plots}
-        for i, name in enumerate(self.spec.level_names):
-            for s in SPLITS:
-                y = np.asarray(getattr(split, s)[i], np.float64)
-                self.curves[(name, s)].setData(centres, y)
-            for b in np.flatnonzero(np.asarray(split.zeros[i]) > 0):
-                marks[self.quantity(i)].append(
-                    {"pos": (np.log10(centres[b]), np.log10(FLOOR)),
-                     "brush": pg.mkBrush(level_color(i)), "pen": pg.mkPen(level_color(i)),
-                     "data": (name, int(split.zeros[i][b]))})
+        zeros: dict[str, int] = {}
+        colors = {name: level_color(i) for i, name in enumerate(self.spec.level_names)}
+        centres = np.zeros(0)
+        for b in self.bins:
+            if b.level is None or (b.level, b.relation) not in self.curves:
+                continue
+            centres = bin_centres(b.edges)                                   # (B,)
+            self.curves[(b.level, b.relation)].setData(centres, np.asarray(b.mean, np.float64))
+            quantity = "titans" if b.quantity == "recall" else "cms"
+            for j in np.flatnonzero(np.asarray(b.zeros) > 0):
+                marks[quantity].append(
+                    {"pos": (np.log10(centres[j]), np.log10(FLOOR)),
+                     "brush": pg.mkBrush(colors[b.level]), "pen": pg.mkPen(colors[b.level]),
+                     "data": (b.level, b.relation, int(b.zeros[j]))})
+            zeros[b.level] = zeros.get(b.level, 0) + int(np.sum(b.zeros))
         for k, spots in marks.items():
             self.zero_marks[k].setData(spots)
         self.rho = last_rho(view, self.spec)
@@ -177,15 +188,21 @@ class ForgettingPanel(QWidget):
             self.legends["titans"].items[0][1].setText(f"ρ^age (ρ = {self.rho:.4g})")
         else:
             self.reference.setData([], [])
-        self.zero_count = int(np.sum(split.n_zeros))
-        per_level = ", ".join(f"{n} {int(z)}" for n, z in zip(self.spec.level_names,
-                                                              split.n_zeros) if z)
-        zeros = (f"{self.zero_count} exact zeros (≤ {FLOOR:g}) left out of the means and "
-                 f"marked × at the floor: {per_level}" if self.zero_count
-                 else "no exact zeros")
+        self.zero_count = sum(zeros.values())
+        per_level = ", ".join(f"{n} {z}" for n, z in zeros.items() if z)
+        text = (f"{self.zero_count} exact zeros (≤ {FLOOR:g}) left out of the means and "
+                f"marked × at the floor: {per_level}" if self.zero_count else "no exact zeros")
         self.caption.setText(f"mean of the last {len(probes)} probe evaluations (up to step "
-                             f"{probes[-1].step}) per age bin; {zeros}.")
+                             f"{probes[-1].step}) per age bin; {text}.")
         self.caption.setToolTip(self.caption.text())
 
 
-__all__ = ["DecadeAxis", "ForgettingPanel", "last_rho"]
+def bin_centres(edges: np.ndarray) -> np.ndarray:
+    """(B,) x position of age bins ``[edges[i], edges[i+1])``: the geometric mean of
+    ``edges[i] + 0.5`` and ``edges[i+1] - 0.5`` (positive, for the log axis: bin [0, 1),
+    age 0, sits at 0.5)."""
+    e = np.asarray(edges, np.float64)
+    return np.sqrt((e[:-1] + 0.5) * np.maximum(e[1:] - 0.5, e[:-1] + 0.5))
+
+
+__all__ = ["DecadeAxis", "ForgettingPanel", "bin_centres", "last_rho"]

@@ -18,6 +18,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from engine.frames import EvalRecord, ProbeRecord, RunSpec
+from nlviz.analysis.switches import regime_spans
 from nlviz.qt.panels.contribution import ContributionPanel
 from nlviz.qt.panels.evalmatrix_panel import EvalMatrixPanel
 from nlviz.qt.panels.forgetting import ForgettingPanel
@@ -118,7 +119,7 @@ class RetentionPanels(QTabWidget):
         if panel is self.switch_aligned:
             self.switch_aligned.show_view(view)
         elif panel is self.evalmatrix:
-            self.evalmatrix.set_evals(evals)
+            self.evalmatrix.set_evals(evals, regime_spans(view.step, view.regime))
         elif panel is self.forgetting:
             if probes:
                 self.forgetting.set_probes(probes, view)

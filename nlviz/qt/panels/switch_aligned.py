@@ -3,7 +3,7 @@ regime switches, split by the visit of the regime entered (first, second, later)
 
 Offset 0 is the first step of the new regime. Each curve is the mean over the windows of
 its visit group with a ±1 std band; the legend gives the number of windows. Windows that
-do not fit inside the view are left out by ``nlviz.analysis.retention.switch_aligned``.
+run past the view are averaged over the steps they have (``nlviz.analysis.retention``).
 """
 from __future__ import annotations
 
@@ -161,12 +161,13 @@ class SwitchAlignedPanel(QWidget):
         self.aligned = switch_aligned(step, values, switches, self.before, self.after)
         counts = ", ".join(f"{VISIT_TITLES[k]} {self.aligned[k].count}" for k in VISITS
                            if k in self.aligned)
-        summary = (" Approximate: the view is a min/max summary, zoom in for exact rows."
+        summary = (" Approximate: the view is a min/max summary (only the steps it kept are "
+                   "averaged); zoom in for exact rows."
                    if view.is_summary else "")
         self.caption.setText(
             f"mean ± 1 std over windows aligned on the {len(switches)} regime switches in "
-            f"view (windows that fit: {counts}); visit = how often the regime entered has "
-            f"been seen.{summary}" if switches else "no regime switch in view")
+            f"view ({counts}; steps outside the view are left out); visit = how often the "
+            f"regime entered has been seen.{summary}" if switches else "no regime switch in view")
         self._draw()
 
     def _draw(self) -> None:
