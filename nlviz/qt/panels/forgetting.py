@@ -70,6 +70,8 @@ def _new_plot(title: str) -> pg.PlotItem:
     plot.setLogMode(x=True, y=True)
     plot.setLabel("bottom", "age of the probed pair (steps)")
     plot.setLabel("left", "error (log)")
+    for side in ("left", "bottom"):
+        plot.getAxis(side).enableAutoSIPrefix(False)   # a "(x0.001)" under log labels misled
     plot.showGrid(x=True, y=True, alpha=0.15)
     return plot
 

@@ -108,8 +108,9 @@ class SwitchAlignedPanel(QWidget):
         self._edges: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
         for key in VISITS:
             color = pg.mkColor(VISIT_COLORS[key])
-            lo, hi = pg.PlotDataItem(pen=None), pg.PlotDataItem(pen=None)
-            fill = with_alpha(color, 50)
+            edge = pg.mkPen(with_alpha(color, 0))      # invisible edges (pen None: no path)
+            lo, hi = pg.PlotDataItem(pen=edge), pg.PlotDataItem(pen=edge)
+            fill = with_alpha(color, 70)
             band = pg.FillBetweenItem(lo, hi, brush=fill)
             curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1), connect="finite")
             for item in (lo, hi, band):
