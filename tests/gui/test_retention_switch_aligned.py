@@ -48,8 +48,9 @@ def test_curves_are_the_mean_of_the_aligned_windows(qtbot):
             np.testing.assert_array_equal(x, offsets)
             np.testing.assert_allclose(y, want, rtol=1e-6)
             lo, hi = (c.getData()[1] for c in panel._edges[key])
-            np.testing.assert_allclose(hi - y, np.stack(groups[key])[:, q].std(axis=0),
-                                       rtol=1e-5, atol=1e-7)
+            std = np.stack(groups[key])[:, q].std(axis=0)
+            np.testing.assert_allclose(hi - y, std, rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(y - lo, std, rtol=1e-5, atol=1e-7)
     labels = [label.text for _s, label in panel.legend.items]
     assert labels == ["first visit (n=2)", "second visit (n=3)", "later visits (n=4)"]
     assert "9 regime switches" in panel.caption.text()

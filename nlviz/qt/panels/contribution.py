@@ -216,19 +216,18 @@ class ContributionPanel(QWidget):
              else np.full(n, np.nan))                                   # (R,)
         b = (np.asarray(ablated.losses, np.float64) if ablated is not None
              else np.full(n, np.nan))                                   # (R,)
+        names = [self.regime_names[r] if r < len(self.regime_names) else f"regime {r}"
+                 for r in range(n)]
         self.table.setRowCount(n)
-        for r in range(n):
-            name = self.regime_names[r] if r < len(self.regime_names) else f"regime {r}"
-            cells = [name, *(_number(v) for v in (a[r], b[r], b[r] - a[r]))]
-            for col, item in enumerate(cells):
-                self.table.setItem(r, col, item if isinstance(item, QTableWidgetItem)
-                                   else QTableWidgetItem(item))
+        for r, name in enumerate(names):
+            self.table.setItem(r, 0, QTableWidgetItem(name))
+            for col, v in enumerate((a[r], b[r], b[r] - a[r]), start=1):
+                self.table.setItem(r, col, _number(float(v)))
         self.table.resizeColumnsToContents()
         x = np.arange(n, dtype=np.float64)
         self.intact_bars.setOpts(x=x - 0.2, height=np.nan_to_num(a))
         self.ablated_bars.setOpts(x=x + 0.2, height=np.nan_to_num(b))
-        ax = self.bars.getAxis("bottom")
-        ax.setTicks([[(float(r), self.table.item(r, 0).text()) for r in range(n)]])
+        self.bars.getAxis("bottom").setTicks([list(enumerate(names))])
         what = describe_variant(ablated.variant) if ablated is not None else "intact only"
         self.result_label.setText(f"{what}, evaluated after step {ref.step:,}: mean held-out "
                                   f"loss {_mean(a):.4g} intact, {_mean(b):.4g} ablated"

@@ -8,6 +8,7 @@ and backward-transfer numbers of ``nlviz.analysis.evalmatrix``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -77,7 +78,8 @@ class EvalMatrixPanel(QWidget):
         """Draw the regular evaluations (variant "") of ``evals`` (oldest first);
         ``spans`` (the regime spans the run went through) date each regime's last training
         for the backward transfer."""
-        steps, loss = evalmatrix.matrix(list(evals))
+        records: list[Any] = list(evals)      # EvalRecord is read-only; EvalLike says fields
+        steps, loss = evalmatrix.matrix(records)
         self.steps = np.asarray(steps, np.int64)
         self.loss = np.asarray(loss, np.float32)
         if len(self.steps) == 0 or self.loss.size == 0:

@@ -8,8 +8,8 @@ things are never on one axis.
   step of the view the panel was given, or no view).
 - Exact zeros (at or below the 1e-6 floor) are not averaged into the curves as perfect
   recall: they are counted (caption) and marked with a cross at the floor of their bin.
-- The ρ^age reference (what is left of a write after ``age`` retention factors ρ, with ρ
-  the Titans memory's last retention) is drawn dotted on the recall axes.
+- The rho^age reference (what is left of a write after ``age`` retention factors rho, with
+  rho the Titans memory's last retention) is drawn dotted on the recall axes.
 
 The numbers come from ``nlviz.analysis.forgetting_split``.
 """
@@ -157,7 +157,7 @@ class ForgettingPanel(QWidget):
     def set_probes(self, probes: Sequence[ProbeRecord], view: HistoryView | None = None
                    ) -> None:
         """Recompute the curves from the latest probe evaluations; ``view`` gives the
-        regime of each step (write time vs evaluation time) and ρ (without it, or for a
+        regime of each step (write time vs evaluation time) and rho (without it, or for a
         pair written before the view's first step, the relation is "unknown")."""
         if not probes or self.spec is None:
             return
