@@ -27,13 +27,27 @@ def test_contribution_curves_and_ablatable_levels(qtbot):
     m = rd.METRICS.index("contribution")
     assert set(lv.curves) == {"memory", "cms1", "cms2"}              # k steers: no curve
     for li, name in enumerate(rd.spec().level_names):
-        if name in lv.curves:
+        if name in lv.curves:                       # 2000 rows: blocks of 2 steps
             x, y = lv.curves[name].getData()
-            np.testing.assert_array_equal(x, view.step)
-            np.testing.assert_array_equal(y, view.smooth[li, m])
+            np.testing.assert_allclose(x, view.step.reshape(-1, 2).mean(1))
+            np.testing.assert_allclose(y, view.level[li, m].astype(np.float64)
+                                       .reshape(-1, 2).mean(1), rtol=1e-12)
+    assert "mean of 2-row blocks" in lv.plot.getAxis("bottom").labelText
     assert [lv.level_box.itemText(i) for i in range(lv.level_box.count())] == [
         "memory", "cms1", "cms2"]
     assert lv.step_spin.value() == int(view.step[-1])                # the cursor
+
+
+def test_block_mean_ignores_nan_and_keeps_a_short_last_block():
+    from nlviz.qt.panels.blocks import block_mean
+    step = np.arange(7, dtype=np.float64)
+    vals = np.array([1.0, 3.0, np.nan, 5.0, np.nan, np.nan, 8.0])
+    x, y, k = block_mean(step, vals, max_points=3)
+    assert k == 3
+    np.testing.assert_array_equal(x, [1.0, 4.0, 6.0])
+    np.testing.assert_array_equal(y, [2.0, 5.0, 8.0])
+    x, y, k = block_mean(step[:3], vals[:3], max_points=3)
+    assert k == 1 and np.isnan(y[2])
 
 
 def test_ablation_signal_carries_level_and_step(qtbot):

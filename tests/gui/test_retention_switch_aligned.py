@@ -48,12 +48,18 @@ def test_curves_are_the_mean_of_the_aligned_windows(qtbot):
             np.testing.assert_array_equal(x, offsets)
             np.testing.assert_allclose(y, want, rtol=1e-6)
             lo, hi = (c.getData()[1] for c in panel._edges[key])
-            std = np.stack(groups[key])[:, q].std(axis=0)
-            np.testing.assert_allclose(hi - y, std, rtol=1e-5, atol=1e-7)
-            np.testing.assert_allclose(y - lo, std, rtol=1e-5, atol=1e-7)
+            std = np.stack(groups[key])[:, q].std(axis=0)                     # (150,)
+            blocks = lambda a: a.reshape(-1, 2).mean(axis=1)  # noqa: E731 - 150 -> 75 points
+            np.testing.assert_allclose(hi, blocks(want + std), rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(lo, blocks(want - std), rtol=1e-5, atol=1e-7)
     labels = [label.text for _s, label in panel.legend.items]
     assert labels == ["first visit (n=2)", "second visit (n=3)", "later visits (n=4)"]
     assert "9 regime switches" in panel.caption.text()
+    shown = panel.aligned
+    panel.show_view(view)                                 # same windows: not recomputed
+    assert panel.aligned is shown
+    panel.show_view(view.head(len(view.step) - 100))      # the last window cut short
+    assert panel.aligned is not shown and panel.aligned["later"].count == 4
 
 
 def test_no_switch_says_so_and_draws_nothing(qtbot):
@@ -67,3 +73,28 @@ def test_no_switch_says_so_and_draws_nothing(qtbot):
     assert panel.caption.text() == "no regime switch in view"
     for curve in panel.curves.values():
         assert len(curve.getData()[0] if curve.getData()[0] is not None else []) == 0
+
+
+def test_a_summary_view_is_resampled_and_says_so(qtbot):
+    """A min/max summary holds only bucket starts (each twice): the panel averages each
+    bucket's rows and interpolates between bucket starts before aligning."""
+    from nlviz.qt.panels.switch_aligned import SwitchAlignedPanel, resample_summary
+    step = np.repeat(np.arange(0, 100, 10), 2).astype(np.float64)           # 10 buckets
+    vals = np.vstack([np.repeat(np.arange(10.0), 2) + np.tile([0.0, 1.0], 10)])  # min, max
+    grid, got = resample_summary(step, vals, np.array([0, 5, 10, 15, 95, 200]))
+    np.testing.assert_array_equal(grid, [0, 5, 10, 15])                     # inside only
+    np.testing.assert_allclose(got[0], [0.5, 1.0, 1.5, 2.0])                # midpoints, lerp
+    panel = SwitchAlignedPanel()
+    qtbot.addWidget(panel)
+    view = rd.view()
+    keep = np.arange(0, len(view.step), 20)                                 # buckets of 20
+    rows = np.repeat(keep, 2)
+    summary = type(view)(view.step[rows], view.level[..., rows], view.smooth[..., rows],
+                         view.fired[:, rows], view.scalars[:, rows], view.regime[rows],
+                         view.total, bucket_rows=20)
+    panel.set_spec(rd.spec())
+    panel.window_spin.setValue(40)
+    panel.show_view(summary)
+    y = panel.curves["later"].getData()[1]
+    assert y is not None and np.isfinite(y).all() and len(y) == 50
+    assert "Approximate: the view is a min/max summary" in panel.caption.text()

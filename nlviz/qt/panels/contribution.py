@@ -33,11 +33,13 @@ from PySide6.QtWidgets import (
 
 from engine.frames import EvalRecord, RunSpec
 from nlviz.qt.panels.axes import SpacedAxis
+from nlviz.qt.panels.blocks import block_mean
 from nlviz.qt.theme import level_pen
 from nlviz.series.views import HistoryView
 
 ABLATABLE_TITANS = ("memory",)      # Titans memories that add to the output (the rest steer)
 TABLE_COLUMNS = ("regime", "intact", "ablated", "ablated − intact")
+MAX_POINTS = 1_000         # block means beyond this many rows
 
 
 def ablatable(spec: RunSpec) -> list[str]:
@@ -86,8 +88,6 @@ class ContributionPanel(QWidget):
         self.plot.setLabel("left", "contribution ‖Δ‖ / ‖y‖")
         self.plot.setLabel("bottom", "step")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.setDownsampling(auto=True, mode="peak")
-        self.plot.setClipToView(True)
         self.legend = self.plot.addLegend(offset=(4, 4), labelTextSize="8pt")
         split.addWidget(self.plot_widget)
         bottom = QWidget()
@@ -177,21 +177,25 @@ class ContributionPanel(QWidget):
 
     # ---- data ------------------------------------------------------------------------------
     def show_view(self, view: HistoryView) -> None:
-        """Draw each level's contribution over the view's steps (``view.smooth``: the
-        smoothed series, the raw one when smoothing is off); the step box follows the
-        last step unless the user edited it."""
+        """Draw each level's contribution over the view's steps as means of blocks of
+        consecutive rows (at most ``MAX_POINTS`` points: per-token values are noise, and
+        100k noisy points cost a frame); the step box follows the last step unless the
+        user edited it."""
         if self.spec is None:
             return
         m = (self.spec.level_metrics.index("contribution")
              if "contribution" in self.spec.level_metrics else -1)
+        k = 1
         for li, name in enumerate(self.spec.level_names):
             c = self.curves.get(name)
             if c is None:
                 continue
             if 0 <= m < view.level.shape[1] and li < view.level.shape[0]:
-                c.setData(view.step, view.smooth[li, m])
+                x, y, k = block_mean(view.step, view.level[li, m], MAX_POINTS)
+                c.setData(x, y)
             else:
                 c.setData([], [])
+        self.plot.setLabel("bottom", "step" if k == 1 else f"step (mean of {k}-row blocks)")
         if self._cursor_followed and len(view.step):
             self.set_cursor(int(view.step[-1]))
 
@@ -265,4 +269,4 @@ def _number(v: float) -> QTableWidgetItem:
     return item
 
 
-__all__ = ["ContributionPanel", "ablatable", "describe_variant", "split_ablation"]
+__all__ = ["MAX_POINTS", "ContributionPanel", "ablatable", "describe_variant", "split_ablation"]

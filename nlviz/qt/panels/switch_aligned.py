@@ -2,10 +2,13 @@
 regime switches, split by the visit of the regime entered (first, second, later).
 
 Offset 0 is the first step of the new regime. Each curve is the mean over the windows of
-its visit group with a ±1 std band; the legend gives the number of windows. Windows that
+its visit group with a ±1 std band (drawn as block means of at most ``BAND_POINTS``
+points); the legend gives the number of windows. Windows that
 run past the view are averaged over the steps they have (``nlviz.analysis.retention``).
 """
 from __future__ import annotations
+
+from collections.abc import Hashable
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,14 +27,16 @@ from PySide6.QtWidgets import (
 
 from engine.frames import RunSpec
 from nlviz.analysis.retention import Aligned, switch_aligned
-from nlviz.analysis.switches import regime_switches
+from nlviz.analysis.switches import Switch, regime_switches
 from nlviz.qt.panels.axes import SpacedAxis
+from nlviz.qt.panels.blocks import block_mean
 from nlviz.series.views import HistoryView
 
 VISITS = ("first", "second", "later")
 VISIT_COLORS = {"first": "#5da5ff", "second": "#ffa94d", "later": "#51cf66"}
 VISIT_TITLES = {"first": "first visit", "second": "second visit", "later": "later visits"}
 AUTO_MIN, AUTO_MAX = 8, 5_000      # bounds of the automatic window (steps after a switch)
+BAND_POINTS = 120                  # the ±std band is drawn as block means of this many
 
 
 def auto_window(switch_steps: np.ndarray) -> int:
@@ -65,6 +70,50 @@ def aligned_values(view: HistoryView, spec: RunSpec) -> tuple[list[str], np.ndar
     return names, np.vstack(rows)                          # (k, n)
 
 
+def resample_summary(step: np.ndarray, values: np.ndarray, at: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Values of a min/max summary at the steps ``at``: each bucket's rows (min, max) are
+    averaged, then interpolated linearly between bucket starts (an approximation the
+    caption states).
+
+    Parameters
+    ----------
+    step : (n,) summary steps, each bucket's first step repeated for its rows.
+    values : (k, n).
+    at : (m,) the steps wanted.
+
+    Returns
+    -------
+    (grid (g,) sorted unique steps of ``at`` inside the summary's range, (k, g) values).
+    """
+    s = np.asarray(step, np.float64)
+    v = np.asarray(values, np.float64)
+    if len(s) == 0:
+        return np.zeros(0, np.int64), np.zeros((v.shape[0], 0))
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])                   # (B,)
+    counts = np.diff(np.r_[starts, len(s)])                                  # (B,)
+    mid = np.add.reduceat(np.nan_to_num(v), starts, axis=1) / counts         # (k, B)
+    grid = np.unique(np.asarray(at, np.int64))
+    grid = grid[(grid >= s[0]) & (grid <= s[-1])]                            # (g,)
+    out = np.vstack([np.interp(grid, s[starts], row) for row in mid]) if len(mid) else \
+        np.zeros((0, len(grid)))
+    return grid, out
+
+
+def window_key(step: np.ndarray, switches: list[Switch], before: int, after: int,
+               summary: bool) -> Hashable:
+    """What the aligned averages depend on besides the recorded values of the steps
+    involved (which never change): the switches, the window, and how much of the first
+    and the last window the view holds (the last one in 5 % steps of ``after``, so a
+    live run recomputes about 20 times while a window fills, not every frame)."""
+    if not switches or len(step) == 0:
+        return (summary, before, after, 0)
+    first, last = switches[0].step, switches[-1].step
+    head = min(first - int(step[0]), before)
+    tail = min(int(step[-1]) - last, after) // max(1, after // 20)
+    return (summary, before, after, len(switches), first, last, head, tail)
+
+
 class SwitchAlignedPanel(QWidget):
     """Quantity picker, window length, one plot: mean ± std per visit group."""
 
@@ -75,6 +124,7 @@ class SwitchAlignedPanel(QWidget):
         self.aligned: dict[str, Aligned] = {}        # the last result (all quantities)
         self.before = self.after = 0
         self._args: tuple[HistoryView, RunSpec] | None = None
+        self._key: Hashable = None            # what the shown averages were computed from
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         row = QHBoxLayout()
@@ -135,7 +185,7 @@ class SwitchAlignedPanel(QWidget):
         self.quantity_box.setCurrentIndex(max(0, self.quantity_box.findText(current)))
         self.quantity_box.blockSignals(False)
         self.aligned = {}
-        self._args = None
+        self._args = self._key = None
         self._draw()
 
     def set_quantity(self, index: int) -> None:
@@ -150,20 +200,29 @@ class SwitchAlignedPanel(QWidget):
         self.recompute()
 
     def recompute(self) -> None:
-        """Recompute the aligned averages from the last view (e.g. the window changed)."""
+        """Recompute the aligned averages from the last view (e.g. the window changed);
+        skipped when ``window_key`` says they cannot have changed."""
         if self._args is None:
             return
         view, spec = self._args
         step = np.asarray(view.step)
-        self.names, values = aligned_values(view, spec)
         switches = regime_switches(step, np.asarray(view.regime))
         after = self.window_spin.value() or auto_window(np.array([s.step for s in switches]))
         self.before, self.after = max(1, after // 4), after
+        key = window_key(step, switches, self.before, self.after, view.is_summary)
+        if key == self._key:                 # the same windows hold the same rows
+            return
+        self._key = key
+        self.names, values = aligned_values(view, spec)
+        if view.is_summary and switches:            # bucket starts only: resample first
+            offsets = np.arange(-self.before, self.after)
+            at = np.concatenate([sw.step + offsets for sw in switches])
+            step, values = resample_summary(step, values, at)
         self.aligned = switch_aligned(step, values, switches, self.before, self.after)
         counts = ", ".join(f"{VISIT_TITLES[k]} {self.aligned[k].count}" for k in VISITS
                            if k in self.aligned)
-        summary = (" Approximate: the view is a min/max summary (only the steps it kept are "
-                   "averaged); zoom in for exact rows."
+        summary = (" Approximate: the view is a min/max summary (bucket midpoints "
+                   "interpolated); zoom in for exact rows."
                    if view.is_summary else "")
         self.caption.setText(
             f"mean ± 1 std over windows aligned on the {len(switches)} regime switches in "
@@ -186,8 +245,10 @@ class SwitchAlignedPanel(QWidget):
             x = np.asarray(a.offsets, np.float64)
             mean, std = a.mean[q], np.nan_to_num(a.std[q])
             curve.setData(x, mean)
-            lo.setData(x, mean - std)
-            hi.setData(x, mean + std)
+            bx, blo, _k = block_mean(x, mean - std, BAND_POINTS)   # a band of noisy
+            _bx, bhi, _k = block_mean(x, mean + std, BAND_POINTS)  # steps costs a frame
+            lo.setData(bx, blo)
+            hi.setData(bx, bhi)
             band.setVisible(True)
             self._set_legend(key, a.count)
 
@@ -204,4 +265,5 @@ def with_alpha(color: QColor, alpha: int) -> QColor:
     return c
 
 
-__all__ = ["SwitchAlignedPanel", "aligned_values", "auto_window"]
+__all__ = ["SwitchAlignedPanel", "aligned_values", "auto_window", "resample_summary",
+           "window_key"]
