@@ -63,6 +63,7 @@ class RetentionPanels(QTabWidget):
         self._frame: tuple[HistoryView, list[ProbeRecord], list[EvalRecord]] | None = None
         self._drawn: set[int] = set()              # tabs drawn from the kept frame
         self._ablation_key: tuple[int, str] | None = None
+        self._probes_key: tuple[int, int, int] | None = None   # probes the forgetting tab shows
         self.levels.ablationRequested.connect(self.ablationRequested)
         self.currentChanged.connect(lambda _i: self._draw_current())
 
@@ -71,7 +72,7 @@ class RetentionPanels(QTabWidget):
         self.spec = spec
         self._frame = None
         self._drawn.clear()
-        self._ablation_key = None
+        self._ablation_key = self._probes_key = None
         self.switch_aligned.set_spec(spec)
         self.evalmatrix.set_spec(spec)
         self.forgetting.set_levels(spec)
@@ -121,6 +122,10 @@ class RetentionPanels(QTabWidget):
         elif panel is self.evalmatrix:
             self.evalmatrix.set_evals(evals, regime_spans(view.step, view.regime))
         elif panel is self.forgetting:
+            key = (probes[0].step, probes[-1].step, len(probes)) if probes else None
+            if key is not None and key == self._probes_key:
+                return                          # the same probe evaluations: unchanged
+            self._probes_key = key
             if probes:
                 self.forgetting.set_probes(probes, view)
             else:
