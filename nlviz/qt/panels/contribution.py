@@ -243,14 +243,15 @@ class ContributionPanel(QWidget):
 
     def _on_knockout(self) -> None:
         if self.level_box.currentText():
-            self.result_label.setText(f"evaluating {self.level_box.currentText()} knocked out…")
+            self.result_label.setText(f"evaluating {self.level_box.currentText()} knocked out… "
+                                      "(a refusal is logged in the event log)")
             self.ablationRequested.emit(self.level_box.currentText(), None)
 
     def _on_restore(self) -> None:
         if self.level_box.currentText():
             step = int(self.step_spin.value())
             self.result_label.setText(f"evaluating {self.level_box.currentText()} restored to "
-                                      f"step {step:,}…")
+                                      f"step {step:,}… (a refusal is logged in the event log)")
             self.ablationRequested.emit(self.level_box.currentText(), step)
 
 
