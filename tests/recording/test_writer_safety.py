@@ -357,7 +357,7 @@ def test_every_chunked_dataset_has_a_fletcher32_checksum(recorded):
     path, _spec, _batch = recorded
     chunked = []
     with h5py.File(path, "r") as f:
-        assert f.attrs[L.A_SCHEMA_VERSION] == "1.3"
+        assert f.attrs[L.A_SCHEMA_VERSION] == "1.4"
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset) and obj.chunks is not None:
