@@ -101,12 +101,15 @@ class EvalMatrixPanel(QWidget):
         self.left_axis.setTicks([[(r + 0.5, name) for r, name in enumerate(names)]])
         self.bottom_axis.setTicks([step_ticks(self.steps)])
         self.plot.setRange(xRange=(0, img.shape[1]), yRange=(0, img.shape[0]), padding=0)
+        copy = evalmatrix.matrix(records, field="copy")[1]                  # (T, R)
         self.forgetting = np.asarray(evalmatrix.forgetting(self.loss), np.float64)
         self.backward_transfer = np.asarray(
             evalmatrix.backward_transfer(self.steps, self.loss, list(spans)), np.float64)
         self.caption.setText(
             f"{len(self.steps)} evaluations of frozen weights on held-out windows, steps "
-            f"{int(self.steps[0]):,}–{int(self.steps[-1]):,}; colour {lo:.3g}–{hi:.3g}.<br>"
+            f"{int(self.steps[0]):,}–{int(self.steps[-1]):,}; colour {lo:.3g}–{hi:.3g}; "
+            f"copying the last input scores {per_regime(names, copy[-1])} on the same "
+            "windows (last evaluation).<br>"
             f"<b>forgetting</b> (final − best earlier loss; ≥ 0, larger = more lost): "
             f"{per_regime(names, self.forgetting)}<br><b>backward transfer</b> (loss when "
             f"last trained − final; > 0 = later training helped, < 0 = it hurt): "
