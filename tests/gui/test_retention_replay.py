@@ -57,3 +57,22 @@ def test_replay_knockout_shows_the_recorded_ablation(replay_with_retention, tmp_
                                ablated.losses, rtol=1e-6)
     assert "cms1 knocked out" in levels.result_label.text()
     print(f"replay ablation took {rc.ablation.runner.seconds:.2f} s")
+
+
+def test_replay_restore_snaps_to_a_recorded_state(replay_with_retention, tmp_path, qtbot):
+    from nlviz.replay.branch import branchable_steps
+    _window, rc, retention = replay_with_retention
+    path = tmp_path / "run.h5"
+    record_session(path, steps=200)                    # states every 16 steps
+    assert rc.open(str(path))
+    states = [int(s) for s in branchable_steps(rc.rec)]
+    rc.transport.seek(190)
+    levels = retention.levels
+    levels.level_box.setCurrentText("memory")
+    levels.set_cursor(100)
+    want = max(s for s in states if s <= 100)
+    with qtbot.waitSignal(rc.ablation.runner.finished, timeout=60_000):
+        qtbot.mouseClick(levels.restore_button, Qt.MouseButton.LeftButton)
+    assert levels.step_spin.value() == want
+    assert f"memory restored to step {want:,}" in levels.result_label.text()
+    assert levels.table.rowCount() == len(rc.rec.spec.regime_names or (0,))
