@@ -248,7 +248,7 @@ class ContributionPanel(QWidget):
                                       "(a refusal is logged in the event log)")
             self.ablationRequested.emit(self.level_box.currentText(), None)
 
-    def set_state_steps(self, steps: Sequence[int] | None) -> None:
+    def set_state_steps(self, steps: Sequence[int] | np.ndarray | None) -> None:
         """Steps with a kept engine state, the possible restore targets (replay: the
         recorded states); None = not known here (live: the engine checks)."""
         self.state_steps = None if steps is None else np.unique(np.asarray(steps, np.int64))

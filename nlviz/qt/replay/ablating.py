@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
 
 from engine.frames import EvalRecord, RunSpec
@@ -87,7 +88,7 @@ class AblationView(Protocol):
 
     def show_ablation(self, records: list[EvalRecord]) -> None: ...
 
-    def set_state_steps(self, steps: Sequence[int] | None) -> None: ...
+    def set_state_steps(self, steps: Sequence[int] | np.ndarray | None) -> None: ...
 
     def set_ablation_busy(self, busy: bool, text: str = "") -> None: ...
 
