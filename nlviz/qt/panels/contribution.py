@@ -125,7 +125,7 @@ class ContributionPanel(QWidget):
         self.bars_widget = pg.PlotWidget()
         self.bars = self.bars_widget.getPlotItem()
         self.bars.setLabel("left", "held-out loss")
-        self.bars.addLegend(offset=(4, 4), labelTextSize="8pt")
+        self.bars.addLegend(offset=(-4, 4), labelTextSize="8pt")      # top right
         self.bars.setMouseEnabled(x=False, y=False)
         self.bars.hideButtons()
         self.intact_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush="#5da5ff",
