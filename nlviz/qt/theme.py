@@ -11,6 +11,18 @@ from PySide6.QtWidgets import QApplication
 LEVEL_COLORS = ("#5da5ff", "#ffa94d", "#51cf66", "#ff6b6b", "#cc5de8", "#fcc419",
                 "#22b8cf", "#f783ac", "#94d82d", "#adb5bd")
 
+# Regime colours: one per stream regime, shared by every view that marks regimes (loss
+# panel bands, replay timeline, compare); muted so curves stay readable on top of them.
+REGIME_COLORS = ("#4dabf7", "#ff922b", "#69db7c", "#f06595", "#9775fa", "#ffd43b",
+                 "#3bc9db", "#a9e34b")
+
+
+def regime_color(index: int, alpha: int = 255) -> QColor:
+    """Colour of regime ``index`` (cycles; negative = unknown regime, grey)."""
+    c = QColor(REGIME_COLORS[index % len(REGIME_COLORS)] if index >= 0 else "#868e96")
+    c.setAlpha(alpha)
+    return c
+
 
 @dataclass(frozen=True)
 class Theme:
