@@ -159,7 +159,8 @@ class ReplayController(QObject):
         w.metrics.set_levels(spec)
         w.heatmap.set_levels(spec)
         w.forgetting.set_levels(spec)
-        w.inputs.set_regime_names(regime_names(rec))
+        w.inputs.set_regime_names(names := regime_names(rec))
+        w.timeline.set_regime_names(names)
         w.info.setPlainText(info_text(rec))
         w.timeline.set_enabled(rec.n_rows > 0)
         self._show_timeline()
@@ -183,6 +184,8 @@ class ReplayController(QObject):
         if len(steps):
             t.set_range(int(steps[0]), int(steps[-1]))
         t.set_events(*self.src.event_marks())
+        if self.rec is not None:
+            t.set_regimes(self.rec.steps, self.rec.regime())
 
     def close_recording(self) -> None:
         """Stop the timers and close the file."""
