@@ -16,7 +16,7 @@ class RegimeBands(pg.BarGraphItem):
     """Bands behind the timeline's marks (y from 0 to 1 in the strip's coordinates)."""
 
     def __init__(self) -> None:
-        super().__init__(x0=[], x1=[], y0=[], y1=[], brushes=[], pens=[])
+        super().__init__(x0=[], x1=[], y0=[], y1=[], brushes=[], pen=pg.mkPen(None))
         self.setZValue(-10)
         self.spans: list[Span] = []
         self.names: tuple[str, ...] = ()
@@ -30,19 +30,18 @@ class RegimeBands(pg.BarGraphItem):
         covers its first step up to the next band's first step."""
         self.spans = regime_spans(np.asarray(steps), np.asarray(regime)) if len(steps) else []
         if not self.spans:
-            self.setOpts(x0=[], x1=[], y0=[], y1=[], brushes=[], pens=[])
+            self.setOpts(x0=[], x1=[], y0=[], y1=[], brushes=[])
             return
         x0 = np.array([s.start for s in self.spans], np.float64)
         x1 = np.append(x0[1:], float(self.spans[-1].stop) + 1.0)
         brushes = [pg.mkBrush(regime_color(s.regime, BAND_ALPHA)) for s in self.spans]
-        self.setOpts(x0=x0, x1=x1, y0=np.zeros(len(x0)), y1=np.ones(len(x0)), brushes=brushes,
-                     pens=[pg.mkPen(None)] * len(x0))
+        self.setOpts(x0=x0, x1=x1, y0=np.zeros(len(x0)), y1=np.ones(len(x0)), brushes=brushes)
 
     def edges(self) -> np.ndarray:
         """(k,) int64 first step of every band after the first: the regime switch steps."""
         return np.array([s.start for s in self.spans[1:]], np.int64)
 
-    def name(self, regime: int) -> str:
+    def regime_name(self, regime: int) -> str:
         return self.names[regime] if 0 <= regime < len(self.names) else f"regime {regime}"
 
     def tip_at(self, x: float) -> str:
@@ -54,7 +53,7 @@ class RegimeBands(pg.BarGraphItem):
         if i < 0 or x > self.spans[-1].stop + 1:
             return ""
         s = self.spans[i]
-        return (f"{self.name(s.regime)} · visit {s.visit} · steps {s.start:,}–{s.stop:,}"
+        return (f"{self.regime_name(s.regime)} · visit {s.visit} · steps {s.start:,}–{s.stop:,}"
                 + ("" if i == 0 else f" (switch at step {s.start:,})"))
 
 
