@@ -8,15 +8,13 @@ other groups.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from nlviz.analysis.retention import Aligned
 from nlviz.replay.compare import Comparison, config_diff, flatten
 from nlviz.replay.compare_series import Band, Curve, aligned, group_band, run_curve, smooth
-
-if TYPE_CHECKING:
-    from nlviz.analysis.retention import Aligned
 
 SEED_KEY = "run.seed"
 

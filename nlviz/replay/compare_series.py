@@ -12,17 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from nlviz.analysis.derived import cumulative_path, update_per_step
+from nlviz.analysis.retention import Aligned, switch_aligned
 from nlviz.analysis.switches import regime_switches
 from nlviz.recording.reader import Recording
 from nlviz.replay.compare import RunSeries
-
-if TYPE_CHECKING:
-    from nlviz.analysis.retention import Aligned
 
 # (key, title) of the per-level metrics, in selector order
 LEVEL_CHOICES: tuple[tuple[str, str], ...] = (
@@ -179,7 +175,6 @@ def aligned(c: Curve, regime_steps: np.ndarray, regime: np.ndarray, before: int,
             after: int) -> dict[str, Aligned]:
     """``switch_aligned`` of one curve around the run's regime switches (keys ``first``,
     ``second``, ``later``); the curve must share the regime's steps."""
-    from nlviz.analysis.retention import switch_aligned
     switches = regime_switches(regime_steps, regime)
     return switch_aligned(c.steps, c.values[None, :], switches, before, after)
 

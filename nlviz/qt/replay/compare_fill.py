@@ -41,6 +41,10 @@ def _note(c: Curve | None, level: str | None) -> str | None:
     return None if k is None else f"constant {k:.4g}"
 
 
+def _switches(n: int) -> str:
+    return f"{n} switch" + ("" if n == 1 else "es")
+
+
 class Filler:
     """Fills plots from ``data`` (raw up to ``raw_limit`` rows, else ``max_points``
     min/max buckets); ``summary`` tells whether the last fill drew any envelope."""
@@ -119,26 +123,39 @@ class Filler:
     def _fill_aligned(self, cp: ComparePlot, w: What) -> None:
         parts = [self.data.aligned(r, w.metric, w.level, w.window, w.window, w.smooth)
                  for r in range(len(self.labels))]
+        base = [self.data.aligned(r, w.baseline, None, w.window, w.window, w.smooth)
+                if w.baseline else None for r in range(len(self.labels))]
         if w.per_group:
             for g, group in enumerate(self.data.groups):
-                mine = [parts[m][w.visit] for m in group.members if parts[m] is not None]
-                x, mean, std, count = mean_aligned(mine)
-                text = f"{group.label} · n={len(group.members)} · {count} switches"
+                x, mean, std, count = mean_aligned(
+                    [p[w.visit] for m in group.members if (p := parts[m]) is not None])
+                text = (f"{group.label} · n={len(group.members)}"
+                        f"{self._period_note(group.members[0], w.level)} · {_switches(count)}")
                 if count:
                     cp.set_band(g, x.astype(np.float64), mean, mean - std, mean + std)
+                bx, bmean, _, bcount = mean_aligned(
+                    [b[w.visit] for m in group.members if (b := base[m]) is not None])
+                if bcount:
+                    cp.baselines[g].setData(bx.astype(np.float64), bmean)
                 cp.add_legend(cp.means[g], text)
             return
         for r, label in enumerate(self.labels):
             p = parts[r]
             a = p[w.visit] if p is not None else None
             if a is None or a.count == 0:
-                why = "no switches" if p is not None else f"no {w.level} on every step"
+                why = ("no switches" if p is not None else
+                       f"no {w.level}" if self.data.curve(r, w.metric, w.level) is None
+                       else "not per step")
                 cp.add_legend(cp.curves[r], f"{label} ({why})")
                 continue
             cp.curves[r].setData(np.asarray(a.offsets, np.float64),
                                  np.asarray(a.mean[0], np.float64))
             cp.add_legend(cp.curves[r], f"{label}{self._period_note(r, w.level)} · "
-                          f"{a.count} switches")
+                          f"{_switches(a.count)}")
+            b = base[r]
+            if b is not None and b[w.visit].count:
+                cp.baselines[r].setData(np.asarray(b[w.visit].offsets, np.float64),
+                                        np.asarray(b[w.visit].mean[0], np.float64))
 
 
 __all__ = ["Filler", "What"]
