@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nlviz.analysis.derived import cumulative_path, update_per_step
+from nlviz.analysis.grouping import band
 from nlviz.analysis.retention import Aligned, switch_aligned
 from nlviz.analysis.switches import regime_switches
 from nlviz.recording.reader import Recording
@@ -62,23 +63,6 @@ class Curve:
     @property
     def available(self) -> bool:
         return bool(np.isfinite(self.values).any())
-
-
-@dataclass(frozen=True)
-class Band:
-    """Mean ± std over a group's member runs on their common step grid.
-
-    Attributes
-    ----------
-    steps : (g,) int64, the steps every member recorded (their intersection).
-    mean, std : (g,) float64, ``np.mean`` / ``np.std`` (ddof 0) over the members at each step.
-    n : number of member runs.
-    """
-
-    steps: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    n: int
 
 
 def level_period(rec: Recording, level: str) -> int | None:
@@ -162,15 +146,6 @@ def display(c: Curve, start: int | None, stop: int | None, raw_limit: int,
     return envelope(v.steps, v.values, v.values, max_points)
 
 
-def group_band(curves: Sequence[Curve]) -> Band:
-    """Mean ± std of ``curves`` over the steps all of them have."""
-    grid = curves[0].steps
-    for c in curves[1:]:
-        grid = np.intersect1d(grid, c.steps, assume_unique=True)
-    vals = np.stack([c.values[np.searchsorted(c.steps, grid)] for c in curves])  # (k, g)
-    return Band(grid, vals.mean(0), vals.std(0), len(curves))
-
-
 def aligned(c: Curve, regime_steps: np.ndarray, regime: np.ndarray, before: int,
             after: int) -> dict[str, Aligned]:
     """``switch_aligned`` of one curve around the run's regime switches (keys ``first``,
@@ -181,14 +156,15 @@ def aligned(c: Curve, regime_steps: np.ndarray, regime: np.ndarray, before: int,
 
 def mean_aligned(parts: Sequence[Aligned]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """A group's switch-aligned curve: (offsets (w,), mean over members of their mean (w,),
-    std over members (w,), total switch count); members without a switch are left out."""
+    spread over members (w,), as ``grouping.band``), total switch count); members without
+    a switch are left out."""
     use = [a for a in parts if a.count > 0]
     if not use:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 0
-    m = np.stack([np.asarray(a.mean[0], np.float64) for a in use])            # (k, w)
-    return np.asarray(use[0].offsets), m.mean(0), m.std(0), sum(a.count for a in use)
+    b = band([a.offsets for a in use], [a.mean[0] for a in use])
+    return np.asarray(b.grid), b.mean, b.std, sum(a.count for a in use)
 
 
-__all__ = ["BASELINES", "LEVEL_CHOICES", "LOSS", "TITLES", "VISITS", "Band", "Curve",
-           "aligned", "clip", "display", "envelope", "group_band", "level_period",
-           "mean_aligned", "run_curve", "smooth"]
+__all__ = ["BASELINES", "LEVEL_CHOICES", "LOSS", "TITLES", "VISITS", "Curve", "aligned",
+           "clip", "display", "envelope", "level_period", "mean_aligned", "run_curve",
+           "smooth"]

@@ -50,15 +50,16 @@ def test_groups_of_seeds_band_is_numpy_mean_and_std(cw, four):
     for key, name, level in (("loss", "outer_loss", None), ("metric", "weight_norm", "cms1")):
         d = cw.draw[key]
         assert [t.split(" · ")[:2] for t in d.legend_texts()] == [
-            ["cms.periods=[4, 16]", "n=2"], ["cms.periods=[16, 64]", "n=2"]]
+            ["model.cms.periods=[4, 16]", "n=2"], ["model.cms.periods=[16, 64]", "n=2"]]
         for g, members in enumerate(((0, 1), (2, 3))):
             stack = np.stack([columns(four[m], name, level=level)[0] for m in members])
             assert np.isfinite(stack).all() and stack.std(0).max() > 0
             np.testing.assert_array_equal(d.means[g].xData, np.arange(stack.shape[1]))
             np.testing.assert_allclose(d.means[g].yData, stack.mean(0), rtol=1e-12)
             x, lo, hi = d.band_edges(g)
-            np.testing.assert_allclose(lo, stack.mean(0) - stack.std(0), rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(hi, stack.mean(0) + stack.std(0), rtol=1e-12, atol=1e-12)
+            std = stack.std(0, ddof=1)                   # sample std over seeds, as the report
+            np.testing.assert_allclose(lo, stack.mean(0) - std, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(hi, stack.mean(0) + std, rtol=1e-12, atol=1e-12)
         assert all(len(c.xData or []) == 0 for c in d.curves)      # no per-run curves
     # the copy-input baseline, dashed, as the group mean of the recorded copy_loss
     copy = np.mean([columns(four[m], "copy_loss")[0] for m in (2, 3)], 0)
@@ -128,6 +129,8 @@ def test_switch_aligned_overlay_is_a_direct_average(cw, four, visit):
     for g, members in enumerate(((0, 1), (2, 3))):
         stack = np.stack([direct[m] for m in members])
         np.testing.assert_allclose(cw.draw["loss"].means[g].yData, stack.mean(0), rtol=1e-12)
+        _, lo, hi = cw.draw["loss"].band_edges(g)
+        np.testing.assert_allclose(hi - lo, 2 * stack.std(0, ddof=1), rtol=1e-9, atol=1e-12)
 
 
 def test_timeline_bands_are_the_recorded_regime_switches(qtbot, replay, four):

@@ -113,12 +113,12 @@ class Filler:
             if band is None or not np.isfinite(band.mean).any():
                 cp.add_legend(cp.means[g], f"{text} ({'n/a' if band else f'no {w.level}'})")
                 continue
-            self._band_xy(band.steps, band.mean, band.std, g, cp)
+            self._band_xy(band.grid, band.mean, band.std, g, cp)
             cp.add_legend(cp.means[g], text)
             if w.baseline:
                 base = self.data.band(group, w.baseline, None, w.smooth)
                 if base is not None and np.isfinite(base.mean).any():
-                    cp.baselines[g].setData(*self._show(Curve(base.steps, base.mean)))
+                    cp.baselines[g].setData(*self._show(Curve(base.grid, base.mean)))
 
     def _fill_aligned(self, cp: ComparePlot, w: What) -> None:
         parts = [self.data.aligned(r, w.metric, w.level, w.window, w.window, w.smooth)
