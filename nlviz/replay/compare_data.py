@@ -10,6 +10,7 @@ from nlviz.analysis.retention import Aligned
 from nlviz.replay.compare import Comparison
 from nlviz.replay.compare_series import Curve, aligned, run_curve, smooth
 
+
 class CompareData:
     """Curves of the runs of ``cmp``, each read once per (metric, level) and kept."""
 

@@ -56,7 +56,7 @@ def test_groups_of_seeds_band_is_numpy_mean_and_std(cw, four):
             assert np.isfinite(stack).all() and stack.std(0).max() > 0
             np.testing.assert_array_equal(d.means[g].xData, np.arange(stack.shape[1]))
             np.testing.assert_allclose(d.means[g].yData, stack.mean(0), rtol=1e-12)
-            x, lo, hi = d.band_edges(g)
+            _, lo, hi = d.band_edges(g)
             std = stack.std(0, ddof=1)                   # sample std over seeds, as the report
             np.testing.assert_allclose(lo, stack.mean(0) - std, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(hi, stack.mean(0) + std, rtol=1e-12, atol=1e-12)
@@ -134,7 +134,7 @@ def test_switch_aligned_overlay_is_a_direct_average(cw, four, visit):
 
 
 def test_timeline_bands_are_the_recorded_regime_switches(qtbot, replay, four):
-    window, rc = replay
+    _, rc = replay
     rc.open(four[2])
     t = rc.window.timeline
     with Recording.open(four[2]) as rec:

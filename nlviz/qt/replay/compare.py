@@ -169,11 +169,11 @@ class CompareWindow(QMainWindow):
         """What plot ``key`` ("loss" or "metric") shows under the current selectors."""
         c = self.controls
         lo, hi = self.range if self.range is not None else (None, None)
-        common = {"smooth": c.smooth_rows, "start": lo, "stop": hi, "per_group": c.per_group,
-                  "aligned": c.aligned, "visit": c.visit, "window": c.window}
-        if key == "loss":
-            return What(LOSS, None, baseline=c.baseline, **common)  # type: ignore[arg-type]
-        return What(c.metric, c.level, **common)  # type: ignore[arg-type]
+        loss = key == "loss"
+        return What(LOSS if loss else c.metric_key, None if loss else c.level,
+                    smooth=c.smooth_rows, start=lo, stop=hi, per_group=c.per_group,
+                    aligned=c.aligned, visit=c.visit, window=c.window_steps,
+                    baseline=c.baseline if loss else "")
 
     def redraw(self) -> None:
         """Re-read every run's (or group's) series under the selectors in the range."""
@@ -198,7 +198,7 @@ class CompareWindow(QMainWindow):
 
     def _home_x(self) -> None:
         if self.controls.aligned:
-            w = self.controls.window
+            w = self.controls.window_steps
             self.plots[PLOTS[0]].setXRange(-w, w, padding=0.02)
         else:
             a, b = self.cmp.step_range()

@@ -78,7 +78,7 @@ class CompareControls(QWidget):
         self.changed.emit()
 
     @property
-    def metric(self) -> str:
+    def metric_key(self) -> str:
         return str(self.metric_box.currentData())
 
     @property
@@ -102,7 +102,7 @@ class CompareControls(QWidget):
         return str(self.visit_box.currentData())
 
     @property
-    def window(self) -> int:
+    def window_steps(self) -> int:
         return int(self.window_spin.value())
 
     @property

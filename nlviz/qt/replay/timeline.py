@@ -236,7 +236,7 @@ class TimelineWidget(QWidget):
         self.regimes.set_regimes(steps, regime)
 
     def _on_hover(self, pos: object) -> None:
-        if not self.plot.sceneBoundingRect().contains(pos):  # type: ignore[arg-type]
+        if not self.plot.sceneBoundingRect().contains(pos):
             return
         x = self.plot.getViewBox().mapSceneToView(pos).x()
         self.regimes.setToolTip(self.regimes.tip_at(x))
