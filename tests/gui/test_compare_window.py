@@ -154,6 +154,13 @@ def test_timeline_bands_are_the_recorded_regime_switches(qtbot, replay, four):
     assert f"switch at step {s3:,}" in t.regimes.tip_at(s3 + 1)
     assert events and [t._mark_tip(0, 0, i) for i in range(len(events))] == [
         f"step {e.step:,}: {e.kind} {e.detail}" for e in events]
+    # stream switches, resets and parameter changes: own symbol and colour, tooltip text
+    t.set_events(np.array([100, 200, 300]), ["stream", "reset", "param"],
+                 ["-> text", "memory", "titans.lr=0.1"])
+    assert list(t.marks.data["symbol"]) == ["t", "x", "d"]
+    assert list(t.marks.data["x"]) == [100, 200, 300]
+    assert len({b.color().name() for b in t.marks.data["brush"]}) == 3
+    assert t._mark_tip(0, 0, 2) == "step 300: param titans.lr=0.1"
 
 
 def test_screenshot_of_the_compare_window(cw, tmp_path):

@@ -186,6 +186,8 @@ class CompareWindow(QMainWindow):
             title = TITLES.get(w.metric, w.metric)
             if key == "metric":
                 title = f"{title} · {c.level}"
+            elif w.baseline:
+                title += f" (dashed: {TITLES[w.baseline]})"
             if c.aligned:
                 title += f" · around regime switches ({c.visit_box.currentText()})"
             self.plots[key].setTitle(title, size="9pt")
