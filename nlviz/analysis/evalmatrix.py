@@ -25,6 +25,7 @@ and restore variants are compared with the intact model at the same step instead
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -100,6 +101,37 @@ def backward_transfer(steps: np.ndarray, loss: np.ndarray, spans: list[Span]) ->
     return out
 
 
+@dataclass(frozen=True)
+class VariantEffect:
+    """A knock-out or restore evaluation next to the intact one at the same step:
+    ``intact`` and ``ablated`` (R,) held-out losses; ``delta = ablated - intact`` (positive:
+    the model needs what was knocked out / the restored state is worse)."""
+
+    step: int
+    variant: str
+    intact: np.ndarray
+    ablated: np.ndarray
+
+    @property
+    def delta(self) -> np.ndarray:
+        return self.ablated - self.intact
+
+
+def variant_effects(evals: list[EvalLike]) -> list[VariantEffect]:
+    """Every non-regular record paired with the regular record of the same step (the
+    newest of each), in step order; variants without an intact partner are left out."""
+    intact: dict[int, np.ndarray] = {}
+    other: dict[tuple[int, str], np.ndarray] = {}
+    for e in evals:
+        row = np.asarray(e.losses, np.float64).reshape(-1)
+        if e.variant == "":
+            intact[int(e.step)] = row
+        else:
+            other[(int(e.step), e.variant)] = row
+    return [VariantEffect(s, v, intact[s], row) for (s, v), row in sorted(other.items())
+            if s in intact]
+
+
 def mean_finite(x: np.ndarray) -> float:
     """Mean of the finite entries (NaN if none)."""
     with warnings.catch_warnings():
@@ -108,5 +140,5 @@ def mean_finite(x: np.ndarray) -> float:
         return float(np.nanmean(np.where(np.isfinite(v), v, np.nan))) if v.size else float("nan")
 
 
-__all__ = ["EvalLike", "backward_transfer", "forgetting", "forgetting_over_time", "matrix",
-           "mean_finite"]
+__all__ = ["EvalLike", "VariantEffect", "backward_transfer", "forgetting", "forgetting_over_time", "matrix",
+           "mean_finite", "variant_effects"]

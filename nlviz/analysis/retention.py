@@ -10,7 +10,7 @@ Definitions
   population std over those switches (NaN-ignoring); ``count`` the number of switches.
 - *Recovery* (``recovery``), per switch, on the outer loss ``x``:
   ``pre`` = mean of ``x`` over the ``before`` steps before the switch (the old regime's
-  settled level); ``early`` = mean of ``x`` over the first ``early`` steps of the new
+  settled level; never reaching back past the previous switch in ``switches``); ``early`` = mean of ``x`` over the first ``early`` steps of the new
   regime; ``recovery_steps`` = the smallest ``k >= 0`` such that the mean of ``x`` over
   steps ``s + k .. s + k + smooth - 1`` is at most ``(1 + tol) * pre``, searched while
   that window stays inside the new span and the next ``after`` steps; None when the loss
@@ -109,7 +109,8 @@ def recovery(step: np.ndarray, loss: np.ndarray, switches: list[Switch], before:
         end = switches[i + 1].step if i + 1 < len(switches) else int(s[-1]) + 1 if len(s) else 0
         if after is not None:
             end = min(end, sw.step + int(after))
-        pre = _mean(gather(s, x, np.arange(sw.step - before, sw.step))[0])
+        lo = sw.step - before if i == 0 else max(sw.step - before, switches[i - 1].step)
+        pre = _mean(gather(s, x, np.arange(lo, sw.step))[0])
         post = gather(s, x, np.arange(sw.step, end))[0]                   # (m,) new span
         first = _mean(post[:early])
         rec: int | None = None

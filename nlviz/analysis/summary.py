@@ -20,6 +20,8 @@ mean and spread are taken name by name (``group_numbers``). Names and definition
 - ``drift.<level>``: change of ``drift_init`` per 1000 steps over the run
   (``nlviz.analysis.derived.drift_rate``).
 - ``flags``: the health flags at the run's last row (``nlviz.analysis.health``).
+- ``effects``: knock-out / restore evaluations next to the intact model at the same step
+  (``nlviz.analysis.evalmatrix.variant_effects``).
 """
 from __future__ import annotations
 
@@ -30,7 +32,15 @@ import numpy as np
 
 from engine.frames import RunSpec
 from nlviz.analysis.derived import drift_rate
-from nlviz.analysis.evalmatrix import EvalLike, backward_transfer, forgetting, matrix, mean_finite
+from nlviz.analysis.evalmatrix import (
+    EvalLike,
+    VariantEffect,
+    backward_transfer,
+    forgetting,
+    matrix,
+    mean_finite,
+    variant_effects,
+)
 from nlviz.analysis.grouping import stats
 from nlviz.analysis.health import HealthConfig, HealthFlag, check_health
 from nlviz.analysis.retention import recovery
@@ -62,6 +72,7 @@ class RunSummary:
     rows: int
     first_step: int
     last_step: int
+    effects: list[VariantEffect] = field(default_factory=list)
 
 
 def _tail_mean(x: np.ndarray, last: int) -> float:
@@ -108,7 +119,8 @@ def summarize_run(view: HistoryView, spec: RunSpec, evals: Sequence[EvalLike] = 
             num[f"drift.{lv.name}"] = drift_rate(step, view.level[li, mi], opts.per)
     flags = check_health(view, spec, opts.health)
     first = int(step[0]) if len(step) else 0
-    return RunSummary(num, flags, len(step), first, int(step[-1]) if len(step) else 0)
+    return RunSummary(num, flags, len(step), first, int(step[-1]) if len(step) else 0,
+                      variant_effects(list(evals)))
 
 
 def group_numbers(members: Sequence[RunSummary]) -> dict[str, tuple[float, float, int]]:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nlviz.analysis.evalmatrix import mean_finite
 from nlviz.analysis.grouping import Group, group_by_config
 from nlviz.analysis.health import health_config_for
 from nlviz.analysis.summary import ReportOptions, RunSummary, flag_counts, group_numbers
@@ -40,15 +41,19 @@ definitions (lower loss is better; "-" = not available):
                    its final loss, mean over regimes; positive = later training helped,
                    negative = it hurt
   drift            change of ||W - W0|| / ||W0|| per 1000 steps, per level
-  health           collapse (weight norm < 5 % of its start), constant Titans gate, NaN,
-                   worse than copying; each with the step since which it held
+  knock-out        held-out loss (mean over regimes) of the model with a level knocked out
+                   or restored to an earlier state, next to the intact model's
+  health           collapse (weight norm < 5 % of its start), constant Titans gate (std <
+                   1e-4 x mean over 500 steps; not for fixed gates), NaN, worse than
+                   copying (200-step means); each with the step since which it held
   groups           runs whose configs are equal without run.seed; mean ± sample spread
                    (ddof 1) over the runs"""
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="print a Markdown report of run recordings (per run "
-                       "and per config group over seeds)", description=__doc__.split("\n")[0],
+                       "and per config group over seeds)", description="Print the research numbers of run recordings "
+                       "as Markdown,\nper run and per group of runs that differ only by seed.",
                        epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="RUN.h5", help="run recordings (nlviz record)")
     p.add_argument("--last", type=int, default=500, help="steps of the final-loss mean (500)")
@@ -201,6 +206,13 @@ def render(runs: Sequence[LoadedRun], groups: Sequence[Group], opts: ReportOptio
     lines += _table(("run", *levels),
                     [(names[i], *(fmt(r.summary.numbers.get(f"drift.{lv}", float("nan")))
                                   for lv in levels)) for i, r in enumerate(runs)])
+    effects = [[names[i], str(e.step), e.variant, fmt(mean_finite(e.intact)),
+                fmt(mean_finite(e.ablated)), fmt(mean_finite(e.delta))]
+               for i, r in enumerate(runs) for e in r.summary.effects]
+    if effects:
+        lines += ["### Knock-out and restore evaluations (runs)", ""]
+        lines += _table(("run", "step", "variant", "intact loss", "ablated loss",
+                         "ablated - intact"), effects)
     lines += ["### Health (runs)", ""]
     rows = [(names[i], f.kind, f.level or "-", str(f.since_step), f.detail)
             for i, r in enumerate(runs) for f in r.summary.flags]

@@ -11,6 +11,7 @@ from nlviz.analysis.evalmatrix import (
     forgetting,
     forgetting_over_time,
     matrix,
+    variant_effects,
 )
 from nlviz.analysis.switches import regime_spans
 
@@ -64,3 +65,10 @@ def test_forgetting_and_backward_transfer() -> None:
     assert bwt[0] == pytest.approx(0.25 - 0.5)
     assert np.isnan(bwt[1])                                           # B is being trained
     assert np.isnan(forgetting(loss[:1])).all()
+
+
+def test_variant_effects_pair_each_ablation_with_the_intact_model() -> None:
+    fx = variant_effects([*_evals(), Rec(123, np.array([1.0, 1.0]), np.zeros(2), "knockout:k")])
+    assert [(f.step, f.variant) for f in fx] == [(350, "knockout:memory")]   # 123: no partner
+    np.testing.assert_allclose(fx[0].intact, LOSS[350], rtol=1e-6)
+    np.testing.assert_allclose(fx[0].delta, np.array([7.0, 7.0]) - LOSS[350], rtol=1e-6)

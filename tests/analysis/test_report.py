@@ -65,9 +65,15 @@ def direct(path: Path, last: int = 500, before: int = 200, early: int = 100) -> 
     return out
 
 
-def test_report_of_one_run_matches_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                            ) -> None:
-    path = record(tmp_path / "tiny.h5", 400, "--preset", "tiny")
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """400 steps of the tiny preset (regimes switch every 50 steps)."""
+    return record(tmp_path_factory.mktemp("tiny") / "tiny.h5", 400, "--preset", "tiny")
+
+
+def test_report_of_one_run_matches_the_file(tiny_run: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tiny_run
     capsys.readouterr()
     assert main(["report", str(path), "--last", "100", "--early", "20", "--before", "30"]) == 0
     text = capsys.readouterr().out
@@ -101,17 +107,43 @@ def _bad_file(d: Path, kind: str) -> Path:
     ("missing", "no such file"), ("text", "not an HDF5 file"),
     ("training", "a training recording")])
 def test_bad_input_is_one_line_naming_the_file_and_exit_2(tmp_path: Path, kind: str,
-                                                          expect: str,
+                                                          expect: str, tiny_run: Path,
                                                           capsys: pytest.CaptureFixture[str]
                                                           ) -> None:
-    good = record(tmp_path / "good.h5", 20, "--preset", "tiny")
     path = _bad_file(tmp_path, kind)
     capsys.readouterr()
-    assert main(["report", str(good), str(path)]) == 2
+    assert main(["report", str(tiny_run), str(path)]) == 2
     err = capsys.readouterr()
     assert err.out == ""
     lines = err.err.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and expect in lines[0], err.err
+
+
+def test_health_flags_of_a_run_built_to_collapse(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Fixed Titans gates with retention 0.5: every Titans memory halves each step."""
+    path = record(tmp_path / "collapse.h5", 300, "--preset", "tiny", "--set",
+                  "model.titans.gates=fixed", "--set", "model.titans.retention=0.5")
+    capsys.readouterr()
+    assert main(["report", str(path)]) == 0
+    rows = table(capsys.readouterr().out, "Health (runs)")
+    got = {(r[1], r[2]): int(r[3]) for r in rows}
+    collapsed = set()
+    with Recording.open(path) as rec:
+        steps = rec.steps
+        for lv in rec.spec.level_names:
+            w = rec.column("weight_norm", lv)
+            below = w < 0.05 * w[0]
+            if below[-1]:
+                since = int(steps[len(below) - np.argmin(below[::-1])]) if not below.all() \
+                    else int(steps[0])
+                assert got.pop(("collapse", lv)) == since
+                collapsed.add(lv)
+            else:
+                assert ("collapse", lv) not in got
+    assert {k for k in got if k[0] == "collapse"} == set()
+    assert collapsed == {"memory", "k", "v", "eta", "alpha"}    # the Titans memories decay
+    assert ("constant_gate", "memory") not in got       # fixed gates are constant on purpose
 
 
 def test_bad_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,7 +162,7 @@ def ablation(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             tag = "p1" if periods == "[1, 1, 1]" else "def"
             paths.append(record(d / f"{tag}_s{seed}.h5", 2000, "--seed", str(seed), "--set",
                                 f"model.cms.periods={periods}", "--set",
-                                "stream.switch_every=250"))
+                                "stream.switch_every=250", "--set", "run.eval_every=250"))
     return paths
 
 
@@ -170,5 +202,18 @@ def test_report_groups_seeds_and_its_means_and_spreads_match_the_files(
         for lv, cell in zip(names, drifts[gi][1:]):
             vals = [x["drift"][lv] for x in d]
             assert pm(cell)[0] == pytest.approx(np.mean(vals), rel=1e-3, abs=1e-9)
+    assert text.count("No health flags.") == 2           # healthy runs: silent
+    forget = table(text, "Forgetting from the evaluation matrix (runs)")
+    for p, row in zip(ablation, forget):
+        assert row[0] == p.name
+        with Recording.open(p) as rec:
+            evals = [e for e in getattr(rec, "evals", list)() if e.variant == ""]
+        assert int(num(row[1])) == len(evals)
+        if len(evals) >= 2:       # final loss minus the best earlier one, per regime
+            loss = np.array([e.losses for e in sorted(evals, key=lambda e: e.step)], float)
+            want = np.nanmean(loss[-1] - np.nanmin(loss[:-1], axis=0))
+            assert num(row[2]) == pytest.approx(want, rel=1e-3, abs=1e-6)
+        else:
+            assert row[2] == "-"
     # every switch kind is there: 2000 steps, switches every 250 -> 7 switches
     assert [pm(r[2])[0] for r in visits[:3]] == [1.0, 2.0, 4.0]

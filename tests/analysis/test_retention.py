@@ -58,6 +58,11 @@ def test_recovery_steps_and_early_loss() -> None:
         # independent: first k whose 5-step forward mean is within 10 % of pre
         k = next(k for k in range(100) if loss[row + k:row + k + 5].mean() <= 1.1 * r.pre)
         assert r.recovery_steps == k
+    # the pre-switch window stops at the previous switch: 150 steps back from 1200 would
+    # reach into the span before 1100
+    wide = recovery(step, loss, sw, before=150, early=10, smooth=5)
+    assert wide[1].pre == pytest.approx(loss[100:200].mean())
+    assert wide[0].pre == pytest.approx(loss[0:100].mean())
     # the loss never comes back within 1 %: None
     flat = loss.copy()
     flat[100:200] = 2.0
