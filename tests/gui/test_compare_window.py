@@ -172,3 +172,28 @@ def test_screenshot_of_the_compare_window(cw, tmp_path):
     out = tmp_path / "compare.png"
     assert cw.grab().save(str(out))
     assert non_blank(out, 50)
+
+
+def test_old_recordings_without_the_new_columns_say_so(qtbot, replay, four, tmp_path):
+    import shutil
+    from pathlib import Path
+    old = tmp_path / "old.h5"
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "recording_v1_0.h5", old)
+    _, rc = replay
+    w = rc.compare([str(old), four[0]])
+    qtbot.addWidget(w)
+    ctl = w.controls
+    ctl.select(ctl.metric_box, "weight_norm")             # a 1.0 file has no weight_norm
+    w.level_box.setCurrentText("L0")
+    assert w.draw["metric"].legend_texts() == ["old · L0 · every token (n/a)",
+                                               "p4-s1 (no L0)"]
+    assert all(len(c.xData or []) == 0 for c in w.curves["metric"])
+    assert len(w.draw["loss"].baselines[0].xData or []) == 0       # no copy_loss recorded
+    copy = columns(four[0], "copy_loss")[0]
+    np.testing.assert_allclose(w.draw["loss"].baselines[1].yData, copy, rtol=1e-12)
+    ctl.select(ctl.metric_box, "update_per_step")          # derived from 1.0 columns
+    u, fired = columns(str(old), "update_norm", "fired", level="L0")
+    y = w.curves["metric"][0].yData
+    assert len(y) == len(u) and (fired > 0).sum() > 100
+    np.testing.assert_allclose(y[fired > 0], u[fired > 0], rtol=1e-12)   # period 1: the event
+    w.close()
