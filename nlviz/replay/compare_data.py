@@ -3,12 +3,18 @@ the runs grouped by config without ``run.seed`` (``nlviz.analysis.grouping``: se
 setting, labelled by the keys that tell the groups apart) and each run's regime column."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 
 from nlviz.analysis.grouping import Band, Group, band, group_by_config
 from nlviz.analysis.retention import Aligned
 from nlviz.replay.compare import Comparison
 from nlviz.replay.compare_series import Curve, aligned, run_curve, smooth
+
+T = TypeVar("T")
+KEEP = 64          # derived results kept (a few MB for 8 runs of 100k steps)
 
 
 class CompareData:
@@ -19,6 +25,15 @@ class CompareData:
         self.groups = group_by_config([r.config for r in cmp.runs])
         self._curves: dict[tuple[int, str, str | None], Curve | None] = {}
         self._regimes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._derived: dict[tuple[object, ...], object] = {}     # bands and aligned, by inputs
+
+    def _kept(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
+        """``make()`` once per ``key`` (the newest ``KEEP`` results are kept)."""
+        if key not in self._derived:
+            if len(self._derived) >= KEEP:
+                self._derived.pop(next(iter(self._derived)))
+            self._derived[key] = make()
+        return self._derived[key]  # type: ignore[return-value]
 
     def curve(self, run: int, metric: str, level: str | None = None,
               smooth_rows: int = 1) -> Curve | None:
@@ -42,19 +57,30 @@ class CompareData:
              smooth_rows: int = 1) -> Band | None:
         """Mean ± spread (``grouping.band``: common grid, sample std) over the group's
         members that have the level (None: none has)."""
+        return self._kept(("band", group.members, metric, level, smooth_rows),
+                          lambda: self._band(group, metric, level, smooth_rows))
+
+    def _band(self, group: Group, metric: str, level: str | None,
+              smooth_rows: int) -> Band | None:
         curves = [c for m in group.members
                   if (c := self.curve(m, metric, level, smooth_rows)) is not None]
-        return band([c.steps for c in curves], [c.values for c in curves]) if curves else None
+        if not curves:
+            return None
+        same = all(np.array_equal(c.steps, curves[0].steps) for c in curves[1:])
+        return band([c.steps for c in curves], [c.values for c in curves],
+                    grid=curves[0].steps if same else None)   # same steps: that is the grid
 
     def aligned(self, run: int, metric: str, level: str | None, before: int, after: int,
                 smooth_rows: int = 1) -> dict[str, Aligned] | None:
         """The run's curve around its regime switches, by visit (None: no such level, or a
         curve on other steps than the regime column, e.g. update per event)."""
-        c = self.curve(run, metric, level, smooth_rows)
-        steps, regime = self.regimes(run)
-        if c is None or len(c.steps) != len(steps):
-            return None
-        return aligned(c, steps, regime, before, after)
+        def make() -> dict[str, Aligned] | None:
+            c = self.curve(run, metric, level, smooth_rows)
+            steps, regime = self.regimes(run)
+            if c is None or len(c.steps) != len(steps):
+                return None
+            return aligned(c, steps, regime, before, after)
+        return self._kept(("aligned", run, metric, level, before, after, smooth_rows), make)
 
 
 __all__ = ["CompareData"]
