@@ -10,6 +10,7 @@ import numpy as np
 
 from nlviz.analysis.grouping import Band, Group, band, group_by_config
 from nlviz.analysis.retention import Aligned
+from nlviz.analysis.switches import Span, regime_spans
 from nlviz.replay.compare import Comparison
 from nlviz.replay.compare_series import Curve, aligned, run_curve, smooth
 
@@ -52,6 +53,18 @@ class CompareData:
             r = self.cmp.runs[run]
             self._regimes[run] = (np.asarray(r.steps, np.int64), np.asarray(r.regime()))
         return self._regimes[run]
+
+    def shared_spans(self) -> list[Span]:
+        """The runs' regime spans when every run switches regime at the same steps (over
+        the steps all of them recorded): those of the longest run; else [] (no common
+        regime timeline to shade)."""
+        if "spans" not in self._derived:
+            per = [regime_spans(*self.regimes(r)) for r in range(len(self.cmp.runs))]
+            ends = [s[-1].stop for s in per if s]
+            last = min(ends) if len(ends) == len(per) else -1
+            keys = {tuple((x.start, x.regime) for x in s if x.start <= last) for s in per}
+            self._derived["spans"] = max(per, key=len) if len(keys) == 1 and last >= 0 else []
+        return self._derived["spans"]  # type: ignore[return-value]
 
     def band(self, group: Group, metric: str, level: str | None = None,
              smooth_rows: int = 1) -> Band | None:

@@ -61,6 +61,13 @@ def test_groups_of_seeds_band_is_numpy_mean_and_std(cw, four):
             np.testing.assert_allclose(lo, stack.mean(0) - std, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(hi, stack.mean(0) + std, rtol=1e-12, atol=1e-12)
         assert all(len(c.xData or []) == 0 for c in d.curves)      # no per-run curves
+    # the shared regime timeline shaded behind both plots: starts at the recorded switches
+    steps_regime = columns(four[0], "regime")[0]
+    starts = np.r_[0, np.flatnonzero(np.diff(steps_regime) != 0) + 1]
+    for key in ("loss", "metric"):
+        e = cw.draw[key].regimes.edges()
+        assert [x0 for x0, _, _ in e] == list(starts)
+        assert [r for _, _, r in e] == list(steps_regime[starts].astype(int))
     # the copy-input baseline, dashed, as the group mean of the recorded copy_loss
     copy = np.mean([columns(four[m], "copy_loss")[0] for m in (2, 3)], 0)
     np.testing.assert_allclose(cw.draw["loss"].baselines[1].yData, copy, rtol=1e-12)
@@ -185,6 +192,7 @@ def test_old_recordings_without_the_new_columns_say_so(qtbot, replay, four, tmp_
     ctl = w.controls
     ctl.select(ctl.metric_box, "weight_norm")             # a 1.0 file has no weight_norm
     w.level_box.setCurrentText("L0")
+    assert w.draw["loss"].regimes.edges() == []           # regimes differ: nothing shaded
     assert w.draw["metric"].legend_texts() == ["old · L0 · every token (n/a)",
                                                "p4-s1 (no L0)"]
     assert all(len(c.xData or []) == 0 for c in w.curves["metric"])

@@ -192,6 +192,7 @@ class CompareWindow(QMainWindow):
                 title += f" · around regime switches ({c.visit_box.currentText()})"
             self.plots[key].setTitle(title, size="9pt")
             self.plots[key].setLabel("bottom", "steps since switch" if c.aligned else "step")
+            self.draw[key].regimes.set_spans([] if c.aligned else self.data.shared_spans())
         if c.aligned != self._aligned_shown:
             self._aligned_shown = c.aligned
             self._home_x()
