@@ -58,13 +58,14 @@ class CompareData:
         """The runs' regime spans when every run switches regime at the same steps (over
         the steps all of them recorded): those of the longest run; else [] (no common
         regime timeline to shade)."""
-        if "spans" not in self._derived:
-            per = [regime_spans(*self.regimes(r)) for r in range(len(self.cmp.runs))]
-            ends = [s[-1].stop for s in per if s]
-            last = min(ends) if len(ends) == len(per) else -1
-            keys = {tuple((x.start, x.regime) for x in s if x.start <= last) for s in per}
-            self._derived["spans"] = max(per, key=len) if len(keys) == 1 and last >= 0 else []
-        return self._derived["spans"]  # type: ignore[return-value]
+        return self._kept(("spans",), self._shared_spans)
+
+    def _shared_spans(self) -> list[Span]:
+        per = [regime_spans(*self.regimes(r)) for r in range(len(self.cmp.runs))]
+        ends = [s[-1].stop for s in per if s]
+        last = min(ends) if len(ends) == len(per) else -1
+        keys = {tuple((x.start, x.regime) for x in s if x.start <= last) for s in per}
+        return max(per, key=len) if len(keys) == 1 and last >= 0 else []
 
     def band(self, group: Group, metric: str, level: str | None = None,
              smooth_rows: int = 1) -> Band | None:
