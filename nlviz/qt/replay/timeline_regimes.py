@@ -28,14 +28,21 @@ class RegimeBands(pg.BarGraphItem):
     def set_regimes(self, steps: np.ndarray, regime: np.ndarray) -> None:
         """Bands of the runs of equal ``regime`` ((n,) per recorded ``steps`` (n,)); a band
         covers its first step up to the next band's first step."""
-        self.spans = regime_spans(np.asarray(steps), np.asarray(regime)) if len(steps) else []
-        if not self.spans:
+        spans = regime_spans(np.asarray(steps), np.asarray(regime)) if len(steps) else []
+        if spans == self.spans:
+            return
+        same_bands = [(x.start, x.regime) for x in spans] == \
+            [(x.start, x.regime) for x in self.spans]
+        self.spans = spans
+        if not spans:
             self.setOpts(x0=[], x1=[], y0=[], y1=[], brushes=[])
             return
-        x0 = np.array([s.start for s in self.spans], np.float64)
-        x1 = np.append(x0[1:], float(self.spans[-1].stop) + 1.0)
-        brushes = [pg.mkBrush(regime_color(s.regime, BAND_ALPHA)) for s in self.spans]
-        self.setOpts(x0=x0, x1=x1, y0=np.zeros(len(x0)), y1=np.ones(len(x0)), brushes=brushes)
+        x0 = np.array([s.start for s in spans], np.float64)
+        x1 = np.append(x0[1:], float(spans[-1].stop) + 1.0)
+        opts = {"x0": x0, "x1": x1, "y0": np.zeros(len(x0)), "y1": np.ones(len(x0))}
+        if not same_bands:              # a growing recording only moves the last band's end
+            opts["brushes"] = [pg.mkBrush(regime_color(s.regime, BAND_ALPHA)) for s in spans]
+        self.setOpts(**opts)
 
     def edges(self) -> np.ndarray:
         """(k,) int64 first step of every band after the first: the regime switch steps."""
