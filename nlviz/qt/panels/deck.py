@@ -114,6 +114,9 @@ class PanelDeck(QObject):
                           self.inputs.text_label, self.inputs.regime_label):
                 label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cursor_lines: list[pg.InfiniteLine] = []
+        self._cursor_plots: list[pg.PlotItem] = []
+        self._cursor_on = False
+        self._cursor_step = 0.0
         self.metrics.raster.sigXRangeChanged.connect(lambda *_: self.viewRangeChanged.emit())
 
     # ---- docking ------------------------------------------------------------------
@@ -134,17 +137,24 @@ class PanelDeck(QObject):
 
     # ---- cursor, range, notes ---------------------------------------------------------
     def show_cursor(self) -> None:
-        """Draw a cursor line over every step plot (once)."""
-        if self.cursor_lines:
-            return
-        for p in [*self.metrics.plots.values(), self.metrics.raster]:
+        """Draw a cursor line over every step plot (once per plot; rows built later for a
+        new run get theirs at the next ``set_cursor``)."""
+        self._cursor_on = True
+        for p in self.metrics.all_plots():
+            if any(q is p for q in self._cursor_plots):
+                continue
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(CURSOR_COLOR, width=1))
             line.setZValue(20)
+            line.setValue(self._cursor_step)
             p.addItem(line, ignoreBounds=True)
             self.cursor_lines.append(line)
+            self._cursor_plots.append(p)
 
     def set_cursor(self, step: int) -> None:
         """Move the cursor lines to ``step``."""
+        self._cursor_step = step
+        if self._cursor_on:
+            self.show_cursor()
         for line in self.cursor_lines:
             line.setValue(step)
 
@@ -164,17 +174,15 @@ class PanelDeck(QObject):
     # ---- export ---------------------------------------------------------------------------
     def plot_labels(self) -> dict[str, str]:
         """Exportable plots: key -> label."""
-        out = {m: m for m in self.metrics.metrics}
-        out.update(raster="update cadence", forgetting="forgetting curves", heatmap="heatmap")
-        return out
+        return {"loss": "loss and baselines", "steps": "all step plots (loss, level rows, "
+                "cadence)", "raster": "update cadence", "forgetting": "forgetting curves",
+                "heatmap": "heatmap"}
 
-    def plot_item(self, key: str) -> pg.PlotItem:
+    def plot_item(self, key: str) -> pg.GraphicsObject:
         """The pyqtgraph item of an exportable plot (a key of ``plot_labels``)."""
-        if key in self.metrics.plots:
-            return self.metrics.plots[key]
-        return {"raster": self.metrics.raster, "forgetting": self.forgetting.plot,
+        return {"loss": self.metrics.loss_plot, "steps": self.metrics.graphics.ci,
+                "raster": self.metrics.raster, "forgetting": self.forgetting.plot,
                 "heatmap": self.heatmap.plot}[key]
-
 
 __all__ = ["FAULT_STYLE", "NOTE_STYLE", "SETTINGS_APP", "SETTINGS_ORG", "Banner", "PanelDeck",
            "add_dock", "scrolled"]
