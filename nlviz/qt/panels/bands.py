@@ -60,7 +60,7 @@ class BandsItem(pg.GraphicsObject):
 
 
 class BandLabels:
-    """Text labels "<regime> #<visit>" at the top of bands wide enough on screen."""
+    """Text labels "<regime> #<visit>" at the bottom of bands wide enough on screen."""
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
@@ -70,7 +70,7 @@ class BandLabels:
     def draw(self, spans: Sequence[Span], names: Sequence[str]) -> None:
         """Place labels for the visible spans that have room; hide the rest."""
         vb = self.plot.getViewBox()
-        (x0, x1), (_, y1) = vb.viewRange()
+        (x0, x1), (y0, _) = vb.viewRange()
         px = max(1.0, vb.width()) / max(1e-9, x1 - x0)           # pixels per step
         texts: list[tuple[float, str]] = []
         for s in spans:
@@ -82,11 +82,11 @@ class BandLabels:
             if len(texts) == MAX_LABELS:
                 break
         while len(self.items) < len(texts):
-            item = pg.TextItem(anchor=(0, 0), color="#c8ccd4")
+            item = pg.TextItem(anchor=(0, 1), color="#c8ccd4")
             item.setZValue(-50)
             self.plot.addItem(item, ignoreBounds=True)
             self.items.append(item)
-        y = y1                                   # view coordinates (log10 in log mode)
+        y = y0                       # at the bottom; view coordinates (log10 in log mode)
         for i, item in enumerate(self.items):
             if i < len(texts):
                 item.setText(texts[i][1])

@@ -17,10 +17,10 @@ from nlviz.qt.theme import level_pen
 AXIS_WIDTH = 64                  # every row's left axis: the rows' step axes line up
 
 
-def row_plot() -> pg.PlotItem:
+def row_plot(spaced: bool = True) -> pg.PlotItem:
     """A plot of the stack: spaced y labels, no own x axis, no grid (grid lines cost ~25%
     of the paint time)."""
-    p = pg.PlotItem(axisItems={"left": SpacedAxis("left")})
+    p = pg.PlotItem(axisItems={"left": SpacedAxis("left")} if spaced else None)
     p.getAxis("left").setWidth(AXIS_WIDTH)
     p.hideAxis("bottom")
     p.showGrid(x=False, y=False)

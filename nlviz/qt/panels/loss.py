@@ -55,7 +55,7 @@ class LossRow:
         plot.addItem(self.raw)
         plot.addItem(self.smooth)
         self.baselines: dict[str, pg.PlotDataItem] = {}
-        self.legend = plot.addLegend(offset=(4, 2), labelTextSize="8pt", colCount=4)
+        self.legend = plot.addLegend(offset=(-4, 2), labelTextSize="8pt", colCount=4)
         self.legend.addItem(self.smooth, f"outer loss (EMA {LOSS_EMA}; raw faint)")
         self.names: tuple[str, ...] = ()
         self._cols: dict[str, int] = {}

@@ -39,6 +39,13 @@ from nlviz.series.decimate import minmax_buckets, visible_slice
 from nlviz.series.views import HistoryView
 
 LOSS_STRETCH, ROW_STRETCH, RASTER_STRETCH = 5, 2, 3
+# Metric columns and their captions (File > Compare overlays these; kept for it).
+DEFAULT_METRICS = ("surprise", "update_norm", "retention", "lr")
+TITLES = {"surprise": "surprise", "update_norm": "update per event ‖ΔW‖",
+          "retention": "retention ρ", "lr": "inner learning rate η",
+          "grad_surprise": "gradient surprise", "update_rel": "relative update",
+          "momentum_norm": "momentum ‖S‖", "drift_init": "drift from init",
+          "weight_norm": "weight norm ‖W‖", "contribution": "contribution ‖added‖ / ‖y‖"}
 
 
 class MetricsPanel(QWidget):
@@ -106,7 +113,7 @@ class MetricsPanel(QWidget):
         self.loss = LossRow(self.loss_plot)
         self.rows = LevelRows()
         self.gates = GateRows()
-        self.raster = row_plot()
+        self.raster = row_plot(spaced=False)     # fixed ticks: one label per level
         self.raster.showAxis("bottom")
         self.cadence = CadenceRaster(self.raster)
         self.raster_image = self.cadence.image
@@ -333,4 +340,4 @@ def gate_groups(layout: GateLayout, spec: RunSpec) -> dict[str, list[tuple[str, 
     return out
 
 
-__all__ = ["MetricsPanel", "gate_groups", "minmax_buckets", "visible_slice"]
+__all__ = ["DEFAULT_METRICS", "TITLES", "MetricsPanel", "gate_groups", "minmax_buckets", "visible_slice"]

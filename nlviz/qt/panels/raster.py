@@ -16,6 +16,7 @@ from engine.frames import RunSpec
 from nlviz.series.views import HistoryView
 
 RASTER_MAX_COLS = 2000
+ROW_PX = 13                      # pixels per level row (a label's height)
 RATE_FLOOR = 1.0 / 4096          # rates at or below this are drawn at the dimmest shade
 DIMMEST = 0.3                    # brightness of a rate at RATE_FLOOR (0 events: background)
 
@@ -74,6 +75,7 @@ class CadenceRaster:
         ax.setTicks([[(i + 0.5, f"{lv.name} · {lv.update_period:,}")
                       for i, lv in enumerate(spec.levels)]])
         self.plot.setYRange(0, len(spec.levels), padding=0)
+        self.plot.setMinimumHeight(ROW_PX * len(spec.levels) + 48)   # every label readable
 
     def set_color(self, color: str) -> None:
         """Colour of the fastest rate (the theme's foreground)."""
