@@ -97,8 +97,10 @@ class YRange:
     def see(self, y: np.ndarray) -> None:
         """Values drawn this frame."""
         if len(y):
-            with np.errstate(invalid="ignore"):
-                lo, hi = np.nanmin(y), np.nanmax(y)
+            finite = y[np.isfinite(y) & (y > LOG_FLOOR)] if self.log else y[np.isfinite(y)]
+            if not len(finite):                 # (log: clipped zeros do not stretch it)
+                return
+            lo, hi = finite.min(), finite.max()
             if np.isfinite(lo):
                 self._seen[0] = min(self._seen[0], float(lo))
             if np.isfinite(hi):

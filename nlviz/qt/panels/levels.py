@@ -28,29 +28,31 @@ def row_plot(spaced: bool = True) -> pg.PlotItem:
     return p
 
 
-def corner_label(plot: pg.PlotItem, text: str) -> pg.LabelItem:
-    """A caption fixed in the plot's top-left corner (does not pan with the data)."""
-    label = pg.LabelItem(text, size="8pt", color="#e6e8ec", justify="left")
+def corner_label(plot: pg.PlotItem, text: str) -> pg.TextItem:
+    """A caption fixed in the plot's top-left corner on a translucent backing (it does
+    not pan with the data, and curves under it stay readable)."""
+    label = pg.TextItem(text, color="#e6e8ec", fill=pg.mkBrush(21, 23, 28, 170),
+                        anchor=(0, 0))
     label.setParentItem(plot.getViewBox())
-    label.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(4, -2))
+    label.setPos(2, 0)
     label.setZValue(30)
     return label
 
 
 class LevelRows:
     """The per-level plots. Attributes (index = level): ``plots``, ``curves`` (main:
-    smoothed when smoothing is on), ``raw`` (faint raw), ``labels`` (``LabelItem``;
+    smoothed when smoothing is on), ``raw`` (faint raw), ``labels`` (``TextItem``;
     ``texts`` holds their plain text), ``y`` (``YRange``)."""
 
     def __init__(self) -> None:
         self.plots: list[pg.PlotItem] = []
         self.curves: list[pg.PlotDataItem] = []
         self.raw: list[pg.PlotDataItem] = []
-        self.labels: list[pg.LabelItem] = []
+        self.labels: list[pg.TextItem] = []
         self.texts: list[str] = []
         self.y: list[YRange] = []
         self.pool: list[pg.PlotItem] = []       # every row plot made (reused by ``build``)
-        self._parts: list[tuple[pg.PlotDataItem, pg.PlotDataItem, pg.LabelItem, YRange]] = []
+        self._parts: list[tuple[pg.PlotDataItem, pg.PlotDataItem, pg.TextItem, YRange]] = []
 
     def build(self, n: int) -> list[pg.PlotItem]:
         """Use ``n`` rows (made once, reused across runs); returns the new plots that the
@@ -120,9 +122,11 @@ class GateRows:
         self.curves: dict[str, list[pg.PlotDataItem]] = {g: [] for g in self.GATES}
         self.groups: dict[str, list[tuple[str, list[int]]]] = {g: [] for g in self.GATES}
 
-    def set_groups(self, groups: dict[str, list[tuple[str, list[int]]]]) -> None:
-        """One curve per (caption, levels) group of each gate (drawn from its first level)."""
-        if groups == self.groups:
+    def set_groups(self, groups: dict[str, list[tuple[str, list[int]]]],
+                   notes: dict[str, str] | None = None) -> None:
+        """One curve per (caption, levels) group of each gate (drawn from its first level);
+        ``notes[gate]`` is appended to the caption (constants not plotted)."""
+        if groups == self.groups and not notes:
             return
         self.groups = {g: list(groups.get(g, [])) for g in self.GATES}
         for g, p in self.plots.items():
@@ -134,7 +138,8 @@ class GateRows:
                 p.addItem(item)
                 self.curves[g].append(item)
             captions = "; ".join(c for c, _ in self.groups[g]) or "no data-dependent gate"
-            self.texts[g] = f"{self.TITLES[g]} · {captions}"
+            note = (notes or {}).get(g, "")
+            self.texts[g] = f"{self.TITLES[g]} · {captions}" + (f" · {note}" if note else "")
             self.labels[g].setText(self.texts[g])
 
     def draw(self, x: np.ndarray, gate_values: dict[str, np.ndarray], w: Window,

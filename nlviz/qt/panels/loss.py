@@ -23,8 +23,8 @@ from nlviz.series.views import HistoryView
 LOSS_EMA = 0.98                  # smoothing weight of the loss and baseline curves (~50 steps)
 WARM = 500                       # steps of EMA warm-up left of the drawn range
 BASELINES = ("copy_loss", "zero_loss", "oracle_loss")
-NAMES = {"outer_loss": "loss", "copy_loss": "copy last input", "zero_loss": "predict 0",
-         "oracle_loss": "oracle (clean signal)"}
+NAMES = {"outer_loss": "loss", "copy_loss": "copy input", "zero_loss": "predict 0",
+         "oracle_loss": "oracle - -"}
 
 
 def smoothed_rows(rows: np.ndarray, weight: float = LOSS_EMA) -> np.ndarray:
@@ -46,6 +46,8 @@ class LossRow:
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
+        plot.setToolTip(f"smoothed: debiased EMA, weight {LOSS_EMA}; baselines on the same "
+                        "stream: copy the last input, predict 0, the stream's clean signal")
         self.y = YRange(plot)
         self.bands = BandsItem()
         plot.addItem(self.bands, ignoreBounds=True)
@@ -55,8 +57,7 @@ class LossRow:
         plot.addItem(self.raw)
         plot.addItem(self.smooth)
         self.baselines: dict[str, pg.PlotDataItem] = {}
-        self.legend = plot.addLegend(offset=(-4, 2), labelTextSize="8pt", colCount=4)
-        self.legend.addItem(self.smooth, f"outer loss (EMA {LOSS_EMA}; raw faint)")
+        self.y.set_log(True)                     # loss and baselines span decades
         self.names: tuple[str, ...] = ()
         self._cols: dict[str, int] = {}
 
@@ -66,14 +67,21 @@ class LossRow:
         self._cols = {m: i for i, m in enumerate(spec.global_metrics)}
         for name in list(self.baselines):
             if name not in self._cols:
-                self.legend.removeItem(self.baselines[name])
                 self.plot.removeItem(self.baselines.pop(name))
         for name in BASELINES:
             if name in self._cols and name not in self.baselines:
                 item = curve(pen(BASELINE_COLORS[name], dash=name == "oracle_loss"))
                 self.plot.addItem(item)
                 self.baselines[name] = item
-                self.legend.addItem(item, NAMES[name])
+        self.plot.setTitle(self.title(), size="8pt")
+
+    def title(self) -> str:
+        """The plot's title, naming each curve in its colour."""
+        def tag(color: str, text: str) -> str:
+            return f'<span style="color:{color}">{text}</span>'
+        parts = [tag(LOSS_COLOR, "outer loss (smoothed; raw faint)")]
+        parts += [tag(BASELINE_COLORS[n], NAMES[n]) for n in self.baselines]
+        return " · ".join(parts)
 
     def draw(self, view: HistoryView, w: Window, log: bool) -> None:
         """The loss and baselines of window ``w`` of ``view``, and the regime bands."""

@@ -38,7 +38,7 @@ from nlviz.qt.panels.raster import CadenceRaster
 from nlviz.series.decimate import minmax_buckets, visible_slice
 from nlviz.series.views import HistoryView
 
-LOSS_STRETCH, ROW_STRETCH, RASTER_STRETCH = 5, 2, 3
+LOSS_STRETCH, ROW_STRETCH, GATE_STRETCH, RASTER_STRETCH = 4, 2, 4, 2
 # Metric columns and their captions (File > Compare overlays these; kept for it).
 DEFAULT_METRICS = ("surprise", "update_norm", "retention", "lr")
 TITLES = {"surprise": "surprise", "update_norm": "update per event ‖ΔW‖",
@@ -111,6 +111,9 @@ class MetricsPanel(QWidget):
         lay.addWidget(self.graphics, 1)
         self.loss_plot = row_plot()
         self.loss = LossRow(self.loss_plot)
+        self.log_boxes["loss"].blockSignals(True)
+        self.log_boxes["loss"].setChecked(self.loss.y.log)
+        self.log_boxes["loss"].blockSignals(False)
         self.rows = LevelRows()
         self.gates = GateRows()
         self.raster = row_plot(spaced=False)     # fixed ticks: one label per level
@@ -158,7 +161,8 @@ class MetricsPanel(QWidget):
         for i, p in enumerate(plots):
             ci.addItem(p, row=i, col=0)
             stretch = (LOSS_STRETCH if p is self.loss_plot else
-                       RASTER_STRETCH if p is self.raster else ROW_STRETCH)
+                       RASTER_STRETCH if p is self.raster else
+                       GATE_STRETCH if self.quantity == "gates" else ROW_STRETCH)
             ci.layout.setRowStretchFactor(i, stretch)
         ci.layout.setVerticalSpacing(1)
         scene = self.graphics.scene()
@@ -290,7 +294,7 @@ class MetricsPanel(QWidget):
         layout = shared_titans_gates(view, spec)
         if layout != self.gate_layout:
             self.gate_layout = layout
-            self.gates.set_groups(gate_groups(layout, spec))
+            self.gates.set_groups(gate_groups(layout, spec), constant_notes(layout))
             self.rows.set_texts([
                 " · ".join(t for t in (level_label(lv),
                                        constant_note(layout.constant.get(lv.name, {}))) if t)
@@ -320,6 +324,21 @@ class MetricsPanel(QWidget):
         self.set_level_visible(index, on)
         self.levelToggled.emit(index, on)
         self.settingsChanged.emit()
+
+
+def constant_notes(layout: GateLayout) -> dict[str, str]:
+    """Per gate, the CMS levels where it is constant and its value: "cms1, cms2 = 0.02
+    (constant, not plotted)"."""
+    out: dict[str, str] = {}
+    for g in GateRows.GATES:
+        by_value: dict[str, list[str]] = {}
+        for name, values in layout.constant.items():
+            if g in values:
+                by_value.setdefault(f"{values[g]:.3g}", []).append(name)
+        out[g] = "; ".join(f"{', '.join(n)} = {v}" for v, n in by_value.items())
+        if out[g]:
+            out[g] += " (constant, not plotted)"
+    return out
 
 
 def gate_groups(layout: GateLayout, spec: RunSpec) -> dict[str, list[tuple[str, list[int]]]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFont
 
 from engine.frames import RunSpec
 from nlviz.series.views import HistoryView
@@ -57,10 +58,15 @@ class CadenceRaster:
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
-        plot.setTitle("update cadence: events per step, per pixel (brighter = more often)",
-                      size="8pt")
+        plot.getAxis("left").setToolTip("update cadence: events per step in each pixel's "
+                                        "steps (brighter = more often, log scale)")
         plot.setMouseEnabled(y=False)
-        plot.setLabel("bottom", "step")
+        plot.enableAutoRange(y=False)            # the level rows, not the image's bounds
+        plot.setLabel("bottom", "step    (raster: update events per step in each pixel, "
+                      "brighter = more often)")
+        font = QFont()
+        font.setPointSize(7)
+        plot.getAxis("left").setStyle(tickFont=font)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLevels([0, 1])
         plot.addItem(self.image)
@@ -74,7 +80,7 @@ class CadenceRaster:
         ax = self.plot.getAxis("left")
         ax.setTicks([[(i + 0.5, f"{lv.name} · {lv.update_period:,}")
                       for i, lv in enumerate(spec.levels)]])
-        self.plot.setYRange(0, len(spec.levels), padding=0)
+        self.plot.setYRange(-0.5, len(spec.levels) + 0.2, padding=0)   # end labels fit
         self.plot.setMinimumHeight(ROW_PX * len(spec.levels) + 48)   # every label readable
 
     def set_color(self, color: str) -> None:
