@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
 from nlviz.qt.panels.axes import SpacedAxis
 from nlviz.qt.panels.drawing import Window, YRange, curve, rows_xy
@@ -26,6 +27,18 @@ def row_plot(spaced: bool = True) -> pg.PlotItem:
     p.showGrid(x=False, y=False)
     p.setMenuEnabled(True)
     return p
+
+
+def set_title(plot: pg.PlotItem, text: str | None) -> None:
+    """``plot``'s title in 8 pt that never sets the window's minimum width (a long title
+    is cut in a narrow window instead)."""
+    plot.setTitle(text, size="8pt")
+    label = plot.titleLabel
+    label.setMinimumWidth(0)
+    hint = label._sizeHint.get(Qt.SizeHint.MinimumSize)
+    if hint is not None:
+        label._sizeHint[Qt.SizeHint.MinimumSize] = (0, hint[1])
+    label.updateGeometry()
 
 
 def corner_label(plot: pg.PlotItem, text: str) -> pg.TextItem:

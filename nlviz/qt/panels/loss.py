@@ -16,6 +16,7 @@ from engine.frames import RunSpec
 from nlviz.analysis.switches import Span, regime_spans
 from nlviz.qt.panels.bands import BandLabels, BandsItem
 from nlviz.qt.panels.drawing import Window, YRange, curve, rows_xy
+from nlviz.qt.panels.levels import set_title
 from nlviz.qt.theme import BASELINE_COLORS, LOSS_COLOR, pen
 from nlviz.series.smoothing import ema_debiased
 from nlviz.series.views import HistoryView
@@ -73,7 +74,7 @@ class LossRow:
                 item = curve(pen(BASELINE_COLORS[name], dash=name == "oracle_loss"))
                 self.plot.addItem(item)
                 self.baselines[name] = item
-        self.plot.setTitle(self.title(), size="8pt")
+        set_title(self.plot, self.title())
 
     def title(self) -> str:
         """The plot's title, naming each curve in its colour."""

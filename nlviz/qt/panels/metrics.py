@@ -31,7 +31,7 @@ from engine.frames import METRIC_INDEX, RunSpec
 from nlviz.analysis.derived import GateLayout, constant_note, level_label, shared_titans_gates
 from nlviz.qt.panels.drawing import pixel_window
 from nlviz.qt.panels.health import HealthMarks
-from nlviz.qt.panels.levels import GateRows, LevelRows, row_plot
+from nlviz.qt.panels.levels import GateRows, LevelRows, row_plot, set_title
 from nlviz.qt.panels.loss import LossRow
 from nlviz.qt.panels.quantities import DEFAULT_QUANTITY, QUANTITIES, available, quantity_rows
 from nlviz.qt.panels.raster import CadenceRaster
@@ -78,21 +78,23 @@ class MetricsPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         row = QHBoxLayout()
-        row.addWidget(QLabel("rows show:"))
+        row.addWidget(QLabel("rows:"))
         self.quantity_box = QComboBox()
         self.quantity_box.setToolTip("what each level's row plots")
+        self.quantity_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.quantity_box.setMinimumContentsLength(10)
         self.quantity_box.currentIndexChanged.connect(self._on_quantity)
         row.addWidget(self.quantity_box)
-        row.addWidget(QLabel("log y:"))
         self.log_boxes: dict[str, QCheckBox] = {}
-        for key, text in (("loss", "loss"), ("rows", "rows")):
+        for key, text in (("loss", "log loss"), ("rows", "log rows")):
             box = QCheckBox(text)
-            box.setToolTip(f"logarithmic y axis for the {text} plots")
+            box.setToolTip(f"logarithmic y axis for the {key} plots")
             box.toggled.connect(lambda on, k=key: self.set_log_y(k, on))
             self.log_boxes[key] = box
             row.addWidget(box)
         self.rows_button = QToolButton()
-        self.rows_button.setText("levels ▾")
+        self.rows_button.setText("levels")
         self.rows_button.setToolTip("show or hide the row of a level")
         self.rows_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.rows_menu = QMenu(self)
@@ -176,7 +178,7 @@ class MetricsPanel(QWidget):
         caption = QUANTITIES[self.quantity].title
         top = plots[1] if len(plots) > 2 else None
         for p in [*self.rows.plots, *self.gates.plots.values()]:
-            p.setTitle(caption if p is top else None, size="8pt")
+            set_title(p, caption if p is top else None)
 
     def set_levels(self, spec: RunSpec) -> None:
         """(Re)build the rows for the run's levels, columns and regime names."""
