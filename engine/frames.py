@@ -65,7 +65,8 @@ GLOBAL_INDEX = {name: i for i, name in enumerate(GLOBAL_METRICS)}
 # Global metrics the model itself computes (HOPE.step's scalars), in this order.
 MODEL_GLOBAL_METRICS: tuple[str, ...] = ("outer_loss", "output_norm")
 
-EVENT_KINDS = ("start", "pause", "resume", "reset", "stream", "param", "seek", "stop", "error")
+EVENT_KINDS = ("start", "pause", "resume", "reset", "stream", "param", "seek", "stop", "error",
+               "ablation")
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ import torch
 from engine import events as E
 from engine.budget import check_memory, estimate_memory
 from engine.checkpoint import model_identity
-from engine.commands import LIVE_PARAMS, Command, Mark, Reset, SetParam, SwitchStream
+from engine.commands import LIVE_PARAMS, Ablate, Command, Mark, Reset, SetParam, SwitchStream
 from engine.config import Config, ConfigError
 from engine.device import available_memory, resolve_device
 from engine.frames import (
     LEVEL_METRICS,
     METRIC_INDEX,
     MODEL_GLOBAL_METRICS,
+    EvalRecord,
     EventRecord,
     FrameBatch,
     LevelSpec,
@@ -68,6 +69,7 @@ class Session:
         self.step_count = 0          # global, never goes back (one row per step recorded)
         self._t0 = time.perf_counter()
         self._events: list[EventRecord] = []
+        self._evals: list[EvalRecord] = []     # ablation results waiting for the next batch
         self._build(config)
         self._events.append(E.start(0, self.stream.describe(), self.stream.regime_names()))
 
@@ -149,7 +151,7 @@ class Session:
         baselines = self._baselines(sample)
         x_all = torch.from_numpy(sample.x).to(device=self.device, dtype=self.model.dtype)
         metrics, scalars, walls = [], [], []
-        extra: dict[str, list] = {"probes": [], "snapshots": [], "states": []}
+        extra: dict[str, list] = {"probes": [], "snapshots": [], "states": [], "evals": []}
         done = 0
         try:
             with torch.inference_mode():
@@ -238,13 +240,14 @@ class Session:
         local = np.arange(local0 + 1, local0 + n + 1)[:, None]       # model steps done
         fired = (local % periods[None, :] == 0).astype(np.uint8)
         events, self._events = self._events, []
+        evals, self._evals = self._evals + extra["evals"], []
         return FrameBatch(
             step=steps, level=np.ascontiguousarray(level), fired=fired,
             scalars=scal, inputs=sample.x[:n],
             regime=sample.regime[:n], token=sample.token[:n],
             wall_time=np.concatenate(walls) if walls else np.zeros(0),
             probes=extra["probes"], snapshots=extra["snapshots"], events=events,
-            states=extra["states"])
+            states=extra["states"], evals=evals)
 
     def _check_finite(self, batch: FrameBatch) -> None:
         bad = ~np.isfinite(batch.level)
@@ -268,6 +271,7 @@ class Session:
             return None
         batch = FrameBatch.empty(self.spec)
         batch.events, self._events = self._events, []
+        batch.evals, self._evals = self._evals, []
         return batch
 
     # ---- commands ---------------------------------------------------------------------
@@ -285,10 +289,16 @@ class Session:
             ev = self._set_param(command.path, command.value, step)
         elif isinstance(command, Mark):
             ev = E.mark(step, command.kind, command.detail)
+        elif isinstance(command, Ablate):
+            ev = self._ablate(command, step)
         else:
             raise TypeError(f"unknown command {command!r}")
         self._events.append(ev)
         return ev
+
+    def _ablate(self, command: Ablate, step: int) -> EventRecord:
+        """Knock-out / restore evaluation of a level (``engine.evaluation``)."""
+        return E.error(step, f"ablate {command.level}: not available in this build")
 
     def _set_param(self, path: str, value: Any, step: int) -> EventRecord:
         new = self.config.replace(path, value)              # raises ConfigError naming the key

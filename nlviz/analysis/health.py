@@ -146,12 +146,22 @@ def _constant_gates(view: HistoryView, spec: RunSpec, cfg: HealthConfig) -> list
         if m not in spec.level_metrics:
             continue
         mi = spec.level_metrics.index(m)
+        prev: tuple[np.ndarray, int | None] | None = None
         for li, lv in enumerate(spec.levels):
             if lv.kind != "titans":
                 continue
-            start = _final_run_start(_rolling_flat(view.level[li, mi], w, cfg.gate_tol))
+            x = view.level[li, mi]
+            if prev is not None and np.array_equal(x, prev[0], equal_nan=True):
+                start = prev[1]                    # the shared gate: same answer
+            else:
+                tail = np.asarray(x[-w:], np.float64)
+                flat_now = bool(np.isfinite(tail).all()
+                                and tail.std() < cfg.gate_tol * abs(tail.mean()))
+                start = _final_run_start(_rolling_flat(x, w, cfg.gate_tol)) if flat_now \
+                    else None                      # the usual case costs one window
+                prev = (x, start)
             if start is not None:
-                value = float(np.mean(view.level[li, mi, -w:], dtype=np.float64))
+                value = float(np.mean(x[-w:], dtype=np.float64))
                 found.setdefault((m, int(view.step[start])), []).append((lv.name, value))
     out = []
     for (m, since), levels in found.items():
