@@ -116,9 +116,10 @@ def test_panels_clear_and_name_the_nearest_snapshot(qtbot):
     forgetting = ForgettingPanel()
     qtbot.addWidget(forgetting)
     forgetting.set_levels(spec)
-    forgetting.curves[0].setData([1.0, 2.0], [0.5, 0.25])
+    first = forgetting.curves[(spec.level_names[0], "same")]
+    first.setData([1.0, 2.0], [0.5, 0.25])
     forgetting.clear("no probe evaluation at or before step 10")
-    assert len(forgetting.curves[0].xData or []) == 0    # cleared (pyqtgraph: None)
+    assert len(first.xData or []) == 0                   # cleared (pyqtgraph: None)
     assert forgetting.caption.text() == "no probe evaluation at or before step 10"
     heatmap = HeatmapPanel()
     qtbot.addWidget(heatmap)

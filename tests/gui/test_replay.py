@@ -241,13 +241,16 @@ def test_sparse_panels_follow_the_cursor(replay, run2k):
     rc.transport.seek(700)
     # probes/snapshots every 64 steps at 63, 127, ...: at or before / nearest 700
     assert "up to step 639" in window.forgetting.caption.text()
-    from nlviz.qt.panels.forgetting import bin_errors
+    from nlviz.analysis.forgetting_split import split_forgetting
+    from nlviz.qt.panels.forgetting import bin_centres
     probes = rc.src.probes_at(700)
     assert probes[-1].step == 639 and len(probes) == 10
-    centres, means = bin_errors(probes, N_LEVELS)
-    for i, c in enumerate(window.forgetting.curves):
-        np.testing.assert_array_equal(c.xData, centres)
-        np.testing.assert_array_equal(c.yData, np.maximum(means[i], 1e-6))
+    bins = split_forgetting(probes, rc.rec.spec, np.zeros(0), np.zeros(0))
+    assert len(bins) == N_LEVELS and {b.relation for b in bins} == {"unknown"}
+    for b in bins:
+        c = window.forgetting.curves[(b.level, "unknown")]
+        np.testing.assert_array_equal(c.xData, bin_centres(b.edges))
+        np.testing.assert_array_equal(c.yData, b.mean)
     assert "at step 703" in window.heatmap.caption.text()       # nearest snapshot
     np.testing.assert_array_equal(window.heatmap.image.image, np.full((4, 4), 703, np.float32))
     assert "step <b>700</b>" in window.inputs.regime_label.text()
