@@ -206,3 +206,24 @@ def test_cadence_raster_rate_is_events_per_step_in_each_bucket(qtbot):
     assert abs(c.rate[2, 1:-1].mean() - 1 / 16) < 0.01 and c.rate[0].min() == 1.0
     ticks = deck.metrics.raster.getAxis("left")._tickLevels[0]
     assert [t for _, t in ticks] == ["L0 · 1", "L1 · 4", "L2 · 16"]
+
+
+def test_loss_smoothing_cache_equals_smoothing_from_the_first_row(monkeypatch):
+    """Live frames extend the cached EMA by their new rows; the result is the EMA of the
+    whole series, also after the cache dropped old rows; other data starts it again."""
+    from nlviz.qt.panels import ema_cache
+    monkeypatch.setattr(ema_cache, "MAX_ROWS", 5000)
+    rng = np.random.default_rng(0)
+    n = 30_000
+    raw = rng.random((3, n)).astype(np.float32)
+    steps = np.arange(n, dtype=np.float64)
+    full, _, _ = ema_debiased(raw.T, 0.98, np.zeros(3), np.zeros(3))
+    cache = ema_cache.EmaCache(0.98)
+    for hi in range(100, n, 97):                      # a 3,000-step window scrolling on
+        lo = max(0, hi - 3000)
+        np.testing.assert_allclose(cache.rows(steps[lo:hi], raw[:, lo:hi]), full.T[:, lo:hi],
+                                   rtol=1e-5, atol=1e-6)
+    assert cache.n <= 2 * 5000
+    other = raw[:, :50] + 1                           # a new run at the same steps
+    want, _, _ = ema_debiased(other.T, 0.98, np.zeros(3), np.zeros(3))
+    np.testing.assert_allclose(cache.rows(steps[:50], other), want.T, rtol=1e-5)

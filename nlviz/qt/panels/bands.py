@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QPainter
 
 from nlviz.analysis.switches import Span
 from nlviz.qt.theme import regime_color
@@ -25,7 +25,6 @@ class BandsItem(pg.GraphicsObject):
     def __init__(self) -> None:
         super().__init__()
         self.spans: list[Span] = []
-        self._colors: list[QColor] = []
         self.setZValue(-100)
 
     def set_spans(self, spans: Sequence[Span]) -> None:
@@ -33,7 +32,6 @@ class BandsItem(pg.GraphicsObject):
         if list(spans) == self.spans:
             return
         self.spans = list(spans)
-        self._colors = [regime_color(s.regime) for s in self.spans]
         self.prepareGeometryChange()
         self.update()
 
@@ -53,18 +51,26 @@ class BandsItem(pg.GraphicsObject):
         if vr is None:
             return
         left, right = vr.left(), vr.right()
-        for s, c in zip(self.spans, self._colors, strict=True):
+        rects: dict[int, list[QRectF]] = {}
+        for s in self.spans:                    # one drawRects per regime colour
             if s.stop + 1 < left or s.start > right:
                 continue
-            p.fillRect(QRectF(s.start, vr.top(), s.stop + 1 - s.start, vr.height()), c)
+            rects.setdefault(s.regime, []).append(
+                QRectF(s.start, vr.top(), s.stop + 1 - s.start, vr.height()))
+        p.setPen(Qt.PenStyle.NoPen)
+        for regime, rs in rects.items():
+            p.setBrush(regime_color(regime))
+            p.drawRects(rs)
 
 
 class BandLabels:
-    """Text labels "<regime> #<visit>" at the bottom of bands wide enough on screen."""
+    """Text labels "<regime> #<visit>" at the bottom of bands wide enough on screen; each
+    span keeps its label item while it is shown (no re-layout of text per frame)."""
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
-        self.items: list[pg.TextItem] = []
+        self.items: dict[tuple[int, int], pg.TextItem] = {}     # (start, regime) -> label
+        self.spare: list[pg.TextItem] = []
         self.shown: list[str] = []
 
     def draw(self, spans: Sequence[Span], names: Sequence[str]) -> None:
@@ -72,29 +78,35 @@ class BandLabels:
         vb = self.plot.getViewBox()
         (x0, x1), (y0, _) = vb.viewRange()
         px = max(1.0, vb.width()) / max(1e-9, x1 - x0)           # pixels per step
-        texts: list[tuple[float, str]] = []
+        want: dict[tuple[int, int], tuple[float, str]] = {}
         for s in spans:
             a, b = max(s.start, x0), min(s.stop + 1, x1)
             if (b - a) * px < LABEL_MIN_PX:
                 continue
             name = names[s.regime] if 0 <= s.regime < len(names) else f"regime {s.regime}"
-            texts.append((a, f"{name[:14]} #{s.visit}"))
-            if len(texts) == MAX_LABELS:
+            want[(s.start, s.regime)] = (a, f"{name[:14]} #{s.visit}")
+            if len(want) == MAX_LABELS:
                 break
-        while len(self.items) < len(texts):
-            item = pg.TextItem(anchor=(0, 1), color="#c8ccd4")
-            item.setZValue(-50)
-            self.plot.addItem(item, ignoreBounds=True)
-            self.items.append(item)
-        y = y0                       # at the bottom; view coordinates (log10 in log mode)
-        for i, item in enumerate(self.items):
-            if i < len(texts):
-                item.setText(texts[i][1])
-                item.setPos(texts[i][0], y)
+        for key in [k for k in self.items if k not in want]:
+            item = self.items.pop(key)
+            item.setVisible(False)
+            self.spare.append(item)
+        for key, (x, text) in want.items():
+            item = self.items.get(key)
+            if item is None:
+                item = self.spare.pop() if self.spare else self._new()
+                self.items[key] = item
                 item.setVisible(True)
-            else:
-                item.setVisible(False)
-        self.shown = [t for _, t in texts]
+            if item.toPlainText() != text:
+                item.setText(text)
+            item.setPos(x, y0)                   # bottom; view coordinates (log10 in log mode)
+        self.shown = [t for _, t in want.values()]
+
+    def _new(self) -> pg.TextItem:
+        item = pg.TextItem(anchor=(0, 1), color="#c8ccd4")
+        item.setZValue(-50)
+        self.plot.addItem(item, ignoreBounds=True)
+        return item
 
 
 __all__ = ["BandLabels", "BandsItem"]

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from engine.frames import RunSpec
 from nlviz.analysis.switches import Span, regime_spans
 from nlviz.qt.panels.bands import BandLabels, BandsItem
+from nlviz.qt.panels.ema_cache import EmaCache
 from nlviz.qt.panels.drawing import Window, YRange, curve, rows_xy
 from nlviz.qt.panels.levels import set_title
 from nlviz.qt.theme import BASELINE_COLORS, LOSS_COLOR, pen
@@ -61,6 +62,7 @@ class LossRow:
         self.y.set_log(True)                     # loss and baselines span decades
         self.names: tuple[str, ...] = ()
         self._cols: dict[str, int] = {}
+        self.ema = EmaCache(LOSS_EMA)            # live: only new rows are smoothed
 
     def set_spec(self, spec: RunSpec) -> None:
         """The run's columns and regime names: one baseline curve per recorded baseline."""
@@ -98,7 +100,7 @@ class LossRow:
         x = view.step[a:w.hi]
         win = Window(w.lo - a, w.hi - a, w.k)
         raw = view.scalars[idx, a:w.hi]                                   # (S, m)
-        sm = smoothed_rows(raw)
+        sm = smoothed_rows(raw) if view.is_summary else self.ema.rows(x, raw)
         (rx, ry), = rows_xy(x, raw[:1], win, log=log)
         self.raw.setData(rx, ry)
         self.y.see(ry)

@@ -29,9 +29,18 @@ def rate_bins(step: np.ndarray, fired: np.ndarray, k: int) -> tuple[np.ndarray, 
     recorded steps in the bucket (0 for an empty bucket), first bucket's start step).
     """
     x0 = float(step[0] - step[0] % k)
+    L, n = fired.shape
+    if step[-1] - step[0] == n - 1:                                   # contiguous: reshape
+        off = int(step[0] - x0)
+        nb = -(-(off + n) // k)
+        padded = np.zeros((L, nb * k), np.float32)
+        padded[:, off:off + n] = fired
+        sizes = np.full(nb, float(k))
+        sizes[0] -= off
+        sizes[-1] -= nb * k - off - n
+        return (padded.reshape(L, nb, k).sum(2) / sizes).astype(np.float32), x0
     idx = ((step - x0) // k).astype(np.int64)                        # (n,)
     nb = int(idx[-1]) + 1
-    L = fired.shape[0]
     flat = (idx[None, :] + nb * np.arange(L)[:, None]).ravel()       # (L n,)
     counts = np.bincount(flat, weights=fired.ravel().astype(np.float64),
                          minlength=L * nb).reshape(L, nb)
