@@ -7,7 +7,8 @@ import pytest
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from engine.frames import METRIC_INDEX, RunSpec
-from nlviz.qt.panels.forgetting import ForgettingPanel, bin_errors
+from nlviz.analysis.forgetting_split import split_forgetting
+from nlviz.qt.panels.forgetting import ForgettingPanel, bin_centres
 from nlviz.qt.panels.heatmap import HeatmapPanel
 from nlviz.qt.panels.inputs import InputPanel
 from nlviz.qt.panels.metrics import MetricsPanel
@@ -43,7 +44,7 @@ def deck(qtbot, twin_run: TwinRun) -> Deck:  # noqa: F811
 
 
 def _xy(deck: Deck, level: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    c = deck.metrics.curves["surprise"][level]
+    c = deck.metrics.rows.curves[level]          # the level's row; "surprise" is the default
     return c.xData, c.yData
 
 
@@ -76,10 +77,13 @@ def test_live_draws_changes_and_skips_unchanged_frames(deck: Deck, twin_run: Twi
     live.push(ref)
     p.force()
     probes = live.probes_at(N_STEPS - 1)
-    centres, means = bin_errors(probes, len(deck.forgetting.curves))
-    fx, fy = deck.forgetting.curves[0].xData, deck.forgetting.curves[0].yData
-    np.testing.assert_allclose(fx, centres)
-    np.testing.assert_allclose(fy, np.maximum(means[0], 1e-6))
+    name = live.spec.level_names[0]       # no regimes given: every pair's relation unknown
+    b = next(b for b in split_forgetting(probes, live.spec, np.zeros(0), np.zeros(0))
+             if b.level == name)
+    assert b.relation == "unknown"
+    curve = deck.forgetting.curves[(name, "unknown")]
+    np.testing.assert_allclose(curve.xData, bin_centres(b.edges))
+    np.testing.assert_array_equal(curve.yData, b.mean)
     assert f"up to step {probes[-1].step}" in deck.forgetting.caption.text()
     assert f"step <b>{N_STEPS - 1}</b>" in deck.inputs.regime_label.text()
 

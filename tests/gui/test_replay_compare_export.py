@@ -117,7 +117,7 @@ def test_png_and_svg_of_a_plot_and_of_the_window(replay, two_runs, tmp_path):
     window, rc = replay
     exporter = FileMenu.of(window).exporter
     rc.open(two_runs[0])
-    for key in ("surprise", "raster", "forgetting", "heatmap"):
+    for key in ("loss", "steps", "raster", "forgetting", "heatmap"):
         png = exporter.export_plot(key, "png", str(tmp_path / f"{key}.png"))
         assert png and non_blank(png, 3)
         svg = exporter.export_plot(key, "svg", str(tmp_path / f"{key}.svg"))

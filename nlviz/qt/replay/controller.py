@@ -28,6 +28,7 @@ from nlviz.qt import gc_guard
 from nlviz.qt.dialogs import RECORDINGS, Dialogs
 from nlviz.qt.file_menu import remember_recent
 from nlviz.qt.presenter import Frame, FrameRequest, Presenter, PresenterStatus
+from nlviz.qt.replay.ablating import ReplayAblation
 from nlviz.qt.replay.branching import Branching, LiveTarget
 from nlviz.qt.replay.comparing import Comparer
 from nlviz.qt.replay.run_info import info_text, regime_names
@@ -83,6 +84,9 @@ class ReplayController(QObject):
         self.view_timer.setSingleShot(True)
         self.view_timer.setInterval(int(1000 / SCRUB_HZ))
         self.view_timer.timeout.connect(lambda: self.redraw(sparse=False))
+        retention = getattr(window.deck, "retention", None)   # the "Retention" dock's tabs
+        self.ablation = (None if retention is None else ReplayAblation(
+            retention, self._ablation_target, window.show_message, self))
         window.deck.show_cursor()
         self.cursor_lines = window.deck.cursor_lines
         self._connect()
@@ -159,6 +163,8 @@ class ReplayController(QObject):
         w.metrics.set_levels(spec)
         w.heatmap.set_levels(spec)
         w.forgetting.set_levels(spec)
+        if self.ablation is not None:
+            self.ablation.view.set_spec(spec)
         w.inputs.set_regime_names(names := regime_names(rec))
         w.timeline.set_regime_names(names)
         w.info.setPlainText(info_text(rec))
@@ -190,6 +196,8 @@ class ReplayController(QObject):
     def close_recording(self) -> None:
         """Stop the timers and close the file."""
         self.transport.pause()
+        if self.ablation is not None:
+            self.ablation.wait()
         self.tail.stop()
         if self.rec is not None:
             self.rec.close()
@@ -207,6 +215,11 @@ class ReplayController(QObject):
             return False
         self.transport.pause()
         return self.branching.continue_live(rec, p.cursor)
+
+    def _ablation_target(self) -> tuple[str, int] | None:
+        """(recording path, cursor) for a knock-out / restore evaluation."""
+        p, rec = self.player, self.rec
+        return None if p is None or rec is None else (rec.path, p.cursor)
 
     # ---- drawing ---------------------------------------------------------------------------
     def tick(self, dt: float) -> int:
