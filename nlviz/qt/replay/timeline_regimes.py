@@ -39,7 +39,8 @@ class RegimeBands(pg.BarGraphItem):
             return
         x0 = np.array([s.start for s in spans], np.float64)
         x1 = np.append(x0[1:], float(spans[-1].stop) + 1.0)
-        opts = {"x0": x0, "x1": x1, "y0": np.zeros(len(x0)), "y1": np.ones(len(x0))}
+        opts: dict[str, object] = {"x0": x0, "x1": x1, "y0": np.zeros(len(x0)),
+                                   "y1": np.ones(len(x0))}
         if not same_bands:              # a growing recording only moves the last band's end
             opts["brushes"] = [pg.mkBrush(regime_color(s.regime, BAND_ALPHA)) for s in spans]
         self.setOpts(**opts)
