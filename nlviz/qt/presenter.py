@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
@@ -29,9 +29,10 @@ from nlviz.recording.stats import RecorderStats
 from nlviz.series.source import FrameSource
 from nlviz.series.views import HistoryView, InputSlot, RunStats
 
-SLOW_PANEL_PERIOD = 0.5     # each slow panel (heatmap / probes / inputs) at most 2 Hz
+SLOW_PANEL_PERIOD = 0.5     # each slow panel (heatmap / probes / inputs ...) at most 2 Hz
 STATUS_PERIOD = 0.25        # status callback at most 4 Hz
-SLOW_PANELS = 3             # forgetting, heatmap, inputs: drawn in turn while live
+# drawn in turn while live: forgetting, heatmap, inputs, health (+ gate layout), retention
+SLOW_PANELS = 5
 
 
 class PanelDeck(Protocol):
@@ -48,6 +49,15 @@ class PanelDeck(Protocol):
 
     @property
     def inputs(self) -> InputPanel: ...
+
+
+class RetentionView(Protocol):
+    """The "Retention" dock's panels (``RetentionPanels``), when a deck has them."""
+
+    def show_frame(self, view: HistoryView, probes: list[ProbeRecord],
+                   evals: list[Any]) -> None: ...
+
+    def visibleRegion(self) -> Any: ...  # noqa: N802 - Qt's name
 
 
 class StatusSink(Protocol):
@@ -151,7 +161,9 @@ class Presenter(QObject):
         self._frames: deque[float] = deque()   # draw times in the last second (fps)
         self._slow_t = self._status_t = 0.0
         self._slow_turn = 0
+        self._last_req: FrameRequest | None = None
         deck.metrics.raster.sigXRangeChanged.connect(self.mark_dirty)
+        deck.metrics.settingsChanged.connect(self.redo)
 
     # ---- control -------------------------------------------------------------------------
     def set_source(self, source: FrameSource) -> None:
@@ -188,6 +200,12 @@ class Presenter(QObject):
         self.redraw()
         self._slow_panels(self._cursor(None), None, False)
 
+    def redo(self) -> None:
+        """Draw the last request again (a view setting changed: quantity, log y)."""
+        self._seen = None
+        if self.source is not None and self._last_req is not None:
+            self.present(self._last_req, force=True)
+
     def slow_due(self) -> bool:
         """True when the slow panels may be drawn again (``SLOW_PANEL_PERIOD`` since)."""
         return time.perf_counter() - self._slow_t >= SLOW_PANEL_PERIOD
@@ -222,6 +240,7 @@ class Presenter(QObject):
         src_key = (self._generation, self.source.change_key())
         key = (src_key, req.cursor, req.lo, req.hi, req.x_range, req.cut)
         frame = None
+        self._last_req = req
         if force or key != self._seen or (req.sparse and self._seen_sparse != (
                 src_key, req.cursor)):
             frame = self._draw(req, src_key, now)
@@ -237,7 +256,6 @@ class Presenter(QObject):
             self.setting_range = False
         view = self._fetch(req, src_key)
         m.set_data(view)
-        m.set_raster(view)
         cursor = self._cursor(req.cursor)
         records: tuple[list[ProbeRecord], SnapshotRecord | None, InputSlot | None] = (
             [], None, None)
@@ -297,6 +315,15 @@ class Presenter(QObject):
             inp = src.input_at(cursor)
             if inp is not None and self._fresh(2, inp, every, d.inputs):
                 d.inputs.set_input(inp)
+        if turn in (None, 3):                  # health flags, gate layout: whole history
+            d.metrics.set_slow(src.history(None, cursor) if cursor >= 0 else src.history())
+        retention: RetentionView | None = getattr(d, "retention", None)
+        if turn in (None, 4) and retention is not None and (
+                every or not retention.visibleRegion().isEmpty()):
+            evals_at = getattr(src, "evals_at", None)
+            retention.show_frame(src.history(None, cursor) if cursor >= 0 else src.history(),
+                                 probes or src.probes_at(cursor),
+                                 evals_at(cursor) if evals_at is not None else [])
         return probes, snap, inp
 
     def _fresh(self, i: int, record: object, every: bool, panel: QWidget) -> bool:

@@ -44,7 +44,7 @@ def deck(qtbot, twin_run: TwinRun) -> Deck:  # noqa: F811
 
 
 def _xy(deck: Deck, level: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    c = deck.metrics.curves["surprise"][level]
+    c = deck.metrics.rows.curves[level]          # the level's row; "surprise" is the default
     return c.xData, c.yData
 
 

@@ -53,7 +53,10 @@ def run2k(tmp_path):
 
 
 def _curve(window, metric, level):
-    return window.metrics.curves[metric][level]
+    """The row of ``level`` showing ``metric`` (a column quantity; selecting it redraws)."""
+    if window.metrics.quantity != metric:
+        window.metrics.set_quantity(metric)
+    return window.metrics.rows.curves[level]
 
 
 def _data(window, metric, level):
@@ -73,7 +76,7 @@ def test_replay_shows_exactly_the_recorded_values(replay, tmp_path):
     steps = np.arange(800)
     want = expected_level(spec, steps)
     fired = ((steps[:, None] + 1) % np.asarray(spec.update_periods)[None, :] == 0)
-    for m in window.metrics.metrics:
+    for m in ("surprise", "drift_init", "weight_norm", "update_norm", "contribution"):
         for li in range(N_LEVELS):
             x, y = _data(window, m, li)
             wx, wy = steps.astype(np.float64), want[:, li, METRIC_INDEX[m]]
@@ -94,6 +97,8 @@ def test_replay_shows_exactly_the_recorded_values(replay, tmp_path):
     assert rc.visible_range() == (135, 634)
     img = window.metrics.raster_image.image
     assert img.shape[0] == N_LEVELS and img[0].all()           # L0 fires every step
+    rate = window.metrics.cadence.rate                         # events / steps per column
+    assert (rate[0] == 1).all() and rate[1].max() <= 1
 
 
 def test_seek_lands_on_the_requested_or_nearest_recorded_step(replay, tmp_path):

@@ -93,8 +93,8 @@ def test_export_visible_range_csv(two_runs, tmp_path):
         with pytest.raises(UserError, match="metrics nope"):
             export_csv(rec, str(out), None, 0, 5, metrics=["nope"])
         assert export_csv(rec, str(out), None, 0, 4) == 5 * 3          # all levels and metrics
-        # 7 fixed columns, then every level metric and every global metric
-        assert len(next(csv.reader(out.open()))) == 7 + len(LEVEL_METRICS) + len(GLOBAL_METRICS)
+        header = next(csv.reader(out.open()))                          # every column, in order
+        assert header[7:] == [*LEVEL_METRICS, *GLOBAL_METRICS] and len(header) == 7 + 10 + 5
 
 
 def _golden_copy(tmp_path, name="run.h5"):

@@ -166,7 +166,8 @@ class ReplayController(QObject):
         if self.ablation is not None:
             self.ablation.view.set_spec(spec)
             self.ablation.view.set_state_steps(self.branching.steps)
-        w.inputs.set_regime_names(regime_names(rec))
+        w.inputs.set_regime_names(names := regime_names(rec))
+        w.timeline.set_regime_names(names)
         w.info.setPlainText(info_text(rec))
         w.timeline.set_enabled(rec.n_rows > 0)
         self._show_timeline()
@@ -190,6 +191,8 @@ class ReplayController(QObject):
         if len(steps):
             t.set_range(int(steps[0]), int(steps[-1]))
         t.set_events(*self.src.event_marks())
+        if self.rec is not None:
+            t.set_regimes(self.rec.steps, self.rec.regime())
 
     def close_recording(self) -> None:
         """Stop the timers and close the file."""
