@@ -44,8 +44,10 @@ class Aligned:
 
 
 def gather(step: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """(k, m) values of (k, n) ``values`` at steps ``at`` (m,); NaN where not recorded."""
-    s = np.asarray(step).astype(np.int64).reshape(-1)                      # (n,)
+    """(k, m) values of (k, n) ``values`` at steps ``at`` (m,); NaN where not recorded.
+    No copy when ``step`` is already int64 and ``values`` float64 (callers that gather many
+    windows convert once)."""
+    s = np.asarray(step, np.int64).reshape(-1)                             # (n,)
     v = np.asarray(values, np.float64)
     v = v.reshape(1, -1) if v.ndim == 1 else v                             # (k, n)
     a = np.asarray(at, np.int64).reshape(-1)                               # (m,)
@@ -62,12 +64,13 @@ def switch_aligned(step: np.ndarray, values: np.ndarray, switches: list[Switch],
                    after: int) -> dict[str, Aligned]:
     """Mean and std of (k, n) ``values`` on windows aligned on ``switches``, per visit
     group (keys ``"first"``, ``"second"``, ``"later"``; see the module docstring)."""
+    s = np.asarray(step, np.int64).reshape(-1)                             # (n,), once
     v = np.asarray(values, np.float64)
     v = v.reshape(1, -1) if v.ndim == 1 else v                             # (k, n)
     offsets = np.arange(-int(before), int(after), dtype=np.int64)          # (w,)
     out = {}
     for group in VISIT_GROUPS:
-        rows = [gather(step, v, sw.step + offsets) for sw in switches
+        rows = [gather(s, v, sw.step + offsets) for sw in switches
                 if visit_group(sw.visit) == group]                         # each (k, w)
         if rows:
             stack = np.stack(rows)                                         # (c, k, w)
@@ -102,7 +105,7 @@ def recovery(step: np.ndarray, loss: np.ndarray, switches: list[Switch], before:
              after: int | None = None) -> list[Recovery]:
     """One ``Recovery`` per switch (see the module docstring). ``after`` caps the search
     (default: until the next switch or the end of the data)."""
-    s = np.asarray(step).astype(np.int64).reshape(-1)                      # (n,)
+    s = np.asarray(step, np.int64).reshape(-1)                             # (n,)
     x = np.asarray(loss, np.float64).reshape(-1)                           # (n,)
     out = []
     for i, sw in enumerate(switches):
