@@ -166,7 +166,6 @@ def ablation(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
-@pytest.mark.slow           # six real 2000-step recordings
 def test_report_groups_seeds_and_its_means_and_spreads_match_the_files(
         ablation: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
