@@ -11,7 +11,6 @@ the presenter draws the last frame again).
 """
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
@@ -301,6 +300,7 @@ class MetricsPanel(QWidget):
                 " · ".join(t for t in (level_label(lv),
                                        constant_note(layout.constant.get(lv.name, {}))) if t)
                 for lv in spec.levels])
+        self.loss.set_history(view)
         self.health.show_flags(view, spec)
 
     def set_x_window(self, last_step: float, width: float) -> None:
