@@ -36,6 +36,7 @@ NOTE_STYLE = "background: #7a5a00; color: white; padding: 4px;"     # notes on a
 CURSOR_COLOR = "#ffd43b"
 LEFT = Qt.DockWidgetArea.LeftDockWidgetArea
 RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
+RIGHT_HEIGHTS = (3, 5, 3)        # heatmap, retention, input: relative dock heights
 
 
 class Banner(QLabel):
@@ -132,12 +133,14 @@ class PanelDeck(QObject):
         for a, b in itertools.pairwise(docks):
             window.tabifyDockWidget(a, b)
         docks[0].raise_()
-        add_dock(window, "Memory heatmap", self.heatmap, RIGHT, prefix)
+        heatmap = add_dock(window, "Memory heatmap", self.heatmap, RIGHT, prefix)
         forgetting = add_dock(window, "Forgetting curves", self.forgetting, RIGHT, prefix)
         retention = add_dock(window, "Retention", scrolled(self.retention), RIGHT, prefix)
         window.tabifyDockWidget(forgetting, retention)
         retention.raise_()
-        add_dock(window, "Input", self.inputs, RIGHT, prefix)
+        inputs = add_dock(window, "Input", self.inputs, RIGHT, prefix)
+        window.resizeDocks([heatmap, retention, inputs], list(RIGHT_HEIGHTS),
+                           Qt.Orientation.Vertical)         # the retention views get room
         return docks
 
     # ---- cursor, range, notes ---------------------------------------------------------

@@ -279,8 +279,8 @@ class MetricsPanel(QWidget):
         self.cadence.draw(view)
         if view.total != self._badge_total or w.k > 1:
             self._badge_total = view.total
-            self.badge.setText(f"{len(x):,} steps in view buffer (of {view.total:,})"
-                               + (f"; min/max of {w.k} steps per pixel" if w.k > 1 else ""))
+            self.badge.setText(f"{len(x):,} of {view.total:,} steps held"
+                               + (f" · min/max of {w.k} per pixel" if w.k > 1 else ""))
 
     def set_raster(self, view: HistoryView) -> None:
         """The cadence raster alone (``set_data`` draws it too)."""
