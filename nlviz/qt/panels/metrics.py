@@ -77,12 +77,11 @@ class MetricsPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         row = QHBoxLayout()
-        row.addWidget(QLabel("rows:"))
         self.quantity_box = QComboBox()
-        self.quantity_box.setToolTip("what each level's row plots")
+        self.quantity_box.setToolTip("what each level's row shows")
         self.quantity_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.quantity_box.setMinimumContentsLength(10)
+        self.quantity_box.setMinimumContentsLength(9)
         self.quantity_box.currentIndexChanged.connect(self._on_quantity)
         row.addWidget(self.quantity_box)
         self.log_boxes: dict[str, QCheckBox] = {}
