@@ -262,7 +262,10 @@ class RunConfig:
         drift_init (O9), held in between; 1 = every step. Each costs passes over every
         weight, which matters for wide memories stepped per token.
     eval_every : steps between frozen evaluations on held-out windows of every regime
-        (``engine.evaluation``; the continual-learning accuracy matrix); 0 = never.
+        (``engine.evaluation``; the continual-learning accuracy matrix); 0 = never. One
+        evaluation of the default preset (2 regimes x 64 tokens) takes about half the CPU
+        time of one per-token step, so 256 costs about 0.2 % of live throughput
+        (``bench/eval_cost.py``).
     eval_window : tokens per regime in each held-out window.
     threads : CPU threads for torch; 0 = auto: one thread when every weight matrix is small
         (d x hidden <= 65536: dispatch-bound, and one thread does not collapse when other
@@ -277,7 +280,7 @@ class RunConfig:
     snapshot_max: int = 32
     state_every: int = 1024
     diag_every: int = 1
-    eval_every: int = 1024
+    eval_every: int = 256
     eval_window: int = 64
     threads: int = 0
 

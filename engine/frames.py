@@ -65,6 +65,17 @@ GLOBAL_INDEX = {name: i for i, name in enumerate(GLOBAL_METRICS)}
 # Global metrics the model itself computes (HOPE.step's scalars), in this order.
 MODEL_GLOBAL_METRICS: tuple[str, ...] = ("outer_loss", "output_norm")
 
+def nan_by_design(spec: RunSpec) -> frozenset[str]:
+    """Series (``"<level>/<metric>"``, ``"global/<metric>"``) whose NaN means "no value"
+    rather than a fault: the contribution of the Titans memories that steer rather than
+    add (k, v, eta, alpha) and the oracle baseline (NaN where the stream knows none)."""
+    out = {f"{lv.name}/contribution" for lv in spec.levels
+           if lv.kind == "titans" and lv.name != "memory" and "contribution" in spec.level_metrics}
+    if "oracle_loss" in spec.global_metrics:
+        out.add("global/oracle_loss")
+    return frozenset(out)
+
+
 EVENT_KINDS = ("start", "pause", "resume", "reset", "stream", "param", "seek", "stop", "error",
                "ablation")
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from engine import events as E
+from engine.baselines import baseline_losses
 from engine.budget import check_memory, estimate_memory
 from engine.checkpoint import model_identity
 from engine.commands import LIVE_PARAMS, Ablate, Command, Mark, Reset, SetParam, SwitchStream
@@ -30,11 +31,11 @@ from engine.frames import (
     FrameBatch,
     LevelSpec,
     RunSpec,
-    StateRecord,
 )
 from engine.model import HOPE
-from engine.observables import ProbeSet, snapshot, snapshot_shapes
+from engine.observables import ProbeSet, snapshot_shapes
 from engine.pretrained import load_model_weights
+from engine.session_records import SessionRecords
 from engine.streams import Stream, make_stream
 
 
@@ -48,7 +49,7 @@ class EngineFault(RuntimeError):  # noqa: N818 - public name the app and CLI cat
         self.step, self.level, self.batch = step, level, batch
 
 
-class Session:
+class Session(SessionRecords):
     """A HOPE model fed by a stream, advanced step by step.
 
     Parameters
@@ -120,6 +121,7 @@ class Session:
         self.spec = RunSpec(levels=levels, d_in=config.model.d_in, probe_size=config.run.probe_size,
                             regime_names=tuple(stream.regime_names()))
         self._prev_input: np.ndarray | None = None     # last input fed (copy baseline)
+        self._reset_records()
         contrib = METRIC_INDEX["contribution"]
         self._nan_by_design = np.zeros((len(levels), len(LEVEL_METRICS)), bool)  # (L, M)
         for j, lv in enumerate(levels):
@@ -174,53 +176,21 @@ class Session:
         return batch
 
     def _baselines(self, sample: Any) -> np.ndarray:
-        """(n, 3) float32 copy, zero and oracle losses of the window about to be fed, with
-        outer_loss's mask (the first token of a fresh next-step model scores 0). Advances
-        the remembered last input, so call once per window."""
-        x = sample.x.astype(np.float64)                               # (n, d_in)
+        """(n, 3) copy, zero and oracle losses of the window about to be fed
+        (``engine.baselines``); advances the remembered last input, so once per window."""
         next_step = self.config.model.cms.objective == "next_step"
         prev = self._prev_input
         if prev is None and next_step and not (self.model.count == 0 and
                                                self.model.prev_o is None):
             prev = self._input_before()
-        out = np.empty((len(x), 3), np.float64)
-        if next_step:
-            before = np.concatenate([x[:1] if prev is None else prev[None], x[:-1]])
-            out[:, 0] = 0.5 * np.square(before - x).sum(1)            # copy x_{t-1}
-        else:
-            out[:, 0] = 0.0                                           # x_t is the input
-        out[:, 1] = 0.5 * np.square(x).sum(1)
-        out[:, 2] = np.nan if sample.clean is None else \
-            0.5 * np.square(x - sample.clean).sum(1)
-        if next_step and prev is None:                                # no prediction made yet
-            out[0] = 0.0
-        self._prev_input = x[-1].copy()
-        return out.astype(np.float32)
+        self._prev_input = sample.x[-1].astype(np.float64)
+        return baseline_losses(sample.x, sample.clean, prev, next_step)
 
     def _input_before(self) -> np.ndarray | None:
         """The input fed just before the current model step, read back from the stream
         (after a state restore the session did not see it itself)."""
         local = self.step_count - self.origin
         return None if local <= 0 else self.stream.sample(local - 1, 1).x[0].astype(np.float64)
-
-    def _room_to_record(self, run: Any) -> int:
-        """Steps until the next probe / snapshot / state is due, so each lands on its step."""
-        count = self.model.count
-        return min(every - count % every for every in
-                   (run.probe_every, run.snapshot_every, run.state_every or 1 << 62))
-
-    def _sparse(self, lo: int, hi: int, ghi: int, run: Any, extra: dict[str, list]) -> None:
-        """Probe evaluations, snapshots and state captures due in model steps (lo, hi];
-        ``ghi`` is the global step count after them (records carry global step indices)."""
-        def due(every: int) -> bool:
-            return every > 0 and hi // every > lo // every
-        if due(run.probe_every):
-            rec = self.probes.evaluate(self.model, hi - 1)
-            extra["probes"].append(type(rec)(ghi - 1, rec.ages, rec.errors))
-        if due(run.snapshot_every):
-            extra["snapshots"].append(snapshot(self.model, ghi - 1, run.snapshot_max))
-        if due(run.state_every) and not self.model.pending:
-            extra["states"].append(StateRecord(ghi - 1, self.state_dict()))
 
     def _assemble(self, t0: int, local0: int, n: int, metrics: list, scalars: list, walls: list,
                   sample: Any, extra: dict[str, list], baselines: np.ndarray) -> FrameBatch:
@@ -296,10 +266,6 @@ class Session:
         self._events.append(ev)
         return ev
 
-    def _ablate(self, command: Ablate, step: int) -> EventRecord:
-        """Knock-out / restore evaluation of a level (``engine.evaluation``)."""
-        return E.error(step, f"ablate {command.level}: not available in this build")
-
     def _set_param(self, path: str, value: Any, step: int) -> EventRecord:
         new = self.config.replace(path, value)              # raises ConfigError naming the key
         if path in LIVE_PARAMS:
@@ -344,6 +310,7 @@ class Session:
         self.step_count = int(state["step_count"])
         self.origin = int(state["origin"])
         self._prev_input = None                          # read back from the stream
+        self.kept_states.clear()                         # states of another timeline
         self.probes.load({k[7:]: v for k, v in state.items() if k.startswith("probes/")},
                          self.device, self.model.dtype)
         self._events.append(E.restored(self.step_count))
