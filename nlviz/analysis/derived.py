@@ -52,6 +52,18 @@ def update_per_step(update_norm: np.ndarray, fired: np.ndarray, period: int) -> 
     return out
 
 
+def level_rates(view: HistoryView, spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(update per step, cumulative path)``, each (L, n) float64, of every level of
+    ``view`` (exact rows) from its ``update_norm`` and ``fired`` rows and its period."""
+    mi = spec.level_metrics.index("update_norm")
+    L, n = len(spec.levels), len(view.step)
+    rate, path = np.full((L, n), np.nan), np.zeros((L, n))
+    for li, lv in enumerate(spec.levels):
+        rate[li] = update_per_step(view.level[li, mi], view.fired[li], lv.update_period)
+        path[li] = cumulative_path(view.level[li, mi])
+    return rate, path
+
+
 def cumulative_path(update_norm: np.ndarray) -> np.ndarray:
     """(n,) float64 running sum of per-event update norms (NaN counts as 0)."""
     u = np.asarray(update_norm, np.float64).reshape(-1)
@@ -139,4 +151,4 @@ def constant_note(values: dict[str, float]) -> str:
 
 
 __all__ = ["GATE_METRICS", "GateLayout", "constant_note", "cumulative_path", "drift_rate",
-           "level_label", "shared_titans_gates", "update_per_step"]
+           "level_label", "level_rates", "shared_titans_gates", "update_per_step"]

@@ -34,12 +34,16 @@ from nlviz.analysis.switches import Span
 
 
 class EvalLike(Protocol):
-    """What is read from an ``engine.frames.EvalRecord``."""
+    """What is read from an ``engine.frames.EvalRecord`` (read-only: frozen records fit)."""
 
-    step: int
-    losses: np.ndarray
-    copy: np.ndarray
-    variant: str
+    @property
+    def step(self) -> int: ...
+    @property
+    def losses(self) -> np.ndarray: ...
+    @property
+    def copy(self) -> np.ndarray: ...
+    @property
+    def variant(self) -> str: ...
 
 
 def matrix(evals: list[EvalLike], field: str = "losses",

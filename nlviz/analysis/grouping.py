@@ -6,7 +6,8 @@ Definitions
   once ``run.seed`` is removed: the same experiment with another seed. Groups keep the
   order in which their first member appears.
 - A group's *label* lists the config keys whose values differ between the groups
-  (``"model.cms.periods=[1, 1, 1]"``), or ``"all runs"`` when there is one group.
+  (``"model.cms.periods=[1, 1, 1]"``; the first few, then how many more), or
+  ``"all runs"`` when there is one group.
 - *Spread* is the sample standard deviation over the members (``ddof=1``), 0 for a group
   of one; ``stats`` also gives the member count.
 - A *band* (``band``) puts every member's series on a common step grid: by default the
@@ -61,8 +62,9 @@ class Group:
     seeds: tuple[Any, ...]
 
 
-def group_by_config(configs: Sequence[dict[str, Any]]) -> list[Group]:
-    """Group runs by config minus the seed (see the module docstring)."""
+def group_by_config(configs: Sequence[dict[str, Any]], max_keys: int = 4) -> list[Group]:
+    """Group runs by config minus the seed (see the module docstring); labels name at
+    most ``max_keys`` differing keys (values cut at 40 characters)."""
     flats = [flatten(c) for c in configs]
     keys = [json.dumps({k: v for k, v in f.items() if k != SEED_KEY}, sort_keys=True)
             for f in flats]
@@ -74,7 +76,9 @@ def group_by_config(configs: Sequence[dict[str, Any]]) -> list[Group]:
     differ = [k for k in names if len({_text(f.get(k)) for f in firsts}) > 1]
     groups = []
     for (key, members), first in zip(order.items(), firsts):
-        label = ", ".join(f"{k}={_text(first.get(k))}" for k in differ) or "all runs"
+        parts = [f"{k}={_text(first.get(k))[:40]}" for k in differ[:max_keys]]
+        more = len(differ) - max_keys
+        label = ", ".join(parts) + (f" (+{more} more keys)" if more > 0 else "") or "all runs"
         groups.append(Group(key, label, tuple(members),
                             tuple(flats[i].get(SEED_KEY) for i in members)))
     return groups

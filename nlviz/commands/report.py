@@ -91,8 +91,7 @@ def load_run(path: str, opts: ReportOptions) -> LoadedRun:
             if rec.n_rows == 0:
                 raise UserError(f"{path}: no steps recorded")
             view = ReplaySource(rec).raw()
-            reader_evals = getattr(rec, "evals", None)
-            evals = list(reader_evals()) if callable(reader_evals) else []
+            evals = rec.evals()
             health = health_config_for(rec.config, **_health_kw(opts))
             o = ReportOptions(opts.last, opts.before, opts.early, opts.smooth, opts.tol,
                               opts.per, health)

@@ -10,6 +10,7 @@ from nlviz.analysis.derived import (
     cumulative_path,
     drift_rate,
     level_label,
+    level_rates,
     shared_titans_gates,
     update_per_step,
 )
@@ -88,3 +89,22 @@ def test_gate_layout_finds_shared_titans_gates_and_constant_cms_gates() -> None:
     assert set(got.constant["cms2"]) == {"retention"}
     assert constant_note(got.constant["cms1"]) == "η = 0.02, ρ = 1 (constant)"
     assert constant_note({}) == ""
+
+
+def test_level_rates_use_each_levels_period() -> None:
+    levels = (LevelSpec("memory", "titans", 1, (2, 2)), LevelSpec("cms1", "cms", 4, (2, 2)))
+    spec = RunSpec(levels, 4, 4)
+    n = 8
+    level = np.zeros((2, len(LEVEL_METRICS), n), np.float32)
+    un = LEVEL_METRICS.index("update_norm")
+    level[0, un] = 0.5
+    level[1, un, [3, 7]] = [0.8, 0.4]
+    v = _view(level)
+    v.fired[1] = 0
+    v.fired[1, [3, 7]] = 1
+    rate, path = level_rates(v, spec)
+    np.testing.assert_allclose(rate[0], 0.5)
+    np.testing.assert_allclose(rate[1], [0.2] * 4 + [0.1] * 4)
+    np.testing.assert_allclose(path[1], [0, 0, 0, 0.8, 0.8, 0.8, 0.8, 1.2], rtol=1e-6)
+    # the slow level's event is bigger, its per-step rate is not (the 0.054 vs 0.037)
+    assert level[1, un].max() > level[0, un].max() and rate[1].max() < rate[0].max()

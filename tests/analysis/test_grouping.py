@@ -28,6 +28,11 @@ def test_groups_ignore_the_seed_and_name_what_differs() -> None:
     assert [g.label for g in groups] == ["model.cms.periods=[4, 16, 64]",
                                          "model.cms.periods=[1, 1, 1]"]
     assert group_by_config([_cfg(0), _cfg(5)])[0].label == "all runs"
+    wide = _cfg(0)
+    wide["model"]["cms"].update(lr=0.5, hidden=3)
+    wide["stream"] = {"name": "text"}
+    g = group_by_config([_cfg(0), wide], max_keys=2)
+    assert g[1].label == "model.cms.hidden=3, model.cms.lr=0.5 (+1 more keys)"
 
 
 def test_stats_mean_and_sample_spread() -> None:

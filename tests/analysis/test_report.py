@@ -207,13 +207,22 @@ def test_report_groups_seeds_and_its_means_and_spreads_match_the_files(
     for p, row in zip(ablation, forget):
         assert row[0] == p.name
         with Recording.open(p) as rec:
-            evals = [e for e in getattr(rec, "evals", list)() if e.variant == ""]
+            evals = [e for e in rec.evals() if e.variant == ""]
+            regime = rec.regime()
         assert int(num(row[1])) == len(evals)
-        if len(evals) >= 2:       # final loss minus the best earlier one, per regime
-            loss = np.array([e.losses for e in sorted(evals, key=lambda e: e.step)], float)
-            want = np.nanmean(loss[-1] - np.nanmin(loss[:-1], axis=0))
-            assert num(row[2]) == pytest.approx(want, rel=1e-3, abs=1e-6)
-        else:
-            assert row[2] == "-"
+        assert len(evals) == 8    # every 250 steps: after steps 249, 499, ... 1999
+        evals.sort(key=lambda e: e.step)
+        # forgetting: final loss minus the best earlier one, per regime, mean over regimes
+        loss = np.array([e.losses for e in evals], float)
+        want = np.nanmean(loss[-1] - np.nanmin(loss[:-1], axis=0))
+        assert num(row[2]) == pytest.approx(want, rel=1e-3, abs=1e-6)
+        # BWT: only the regime not being trained at the final evaluation counts; its loss
+        # at the first evaluation after it was last trained minus its final loss
+        final = evals[-1].step
+        other = 1 - int(regime[final])
+        last_trained = max(t for t in range(final) if regime[t] == other)
+        after = next(i for i, e in enumerate(evals) if e.step >= last_trained)
+        assert num(row[3]) == pytest.approx(loss[after, other] - loss[-1, other], rel=1e-3,
+                                            abs=1e-6)
     # every switch kind is there: 2000 steps, switches every 250 -> 7 switches
     assert [pm(r[2])[0] for r in visits[:3]] == [1.0, 2.0, 4.0]
