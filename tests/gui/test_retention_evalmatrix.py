@@ -29,8 +29,10 @@ def test_image_is_the_losses_of_the_regular_evaluations(qtbot):
     final, best = want[:, -1], np.nanmin(want[:, :-1], axis=1)
     np.testing.assert_allclose(panel.forgetting, final - best, rtol=1e-6)
     text = panel.caption.text()
-    assert "6 evaluations" in text
+    assert "6 frozen evaluations" in text
     assert f"sine {final[0] - best[0]:.3g}" in text
+    copy = evals[-1].copy
+    assert f"copy-last-input mean {copy.astype(np.float64).mean():.3g}" in text
     assert np.all(np.isnan(panel.backward_transfer))        # no spans: never trained
 
 

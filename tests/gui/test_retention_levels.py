@@ -69,6 +69,20 @@ def test_ablation_signal_carries_level_and_step(qtbot):
     assert blocker.args == ["memory", 1234]
 
 
+def test_restore_uses_the_newest_kept_state_at_or_before_the_step(qtbot):
+    panels = _panels(qtbot)
+    lv = panels.levels
+    panels.set_state_steps([1023, 2047, 3071])
+    lv.set_cursor(2500)
+    with qtbot.waitSignal(panels.ablationRequested) as blocker:
+        qtbot.mouseClick(lv.restore_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == ["memory", 2047] and lv.step_spin.value() == 2047
+    lv.set_cursor(10)                                   # before every state: the first
+    assert lv.restore_target() == 1023
+    panels.set_state_steps(None)                        # live: unknown, sent as chosen
+    assert lv.restore_target() == 10
+
+
 def test_show_ablation_displays_the_numbers(qtbot):
     panels = _panels(qtbot)
     intact = EvalRecord(999, np.array([0.5, 0.25, 2.0], np.float32),

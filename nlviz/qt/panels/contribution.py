@@ -78,6 +78,7 @@ class ContributionPanel(QWidget):
         self.regime_names: tuple[str, ...] = ()
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._cursor_followed = True            # the step box follows the cursor until edited
+        self.state_steps: np.ndarray | None = None    # kept engine states (None: unknown)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -124,7 +125,7 @@ class ContributionPanel(QWidget):
         self.bars_widget = pg.PlotWidget()
         self.bars = self.bars_widget.getPlotItem()
         self.bars.setLabel("left", "held-out loss")
-        self.bars.addLegend(offset=(4, 4), labelTextSize="8pt")
+        self.bars.addLegend(offset=(-4, 4), labelTextSize="8pt")      # top right
         self.bars.setMouseEnabled(x=False, y=False)
         self.bars.hideButtons()
         self.intact_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush="#5da5ff",
@@ -247,9 +248,25 @@ class ContributionPanel(QWidget):
                                       "(a refusal is logged in the event log)")
             self.ablationRequested.emit(self.level_box.currentText(), None)
 
+    def set_state_steps(self, steps: Sequence[int] | np.ndarray | None) -> None:
+        """Steps with a kept engine state, the possible restore targets (replay: the
+        recorded states); None = not known here (live: the engine checks)."""
+        self.state_steps = None if steps is None else np.unique(np.asarray(steps, np.int64))
+
+    def restore_target(self) -> int:
+        """The step a restore uses: the box's value, moved back to the newest kept state
+        at or before it when the kept states are known (the first one if none is)."""
+        v = int(self.step_spin.value())
+        if self.state_steps is None or len(self.state_steps) == 0:
+            return v
+        i = int(np.searchsorted(self.state_steps, v, "right")) - 1
+        return int(self.state_steps[max(i, 0)])
+
     def _on_restore(self) -> None:
         if self.level_box.currentText():
-            step = int(self.step_spin.value())
+            step = self.restore_target()
+            if step != self.step_spin.value():
+                self.set_cursor(step)               # show the state actually used
             self.result_label.setText(f"evaluating {self.level_box.currentText()} restored to "
                                       f"step {step:,}… (a refusal is logged in the event log)")
             self.ablationRequested.emit(self.level_box.currentText(), step)

@@ -19,6 +19,15 @@ from nlviz.analysis import evalmatrix
 from nlviz.analysis.switches import Span
 from nlviz.qt.panels.axes import SpacedAxis
 
+CAPTION_HELP = (
+    "Each column: the model after that step, weights frozen (no inner writes), scored on a "
+    "held-out window of every regime (rows); copy-last-input: the loss of repeating the "
+    "previous input on the same windows (last evaluation).\n"
+    "Forgetting of a regime: final loss − best earlier loss (> 0: lost what it once knew; "
+    "≤ 0: the final evaluation is the best yet).\n"
+    "Backward transfer: loss at the first evaluation after the regime was last trained − "
+    "final loss (> 0: later training on other regimes helped, < 0: it hurt); n/a for the "
+    "regime running at the end or one never trained in the steps shown.")
 MAX_STEP_LABELS = 8        # step labels on the x axis (the rest of the columns unlabelled)
 
 
@@ -101,17 +110,17 @@ class EvalMatrixPanel(QWidget):
         self.left_axis.setTicks([[(r + 0.5, name) for r, name in enumerate(names)]])
         self.bottom_axis.setTicks([step_ticks(self.steps)])
         self.plot.setRange(xRange=(0, img.shape[1]), yRange=(0, img.shape[0]), padding=0)
+        copy = evalmatrix.matrix(records, field="copy")[1]                  # (T, R)
         self.forgetting = np.asarray(evalmatrix.forgetting(self.loss), np.float64)
         self.backward_transfer = np.asarray(
             evalmatrix.backward_transfer(self.steps, self.loss, list(spans)), np.float64)
         self.caption.setText(
-            f"{len(self.steps)} evaluations of frozen weights on held-out windows, steps "
-            f"{int(self.steps[0]):,}–{int(self.steps[-1]):,}; colour {lo:.3g}–{hi:.3g}.<br>"
-            f"<b>forgetting</b> (final − best earlier loss; ≥ 0, larger = more lost): "
-            f"{per_regime(names, self.forgetting)}<br><b>backward transfer</b> (loss when "
-            f"last trained − final; > 0 = later training helped, < 0 = it hurt): "
+            f"{len(self.steps)} frozen evaluations, steps {int(self.steps[0]):,}–"
+            f"{int(self.steps[-1]):,}; colour {lo:.3g}–{hi:.3g}; copy-last-input "
+            f"{per_regime(names, copy[-1])}<br><b>forgetting</b> "
+            f"{per_regime(names, self.forgetting)} · <b>backward transfer</b> "
             f"{per_regime(names, self.backward_transfer)}")
-        self.caption.setToolTip(self.caption.text())
+        self.caption.setToolTip(CAPTION_HELP)
 
 
 def per_regime(names: Sequence[str], values: np.ndarray) -> str:

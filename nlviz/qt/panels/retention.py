@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
@@ -98,6 +99,11 @@ class RetentionPanels(QTabWidget):
     def show_ablation(self, records: list[EvalRecord]) -> None:
         """Intact vs ablated held-out loss per regime in the levels tab."""
         self.levels.show_ablation(records)
+
+    def set_state_steps(self, steps: Sequence[int] | np.ndarray | None) -> None:
+        """Steps with a kept engine state (replay: the recorded ones): a restore uses the
+        newest at or before the chosen step. None: unknown (live; the engine checks)."""
+        self.levels.set_state_steps(steps)
 
     def set_ablation_busy(self, busy: bool, text: str = "") -> None:
         """While an ablation is evaluated: buttons off and ``text`` as the result line."""

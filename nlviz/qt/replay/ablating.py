@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
 
 from engine.frames import EvalRecord, RunSpec
@@ -86,6 +87,8 @@ class AblationView(Protocol):
     def set_spec(self, spec: RunSpec) -> None: ...
 
     def show_ablation(self, records: list[EvalRecord]) -> None: ...
+
+    def set_state_steps(self, steps: Sequence[int] | np.ndarray | None) -> None: ...
 
     def set_ablation_busy(self, busy: bool, text: str = "") -> None: ...
 

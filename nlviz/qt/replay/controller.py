@@ -165,6 +165,7 @@ class ReplayController(QObject):
         w.forgetting.set_levels(spec)
         if self.ablation is not None:
             self.ablation.view.set_spec(spec)
+            self.ablation.view.set_state_steps(self.branching.steps)
         w.inputs.set_regime_names(regime_names(rec))
         w.info.setPlainText(info_text(rec))
         w.timeline.set_enabled(rec.n_rows > 0)
