@@ -62,7 +62,8 @@ def test_full_history_is_decimated_to_the_pixel_width(qtbot):
     view = buffers.history()
     panel.set_x_window(float(view.step[-1]), 100_000.0)
     panel.set_data(view)
-    curve = panel.curves["surprise"][2]
+    assert panel.quantity == "surprise"
+    curve = panel.rows.curves[2]
     assert len(curve.xData) < 4 * panel.raster.getViewBox().width() + 200
     ys = view.level[2, 0]
     assert curve.yData.max() == ys.max() and curve.yData.min() == ys.min()   # peaks kept
