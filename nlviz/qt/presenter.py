@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QWidget
 
-from engine.frames import ProbeRecord, SnapshotRecord
+from engine.frames import EvalRecord, ProbeRecord, SnapshotRecord
 from nlviz.qt import gc_guard
 from nlviz.qt.panels.forgetting import ForgettingPanel
 from nlviz.qt.panels.heatmap import HeatmapPanel
@@ -55,7 +55,7 @@ class RetentionView(Protocol):
     """The "Retention" dock's panels (``RetentionPanels``), when a deck has them."""
 
     def show_frame(self, view: HistoryView, probes: list[ProbeRecord],
-                   evals: list[Any]) -> None: ...
+                   evals: list[EvalRecord]) -> None: ...
 
     def visibleRegion(self) -> Any: ...  # noqa: N802 - Qt's name
 
@@ -320,10 +320,8 @@ class Presenter(QObject):
         retention: RetentionView | None = getattr(d, "retention", None)
         if turn in (None, 4) and retention is not None and (
                 every or not retention.visibleRegion().isEmpty()):
-            evals_at = getattr(src, "evals_at", None)
             retention.show_frame(src.history(None, cursor) if cursor >= 0 else src.history(),
-                                 probes or src.probes_at(cursor),
-                                 evals_at(cursor) if evals_at is not None else [])
+                                 probes or src.probes_at(cursor), src.evals_at(cursor))
         return probes, snap, inp
 
     def _fresh(self, i: int, record: object, every: bool, panel: QWidget) -> bool:

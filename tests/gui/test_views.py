@@ -227,3 +227,40 @@ def test_loss_smoothing_cache_equals_smoothing_from_the_first_row(monkeypatch):
     other = raw[:, :50] + 1                           # a new run at the same steps
     want, _, _ = ema_debiased(other.T, 0.98, np.zeros(3), np.zeros(3))
     np.testing.assert_allclose(cache.rows(steps[:50], other), want.T, rtol=1e-5)
+
+
+class _RetentionSpy(QWidget):
+    """Stands in for ``RetentionPanels``: records what the presenter hands it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumSize(60, 60)                 # shown: the presenter draws visible panels
+        self.calls: list[tuple[object, list, list]] = []
+
+    def show_frame(self, view, probes, evals) -> None:
+        self.calls.append((view, list(probes), list(evals)))
+
+
+def test_presenter_feeds_the_retention_dock_in_its_slow_rotation(qtbot, tiny_run):
+    session, batch = tiny_run
+    deck = Deck(session.spec)
+    deck.retention = _RetentionSpy()
+    deck.layout().addWidget(deck.retention)
+    qtbot.addWidget(deck)
+    deck.show()
+    qtbot.waitExposed(deck)
+    buffers = RunBuffers(session.spec, capacity=10_000)
+    buffers.push(batch)
+    p = Presenter(buffers, deck)
+    p.force()                                       # every slow panel once
+    (view, probes, evals), = deck.retention.calls
+    np.testing.assert_array_equal(view.step, batch.step)            # the history to the cursor
+    assert [q.step for q in probes] == [q.step for q in buffers.probes_at(int(batch.step[-1]))]
+    want = buffers.evals_at(int(batch.step[-1]))
+    assert want and all(e.step <= batch.step[-1] for e in want)     # run.eval_every = 256
+    assert [e.step for e in evals] == [e.step for e in want]
+    for _ in range(12):                             # live: in turn with the other slow panels
+        p._slow_t = 0.0
+        p._seen = None
+        p.redraw()
+    assert 2 <= len(deck.retention.calls) <= 4

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -67,15 +67,27 @@ def add_dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidg
     return dock
 
 
-def scrolled(widget: QWidget) -> QScrollArea:
-    """``widget`` in a frameless scroll area: a tall form scrolls instead of setting the
-    window's minimum height (``--window-size 800x600`` must be possible)."""
-    area = QScrollArea()
+def scrolled(widget: QWidget, area: QScrollArea | None = None) -> QScrollArea:
+    """``widget`` in a frameless scroll area (``area``, default a new one): a tall form
+    scrolls instead of setting the window's minimum height (``--window-size 800x600`` must
+    be possible)."""
+    area = area if area is not None else QScrollArea()
     area.setWidget(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     return area
+
+
+class ModestScroll(QScrollArea):
+    """A scroll area that asks for no more width than the other right-hand docks (the
+    retention tabs would otherwise widen the right dock area and squeeze the left one)."""
+
+    WIDTH = 300
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        hint = super().sizeHint()
+        return QSize(min(hint.width(), self.WIDTH), hint.height())
 
 
 class PanelDeck(QObject):
@@ -134,7 +146,8 @@ class PanelDeck(QObject):
         docks[0].raise_()
         add_dock(window, "Memory heatmap", self.heatmap, RIGHT, prefix)
         forgetting = add_dock(window, "Forgetting curves", self.forgetting, RIGHT, prefix)
-        retention = add_dock(window, "Retention", scrolled(self.retention), RIGHT, prefix)
+        retention = add_dock(window, "Retention", scrolled(self.retention, ModestScroll()),
+                             RIGHT, prefix)
         window.tabifyDockWidget(forgetting, retention)
         retention.raise_()
         add_dock(window, "Input", self.inputs, RIGHT, prefix)

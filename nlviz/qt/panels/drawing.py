@@ -57,7 +57,8 @@ def rows_xy(x: np.ndarray, y: np.ndarray, w: Window, mask: np.ndarray | None = N
                 xs, ys = xs[sel], ys[sel]
             out.append((xs, np.maximum(ys, LOG_FLOOR) if log else ys))
         return out
-    bx, mn, mx, tail = minmax_buckets(x, y, w.lo, w.hi, w.k, mask)
+    # buckets end before the last row: the live edge is always drawn exactly (raw tail)
+    bx, mn, mx, tail = minmax_buckets(x, y, w.lo, w.hi - 1, w.k, mask)
     xs = np.repeat(bx, 2)
     ys = np.stack((mn, mx), -1).reshape(R, -1)                   # (R, 2 nb)
     for r in range(R):

@@ -1,11 +1,12 @@
 """One small plot per level (small multiples: shared step axis, own y axis), each
 labelled with what the level is ("memory · every token", "cms3 · every 64" and any
-constants), and the two gate rows (η, ρ) where a gate shared by several Titans memories
+constants), and the two gate rows (eta, rho) where a gate shared by several Titans memories
 is drawn once.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import pyqtgraph as pg
@@ -23,6 +24,8 @@ def row_plot(spaced: bool = True) -> pg.PlotItem:
     of the paint time)."""
     p = pg.PlotItem(axisItems={"left": SpacedAxis("left")} if spaced else None)
     p.getAxis("left").setWidth(AXIS_WIDTH)
+    for name in ("left", "bottom"):            # SI prefixes re-render the label's HTML on
+        p.getAxis(name).enableAutoSIPrefix(False)   # every range change (all linked plots)
     p.hideAxis("bottom")
     p.showGrid(x=False, y=False)
     p.setMenuEnabled(True)
@@ -121,11 +124,11 @@ class LevelRows:
 
 
 class GateRows:
-    """The η and ρ rows. ``groups[gate]`` lists (caption, level indices) per curve: a gate
+    """The eta and rho rows. ``groups[gate]`` lists (caption, level indices) per curve: a gate
     shared by several Titans memories is one curve for all of them."""
 
-    GATES = ("lr", "retention")
-    TITLES = {"lr": "η inner learning rate", "retention": "ρ retention"}
+    GATES: ClassVar[tuple[str, ...]] = ("lr", "retention")
+    TITLES: ClassVar[dict[str, str]] = {"lr": "η inner learning rate", "retention": "ρ retention"}
 
     def __init__(self) -> None:
         self.plots = {g: row_plot() for g in self.GATES}

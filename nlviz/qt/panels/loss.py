@@ -9,14 +9,16 @@ loss and its baselines are smoothed alike and can be compared point by point.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyqtgraph as pg
 
 from engine.frames import RunSpec
 from nlviz.analysis.switches import Span, regime_spans
 from nlviz.qt.panels.bands import BandLabels, BandsItem
-from nlviz.qt.panels.ema_cache import EmaCache
 from nlviz.qt.panels.drawing import Window, YRange, curve, rows_xy
+from nlviz.qt.panels.ema_cache import EmaCache
 from nlviz.qt.panels.levels import set_title
 from nlviz.qt.theme import BASELINE_COLORS, LOSS_COLOR, pen
 from nlviz.series.smoothing import ema_debiased
@@ -63,6 +65,8 @@ class LossRow:
         self.names: tuple[str, ...] = ()
         self._cols: dict[str, int] = {}
         self.ema = EmaCache(LOSS_EMA)            # live: only new rows are smoothed
+        self._span_cache: tuple[float, float, list[Span]] | None = None
+        self._history: tuple[float, float, list[Span]] | None = None
 
     def set_spec(self, spec: RunSpec) -> None:
         """The run's columns and regime names: one baseline curve per recorded baseline."""
@@ -117,11 +121,43 @@ class LossRow:
 
     def draw_bands(self, view: HistoryView) -> None:
         """Bands of every regime span of ``view``; visit numbers count from its first row."""
-        spans: list[Span] = regime_spans(view.step, view.regime) if len(view.step) else []
+        spans = self._spans(view)
         if len(spans) == 1 and len(self.names) <= 1:      # one regime all along: no band
             spans = []
         self.bands.set_spans(spans)
         self.labels.draw(spans, self.names)
 
+    def set_history(self, view: HistoryView) -> None:
+        """The run's history up to the cursor (the slow path): its spans number the visits
+        from the run's first row, for every later frame inside it (replay windows)."""
+        spans = regime_spans(view.step, view.regime) if len(view.step) else []
+        self._history = (float(view.step[0]), float(view.step[-1]), spans) if spans else None
+
+    def _spans(self, view: HistoryView) -> list[Span]:
+        """The regime spans of ``view``: from the history when it covers the view, else the
+        previous frame's spans grown by the new rows (live: no rescan of 100k rows; rows
+        the ring dropped keep their visits counted), else ``regime_spans`` of the view."""
+        if len(view.step) == 0:
+            return []
+        first, last = float(view.step[0]), float(view.step[-1])
+        h = self._history
+        if h is not None and h[0] <= first and last <= h[1]:
+            spans = [sp for sp in h[2] if sp.stop >= first and sp.start <= last]
+            switches = view.step[1:][np.diff(view.regime) != 0]           # (k,) this view's
+            if np.array_equal(switches, [sp.start for sp in spans[1:]]) and \
+                    int(view.regime[0]) == spans[0].regime:               # same run: use it
+                return spans
+        c = self._span_cache
+        if c is not None and not view.is_summary and c[0] <= first <= c[1] <= last:
+            tail = c[2][-1]
+            i = int(np.searchsorted(view.step, max(tail.start, first)))
+            if (view.regime[i:] == tail.regime).all():               # no switch since
+                spans = [sp for sp in c[2][:-1] if sp.stop >= first]
+                spans.append(replace(tail, stop=int(last)))
+                self._span_cache = (first, last, spans)
+                return spans
+        spans = regime_spans(view.step, view.regime)
+        self._span_cache = (first, last, spans)
+        return spans
 
 __all__ = ["BASELINES", "LOSS_EMA", "LossRow", "smoothed_rows"]

@@ -11,7 +11,6 @@ the presenter draws the last frame again).
 """
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
@@ -78,12 +77,11 @@ class MetricsPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         row = QHBoxLayout()
-        row.addWidget(QLabel("rows:"))
         self.quantity_box = QComboBox()
-        self.quantity_box.setToolTip("what each level's row plots")
+        self.quantity_box.setToolTip("what each level's row shows")
         self.quantity_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.quantity_box.setMinimumContentsLength(10)
+        self.quantity_box.setMinimumContentsLength(9)
         self.quantity_box.currentIndexChanged.connect(self._on_quantity)
         row.addWidget(self.quantity_box)
         self.log_boxes: dict[str, QCheckBox] = {}
@@ -280,8 +278,8 @@ class MetricsPanel(QWidget):
         self.cadence.draw(view)
         if view.total != self._badge_total or w.k > 1:
             self._badge_total = view.total
-            self.badge.setText(f"{len(x):,} steps in view buffer (of {view.total:,})"
-                               + (f"; min/max of {w.k} steps per pixel" if w.k > 1 else ""))
+            self.badge.setText(f"{len(x):,} of {view.total:,} steps held"
+                               + (f" · min/max of {w.k} per pixel" if w.k > 1 else ""))
 
     def set_raster(self, view: HistoryView) -> None:
         """The cadence raster alone (``set_data`` draws it too)."""
@@ -301,6 +299,7 @@ class MetricsPanel(QWidget):
                 " · ".join(t for t in (level_label(lv),
                                        constant_note(layout.constant.get(lv.name, {}))) if t)
                 for lv in spec.levels])
+        self.loss.set_history(view)
         self.health.show_flags(view, spec)
 
     def set_x_window(self, last_step: float, width: float) -> None:

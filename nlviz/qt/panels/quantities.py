@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.frames import METRIC_INDEX, RunSpec
-from nlviz.analysis.derived import cumulative_path, update_per_step
+from nlviz.analysis.derived import level_rates
 from nlviz.series.views import HistoryView
 
 
@@ -56,16 +56,11 @@ def quantity_rows(view: HistoryView, spec: RunSpec, key: str, smoothed: bool
     """(values (L, n), mask (L, n) or None) of quantity ``key`` over the whole ``view``;
     ``mask`` marks the steps to draw (update events) for per-event quantities."""
     q = QUANTITIES[key]
-    mi = METRIC_INDEX[q.column]
-    if key == "update_step":
-        un = view.level[:, mi]                                         # (L, n)
-        return np.stack([update_per_step(un[li], view.fired[li], p)
-                         for li, p in enumerate(spec.update_periods[:un.shape[0]])]), None
-    if key == "path":
-        un = view.level[:, mi]
-        return np.stack([cumulative_path(un[li]) for li in range(un.shape[0])]), None
+    if key in ("update_step", "path"):
+        rate, path = level_rates(view, spec)                         # (L, n) each
+        return (rate if key == "update_step" else path), None
     src = view.smooth if smoothed and q.smoothable else view.level
-    return src[:, mi], (view.fired if q.at_events else None)
+    return src[:, METRIC_INDEX[q.column]], (view.fired if q.at_events else None)
 
 
 __all__ = ["DEFAULT_QUANTITY", "QUANTITIES", "Quantity", "available", "quantity_rows"]
