@@ -9,8 +9,9 @@ Lower is better throughout.
 Definitions (the continual-learning ones, adapted to losses)
 ------------------------------------------------------------
 - *Forgetting* of regime r: ``F_r = L[T-1, r] - min_{t < T-1} L[t, r]``, the final loss
-  minus the best loss any earlier evaluation reached. ``F_r >= 0``; larger means more of
-  what was once known about r is lost; 0 means the final evaluation is the best so far.
+  minus the best loss any earlier evaluation reached. Larger means more of what was once
+  known about r is lost; 0 or below means the final evaluation is the best so far (below 0
+  when it beats every earlier one: r is still being learned).
   ``forgetting_over_time`` gives the same at every row (``F[t, r]`` against rows before t).
 - *Backward transfer* of regime r: ``BWT_r = L[a_r, r] - L[T-1, r]``, with ``a_r`` the first
   evaluation at or after the end of r's last span that ended before the final evaluation

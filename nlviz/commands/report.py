@@ -36,7 +36,8 @@ definitions (lower loss is better; "-" = not available):
                    came back within --tol of pre before the next switch; steps = mean steps
                    until it did (over the recovered ones)
   forgetting       evaluation matrix (frozen weights on held-out windows of each regime):
-                   final loss minus the best earlier loss, mean over regimes (>= 0)
+                   final loss minus the best earlier loss, mean over regimes (below 0:
+                   the final evaluation beats every earlier one)
   BWT              backward transfer: loss right after a regime was last trained minus
                    its final loss, mean over regimes; positive = later training helped,
                    negative = it hurt
