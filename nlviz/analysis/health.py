@@ -7,8 +7,8 @@ spec's metric lists; a check whose column the run does not have is skipped.
 Kinds
 -----
 - ``"collapse"`` (per level): ``weight_norm < collapse_frac * w0``, ``w0`` the first finite
-  ``weight_norm`` of the view (pass a view that starts at the run's start to compare with
-  the initial weights). A memory whose weights decayed to (almost) zero reads nothing.
+  ``weight_norm`` of the view, or ``start_norms`` when given (the live plots pass the
+  norms of the run's first row, kept after the ring buffer has dropped it). A memory whose weights decayed to (almost) zero reads nothing.
 - ``"constant_gate"`` (Titans levels only; CMS gates are constants by design): over the
   last ``gate_window`` rows, ``std(x) < gate_tol * |mean(x)|`` for ``x`` = ``lr`` or
   ``retention``. ``since_step`` is the first step of the earliest such window in the final
@@ -118,17 +118,33 @@ def _rolling_flat(x: np.ndarray, w: int, tol: float) -> np.ndarray:
     return ok[::-1]                                                        # window ending at i+w-1
 
 
-def _collapse(view: HistoryView, spec: RunSpec, cfg: HealthConfig) -> list[HealthFlag]:
+def initial_norms(view: HistoryView, spec: RunSpec) -> tuple[float, ...] | None:
+    """Each level's first finite ``weight_norm`` in ``view`` (NaN where none), or None when
+    the run has no such column. Take it from a view that starts at the run's first step and
+    keep it: a live view later holds only the newest steps."""
+    if "weight_norm" not in spec.level_metrics:
+        return None
+    w = np.asarray(view.level[:, spec.level_metrics.index("weight_norm")], np.float64)  # (L, n)
+    out = []
+    for row in w:
+        fin = np.flatnonzero(np.isfinite(row))
+        out.append(float(row[fin[0]]) if len(fin) else float("nan"))
+    return tuple(out)
+
+
+def _collapse(view: HistoryView, spec: RunSpec, cfg: HealthConfig,
+              start: tuple[float, ...] | None) -> list[HealthFlag]:
     if "weight_norm" not in spec.level_metrics:
         return []
     mi = spec.level_metrics.index("weight_norm")
+    first = initial_norms(view, spec) if start is None else start
+    assert first is not None
     out = []
     for li, lv in enumerate(spec.levels):
         w = np.asarray(view.level[li, mi], np.float64)
-        fin = np.flatnonzero(np.isfinite(w))
-        if len(fin) == 0 or w[fin[0]] <= 0:
+        w0 = first[li] if li < len(first) else float("nan")
+        if not np.isfinite(w0) or w0 <= 0:
             continue
-        w0 = float(w[fin[0]])
         start = _final_run_start(w < cfg.collapse_frac * w0)
         if start is not None:
             out.append(HealthFlag("collapse", lv.name, int(view.step[start]),
@@ -222,14 +238,17 @@ def _worse_than_copy(view: HistoryView, spec: RunSpec, cfg: HealthConfig) -> lis
                        f"(means over the last {w} steps)")]
 
 
-def check_health(view: HistoryView, spec: RunSpec,
-                 cfg: HealthConfig = HealthConfig()) -> list[HealthFlag]:
+def check_health(view: HistoryView, spec: RunSpec, cfg: HealthConfig = HealthConfig(),
+                 start_norms: tuple[float, ...] | None = None) -> list[HealthFlag]:
     """Every flag that holds at the view's last row, in the order nan, collapse,
-    constant_gate, worse_than_copy (see the module docstring)."""
+    constant_gate, worse_than_copy (see the module docstring). ``start_norms``: each
+    level's weight norm at the run's start (``initial_norms`` of a view that began there);
+    None compares with the view's first row."""
     if len(view.step) == 0:
         return []
-    return (_nan(view, spec) + _collapse(view, spec, cfg) + _constant_gates(view, spec, cfg)
+    return (_nan(view, spec) + _collapse(view, spec, cfg, start_norms)
+            + _constant_gates(view, spec, cfg)
             + _worse_than_copy(view, spec, cfg))
 
 
-__all__ = ["HealthConfig", "HealthFlag", "check_health", "health_config_for"]
+__all__ = ["HealthConfig", "HealthFlag", "check_health", "health_config_for", "initial_norms"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlviz.analysis.health import HealthConfig, check_health, health_config_for
+from nlviz.analysis.health import HealthConfig, check_health, health_config_for, initial_norms
 from tests.analysis.synth import col, healthy, scal, spec
 
 
@@ -24,6 +24,23 @@ def test_collapse_fires_from_the_first_step_below_the_fraction() -> None:
     # a recovery before the end clears it
     w[-5:] = 2.0
     assert check_health(v, sp) == []
+
+
+def test_collapse_compares_with_the_runs_start_when_the_view_has_lost_it() -> None:
+    # a live ring buffer holds only the newest steps: the run started at norm 2.0, the view
+    # starts at 0.06 (already decayed) and ends at 0.05
+    sp = spec()
+    start = healthy(sp)
+    norms = initial_norms(start, sp)
+    assert norms is not None and norms[sp.level_names.index("cms2")] == col(
+        sp, start, "cms2", "weight_norm")[0]
+    later = healthy(sp, first_step=90_000)
+    col(sp, later, "cms2", "weight_norm")[:] = np.linspace(0.06, 0.05, len(later.step))
+    cms2 = sp.level_names.index("cms2")
+    assert check_health(later, sp) == []                     # against its own first row
+    given = tuple(2.0 if i == cms2 else n for i, n in enumerate(norms))
+    flags = check_health(later, sp, HealthConfig(collapse_frac=0.05), start_norms=given)
+    assert [(f.kind, f.level, f.since_step) for f in flags] == [("collapse", "cms2", 90_000)]
 
 
 def test_constant_titans_gate_fires_once_for_the_shared_gate_since_the_window_start() -> None:
