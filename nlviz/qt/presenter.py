@@ -263,7 +263,11 @@ class Presenter(QObject):
             records = self._slow_panels(cursor, None, True)
             self._seen_sparse = (src_key, req.cursor)
         elif req.sparse is None and t0 - self._slow_t >= SLOW_PANEL_PERIOD / SLOW_PANELS:
-            self._slow_panels(cursor, self._slow_turn, False)
+            # live: the slow panel runs as its own event after this frame, so the event
+            # loop gets a turn between the two (the longest block is one, not their sum)
+            self._slow_t = t0
+            turn, generation = self._slow_turn, self._generation
+            QTimer.singleShot(0, self, lambda: self._slow_later(cursor, turn, generation))
             self._slow_turn = (self._slow_turn + 1) % SLOW_PANELS
         frame = Frame(cursor, view, bool(req.sparse), *records)
         self.frame = frame
@@ -290,6 +294,11 @@ class Presenter(QObject):
             return cursor
         span = self._src.span()
         return span[1] if span is not None else -1
+
+    def _slow_later(self, cursor: int, turn: int, generation: int) -> None:
+        """A slow-panel turn queued by a live frame (skipped if the source changed)."""
+        if self.source is not None and generation == self._generation:
+            self._slow_panels(cursor, turn, False)
 
     def _slow_panels(self, cursor: int, turn: int | None, every: bool
                      ) -> tuple[list[ProbeRecord], SnapshotRecord | None, InputSlot | None]:

@@ -263,4 +263,5 @@ def test_presenter_feeds_the_retention_dock_in_its_slow_rotation(qtbot, tiny_run
         p._slow_t = 0.0
         p._seen = None
         p.redraw()
+        qtbot.wait(1)                               # the queued slow turn runs
     assert 2 <= len(deck.retention.calls) <= 4
