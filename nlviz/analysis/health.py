@@ -133,11 +133,11 @@ def initial_norms(view: HistoryView, spec: RunSpec) -> tuple[float, ...] | None:
 
 
 def _collapse(view: HistoryView, spec: RunSpec, cfg: HealthConfig,
-              start: tuple[float, ...] | None) -> list[HealthFlag]:
+              start_norms: tuple[float, ...] | None) -> list[HealthFlag]:
     if "weight_norm" not in spec.level_metrics:
         return []
     mi = spec.level_metrics.index("weight_norm")
-    first = initial_norms(view, spec) if start is None else start
+    first = initial_norms(view, spec) if start_norms is None else start_norms
     assert first is not None
     out = []
     for li, lv in enumerate(spec.levels):

@@ -173,6 +173,14 @@ class Presenter(QObject):
         self._whole = None
         self._reset_seen()
 
+    def drop_source(self) -> None:
+        """Forget the source before it closes (replay: the file): a slow-panel turn still
+        queued by a frame is skipped instead of reading a closed file."""
+        self.source = None
+        self._generation += 1
+        self._whole = None
+        self._reset_seen()
+
     def start(self) -> None:
         """Start the redraw timer."""
         self.timer.start()
@@ -315,7 +323,9 @@ class Presenter(QObject):
             if every and not probes:
                 d.forgetting.clear(f"no probe evaluation at or before step {cursor:,}")
             elif probes and self._fresh(0, probes[-1], every, d.forgetting):
-                d.forgetting.set_probes(probes)
+                # the view gives the regime at write and evaluation time (same / other)
+                d.forgetting.set_probes(probes, src.history(None, cursor) if cursor >= 0
+                                        else src.history())
         if turn in (None, 1):
             snap = src.snapshot_at(cursor)
             if snap is not None and self._fresh(1, snap, every, d.heatmap):

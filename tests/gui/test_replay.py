@@ -245,10 +245,12 @@ def test_sparse_panels_follow_the_cursor(replay, run2k):
     from nlviz.qt.panels.forgetting import bin_centres
     probes = rc.src.probes_at(700)
     assert probes[-1].step == 639 and len(probes) == 10
-    bins = split_forgetting(probes, rc.rec.spec, np.zeros(0), np.zeros(0))
-    assert len(bins) == N_LEVELS and {b.relation for b in bins} == {"unknown"}
+    h = rc.src.history(None, 700)           # regimes at write and evaluation time
+    bins = split_forgetting(probes, rc.rec.spec, h.step, h.regime)
+    assert {b.level for b in bins} == set(rc.rec.spec.level_names)
+    assert "unknown" not in {b.relation for b in bins}
     for b in bins:
-        c = window.forgetting.curves[(b.level, "unknown")]
+        c = window.forgetting.curves[(b.level, b.relation)]
         np.testing.assert_array_equal(c.xData, bin_centres(b.edges))
         np.testing.assert_array_equal(c.yData, b.mean)
     assert "at step 703" in window.heatmap.caption.text()       # nearest snapshot

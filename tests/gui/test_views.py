@@ -265,3 +265,38 @@ def test_presenter_feeds_the_retention_dock_in_its_slow_rotation(qtbot, tiny_run
         p.redraw()
         qtbot.wait(1)                               # the queued slow turn runs
     assert 2 <= len(deck.retention.calls) <= 4
+
+
+def test_health_marks_follow_the_run_config_and_keep_the_start_norms(qtbot):
+    """Fixed Titans gates are constant on purpose: no flag. A live view that lost the run's
+    first rows still judges a collapse against the norms of the first full view."""
+    import pyqtgraph as pg
+
+    from nlviz.analysis.health import health_config_for
+    from nlviz.qt.panels.health import HealthMarks
+    from tests.analysis.synth import col, healthy
+    from tests.analysis.synth import spec as titans_spec
+
+    sp = titans_spec()
+    marks = HealthMarks()
+    loss = pg.PlotItem()
+    marks.set_plots(loss, {})
+    flat = healthy(sp)
+    for name in ("memory", "k", "v", "eta", "alpha"):
+        col(sp, flat, name, "lr")[:] = 0.05
+    assert [f.kind for f in marks.show_flags(flat, sp)] == ["constant_gate"]
+    marks.set_config(health_config_for({"model": {"titans": {"gates": "fixed"}}}))
+    assert marks.show_flags(flat, sp) == [] and not marks.banner.isVisible()
+
+    start = healthy(sp)                          # every step held: its first row is the start
+    start.total = len(start.step)
+    marks.show_flags(start, sp)
+    cms2 = sp.level_names.index("cms2")
+    assert marks.start_norms is not None
+    assert marks.start_norms[cms2] == col(sp, start, "cms2", "weight_norm")[0]
+    later = healthy(sp, first_step=90_000)       # the ring dropped the start
+    later.total = 200_000
+    w0 = marks.start_norms[cms2]
+    col(sp, later, "cms2", "weight_norm")[:] = 0.01 * w0
+    assert [(f.kind, f.level, f.since_step) for f in marks.show_flags(later, sp)] == [
+        ("collapse", "cms2", 90_000)]

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from engine.commands import Ablate, Reset, SetParam, SwitchStream
 from engine.config import Config, StreamConfig
 from engine.frames import RunSpec
+from nlviz.analysis.health import health_config_for
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
 from nlviz.host.protocol import (
@@ -250,6 +251,7 @@ class Controller(QObject):
         w, f = self.window, self.front
         spec = session.spec
         w.metrics.set_levels(spec)
+        w.metrics.health.set_config(health_config_for(session.config.to_dict()))
         w.heatmap.set_levels(spec)
         w.forgetting.set_levels(spec)
         retention = getattr(w.deck, "retention", None)

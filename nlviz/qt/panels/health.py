@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from engine.frames import RunSpec
-from nlviz.analysis.health import HealthFlag, check_health
+from nlviz.analysis.health import HealthConfig, HealthFlag, check_health, initial_norms
 from nlviz.qt.theme import FLAG_COLOR, pen
 from nlviz.series.views import HistoryView
 
@@ -41,19 +41,32 @@ class HealthMarks:
         self.marks: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self._loss: pg.PlotItem | None = None
         self._rows: dict[str, pg.PlotItem] = {}
+        self.config = HealthConfig()
+        self.start_norms: tuple[float, ...] | None = None   # weight norms at the run's start
+
+    def set_config(self, config: HealthConfig) -> None:
+        """Thresholds for this run (``health_config_for(run config)``: no constant-gate flag
+        for fixed gates); forgets the start norms (a new run)."""
+        self.config, self.start_norms = config, None
 
     def set_plots(self, loss: pg.PlotItem, rows: Mapping[str, pg.PlotItem]) -> None:
         """Where marks go: the loss plot and each level's row (by level name)."""
         self.clear()
         self._loss, self._rows = loss, dict(rows)
+        self.start_norms = None
 
     def clear(self) -> None:
         """No flags: hide the banner, remove the marks."""
         self.show([])
 
     def show_flags(self, view: HistoryView, spec: RunSpec) -> list[HealthFlag]:
-        """Check ``view`` and show what holds; returns the flags."""
-        flags = check_health(view, spec)
+        """Check ``view`` and show what holds; returns the flags. The weight norms of the
+        run's first row are kept from the first view that holds every step (a live ring
+        buffer later drops them), so a collapse is judged against the initial weights."""
+        if self.start_norms is None and len(view.step) and len(view.step) == view.total \
+                and not view.is_summary:
+            self.start_norms = initial_norms(view, spec)
+        flags = check_health(view, spec, self.config, self.start_norms)
         self.show(flags)
         return flags
 

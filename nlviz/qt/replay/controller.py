@@ -24,6 +24,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QWidget
 
+from nlviz.analysis.health import health_config_for
 from nlviz.qt import gc_guard
 from nlviz.qt.dialogs import RECORDINGS, Dialogs
 from nlviz.qt.file_menu import remember_recent
@@ -161,6 +162,7 @@ class ReplayController(QObject):
         w.note.show_text(recording_note(rec))
         spec = rec.spec
         w.metrics.set_levels(spec)
+        w.metrics.health.set_config(health_config_for(rec.config))
         w.heatmap.set_levels(spec)
         w.forgetting.set_levels(spec)
         if self.ablation is not None:
@@ -200,6 +202,7 @@ class ReplayController(QObject):
         if self.ablation is not None:
             self.ablation.wait()
         self.tail.stop()
+        self.presenter.drop_source()
         if self.rec is not None:
             self.rec.close()
         self.rec = self.src = self.player = self.frame = None
