@@ -20,12 +20,18 @@ LABEL_MIN_PX = 48        # a band narrower than this on screen gets no label
 
 
 class BandsItem(pg.GraphicsObject):
-    """Vertical bands over the whole visible y range, one per ``Span``."""
+    """Vertical bands over the whole visible y range, one per ``Span`` (the loss panel,
+    Compare's plots); ``alpha``: the colours' opacity (``theme.regime_color``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, alpha: int | None = None, z: float = -100) -> None:
         super().__init__()
         self.spans: list[Span] = []
-        self.setZValue(-100)
+        self.alpha = alpha
+        self.setZValue(z)
+
+    def edges(self) -> list[tuple[float, float, int]]:
+        """(x0, x1, regime) of every band; x1 is one past its last step."""
+        return [(float(s.start), float(s.stop + 1), s.regime) for s in self.spans]
 
     def set_spans(self, spans: Sequence[Span]) -> None:
         """Show ``spans`` (steps inclusive), coloured by regime."""
@@ -59,7 +65,8 @@ class BandsItem(pg.GraphicsObject):
                 QRectF(s.start, vr.top(), s.stop + 1 - s.start, vr.height()))
         p.setPen(Qt.PenStyle.NoPen)
         for regime, rs in rects.items():
-            p.setBrush(regime_color(regime))
+            p.setBrush(regime_color(regime) if self.alpha is None
+                       else regime_color(regime, self.alpha))
             p.drawRects(rs)
 
 

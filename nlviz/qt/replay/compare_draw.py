@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import Qt
 
-from nlviz.analysis.switches import Span
-from nlviz.qt.theme import regime_color
+from nlviz.qt.panels.bands import BandsItem
 from nlviz.replay.compare import MAX_RUNS, RunSeries
 
 RUN_COLORS = ("#5da5ff", "#ffa94d", "#51cf66", "#ff6b6b", "#cc5de8", "#fcc419", "#22b8cf",
               "#f783ac")
 assert len(RUN_COLORS) >= MAX_RUNS
 BAND_ALPHA = 60
+REGIME_ALPHA = 28          # fainter than the live loss panel's: several curves on top
 
 
 def run_pen(i: int, dashed: bool = False, width: int = 1) -> pg.QtGui.QPen:
@@ -35,51 +34,6 @@ def series_xy(s: RunSeries) -> tuple[np.ndarray, np.ndarray]:
         y = np.stack([s.values, s.maxs], -1).reshape(-1).astype(np.float64)
         return x, y
     return np.asarray(s.steps, np.float64), np.asarray(s.values, np.float64)
-
-
-class RegimeShading(pg.GraphicsObject):
-    """Regime stretches as faint full-height bands (``theme.regime_color``) behind the
-    curves; ignored by auto-range (add with ``ignoreBounds=True``)."""
-
-    ALPHA = 28
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setZValue(-20)
-        self.spans: list[Span] = []
-
-    def set_spans(self, spans: list[Span]) -> None:
-        """Bands from ``spans`` (a band runs from its start to the next span's start)."""
-        self.prepareGeometryChange()
-        self.spans = list(spans)
-        self.update()
-
-    def edges(self) -> list[tuple[float, float, int]]:
-        """(x0, x1, regime) of every band."""
-        s = self.spans
-        return [(float(a.start), float(b.start if b is not None else a.stop + 1), a.regime)
-                for a, b in zip(s, [*s[1:], None])]
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
-        vr = self.viewRect()
-        if vr is None or not self.spans:
-            return QRectF()
-        x0, x1 = float(self.spans[0].start), float(self.spans[-1].stop + 1)
-        return QRectF(x0, vr.top(), x1 - x0, vr.height())
-
-    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph hook
-        self.prepareGeometryChange()
-        self.update()
-
-    def paint(self, p: QPainter, *_: object) -> None:
-        vr = self.viewRect()
-        if vr is None:
-            return
-        p.setPen(pg.mkPen(None))
-        for x0, x1, regime in self.edges():
-            if x1 >= vr.left() and x0 <= vr.right():
-                p.fillRect(QRectF(x0, vr.top(), x1 - x0, vr.height()),
-                           regime_color(regime, self.ALPHA))
 
 
 class ComparePlot:
@@ -112,7 +66,7 @@ class ComparePlot:
                                                                    style=Qt.PenStyle.DotLine))
         plot.addItem(self.zero)
         self.zero.hide()
-        self.regimes = RegimeShading()
+        self.regimes = BandsItem(alpha=REGIME_ALPHA, z=-20)   # behind the curves
         plot.addItem(self.regimes, ignoreBounds=True)
 
     def _item(self, pen: pg.QtGui.QPen) -> pg.PlotDataItem:
@@ -150,4 +104,4 @@ class ComparePlot:
         return [label.text for _, label in self.legend.items]
 
 
-__all__ = ["RUN_COLORS", "ComparePlot", "RegimeShading", "run_pen", "series_xy"]
+__all__ = ["RUN_COLORS", "ComparePlot", "run_pen", "series_xy"]
