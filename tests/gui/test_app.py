@@ -116,6 +116,10 @@ def test_switch_stream_mid_run(qtbot, gui):
         controller.pause()
     assert controller.worker.session.config.stream.name == "noise"
     assert "noise" in window.front.stream_panel.current.text().lower()
+    # the bands and the retention tabs name the new stream's regimes, not the old ones
+    assert controller.worker.session.regime_names == ("-",)
+    assert window.metrics.loss.names == ("-",)
+    assert window.deck.retention.spec.regime_names == ("-",)
     steps = controller.buffers.history().step
     assert (np.diff(steps) == 1).all() and steps[0] == 0
 

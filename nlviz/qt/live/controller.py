@@ -249,14 +249,14 @@ class Controller(QObject):
     # ---- worker -> views -----------------------------------------------------------
     def _show_session(self, session: Any) -> None:
         w, f = self.window, self.front
-        spec = session.spec
+        spec = dataclasses.replace(session.spec, regime_names=tuple(session.regime_names))
         w.metrics.set_levels(spec)
         w.metrics.health.set_config(health_config_for(session.config.to_dict()))
         w.heatmap.set_levels(spec)
         w.forgetting.set_levels(spec)
         retention = getattr(w.deck, "retention", None)
         if retention is not None:
-            retention.set_spec(dataclasses.replace(spec, regime_names=tuple(session.regime_names)))
+            retention.set_spec(spec)
         w.inputs.set_regime_names(session.regime_names)
         f.stream_panel.set_current(session.config.stream, session.stream_description)
         f.config_panel.set_config(session.config, self.preset)
@@ -324,6 +324,12 @@ class Controller(QObject):
         self.front.stream_panel.set_current(session.config.stream, session.stream_description)
         self.front.config_panel.set_config(session.config)
         self.window.inputs.set_regime_names(session.regime_names)
+        # a stream switch keeps the spec but not the regime names: bands and tabs follow
+        named = dataclasses.replace(session.spec, regime_names=tuple(session.regime_names))
+        self.window.metrics.set_levels(named)
+        retention = getattr(self.window.deck, "retention", None)
+        if retention is not None:
+            retention.set_spec(named)
         self.window.banner.hide()
 
     @Slot(bool, str)
