@@ -36,21 +36,25 @@ HISTORY = 100_000
 HUNDRED_K_INDEX = 3          # the "100k steps" entry of the live window box
 
 
+SWITCH_EVERY = 500           # synthetic regime switches: 200 regime bands in 100k steps
+
+
 def synthetic_spec(levels: int = 4) -> RunSpec:
     lv = tuple(LevelSpec(f"L{i}", "cms", 4 ** i, (32, 32)) for i in range(levels))
-    return RunSpec(levels=lv, d_in=16, probe_size=64)
+    return RunSpec(levels=lv, d_in=16, probe_size=64, regime_names=("A", "B", "C"))
 
 
 def synthetic_batch(spec: RunSpec, start: int, n: int, rng: np.random.Generator) -> FrameBatch:
-    L, M = len(spec.levels), len(spec.level_metrics)
+    L, M, G = len(spec.levels), len(spec.level_metrics), len(spec.global_metrics)
     steps = np.arange(start, start + n, dtype=np.int64)
     level = np.abs(rng.standard_normal((n, L, M))).astype(np.float32)
     periods = np.array(spec.update_periods)
     fired = ((steps[:, None] + 1) % periods[None, :] == 0).astype(np.uint8)
-    return FrameBatch(step=steps, level=level, fired=fired, scalars=np.zeros((n, 2), np.float32),
+    scalars = np.abs(rng.standard_normal((n, G))).astype(np.float32)     # loss, baselines
+    return FrameBatch(step=steps, level=level, fired=fired, scalars=scalars,
                       inputs=rng.standard_normal((n, spec.d_in)).astype(np.float32),
-                      regime=np.zeros(n, np.int32), token=np.full(n, -1, np.int32),
-                      wall_time=np.zeros(n))
+                      regime=(steps // SWITCH_EVERY % 3).astype(np.int32),
+                      token=np.full(n, -1, np.int32), wall_time=np.zeros(n))
 
 
 def _window(app: QApplication, session_spec: RunSpec | None = None) -> tuple[MainWindow[LiveFront],
@@ -69,8 +73,9 @@ def _window(app: QApplication, session_spec: RunSpec | None = None) -> tuple[Mai
 
 
 def bench_redraw(app: QApplication, frames: int = 150) -> dict[str, float]:
-    """4 levels x 4 metrics x 100k steps shown (window 'all'); each frame appends 64 steps,
-    points the curves at the new data and paints the window synchronously."""
+    """4 level rows + the loss panel (raw, smoothed, 3 baselines, 200 regime bands) x 100k
+    steps shown (window 'all'); each frame appends 64 steps, points the curves at the new
+    data and paints the window synchronously."""
     spec = synthetic_spec(4)
     window, controller = _window(app, spec)
     rng = np.random.default_rng(0)
@@ -89,7 +94,9 @@ def bench_redraw(app: QApplication, frames: int = 150) -> dict[str, float]:
         app.processEvents()
         if i >= 10:
             times.append(time.perf_counter() - t0)
-    points = sum(len(c.xData) for m in window.metrics.curves.values() for c in m)
+    m = window.metrics
+    curves = [*m.rows.curves, m.loss.raw, m.loss.smooth, *m.loss.baselines.values()]
+    points = sum(len(c.xData) for c in curves if c.xData is not None)
     window.allow_close = True
     window.close()
     t = np.array(times)
@@ -246,7 +253,7 @@ def main() -> int:
     rows = [
         (full + "frames drawn per second (redraw timer 33 Hz)", f"{live['live_fps']:.0f} fps "
          f"(redraw p50 {live['live_redraw_ms_p50']:.1f} ms)", ">= 30 fps"),
-        ("redraw fps, 4 levels x 4 metrics x 100k steps (+ faint raw off)",
+        ("redraw fps, loss panel (5 curves, 200 bands) + 4 level rows + raster x 100k steps",
          f"{redraw['redraw_fps']:.0f} fps (p50 {redraw['redraw_ms_p50']:.1f} ms, "
          f"p99 {redraw['redraw_ms_p99']:.1f} ms)", ">= 30 fps"),
         ("GUI event-loop stall while the engine runs at max",

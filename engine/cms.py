@@ -132,6 +132,7 @@ class ContinuumMemory:
             cols[..., j, _M["lr"]] = lv.lr
             drift = lv.drift()
             cols[..., j, _M["drift_init"]] = drift.detach() if drift.requires_grad else drift
+            cols[..., j, _M["weight_norm"]] = lv.w_norm.detach()
         self.state_cols = cols                                       # (..., Lc, M)
 
     def state_dict(self) -> dict[str, Tensor]:

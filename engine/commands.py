@@ -12,6 +12,7 @@ LIVE_PARAMS = frozenset({
     "model.titans.lr", "model.titans.lr_max", "model.titans.retention", "model.titans.momentum",
     "model.cms.lr", "model.cms.retention",
     "run.probe_every", "run.snapshot_every", "run.state_every", "run.diag_every",
+    "run.eval_every", "run.eval_window",
 })
 
 
@@ -43,7 +44,19 @@ class Mark:
     detail: str = ""
 
 
-Command = Reset | SwitchStream | SetParam | Mark
+@dataclass(frozen=True)
+class Ablate:
+    """Evaluate, without changing the running model, the intact model and the model with
+    ``level`` knocked out (its contribution removed: the Titans memory's read is 0, a CMS
+    level is bypassed) or, with ``restore_step``, with that level's weights put back to
+    the state kept at that step. The results arrive as ``EvalRecord``s (variant ``""``
+    and ``"knockout:<level>"`` / ``"restore:<level>@<step>"``) in the next batch."""
+
+    level: str
+    restore_step: int | None = None
 
 
-__all__ = ["LIVE_PARAMS", "Command", "Mark", "Reset", "SetParam", "SwitchStream"]
+Command = Reset | SwitchStream | SetParam | Mark | Ablate
+
+
+__all__ = ["LIVE_PARAMS", "Ablate", "Command", "Mark", "Reset", "SetParam", "SwitchStream"]

@@ -34,6 +34,7 @@ INT64_MAX = 2**63 - 1
 MAX_SEED = INT64_MAX        # torch.Generator.manual_seed and HDF5 attributes take int64
 MAX_WIDTH = 1 << 24         # d_in, d, hidden: one 2^24-wide row of a d x h matrix is 64 MiB
 MAX_LEVELS = 64             # CMS levels (each is a chain link, a panel and 9 datasets)
+MAX_EVAL_WINDOW = 1 << 16   # tokens per regime in a held-out evaluation window
 MAX_PERIOD = 2**31 - 1      # update periods and *_every steps (68 years of steps at 1/s)
 MAX_CHUNK = 1 << 20         # Titans chunk: the open chunk's reads are held in memory
 MAX_PROBES = 1 << 20        # probe reservoir pairs
@@ -260,6 +261,12 @@ class RunConfig:
     diag_every : steps between the Titans state diagnostics momentum_norm (O3) and
         drift_init (O9), held in between; 1 = every step. Each costs passes over every
         weight, which matters for wide memories stepped per token.
+    eval_every : steps between frozen evaluations on held-out windows of every regime
+        (``engine.evaluation``; the continual-learning accuracy matrix); 0 = never. One
+        evaluation of the default preset (2 regimes x 64 tokens) takes about half the CPU
+        time of one per-token step, so 256 costs about 0.2 % of live throughput
+        (``bench/eval_cost.py``).
+    eval_window : tokens per regime in each held-out window.
     threads : CPU threads for torch; 0 = auto: one thread when every weight matrix is small
         (d x hidden <= 65536: dispatch-bound, and one thread does not collapse when other
         processes load the cores), else torch's default.
@@ -273,6 +280,8 @@ class RunConfig:
     snapshot_max: int = 32
     state_every: int = 1024
     diag_every: int = 1
+    eval_every: int = 256
+    eval_window: int = 64
     threads: int = 0
 
     def validate(self, where: str = "run") -> None:
@@ -285,6 +294,8 @@ class RunConfig:
         _positive_int(self.diag_every, f"{where}.diag_every", MAX_PERIOD)
         _int_in(self.threads, f"{where}.threads", 0, MAX_THREADS)
         _int_in(self.state_every, f"{where}.state_every", 0, MAX_PERIOD)
+        _int_in(self.eval_every, f"{where}.eval_every", 0, MAX_PERIOD)
+        _int_in(self.eval_window, f"{where}.eval_window", 2, MAX_EVAL_WINDOW)
 
 
 @dataclass(frozen=True)

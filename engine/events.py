@@ -80,4 +80,18 @@ def mark(step: int, kind: str, detail: str) -> EventRecord:
     return EventRecord(step, kind, detail, {"kind": "mark", "mark": kind, "detail": detail})
 
 
-__all__ = ["mark", "plain", "rebuild", "reset", "restored", "set_params", "start", "stream"]
+def ablation(step: int, level: str, restore_step: int | None, detail: str) -> EventRecord:
+    """A knock-out / restore evaluation of ``level`` ran (its EvalRecords are in the batch)."""
+    what = f"knock-out of {level}" if restore_step is None else \
+        f"{level} restored to step {restore_step}"
+    return EventRecord(step, "ablation", f"{what}: {detail}",
+                       {"kind": "ablation", "level": level, "restore_step": restore_step,
+                        "detail": detail})
+
+
+def error(step: int, message: str) -> EventRecord:
+    """A command could not be carried out (one line; the run goes on)."""
+    return EventRecord(step, "error", message, {"kind": "error", "message": message})
+
+
+__all__ = ["ablation", "error", "mark", "plain", "rebuild", "reset", "restored", "set_params", "start", "stream"]

@@ -29,6 +29,10 @@ LEVEL_METRICS: tuple[str, ...] = (
     "lr",              # O5: inner learning rate eta applied at this step's update
     "momentum_norm",   # O3: ||S_t||_F (Titans momentum; 0 where momentum is off)
     "drift_init",      # O9: ||W_t - W_0||_F / ||W_0||_F
+    "weight_norm",     # ||W_t||_F over the weights drift_init measures (absolute)
+    "contribution",    # ||what the level adds to the residual stream|| / ||y_t|| per token:
+                       # Titans memory: its read o_t; CMS level: ||f_l(u) - u||; NaN for the
+                       # Titans k, v, eta, alpha memories (they steer rather than add)
 )
 METRIC_INDEX = {name: i for i, name in enumerate(LEVEL_METRICS)}
 
@@ -41,15 +45,39 @@ METRIC_UNITS = {
     "lr": "step size",
     "momentum_norm": "Frobenius norm",
     "drift_init": "ratio",
+    "weight_norm": "Frobenius norm",
+    "contribution": "ratio to ||y||",
 }
 
 # Global (not per-level) metrics reported every step (FrameBatch.scalars[:, g]).
 GLOBAL_METRICS: tuple[str, ...] = (
     "outer_loss",      # O12: loss of the CMS objective at this step (next-step or reconstruction)
     "output_norm",     # ||y_t||, the block output
+    # baselines on the same stream and mask as outer_loss (computed by the session, not
+    # the model): copy the last input (1/2 ||x_{t-1} - x_t||^2; reconstruction: 0),
+    # predict zero (1/2 ||x_t||^2), the stream's noiseless value (1/2 ||x_t - clean_t||^2,
+    # NaN where the stream has none)
+    "copy_loss",
+    "zero_loss",
+    "oracle_loss",
 )
+GLOBAL_INDEX = {name: i for i, name in enumerate(GLOBAL_METRICS)}
+# Global metrics the model itself computes (HOPE.step's scalars), in this order.
+MODEL_GLOBAL_METRICS: tuple[str, ...] = ("outer_loss", "output_norm")
 
-EVENT_KINDS = ("start", "pause", "resume", "reset", "stream", "param", "seek", "stop", "error")
+def nan_by_design(spec: RunSpec) -> frozenset[str]:
+    """Series (``"<level>/<metric>"``, ``"global/<metric>"``) whose NaN means "no value"
+    rather than a fault: the contribution of the Titans memories that steer rather than
+    add (k, v, eta, alpha) and the oracle baseline (NaN where the stream knows none)."""
+    out = {f"{lv.name}/contribution" for lv in spec.levels
+           if lv.kind == "titans" and lv.name != "memory" and "contribution" in spec.level_metrics}
+    if "oracle_loss" in spec.global_metrics:
+        out.add("global/oracle_loss")
+    return frozenset(out)
+
+
+EVENT_KINDS = ("start", "pause", "resume", "reset", "stream", "param", "seek", "stop", "error",
+               "ablation")
 
 
 @dataclass(frozen=True)
@@ -158,6 +186,28 @@ class StateRecord:
     tensors: dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class EvalRecord:
+    """Frozen-weight evaluation on held-out windows, one per regime (the continual-learning
+    accuracy matrix's row at ``step``).
+
+    Attributes
+    ----------
+    step : the step after which it was evaluated.
+    losses : (R,) float32, mean next-step loss of the frozen weights (no inner writes) on a
+        held-out window of each regime; NaN where a regime has no window. R =
+        ``len(RunSpec.regime_names)`` (1 for single-regime streams).
+    copy : (R,) float32, the copy-last-input loss on the same windows.
+    variant : ``""`` the regular evaluation; ``"knockout:<level>"``;
+        ``"restore:<level>@<step>"``.
+    """
+
+    step: int
+    losses: np.ndarray
+    copy: np.ndarray
+    variant: str = ""
+
+
 @dataclass
 class FrameBatch:
     """``n`` consecutive engine steps, column-oriented.
@@ -172,7 +222,7 @@ class FrameBatch:
     regime : (n,) int32, the stream's regime / phase label at each step.
     token : (n,) int32, the byte for text streams, else -1.
     wall_time : (n,) float64, seconds since the run started, when each step finished.
-    probes, snapshots, events, states : sparse records that fall inside this batch.
+    probes, snapshots, events, states, evals : sparse records that fall inside this batch.
     """
 
     step: np.ndarray
@@ -187,6 +237,7 @@ class FrameBatch:
     snapshots: list[SnapshotRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     states: list[StateRecord] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.step.shape[0])
@@ -214,6 +265,7 @@ class FrameBatch:
             snapshots=[s for b in batches for s in b.snapshots],
             events=[e for b in batches for e in b.events],
             states=[s for b in batches for s in b.states],
+            evals=[e for b in batches for e in b.evals],
         )
 
     @staticmethod

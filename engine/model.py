@@ -202,9 +202,11 @@ class HOPE:
         shape = read.surprise.shape                                   # (..., B, n)
         zeros = read.surprise.new_zeros(shape)
         upd = rel = zeros
+        w_norm = self.titans.w_norm[..., None]                        # (..., B, 1)
         if self.count % self.cfg.titans.chunk_size == 0:
             # rows before the chunk's last token show the state before its write (causal)
             before = self.titans.state_metrics() if n > 1 else None
+            w_before = self.titans.w_norm
             u_norm, r = self.titans.write(self.pending)
             self.pending = []
             every = self.titans.diag_every
@@ -221,12 +223,26 @@ class HOPE:
                 held = shape[:-1] + (n - 1,)
                 mom = torch.cat([before[0][..., None].expand(held), mom[..., None]], -1)
                 drift = torch.cat([before[1][..., None].expand(held), drift[..., None]], -1)
+            w_norm = self.titans.w_norm[..., None] if n == 1 else torch.cat(
+                [w_before[..., None].expand(held), self.titans.w_norm[..., None]], -1)
         else:
             mom, drift = (t[..., None] for t in self.titans.state_metrics())
         cols = [read.surprise, read.grad_norm, upd, rel, read.rho.unsqueeze(-2).expand(shape),
-                read.eta.unsqueeze(-2).expand(shape), mom.expand(shape), drift.expand(shape)]
+                read.eta.unsqueeze(-2).expand(shape), mom.expand(shape), drift.expand(shape),
+                w_norm.expand(shape), self._titans_contribution(read.o, y, shape)]
         tm = torch.stack(cols, -1).transpose(-3, -2)                  # (..., n, B, M)
         return torch.cat([tm, cms_metrics], dim=-2), scalars, read, y
+
+    @staticmethod
+    def _titans_contribution(o: Tensor, y: Tensor, shape: torch.Size) -> Tensor:
+        """(..., B, n): ||o_t|| / ||y_t|| on the memory's row (what it adds to the residual
+        stream), 0 on the k, v, eta, alpha rows (they steer the memory and add nothing; the
+        session reports NaN there, so the model's metrics stay finite)."""
+        ratio = o.norm(dim=-2) / y.norm(dim=-2).clamp_min(1e-12)     # (..., n)
+        if shape[-2] == 1:
+            return ratio.unsqueeze(-2)
+        return torch.cat([ratio.unsqueeze(-2), ratio.new_zeros(shape[:-2] + (shape[-2] - 1,)
+                                                                + shape[-1:])], -2)
 
     def _with_context(self, x_raw: Tensor) -> Tensor:
         """x_raw (..., n, d_in) -> (..., n, d_in * context): each token beside the ones
@@ -306,5 +322,10 @@ class HOPE:
         metrics = torch.nn.functional.pad(
             torch.stack([surprise.movedim(0, -1), gnorm.movedim(0, -1)], -1),
             (0, N_METRICS - 2))                                       # (..., m, Lc, M)
+        if level_in:  # ||f_l(u) - u|| / ||y||: the level's residual branch, per token
+            io = torch.stack(level_in + [y])                          # (Lc + 1, ..., d, m)
+            added = (io[1:] - io[:-1]).norm(dim=-2)                   # (Lc, ..., m)
+            contrib = added / y.norm(dim=-2).clamp_min(1e-12)
+            metrics[..., _M["contribution"]] = contrib.movedim(0, -1)
         scalars = torch.stack([0.5 * err.square().sum(-2), y.norm(dim=-2)], -1)  # (..., m, 2)
         return y, metrics, scalars

@@ -16,15 +16,26 @@ import numpy as np
 import torch
 
 from engine import events as E
+from engine.baselines import baseline_losses
 from engine.budget import check_memory, estimate_memory
 from engine.checkpoint import model_identity
-from engine.commands import LIVE_PARAMS, Command, Mark, Reset, SetParam, SwitchStream
+from engine.commands import LIVE_PARAMS, Ablate, Command, Mark, Reset, SetParam, SwitchStream
 from engine.config import Config, ConfigError
 from engine.device import available_memory, resolve_device
-from engine.frames import EventRecord, FrameBatch, LevelSpec, RunSpec, StateRecord
+from engine.frames import (
+    LEVEL_METRICS,
+    METRIC_INDEX,
+    MODEL_GLOBAL_METRICS,
+    EvalRecord,
+    EventRecord,
+    FrameBatch,
+    LevelSpec,
+    RunSpec,
+)
 from engine.model import HOPE
-from engine.observables import ProbeSet, snapshot, snapshot_shapes
+from engine.observables import ProbeSet, snapshot_shapes
 from engine.pretrained import load_model_weights
+from engine.session_records import SessionRecords
 from engine.streams import Stream, make_stream
 
 
@@ -38,7 +49,7 @@ class EngineFault(RuntimeError):  # noqa: N818 - public name the app and CLI cat
         self.step, self.level, self.batch = step, level, batch
 
 
-class Session:
+class Session(SessionRecords):
     """A HOPE model fed by a stream, advanced step by step.
 
     Parameters
@@ -59,6 +70,7 @@ class Session:
         self.step_count = 0          # global, never goes back (one row per step recorded)
         self._t0 = time.perf_counter()
         self._events: list[EventRecord] = []
+        self._evals: list[EvalRecord] = []     # ablation results waiting for the next batch
         self._build(config)
         self._events.append(E.start(0, self.stream.describe(), self.stream.regime_names()))
 
@@ -108,6 +120,12 @@ class Session:
             for name, period, shape in zip(self.model.level_names, self.model.update_periods, shapes))
         self.spec = RunSpec(levels=levels, d_in=config.model.d_in, probe_size=config.run.probe_size,
                             regime_names=tuple(stream.regime_names()))
+        self._prev_input: np.ndarray | None = None     # last input fed (copy baseline)
+        self._reset_records()
+        contrib = METRIC_INDEX["contribution"]
+        self._nan_by_design = np.zeros((len(levels), len(LEVEL_METRICS)), bool)  # (L, M)
+        for j, lv in enumerate(levels):
+            self._nan_by_design[j, contrib] = lv.kind == "titans" and lv.name != "memory"
 
     @property
     def stream_description(self) -> str:
@@ -132,9 +150,10 @@ class Session:
         t0 = self.step_count
         local0 = self.model.count
         sample = self.stream.sample(t0 - self.origin, n)
+        baselines = self._baselines(sample)
         x_all = torch.from_numpy(sample.x).to(device=self.device, dtype=self.model.dtype)
         metrics, scalars, walls = [], [], []
-        extra: dict[str, list] = {"probes": [], "snapshots": [], "states": []}
+        extra: dict[str, list] = {"probes": [], "snapshots": [], "states": [], "evals": []}
         done = 0
         try:
             with torch.inference_mode():
@@ -149,64 +168,69 @@ class Session:
                     walls.append(np.full(m, time.perf_counter() - self._t0))
                     self._sparse(local0 + done - m, local0 + done, t0 + done, run, extra)
         except Exception as exc:
-            batch = self._assemble(t0, local0, done, metrics, scalars, walls, sample, extra)
+            batch = self._assemble(t0, local0, done, metrics, scalars, walls, sample, extra,
+                                   baselines)
             raise EngineFault(f"{type(exc).__name__}: {exc}", t0 + done, None, batch) from exc
-        batch = self._assemble(t0, local0, n, metrics, scalars, walls, sample, extra)
+        batch = self._assemble(t0, local0, n, metrics, scalars, walls, sample, extra, baselines)
         self._check_finite(batch)
         return batch
 
-    def _room_to_record(self, run: Any) -> int:
-        """Steps until the next probe / snapshot / state is due, so each lands on its step."""
-        count = self.model.count
-        return min(every - count % every for every in
-                   (run.probe_every, run.snapshot_every, run.state_every or 1 << 62))
+    def _baselines(self, sample: Any) -> np.ndarray:
+        """(n, 3) copy, zero and oracle losses of the window about to be fed
+        (``engine.baselines``); advances the remembered last input, so once per window."""
+        next_step = self.config.model.cms.objective == "next_step"
+        prev = self._prev_input
+        if prev is None and next_step and not (self.model.count == 0 and
+                                               self.model.prev_o is None):
+            prev = self._input_before()
+        self._prev_input = sample.x[-1].astype(np.float64)
+        return baseline_losses(sample.x, sample.clean, prev, next_step)
 
-    def _sparse(self, lo: int, hi: int, ghi: int, run: Any, extra: dict[str, list]) -> None:
-        """Probe evaluations, snapshots and state captures due in model steps (lo, hi];
-        ``ghi`` is the global step count after them (records carry global step indices)."""
-        def due(every: int) -> bool:
-            return every > 0 and hi // every > lo // every
-        if due(run.probe_every):
-            rec = self.probes.evaluate(self.model, hi - 1)
-            extra["probes"].append(type(rec)(ghi - 1, rec.ages, rec.errors))
-        if due(run.snapshot_every):
-            extra["snapshots"].append(snapshot(self.model, ghi - 1, run.snapshot_max))
-        if due(run.state_every) and not self.model.pending:
-            extra["states"].append(StateRecord(ghi - 1, self.state_dict()))
+    def _input_before(self) -> np.ndarray | None:
+        """The input fed just before the current model step, read back from the stream
+        (after a state restore the session did not see it itself)."""
+        local = self.step_count - self.origin
+        return None if local <= 0 else self.stream.sample(local - 1, 1).x[0].astype(np.float64)
 
     def _assemble(self, t0: int, local0: int, n: int, metrics: list, scalars: list, walls: list,
-                  sample: Any, extra: dict[str, list]) -> FrameBatch:
+                  sample: Any, extra: dict[str, list], baselines: np.ndarray) -> FrameBatch:
+        G = len(MODEL_GLOBAL_METRICS)
         if metrics:
             dev = torch.cat([torch.cat(metrics).flatten(1), torch.cat(scalars)], 1)
             host = dev.float().cpu().numpy()                          # the one host copy
         else:
-            host = np.zeros((0, len(self.spec.levels) * len(self.spec.level_metrics) + 2),
+            host = np.zeros((0, len(self.spec.levels) * len(self.spec.level_metrics) + G),
                             np.float32)
         L, M = len(self.spec.levels), len(self.spec.level_metrics)
+        scal = np.concatenate([host[:, L * M:], baselines[:len(host)]], 1)  # (n, G_all)
         level = host[:, :L * M].reshape(-1, L, M)
+        level[:, self._nan_by_design] = np.nan       # contribution of the steering memories
         periods = np.asarray(self.spec.update_periods)
         steps = np.arange(t0, t0 + n, dtype=np.int64)
         local = np.arange(local0 + 1, local0 + n + 1)[:, None]       # model steps done
         fired = (local % periods[None, :] == 0).astype(np.uint8)
         events, self._events = self._events, []
+        evals, self._evals = self._evals + extra["evals"], []
         return FrameBatch(
             step=steps, level=np.ascontiguousarray(level), fired=fired,
-            scalars=np.ascontiguousarray(host[:, L * M:]), inputs=sample.x[:n],
+            scalars=scal, inputs=sample.x[:n],
             regime=sample.regime[:n], token=sample.token[:n],
             wall_time=np.concatenate(walls) if walls else np.zeros(0),
             probes=extra["probes"], snapshots=extra["snapshots"], events=events,
-            states=extra["states"])
+            states=extra["states"], evals=evals)
 
     def _check_finite(self, batch: FrameBatch) -> None:
         bad = ~np.isfinite(batch.level)
-        if not bad.any() and np.isfinite(batch.scalars).all():
+        bad[:, self._nan_by_design] = False          # contribution of the steering memories
+        model_scalars = batch.scalars[:, :len(MODEL_GLOBAL_METRICS)]
+        if not bad.any() and np.isfinite(model_scalars).all():
             return
         if bad.any():
             i, li, mi = np.argwhere(bad)[0]
             level, what = self.spec.levels[li].name, self.spec.level_metrics[mi]
         else:
-            i = int(np.argwhere(~np.isfinite(batch.scalars))[0][0])
-            level, what = None, "outer_loss"
+            i, gi = np.argwhere(~np.isfinite(model_scalars))[0]
+            level, what = None, MODEL_GLOBAL_METRICS[gi]
         step = int(batch.step[i])
         raise EngineFault(f"non-finite {what}", step, level, _head(batch, i + 1))
 
@@ -217,6 +241,7 @@ class Session:
             return None
         batch = FrameBatch.empty(self.spec)
         batch.events, self._events = self._events, []
+        batch.evals, self._evals = self._evals, []
         return batch
 
     # ---- commands ---------------------------------------------------------------------
@@ -234,6 +259,8 @@ class Session:
             ev = self._set_param(command.path, command.value, step)
         elif isinstance(command, Mark):
             ev = E.mark(step, command.kind, command.detail)
+        elif isinstance(command, Ablate):
+            ev = self._ablate(command, step)
         else:
             raise TypeError(f"unknown command {command!r}")
         self._events.append(ev)
@@ -282,6 +309,8 @@ class Session:
             raise ConfigError(str(exc).replace("state: ", "state: model/", 1)) from None
         self.step_count = int(state["step_count"])
         self.origin = int(state["origin"])
+        self._prev_input = None                          # read back from the stream
+        self.kept_states.clear()                         # states of another timeline
         self.probes.load({k[7:]: v for k, v in state.items() if k.startswith("probes/")},
                          self.device, self.model.dtype)
         self._events.append(E.restored(self.step_count))
@@ -308,7 +337,8 @@ def _head(batch: FrameBatch, n: int) -> FrameBatch:
         token=batch.token[:n], wall_time=batch.wall_time[:n],
         probes=[p for p in batch.probes if p.step <= last],
         snapshots=[s for s in batch.snapshots if s.step <= last],
-        events=batch.events, states=[s for s in batch.states if s.step <= last])
+        events=batch.events, states=[s for s in batch.states if s.step <= last],
+        evals=[e for e in batch.evals if e.step <= last])
 
 
 def run(source: Config | Session, batch: int = 1, steps: int | None = None

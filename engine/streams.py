@@ -27,11 +27,13 @@ DEFAULT_TEXT = Path(str(resources.files("engine") / "data" / "alice_ch1.txt"))
 
 @dataclass(frozen=True)
 class Sample:
-    """A window of a stream: x (n, dim) float32, regime (n,) int32, token (n,) int32."""
+    """A window of a stream: x (n, dim) float32, regime (n,) int32, token (n,) int32;
+    clean (n, dim) float32 the noiseless value of x where the stream knows it, else None."""
 
     x: np.ndarray
     regime: np.ndarray
     token: np.ndarray
+    clean: np.ndarray | None = None
 
 
 class Stream:
@@ -56,7 +58,7 @@ class Stream:
 
     def sample(self, t0: int, n: int) -> Sample:
         """Steps ``t0 .. t0+n-1``."""
-        xs, rs, ts = [], [], []
+        xs, rs, ts, cs = [], [], [], []
         t, end = t0, t0 + n
         while t < end:
             b = t // BLOCK
@@ -66,8 +68,16 @@ class Stream:
             xs.append(blk.x[lo:hi])
             rs.append(blk.regime[lo:hi])
             ts.append(blk.token[lo:hi])
+            if blk.clean is not None:
+                cs.append(blk.clean[lo:hi])
             t = b * BLOCK + hi
-        return Sample(np.concatenate(xs), np.concatenate(rs), np.concatenate(ts))
+        clean = np.concatenate(cs) if cs and len(cs) == len(xs) else None
+        return Sample(np.concatenate(xs), np.concatenate(rs), np.concatenate(ts), clean)
+
+    def clean(self, t0: int, n: int) -> np.ndarray | None:
+        """The noiseless values (n, dim) float32 of steps ``t0 .. t0+n-1`` where the stream
+        knows them (the best predictor of x_t given its regime and phase), else None."""
+        return self.sample(t0, n).clean
 
     def _cached_block(self, b: int) -> Sample:
         blk = self._cache.get(b)
@@ -176,8 +186,9 @@ class RegimeShift(Stream):
             basis, omega, phase = self._regime_basis(int(r))
             m = regime == r
             x[m] = np.sin(np.outer(t[m], omega) + phase) @ basis      # (n_r, dim)
+        clean = x.astype(np.float32)
         x += self.params.noise * self._rng(1, b).standard_normal(x.shape)
-        return Sample(x.astype(np.float32), regime, np.full(BLOCK, -1, np.int32))
+        return Sample(x.astype(np.float32), regime, np.full(BLOCK, -1, np.int32), clean)
 
 
 class MultiTimescale(Stream):
@@ -199,8 +210,10 @@ class MultiTimescale(Stream):
         dirs = _unit(rng.standard_normal((len(periods), self.dim)))     # (k, dim)
         phase = rng.uniform(0, 2 * np.pi, size=len(periods))
         x = np.sin(2 * np.pi * t[:, None] / periods + phase) @ dirs       # (BLOCK, dim)
+        clean = x.astype(np.float32)
         x += self.params.noise * self._rng(1, b).standard_normal(x.shape)
-        return _unlabelled(x)
+        s = _unlabelled(x)
+        return Sample(s.x, s.regime, s.token, clean)
 
 
 class Text(Stream):

@@ -1,6 +1,6 @@
 """Command line: ``nlviz`` / ``python main.py``.
 
-``nlviz [app options]`` opens the app; ``nlviz record|info|export ...`` run headless and
+``nlviz [app options]`` opens the app; ``nlviz record|info|export|report ...`` run headless and
 never import Qt. Bad input ends with one line on stderr naming the problem and a
 non-zero exit code, never a traceback.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from nlviz.errors import UserError
 
-SUBCOMMANDS = ("record", "info", "export", "train")
+SUBCOMMANDS = ("record", "info", "export", "train", "report")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nlviz.commands.train import add_train_parser
     add_train_parser(sub)
 
+    from nlviz.commands.report import add_report_parser
+    add_report_parser(sub)
+
     exp = sub.add_parser("export", help="export a recording's per-step metrics to CSV")
     exp.add_argument("path")
     exp.add_argument("--csv", required=True, help="output CSV path")
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_app_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nlviz", description="Watch a HOPE model learn (the app). "
-                                "Headless commands: nlviz record|info|export --help")
+                                "Headless commands: nlviz record|info|export|report --help")
     _add_run_options(p)
     p.add_argument("--steps", type=int, default=0, help="run this many steps at start, then "
                    "pause (with --screenshot: before the picture)")
@@ -90,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "train":
                 from nlviz.commands.train import run_train
                 return run_train(args)
+            if args.command == "report":
+                from nlviz.commands.report import run_report
+                return run_report(args)
             from nlviz.commands.export import run_export
             return run_export(args)
         args = build_app_parser().parse_args(args_list)

@@ -147,6 +147,7 @@ PLANTS = [
     ("host-qt-free", "nlviz/host/planted.py", "import pyqtgraph"),
     ("training-qt-free", "nlviz/training/planted.py", "import PySide6"),
     ("series-pure", "nlviz/series/planted.py", "import torch"),
+    ("analysis-pure", "nlviz/analysis/planted.py", "def f():\n    import h5py"),
 ]
 
 

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from engine.frames import nan_by_design
 from nlviz.errors import UserError, one_line
 from nlviz.recording import modelid
 from nlviz.recording.damage import READ_ERRORS
@@ -48,7 +49,8 @@ def describe(rec: Recording) -> list[str]:
     cut = rec.unwritten_note()
     if cut:
         lines.append(f"unwritten:      {cut}")
-    bad = rec.nonfinite
+    expected = nan_by_design(rec.spec)           # "no value" by design, not a fault
+    bad = {k: v for k, v in rec.nonfinite.items() if k not in expected}
     if bad:
         lines.append("non-finite:     " + ", ".join(f"{k} ({v})" for k, v in bad.items()))
     if rec.damaged:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from engine.commands import Mark, Reset, SetParam, SwitchStream
+from engine.commands import Ablate, Mark, Reset, SetParam, SwitchStream
 from engine.config import ConfigError
 from engine.frames import FrameBatch
 from nlviz.errors import one_line
@@ -153,7 +153,7 @@ class EngineLoop:
             StepN: self._on_step_n, SetSpeed: self._on_set_speed, Record: self._on_record,
             Rebuild: self._on_rebuild, Stop: self._on_stop,
             Reset: self._on_command, SwitchStream: self._on_command,
-            SetParam: self._on_command, Mark: self._on_command,
+            SetParam: self._on_command, Mark: self._on_command, Ablate: self._on_ablate,
         }
 
     def info(self) -> SessionInfo:
@@ -252,6 +252,14 @@ class EngineLoop:
             self._record_events()
             self.record.flush()
         self.send(self.info())
+        self.send(Event(f"{ev.step}: {ev.kind} {ev.detail}"))
+
+    def _on_ablate(self, command: Ablate) -> None:
+        """Evaluate a knock-out / restore now and publish its records at once (paused too)."""
+        ev = self.session.apply(command)
+        batch = self.session.take_events()
+        if batch is not None:
+            self._publish(batch)
         self.send(Event(f"{ev.step}: {ev.kind} {ev.detail}"))
 
     def _on_rebuild(self, req: Rebuild) -> None:

@@ -13,13 +13,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QWidget
 
-from engine.frames import ProbeRecord, SnapshotRecord
+from engine.frames import EvalRecord, ProbeRecord, SnapshotRecord
 from nlviz.qt import gc_guard
 from nlviz.qt.panels.forgetting import ForgettingPanel
 from nlviz.qt.panels.heatmap import HeatmapPanel
@@ -29,9 +29,10 @@ from nlviz.recording.stats import RecorderStats
 from nlviz.series.source import FrameSource
 from nlviz.series.views import HistoryView, InputSlot, RunStats
 
-SLOW_PANEL_PERIOD = 0.5     # each slow panel (heatmap / probes / inputs) at most 2 Hz
+SLOW_PANEL_PERIOD = 0.5     # each slow panel (heatmap / probes / inputs ...) at most 2 Hz
 STATUS_PERIOD = 0.25        # status callback at most 4 Hz
-SLOW_PANELS = 3             # forgetting, heatmap, inputs: drawn in turn while live
+# drawn in turn while live: forgetting, heatmap, inputs, health (+ gate layout), retention
+SLOW_PANELS = 5
 
 
 class PanelDeck(Protocol):
@@ -48,6 +49,15 @@ class PanelDeck(Protocol):
 
     @property
     def inputs(self) -> InputPanel: ...
+
+
+class RetentionView(Protocol):
+    """The "Retention" dock's panels (``RetentionPanels``), when a deck has them."""
+
+    def show_frame(self, view: HistoryView, probes: list[ProbeRecord],
+                   evals: list[EvalRecord]) -> None: ...
+
+    def visibleRegion(self) -> Any: ...  # noqa: N802 - Qt's name
 
 
 class StatusSink(Protocol):
@@ -151,12 +161,22 @@ class Presenter(QObject):
         self._frames: deque[float] = deque()   # draw times in the last second (fps)
         self._slow_t = self._status_t = 0.0
         self._slow_turn = 0
+        self._last_req: FrameRequest | None = None
         deck.metrics.raster.sigXRangeChanged.connect(self.mark_dirty)
+        deck.metrics.settingsChanged.connect(self.redo)
 
     # ---- control -------------------------------------------------------------------------
     def set_source(self, source: FrameSource) -> None:
         """Draw from ``source`` from now on (everything is redrawn)."""
         self.source = source
+        self._generation += 1
+        self._whole = None
+        self._reset_seen()
+
+    def drop_source(self) -> None:
+        """Forget the source before it closes (replay: the file): a slow-panel turn still
+        queued by a frame is skipped instead of reading a closed file."""
+        self.source = None
         self._generation += 1
         self._whole = None
         self._reset_seen()
@@ -187,6 +207,12 @@ class Presenter(QObject):
         self._slow_t = self._status_t = 0.0
         self.redraw()
         self._slow_panels(self._cursor(None), None, False)
+
+    def redo(self) -> None:
+        """Draw the last request again (a view setting changed: quantity, log y)."""
+        self._seen = None
+        if self.source is not None and self._last_req is not None:
+            self.present(self._last_req, force=True)
 
     def slow_due(self) -> bool:
         """True when the slow panels may be drawn again (``SLOW_PANEL_PERIOD`` since)."""
@@ -222,6 +248,7 @@ class Presenter(QObject):
         src_key = (self._generation, self.source.change_key())
         key = (src_key, req.cursor, req.lo, req.hi, req.x_range, req.cut)
         frame = None
+        self._last_req = req
         if force or key != self._seen or (req.sparse and self._seen_sparse != (
                 src_key, req.cursor)):
             frame = self._draw(req, src_key, now)
@@ -237,7 +264,6 @@ class Presenter(QObject):
             self.setting_range = False
         view = self._fetch(req, src_key)
         m.set_data(view)
-        m.set_raster(view)
         cursor = self._cursor(req.cursor)
         records: tuple[list[ProbeRecord], SnapshotRecord | None, InputSlot | None] = (
             [], None, None)
@@ -245,7 +271,11 @@ class Presenter(QObject):
             records = self._slow_panels(cursor, None, True)
             self._seen_sparse = (src_key, req.cursor)
         elif req.sparse is None and t0 - self._slow_t >= SLOW_PANEL_PERIOD / SLOW_PANELS:
-            self._slow_panels(cursor, self._slow_turn, False)
+            # live: the slow panel runs as its own event after this frame, so the event
+            # loop gets a turn between the two (the longest block is one, not their sum)
+            self._slow_t = t0
+            turn, generation = self._slow_turn, self._generation
+            QTimer.singleShot(0, self, lambda: self._slow_later(cursor, turn, generation))
             self._slow_turn = (self._slow_turn + 1) % SLOW_PANELS
         frame = Frame(cursor, view, bool(req.sparse), *records)
         self.frame = frame
@@ -273,6 +303,11 @@ class Presenter(QObject):
         span = self._src.span()
         return span[1] if span is not None else -1
 
+    def _slow_later(self, cursor: int, turn: int, generation: int) -> None:
+        """A slow-panel turn queued by a live frame (skipped if the source changed)."""
+        if self.source is not None and generation == self._generation:
+            self._slow_panels(cursor, turn, False)
+
     def _slow_panels(self, cursor: int, turn: int | None, every: bool
                      ) -> tuple[list[ProbeRecord], SnapshotRecord | None, InputSlot | None]:
         """The slow panels at ``cursor``: one (``turn``) or all (None). ``every``: draw
@@ -288,7 +323,9 @@ class Presenter(QObject):
             if every and not probes:
                 d.forgetting.clear(f"no probe evaluation at or before step {cursor:,}")
             elif probes and self._fresh(0, probes[-1], every, d.forgetting):
-                d.forgetting.set_probes(probes)
+                # the view gives the regime at write and evaluation time (same / other)
+                d.forgetting.set_probes(probes, src.history(None, cursor) if cursor >= 0
+                                        else src.history())
         if turn in (None, 1):
             snap = src.snapshot_at(cursor)
             if snap is not None and self._fresh(1, snap, every, d.heatmap):
@@ -297,6 +334,13 @@ class Presenter(QObject):
             inp = src.input_at(cursor)
             if inp is not None and self._fresh(2, inp, every, d.inputs):
                 d.inputs.set_input(inp)
+        if turn in (None, 3):                  # health flags, gate layout: whole history
+            d.metrics.set_slow(src.history(None, cursor) if cursor >= 0 else src.history())
+        retention: RetentionView | None = getattr(d, "retention", None)
+        if turn in (None, 4) and retention is not None and (
+                every or not retention.visibleRegion().isEmpty()):
+            retention.show_frame(src.history(None, cursor) if cursor >= 0 else src.history(),
+                                 probes or src.probes_at(cursor), src.evals_at(cursor))
         return probes, snap, inp
 
     def _fresh(self, i: int, record: object, every: bool, panel: QWidget) -> bool:

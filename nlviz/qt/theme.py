@@ -11,6 +11,16 @@ from PySide6.QtWidgets import QApplication
 LEVEL_COLORS = ("#5da5ff", "#ffa94d", "#51cf66", "#ff6b6b", "#cc5de8", "#fcc419",
                 "#22b8cf", "#f783ac", "#94d82d", "#adb5bd")
 
+# Regime band colours (drawn translucent behind the loss); cycles for many regimes.
+REGIME_COLORS = ("#4dabf7", "#ff922b", "#69db7c", "#f06595", "#9775fa", "#ffd43b",
+                 "#3bc9db", "#a9e34b")
+REGIME_ALPHA = 46
+# Baselines of the loss panel: what copying the input, predicting zero and the stream's
+# own best predictor score on the same stream.
+BASELINE_COLORS = {"copy_loss": "#adb5bd", "zero_loss": "#868e96", "oracle_loss": "#51cf66"}
+LOSS_COLOR = "#ffa94d"
+FLAG_COLOR = "#ff6b6b"
+
 
 @dataclass(frozen=True)
 class Theme:
@@ -41,6 +51,23 @@ def level_pen(index: int, faint: bool = False) -> pg.QtGui.QPen:
     pen = pg.mkPen(level_color(index, 70 if faint else 255), width=1)
     pen.setCosmetic(True)
     return pen
+
+
+def regime_color(regime: int, alpha: int = REGIME_ALPHA) -> QColor:
+    """Translucent band colour of regime ``regime`` (cycles)."""
+    c = QColor(REGIME_COLORS[regime % len(REGIME_COLORS)])
+    c.setAlpha(alpha)
+    return c
+
+
+def pen(color: str, alpha: int = 255, dash: bool = False) -> pg.QtGui.QPen:
+    """Width-1 cosmetic pen of ``color`` (optionally translucent or dashed)."""
+    c = QColor(color)
+    c.setAlpha(alpha)
+    p = pg.mkPen(c, width=1, style=pg.QtCore.Qt.PenStyle.DashLine if dash else
+                 pg.QtCore.Qt.PenStyle.SolidLine)
+    p.setCosmetic(True)
+    return p
 
 
 def apply_theme(app: QApplication, theme: Theme) -> None:

@@ -133,6 +133,12 @@ def _create_layout(f: h5py.File, spec: RunSpec, config: dict[str, Any], *, devic
     _series_dataset(f, L.D_EVENT_DATA_END, np.int64, chunk_rows=L.SPARSE_CHUNK)
     _series_dataset(f, L.D_EVENT_DATA, np.uint8, chunk_rows=L.EVENT_DATA_CHUNK)
 
+    n_regimes = eval_width(spec)
+    _series_dataset(f, L.D_EVAL_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
+    for path in (L.D_EVAL_LOSSES, L.D_EVAL_COPY):
+        _series_dataset(f, path, np.float32, (n_regimes,), L.SPARSE_CHUNK)
+    _series_dataset(f, L.D_EVAL_VARIANT, f"S{L.EVAL_VARIANT_LEN}", chunk_rows=L.SPARSE_CHUNK)
+
     _series_dataset(f, L.D_STATE_STEP, L.STEP_DTYPE, chunk_rows=L.SPARSE_CHUNK)
     names = sorted(state_template or {})
     f.require_group(L.G_STATES).attrs[L.A_TENSOR_NAMES] = json.dumps(names)
@@ -261,6 +267,14 @@ class BatchAppender:
             _append(self._ds(L.D_EVENT_DATA), np.frombuffer(b"".join(payloads), np.uint8))
             _append(self._ds(L.D_EVENT_DATA_END), ends)
             self.event_bytes = int(ends[-1])
+        if b.evals:
+            width = self._ds(L.D_EVAL_LOSSES).shape[1]
+            _append(self._ds(L.D_EVAL_STEP), np.array([e.step for e in b.evals], np.int64))
+            _append(self._ds(L.D_EVAL_LOSSES), np.stack([_fit(e.losses, width) for e in b.evals]))
+            _append(self._ds(L.D_EVAL_COPY), np.stack([_fit(e.copy, width) for e in b.evals]))
+            _append(self._ds(L.D_EVAL_VARIANT), np.array(
+                [_clip_utf8(e.variant, L.EVAL_VARIANT_LEN) for e in b.evals],
+                f"S{L.EVAL_VARIANT_LEN}"))
         states = [s for s in b.states if self._state_fits(s.tensors)]
         self.states_skipped += len(b.states) - len(states)
         if states and self._states:
@@ -307,6 +321,20 @@ def payload_bytes(data: dict[str, Any] | None) -> bytes:
     stored as its ``repr`` text."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False,
                       default=repr).encode("utf-8")
+
+
+def eval_width(spec: RunSpec) -> int:
+    """Regimes per stored evaluation: those of the stream the run started with (at least 1)."""
+    return max(1, len(spec.regime_names))
+
+
+def _fit(values: np.ndarray, width: int) -> np.ndarray:
+    """(R,) per-regime values as (width,) float32: NaN-padded or cut (a stream switched to
+    one with other regimes is evaluated on its own; the file keeps the first ``width``)."""
+    out = np.full(width, np.nan, np.float32)
+    v = np.asarray(values, np.float32).reshape(-1)[:width]
+    out[:len(v)] = v
+    return out
 
 
 def _clip_utf8(text: str, limit: int) -> bytes:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 SCHEMA = "nlviz.run"
-SCHEMA_VERSION = "1.3"                 # 1.1: Fletcher-32 on every chunked dataset, device_requested
+SCHEMA_VERSION = "1.4"                 # 1.1: Fletcher-32 on every chunked dataset, device_requested
 SCHEMA_MAJOR = 1                       # 1.2: JSON event payloads (/events/data), regime_names
-SCHEMA_MINOR = 3                       # 1.3: model_json (the model the run used)
+SCHEMA_MINOR = 4                       # 1.3: model_json (the model the run used)
+                                       # 1.4: /evals, metrics weight_norm, contribution,
+                                       #      copy_loss, zero_loss, oracle_loss
 EVENT_PAYLOAD_MINOR = 2                # first minor version whose events carry JSON payloads
 MODEL_MINOR = 3                        # first minor version that stores model_json
+EVALS_MINOR = 4                        # first minor version that stores /evals
 
 # ---- root attributes ------------------------------------------------------------------
 A_SCHEMA = "schema"
@@ -74,6 +77,12 @@ D_EVENT_DATA = "events/data"           # 1.2: uint8 (B,) the events' JSON payloa
                                        # concatenated (variable length, never truncated)
 EVENT_KIND_LEN = 16
 EVENT_DETAIL_LEN = 256
+G_EVALS = "evals"                      # 1.4: frozen evaluations on held-out windows
+D_EVAL_STEP = "evals/step"             # int64 (V,)
+D_EVAL_LOSSES = "evals/losses"         # float32 (V, R) mean next-step loss per regime, NaN = none
+D_EVAL_COPY = "evals/copy"             # float32 (V, R) copy-last-input loss, same windows
+D_EVAL_VARIANT = "evals/variant"       # S64 (V,) "" | "knockout:<level>" | "restore:<level>@<step>"
+EVAL_VARIANT_LEN = 64
 G_STATES = "states"
 D_STATE_STEP = "states/step"           # int64 (K,)
 G_STATE_TENSORS = "states/tensors"     # /states/tensors/<name> (K, *shape)

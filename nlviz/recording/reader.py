@@ -16,7 +16,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from engine.frames import LevelSpec, RunSpec
+from engine.frames import GLOBAL_METRICS, LEVEL_METRICS, LevelSpec, RunSpec
 from nlviz.errors import one_line
 from nlviz.recording import layout as L
 from nlviz.recording import modelid
@@ -139,6 +139,7 @@ class Recording(SparseRecords):
                              f"(this nlviz reads {L.SCHEMA_MAJOR}.x; upgrade nlviz)")
         self._payloads = minor >= L.EVENT_PAYLOAD_MINOR
         self._minor = minor
+        self._has_evals = minor >= L.EVALS_MINOR
 
     def _load_meta(self) -> None:
         a = self._f.attrs
@@ -285,7 +286,7 @@ class Recording(SparseRecords):
         if self.complete and self.nonfinite != counted:
             self._add(Damage(L.D_NONFINITE, 0, len(self._series)))
             self._nonfinite = counted
-        for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
+        for group in self._sparse_groups():
             _, parts = self._sparse_parts(group)
             n = len(self._sparse_steps(group))
             for path, _k, _s in parts:
@@ -371,7 +372,7 @@ class Recording(SparseRecords):
             except READ_ERRORS as exc:
                 raise self._fail(f"/{path} cannot be read: {one_line(exc)}") from None
         self.n_rows = n
-        for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
+        for group in self._sparse_groups():
             self._sparse_rows(group)
         return self.n_rows
 
@@ -400,11 +401,25 @@ class Recording(SparseRecords):
                                  f"(have: {', '.join(self.spec.level_metrics)}, fired)")
         return L.level_path(level, metric)
 
+    def absent(self, metric: str, level: str | None = None) -> bool:
+        """True for a metric this nlviz records (``LEVEL_METRICS`` / ``GLOBAL_METRICS``)
+        that the file predates: it reads as NaN rows (``column``, ``window``, ``overview``)."""
+        if level is None:
+            return metric in GLOBAL_METRICS and metric not in self.spec.global_metrics
+        return (metric in LEVEL_METRICS and metric not in self.spec.level_metrics
+                and level in self.spec.level_names)
+
+    def _nan_rows(self, lo: int, hi: int) -> np.ndarray:
+        lo, hi = max(0, int(lo)), min(self.n_rows, int(hi))
+        return np.full(max(0, hi - lo), np.nan, np.float32)
+
     def window(self, metric: str, level: str | None = None, start_step: int | None = None,
                stop_step: int | None = None) -> Window:
         """Values of one series for steps in [start_step, stop_step] (reads only those rows)."""
-        path = self._series_path(metric, level)
         lo, hi = self.row_range(start_step, stop_step)
+        if self.absent(metric, level):
+            return Window(self.steps[lo:hi], self._nan_rows(lo, hi))
+        path = self._series_path(metric, level)
         return Window(self.steps[lo:hi], self._read(path, lo, hi))
 
     def column(self, name: str, level: str | None = None, lo: int = 0,
@@ -415,10 +430,14 @@ class Recording(SparseRecords):
         as stored; rows of a chunk that fails its checksum read as NaN / -1 / 0 and are
         added to ``damaged``.
 
+        A metric this nlviz records but the file predates (``absent``) reads as NaN.
+
         Raises
         ------
         RecordingError : unknown series or level (the message lists the known ones).
         """
+        if self.absent(name, level):
+            return self._nan_rows(lo, self.n_rows if hi is None else hi)
         return self._read(self._series_path(name, level), lo,
                           self.n_rows if hi is None else hi)
 
@@ -426,6 +445,8 @@ class Recording(SparseRecords):
         """Values of a per-step series (as ``column``) at recorded ``steps`` (each step's
         row, found by its position in ``steps``; steps not recorded take the next row)."""
         rows = np.searchsorted(self.steps, np.asarray(steps), "left")
+        if len(rows) == 0 and self.absent(name, level):
+            return np.zeros(0, np.float32)
         if len(rows) == 0:
             return np.zeros((0, *self._f[self._series_path(name, level)].shape[1:]),
                             self.series_dtype(name, level))
@@ -434,6 +455,8 @@ class Recording(SparseRecords):
 
     def series_dtype(self, name: str, level: str | None = None) -> np.dtype:
         """The stored dtype of a per-step series (see ``column`` for the names)."""
+        if self.absent(name, level):
+            return np.dtype(np.float32)
         return np.dtype(self._f[self._series_path(name, level)].dtype)
 
     def wall_time(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
@@ -462,6 +485,12 @@ class Recording(SparseRecords):
         """Min/max envelope with at most about ``max_points`` buckets, read from the
         pyramid (raw rows for small ranges and the not-yet-summarised tail)."""
         key = f"{L.G_GLOBAL}/{metric}" if level is None else f"{level}/{metric}"
+        if self.absent(metric, level):    # NaN on the buckets of a series the file has
+            ref = self.spec.level_metrics[0]
+            ov = self.overview(ref, level or self.spec.level_names[0], max_points, start_step,
+                               stop_step)
+            nan = np.full(len(ov.steps), np.nan, np.float32)
+            return Overview(ov.steps, nan, nan.copy(), ov.bucket_rows)
         if key not in self._series:
             self._series_path(metric, level)  # raises a precise message
             raise RecordingError(f"{self.path}: no overview for {key!r}")

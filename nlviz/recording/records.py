@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.frames import EventRecord, ProbeRecord, RunSpec, SnapshotRecord, StateRecord
+from engine.frames import (
+    EvalRecord,
+    EventRecord,
+    ProbeRecord,
+    RunSpec,
+    SnapshotRecord,
+    StateRecord,
+)
 from nlviz.errors import one_line
 from nlviz.recording import layout as L
 from nlviz.recording.base import RecordingBase, _text
@@ -28,6 +35,12 @@ class SparseRecords(RecordingBase):
     complete: bool
     unwritten: dict[str, tuple[int, int]]
     _payloads: bool
+    _has_evals: bool
+
+    def _sparse_groups(self) -> tuple[str, ...]:
+        """The sparse record groups this file has (``evals`` from schema 1.4 on)."""
+        base = (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES)
+        return base + ((L.G_EVALS,) if self._has_evals else ())
 
     # ---- sparse records: each is a step index plus companion datasets ----------------------
     def _sparse_parts(self, group: str) -> tuple[str, list[_Part]]:
@@ -45,7 +58,18 @@ class SparseRecords(RecordingBase):
             return L.D_SNAP_STEP, [(f"{g}/{lv.name}", "f", tuple(int(d) for d in lv.snapshot_shape))
                                    for g in (L.G_SNAP_WEIGHTS, L.G_SNAP_UPDATES)
                                    for lv in spec.levels]
+        if group == L.G_EVALS:
+            width = self._eval_width()
+            return L.D_EVAL_STEP, [(L.D_EVAL_LOSSES, "f", (width,)),
+                                   (L.D_EVAL_COPY, "f", (width,)), (L.D_EVAL_VARIANT, "S", ())]
         return L.D_STATE_STEP, [(L.state_path(n), "biufcS", None) for n in self._state_names()]
+
+    def _eval_width(self) -> int:
+        """R, the regimes per stored evaluation (the width of ``/evals/losses``)."""
+        ds = self._dataset(L.D_EVAL_LOSSES, "f")
+        if ds.ndim != 2:
+            raise self._fail(f"/{L.D_EVAL_LOSSES} has shape {ds.shape}, expected (n, R)")
+        return int(ds.shape[1])
 
     def _state_names(self) -> list[str]:
         g = self._f.get(L.G_STATES)
@@ -87,7 +111,7 @@ class SparseRecords(RecordingBase):
         """Shapes and dtypes of every sparse record; a cleanly closed file has equal lengths
         and every declared row stored; step indices are in step order (a file not closed
         cleanly: each record is cut to the rows surely written, ``_written_prefix``)."""
-        for group in (L.G_EVENTS, L.G_PROBES, L.G_SNAPSHOTS, L.G_STATES):
+        for group in self._sparse_groups():
             step_path, parts = self._sparse_parts(group)
             # No refresh here (the file was just opened) and no handle kept: refreshing one
             # handle while another handle of the same dataset is open leaves that other
@@ -302,6 +326,34 @@ class SparseRecords(RecordingBase):
         u = tuple(self._record_row(L.G_SNAPSHOTS, f"{L.G_SNAP_UPDATES}/{lv}", i, s)
                   for lv in self.spec.level_names)
         return SnapshotRecord(s, w, u)
+
+    def eval_steps(self) -> np.ndarray:
+        """(V,) int64 steps of the stored evaluations (empty before schema 1.4)."""
+        return self._sparse_steps(L.G_EVALS) if self._has_evals else np.zeros(0, np.int64)
+
+    def evals(self, lo: int = 0, hi: int | None = None) -> list[EvalRecord]:
+        """Stored evaluations ``lo .. hi-1`` (all by default) in step order: per-regime
+        frozen losses and copy losses on held-out windows (``engine.evaluation``), regular
+        (variant ``""``) and ablations. Damaged rows read as NaN losses and are noted in
+        ``damaged``; a damaged variant reads as ``"?"``. Empty before schema 1.4."""
+        steps = self.eval_steps()
+        hi = len(steps) if hi is None else min(int(hi), len(steps))
+        lo = max(0, int(lo))
+        if hi <= lo:
+            return []
+        out = []
+        for path in (L.D_EVAL_LOSSES, L.D_EVAL_COPY, L.D_EVAL_VARIANT):
+            rows, bad = read_rows(self._f[path], lo, hi)          # damaged floats: NaN
+            self._note_sparse(L.G_EVALS, path, bad)
+            rows = np.array(rows)
+            if path == L.D_EVAL_VARIANT:
+                for a, b in bad:
+                    rows[a - lo:b - lo] = b"?"
+            out.append(rows)
+        losses, copy, variant = out
+        return [EvalRecord(int(steps[lo + i]), losses[i].astype(np.float32),
+                           copy[i].astype(np.float32), bytes(variant[i]).decode("utf-8", "replace"))
+                for i in range(hi - lo)]
 
     def state_steps(self) -> np.ndarray:
         """(K,) int64 steps at which full engine states were stored."""

@@ -17,11 +17,18 @@ so the same presenter and panels draw either:
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.frames import ProbeRecord, SnapshotRecord
+from engine.frames import (
+    GLOBAL_METRICS,
+    LEVEL_METRICS,
+    EvalRecord,
+    ProbeRecord,
+    RunSpec,
+    SnapshotRecord,
+)
 from nlviz.recording.reader import Recording
 from nlviz.series.decimate import max_from
 from nlviz.series.smoothing import smooth_series
@@ -82,7 +89,7 @@ class ReplaySource:
         self.raw_limit, self.max_points = int(raw_limit), int(max_points)
         self.probes_kept, self.inputs_kept = probes_kept, inputs_kept
         self.smoothing = float(smoothing)
-        self.spec = rec.spec
+        self.spec = current_spec(rec.spec)      # this nlviz's metrics (older files: NaN)
         self.last_summary: Summary | None = None
         self._snap_cache: tuple[int, SnapshotRecord] | None = None
         self._reload_sparse()
@@ -93,6 +100,8 @@ class ReplaySource:
         self._snap_steps = np.asarray(self.rec.snapshot_steps(), np.int64)
         self._events = self.rec.events
         self._event_steps = np.array([e.step for e in self._events], np.int64)
+        self._evals = self.rec.evals()
+        self._eval_steps = np.array([e.step for e in self._evals], np.int64)
 
     def refresh(self) -> int:
         """Tail: pick up rows a writer added (``Recording.refresh``); returns ``n_rows``."""
@@ -113,7 +122,8 @@ class ReplaySource:
     def change_key(self) -> Hashable:
         """Changes when a tail refresh added rows or records, or the smoothing changed."""
         return (self.rec.n_rows, len(self._probe_steps), len(self._snap_steps),
-                len(self._event_steps), self.smoothing, self.raw_limit, self.max_points)
+                len(self._event_steps), len(self._eval_steps), self.smoothing, self.raw_limit,
+                self.max_points)
 
     def span(self) -> tuple[int, int] | None:
         """(first, last) recorded step, or None for an empty recording."""
@@ -219,6 +229,12 @@ class ReplaySource:
             return []
         return [self.rec.probe_at_row(r, int(self._probe_steps[r])) for r in range(lo, i)]
 
+    def evals_at(self, cursor: int) -> list[EvalRecord]:
+        """Every recorded evaluation (regular and ablations) at or before ``cursor``,
+        oldest first."""
+        i = int(np.searchsorted(self._eval_steps, cursor, "right"))
+        return self._evals[:i]
+
     def forgetting_at(self, cursor: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(ages (P,), errors (L, P)) of the probe evaluation at or before ``cursor``."""
         p = self.probes_at(cursor)
@@ -277,9 +293,18 @@ class ReplaySource:
                            self.input_at(cursor) if sparse else None)
 
 
+def current_spec(spec: RunSpec) -> RunSpec:
+    """``spec`` with this nlviz's metric lists first (``LEVEL_METRICS``, ``GLOBAL_METRICS``),
+    then any other metric the file has: every view indexes metrics the same way live and
+    in replay; a metric the file lacks reads as NaN (``Recording.column``)."""
+    level = LEVEL_METRICS + tuple(m for m in spec.level_metrics if m not in LEVEL_METRICS)
+    glob = GLOBAL_METRICS + tuple(m for m in spec.global_metrics if m not in GLOBAL_METRICS)
+    return replace(spec, level_metrics=level, global_metrics=glob)
+
+
 def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(..., B) and (..., B) -> (..., 2B): a[0], b[0], a[1], b[1], ..."""
     return np.stack([a, b], -1).reshape(*a.shape[:-1], -1)
 
 
-__all__ = ["ReplayFrame", "ReplaySource", "Summary"]
+__all__ = ["ReplayFrame", "ReplaySource", "Summary", "current_spec"]

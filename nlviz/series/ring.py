@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.frames import FrameBatch, ProbeRecord, RunSpec, SnapshotRecord
+from engine.frames import EvalRecord, FrameBatch, ProbeRecord, RunSpec, SnapshotRecord
 from nlviz.series.smoothing import Smoother
 from nlviz.series.views import HistoryView, InputSlot, RunStats
 
@@ -91,6 +91,7 @@ class RunBuffers:
             self._regime = ring.alloc((), np.int32)
             self._smoother = Smoother(self.smoothing, spec.level_metrics, L)
             self.probes: deque[ProbeRecord] = deque(maxlen=self.probes_kept)
+            self.evals: list[EvalRecord] = []     # every evaluation since the reset (small)
             self.snapshot: SnapshotRecord | None = None
             self.input: InputSlot | None = None
             self.version = 0
@@ -104,6 +105,7 @@ class RunBuffers:
                 self._push_rows(batch, s, min(n, s + self.margin))
         with self.lock:
             self.probes.extend(batch.probes)
+            self.evals.extend(batch.evals)
             if batch.snapshots:
                 self.snapshot = batch.snapshots[-1]
             if n:
@@ -194,6 +196,11 @@ class RunBuffers:
         """The kept probe evaluations at or before ``step``, oldest first."""
         with self.lock:
             return [p for p in self.probes if p.step <= step]
+
+    def evals_at(self, step: int) -> list[EvalRecord]:
+        """Every evaluation (regular and ablations) at or before ``step``, oldest first."""
+        with self.lock:
+            return [e for e in self.evals if e.step <= step]
 
     def snapshot_at(self, step: int) -> SnapshotRecord | None:
         """The newest weight snapshot (the only one held), whatever ``step``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Protocol, runtime_checkable
 
-from engine.frames import ProbeRecord, RunSpec, SnapshotRecord
+from engine.frames import EvalRecord, ProbeRecord, RunSpec, SnapshotRecord
 from nlviz.series.views import HistoryView, InputSlot
 
 
@@ -19,7 +19,10 @@ class FrameSource(Protocol):
     """Per-step series of a step range plus the sparse records at a step.
 
     ``spec`` is the run's static description. Steps are global step numbers; ranges are
-    inclusive; ``None`` means "from the first" / "to the last" step held.
+    inclusive; ``None`` means "from the first" / "to the last" step held. Live and replay
+    alike, ``HistoryView.level`` has the metrics ``spec.level_metrics`` (which start with
+    ``engine.frames.LEVEL_METRICS``) and ``scalars`` the ``spec.global_metrics`` (starting
+    with ``GLOBAL_METRICS``); a recording that predates a metric gives NaN rows for it.
     """
 
     spec: RunSpec
@@ -43,6 +46,12 @@ class FrameSource(Protocol):
 
     def probes_at(self, step: int) -> list[ProbeRecord]:
         """The latest kept probe evaluations at or before ``step``, oldest first."""
+        ...
+
+    def evals_at(self, step: int) -> list[EvalRecord]:
+        """Every kept ``EvalRecord`` (frozen evaluations on held-out windows, regular and
+        ablations) at or before ``step``, oldest first (live: all since the last reset;
+        replay: read from the file)."""
         ...
 
     def snapshot_at(self, step: int) -> SnapshotRecord | None:

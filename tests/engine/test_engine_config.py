@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine.config import CMSConfig, Config, ConfigError, ModelConfig, TitansConfig
+from engine.frames import LEVEL_METRICS
 from engine.session import Session
 
 
@@ -106,8 +107,8 @@ def test_presets_load_and_run(preset):
     assert isinstance(cfg, Config)
     cfg.validate()
     batch = Session(cfg).step(20)
-    assert batch.level.shape == (20, len(cfg.model.cms.periods) + 5, 8)
-    assert np.isfinite(batch.level).all()
+    assert batch.level.shape == (20, len(cfg.model.cms.periods) + 5, len(LEVEL_METRICS))
+    _assert_finite_except_steering_contribution(batch.level)
 
 
 def test_preset_values():
@@ -186,7 +187,7 @@ def test_largest_seed_and_period_run():
     batch = Session(cfg).step(6)
     assert batch.fired[:, -1].tolist() == [0] * 6              # the slow level never fires
     assert batch.fired[:, -2].tolist() == [0, 1, 0, 1, 0, 1]   # period 2
-    assert np.isfinite(batch.level).all()
+    _assert_finite_except_steering_contribution(batch.level)
 
 
 # ---- no CMS levels: the documented "empty disables the CMS" works end to end ------------
@@ -195,7 +196,8 @@ def test_empty_cms_periods_run_save_and_restore():
     s = Session(cfg)
     assert [lv.name for lv in s.spec.levels] == ["memory", "k", "v", "eta", "alpha"]
     first = s.step(70)                                 # probes (every 64) run too
-    assert first.level.shape == (70, 5, 8) and np.isfinite(first.level).all()
+    assert first.level.shape == (70, 5, len(LEVEL_METRICS))
+    _assert_finite_except_steering_contribution(first.level)
     assert len(first.probes) == 1 and first.probes[0].errors.shape == (5, 64)
     state = s.state_dict()
     assert all(np.asarray(v).size for v in state.values())   # recordable: no empty array
@@ -211,7 +213,7 @@ def test_empty_cms_periods_accept_a_preset_lr_list():
 
     cfg = load_config("consolidation", ["model.cms.periods=[]"], device="cpu")
     assert cfg.model.cms.periods == () and cfg.model.cms.lrs() == ()
-    assert Session(cfg).step(3).level.shape == (3, 5, 8)
+    assert Session(cfg).step(3).level.shape == (3, 5, len(LEVEL_METRICS))
 
 
 def test_load_config_names_the_preset_only_for_its_own_values(tmp_path):
@@ -230,3 +232,13 @@ def test_load_config_names_the_preset_only_for_its_own_values(tmp_path):
     with pytest.raises(UserError) as info:
         load_config("tiny", ["model.cms.periods=[0]"])
     assert str(info.value) == "model.cms.periods[0]: 0 must be an integer >= 1"
+
+
+def _assert_finite_except_steering_contribution(level: np.ndarray) -> None:
+    """Every value finite but the contribution of the k, v, eta, alpha memories (NaN: they
+    steer the memory and add nothing to the residual stream)."""
+    c = LEVEL_METRICS.index("contribution")
+    steer = np.zeros(level.shape[1:], bool)
+    steer[1:5, c] = True
+    assert np.isfinite(level[:, ~steer]).all()
+    assert np.isnan(level[:, steer]).all()

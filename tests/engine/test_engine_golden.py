@@ -18,4 +18,10 @@ def test_no_grad_path_equals_the_old_engine_bit_for_bit(name: str) -> None:
     for key in keys:
         want = golden[f"{name}/{key}"]
         assert got[key].dtype == want.dtype
-        np.testing.assert_array_equal(got[key], want, err_msg=f"{name}/{key}")
+        have = got[key]
+        if key == "metrics" and want.shape[-1] < have.shape[-1]:
+            # columns appended since the golden file was made (weight_norm, contribution)
+            # are checked by their own tests; every old column stays bit for bit
+            assert want.shape[-1] == 8 and have.shape[:-1] == want.shape[:-1]
+            have = have[..., :want.shape[-1]]
+        np.testing.assert_array_equal(have, want, err_msg=f"{name}/{key}")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.config import CMSConfig, ConfigError, StreamConfig
+from engine.frames import METRIC_INDEX as MI
 from engine.frames import FrameBatch
 from engine.session import EngineFault, Reset, Session, SetParam, SwitchStream
 from engine.streams import make_stream
@@ -278,9 +279,12 @@ def test_engine_fault_on_nan_names_step_and_level():
     batch = exc.batch
     assert batch.step[0] <= exc.step <= batch.step[-1]
     i = int(np.searchsorted(batch.step, exc.step))
-    assert np.isfinite(batch.level[:i]).all() and np.isfinite(batch.scalars[:i]).all()
+    steer = np.zeros(batch.level.shape[1:], bool)        # NaN by design: the contribution
+    steer[1:5, MI["contribution"]] = True                # of the k, v, eta, alpha memories
+    assert np.isnan(batch.level[:i, steer]).all()
+    assert np.isfinite(batch.level[:i, ~steer]).all() and np.isfinite(batch.scalars[:i]).all()
     col = s.spec.level_names.index(exc.level)
-    assert not np.isfinite(batch.level[i, col]).all()
+    assert not np.isfinite(batch.level[i, col, ~steer[col]]).all()
     # the frames before the fault are the frames a healthy run produced
     ref = Session(cfg)
     ref.step(2)

@@ -62,33 +62,42 @@ def test_plot_items_hold_engine_data(qtbot, gui):
     frames = _headless(150)                     # the engine process computed the same run
     assert len(frames) == 150
     metrics = window.metrics
-    for name in metrics.metrics:
-        mi = METRIC_INDEX[name]
-        for li, curve in enumerate(metrics.curves[name]):
+    spec = controller.worker.session.spec
+    assert len(metrics.rows.curves) == len(spec.levels)
+    steps = frames.step.astype(np.float64)
+    for key in ("surprise", "drift_init", "weight_norm", "update_norm"):
+        metrics.set_quantity(key)               # the rows redraw at once
+        mi = METRIC_INDEX[key]
+        for li, curve in enumerate(metrics.rows.curves):
             x, y = curve.xData, curve.yData
-            want_x = frames.step.astype(np.float64)
-            want_y = frames.level[:, li, mi]
-            if name in AT_UPDATE_METRICS:
+            want_x, want_y = steps, frames.level[:, li, mi]
+            if key in AT_UPDATE_METRICS:
                 sel = frames.fired[:, li] > 0
                 want_x, want_y = want_x[sel], want_y[sel]
             np.testing.assert_array_equal(x, want_x)
             np.testing.assert_allclose(y, want_y, rtol=1e-5, atol=1e-7)
             dx, dy = curve.getData()
             assert dx is not None and len(dx) == len(dy) > 0
-    fired = window.metrics.raster_image.image
-    assert fired.shape[0] == len(controller.worker.session.spec.levels)
-    assert fired.sum() == frames.fired.sum()
+    loss = spec.global_metrics.index("outer_loss")
+    np.testing.assert_array_equal(metrics.loss.raw.xData, steps)
+    np.testing.assert_allclose(metrics.loss.raw.yData,
+                               np.maximum(frames.scalars[:, loss], 1e-12), rtol=1e-5, atol=1e-7)
+    assert metrics.cadence.bucket == 1                      # zoomed in: one step per column
+    rate = metrics.cadence.rate
+    assert rate.shape[0] == len(spec.levels)
+    assert rate.sum() == frames.fired.sum()
 
 
 def test_smoothing_keeps_raw_faint(qtbot, gui):
     window, controller = gui
     _step(qtbot, controller, 80)
     window.front.controls.smooth_slider.setValue(60)
-    raw = window.metrics.raw_curves["surprise"][0]
-    main = window.metrics.curves["surprise"][0]
+    raw = window.metrics.rows.raw[0]
+    main = window.metrics.rows.curves[0]
+    assert window.metrics.quantity == "surprise"
     assert raw.isVisible()
     view = controller.buffers.history()
-    np.testing.assert_array_equal(raw.yData, view.level[0, 0])
+    np.testing.assert_array_equal(raw.yData, view.level[0, METRIC_INDEX["surprise"]])
     assert not np.array_equal(main.yData, raw.yData)
     assert main.yData[0] == raw.yData[0]                  # debiased: starts at the data
 
@@ -107,6 +116,10 @@ def test_switch_stream_mid_run(qtbot, gui):
         controller.pause()
     assert controller.worker.session.config.stream.name == "noise"
     assert "noise" in window.front.stream_panel.current.text().lower()
+    # the bands and the retention tabs name the new stream's regimes, not the old ones
+    assert controller.worker.session.regime_names == ("-",)
+    assert window.metrics.loss.names == ("-",)
+    assert window.deck.retention.spec.regime_names == ("-",)
     steps = controller.buffers.history().step
     assert (np.diff(steps) == 1).all() and steps[0] == 0
 
@@ -162,7 +175,8 @@ def test_rebuild_changes_levels(qtbot, gui):
     _step(qtbot, controller, 10)
     with qtbot.waitSignal(controller.worker.specChanged, timeout=10_000):
         controller.set_param("model.cms.periods", [2, 4, 8])
-    qtbot.waitUntil(lambda: len(window.metrics.curves["surprise"]) == 8, timeout=2000)
+    qtbot.waitUntil(lambda: len(window.metrics.rows.curves) == 8, timeout=2000)
+    assert window.metrics.rows.texts[-1].startswith("cms3 · every 8")
     _step(qtbot, controller, 10)
     assert controller.buffers.total == 10
     assert controller.worker.session.step_count == 20        # global step count continues

@@ -1,4 +1,4 @@
-"""Live-app UI checks on real values: a NaN fault from a diverging config, legend clicks and
+"""Live-app UI checks on real values: a NaN fault from a diverging config, the level menu and
 log-y, layout persistence (and no remembered preset), the CUDA fallback note."""
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, Qt
 
 from nlviz.config_loader import load_config
 from tests.gui.conftest import START_TIMEOUT_MS
@@ -72,54 +71,42 @@ def test_diverging_config_nan_fault_reaches_ui_and_reset_recovers(qtbot):
         _stop(controller, window)
 
 
-class _Click:
-    def __init__(self, button=Qt.MouseButton.LeftButton):
-        self._button = button
-        self.accepted = False
-
-    def button(self):
-        return self._button
-
-    def accept(self):
-        self.accepted = True
-
-    def pos(self):
-        return QPointF(0, 0)
-
-
-def test_legend_click_toggles_level_everywhere_and_log_y(qtbot, gui):
+def test_level_menu_hides_a_row_and_log_y(qtbot, gui):
     window, controller = gui
     _step(qtbot, controller, 60)
     panel = window.metrics
-    sample, _label = panel.legend.items[1]
+    action = panel.rows_menu.actions()[1]
+    assert action.text() == panel.rows.texts[1].split(" · η")[0]
+    stacked = panel.graphics.ci.items
+    assert panel.rows.plots[1] in stacked
     with qtbot.waitSignal(panel.levelToggled, timeout=2000) as blocker:
-        sample.mouseClickEvent(_Click())
+        action.trigger()
     assert blocker.args == [1, False]
-    for m in panel.metrics:
-        assert not panel.curves[m][1].isVisible(), m
-        assert panel.curves[m][0].isVisible(), m
+    assert panel.rows.plots[1] not in panel.graphics.ci.items      # the row left the stack
+    assert panel.rows.plots[0] in panel.graphics.ci.items
     _step(qtbot, controller, 20)
     controller.redrawer.force()
-    top = panel.curves[panel.metrics[0]]
-    assert top[0].getData()[0][-1] == 79                 # visible levels keep following
-    assert top[1].getData()[0][-1] < 79                  # the hidden one is not redrawn
+    assert panel.rows.curves[0].getData()[0][-1] == 79       # visible rows keep following
+    assert panel.rows.curves[1].getData()[0][-1] < 79        # the hidden one is not redrawn
     with qtbot.waitSignal(panel.levelToggled, timeout=2000) as blocker:
-        sample.mouseClickEvent(_Click())
+        action.trigger()
     assert blocker.args == [1, True]
-    assert all(panel.curves[m][1].isVisible() for m in panel.metrics)
+    assert panel.rows.plots[1] in panel.graphics.ci.items
 
-    plot = panel.plots["update_norm"]
+    plot = panel.rows.plots[0]
     assert not plot.getAxis("left").logMode
-    panel.log_boxes["update_norm"].setChecked(True)
-    assert plot.getAxis("left").logMode
-    assert plot.ctrl.logYCheck.isChecked()
-    assert not panel.plots["surprise"].getAxis("left").logMode
-    controller.redrawer.force()
-    curve = panel.curves["update_norm"][0]
+    panel.log_boxes["rows"].setChecked(True)
+    assert plot.getAxis("left").logMode and plot.ctrl.logYCheck.isChecked()
+    assert all(p.getAxis("left").logMode for p in panel.rows.plots)
+    panel.set_quantity("update_norm")
+    curve = panel.rows.curves[0]
     assert len(curve.yData) and (curve.yData >= 1e-12).all()      # clipped before log10
     np.testing.assert_allclose(curve.getData()[1], np.log10(curve.yData), rtol=1e-5)
-    panel.log_boxes["update_norm"].setChecked(False)
+    panel.log_boxes["rows"].setChecked(False)
     assert not plot.getAxis("left").logMode
+    assert panel.loss_plot.getAxis("left").logMode              # the loss plot: log by default
+    panel.log_boxes["loss"].setChecked(False)
+    assert not panel.loss_plot.getAxis("left").logMode
 
 
 def test_cuda_fallback_note_in_status_bar(qtbot):

@@ -49,7 +49,8 @@ def test_full_history_is_decimated_to_the_pixel_width(qtbot):
         steps = np.arange(s, s + n)
         fired = ((steps[:, None] + 1) % np.array(spec.update_periods) == 0).astype(np.uint8)
         buffers.push(FrameBatch(step=steps, level=rng.standard_normal((n, L, M)).astype(np.float32),
-                                fired=fired, scalars=np.zeros((n, 2), np.float32),
+                                fired=fired,
+                                scalars=np.zeros((n, len(spec.global_metrics)), np.float32),
                                 inputs=np.zeros((n, 4), np.float32), regime=np.zeros(n, np.int32),
                                 token=np.full(n, -1, np.int32), wall_time=np.zeros(n)))
     panel = MetricsPanel()
@@ -61,7 +62,8 @@ def test_full_history_is_decimated_to_the_pixel_width(qtbot):
     view = buffers.history()
     panel.set_x_window(float(view.step[-1]), 100_000.0)
     panel.set_data(view)
-    curve = panel.curves["surprise"][2]
+    assert panel.quantity == "surprise"
+    curve = panel.rows.curves[2]
     assert len(curve.xData) < 4 * panel.raster.getViewBox().width() + 200
     ys = view.level[2, 0]
     assert curve.yData.max() == ys.max() and curve.yData.min() == ys.min()   # peaks kept

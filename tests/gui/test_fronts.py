@@ -9,7 +9,7 @@ from tests.gui.test_replay import write_run
 
 MENU = ["&Open recording…", "Open &recent", "&Compare recordings…", "", "&Export",
         "&Screenshot…", "", "&Close window", "&Quit"]
-EXPORTS = ["Plot: surprise", "Plot: update_norm", "Plot: retention", "Plot: lr",
+EXPORTS = ["Plot: loss and baselines", "Plot: all step plots (loss, level rows, cadence)",
            "Plot: update cadence", "Plot: forgetting curves", "Plot: heatmap", "",
            "Visible range as CSV…"]
 
@@ -47,10 +47,10 @@ def test_one_window_class_and_one_deck_for_both_fronts(fronts):
     assert type(live.banner) is type(replay.banner)
     docks = sorted(d.objectName() for d in live.findChildren(type(live.forgetting.parent())))
     assert docks == ["dock_config", "dock_events", "dock_forgetting_curves", "dock_input",
-                     "dock_memory_heatmap", "dock_stream"]
+                     "dock_memory_heatmap", "dock_retention", "dock_stream"]
     rdocks = sorted(d.objectName() for d in replay.findChildren(type(live.forgetting.parent())))
     assert rdocks == ["replay_dock_events", "replay_dock_forgetting_curves", "replay_dock_input",
-                      "replay_dock_memory_heatmap", "replay_dock_run"]
+                      "replay_dock_memory_heatmap", "replay_dock_retention", "replay_dock_run"]
     assert replay.deck.cursor_lines and not live.deck.cursor_lines   # replay has a cursor
 
 
@@ -116,9 +116,10 @@ def test_panels_clear_and_name_the_nearest_snapshot(qtbot):
     forgetting = ForgettingPanel()
     qtbot.addWidget(forgetting)
     forgetting.set_levels(spec)
-    forgetting.curves[0].setData([1.0, 2.0], [0.5, 0.25])
+    first = forgetting.curves[(spec.level_names[0], "same")]
+    first.setData([1.0, 2.0], [0.5, 0.25])
     forgetting.clear("no probe evaluation at or before step 10")
-    assert len(forgetting.curves[0].xData or []) == 0    # cleared (pyqtgraph: None)
+    assert len(first.xData or []) == 0                   # cleared (pyqtgraph: None)
     assert forgetting.caption.text() == "no probe evaluation at or before step 10"
     heatmap = HeatmapPanel()
     qtbot.addWidget(heatmap)

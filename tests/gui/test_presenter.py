@@ -7,7 +7,8 @@ import pytest
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from engine.frames import METRIC_INDEX, RunSpec
-from nlviz.qt.panels.forgetting import ForgettingPanel, bin_errors
+from nlviz.analysis.forgetting_split import split_forgetting
+from nlviz.qt.panels.forgetting import ForgettingPanel, bin_centres
 from nlviz.qt.panels.heatmap import HeatmapPanel
 from nlviz.qt.panels.inputs import InputPanel
 from nlviz.qt.panels.metrics import MetricsPanel
@@ -43,7 +44,7 @@ def deck(qtbot, twin_run: TwinRun) -> Deck:  # noqa: F811
 
 
 def _xy(deck: Deck, level: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    c = deck.metrics.curves["surprise"][level]
+    c = deck.metrics.rows.curves[level]          # the level's row; "surprise" is the default
     return c.xData, c.yData
 
 
@@ -76,10 +77,17 @@ def test_live_draws_changes_and_skips_unchanged_frames(deck: Deck, twin_run: Twi
     live.push(ref)
     p.force()
     probes = live.probes_at(N_STEPS - 1)
-    centres, means = bin_errors(probes, len(deck.forgetting.curves))
-    fx, fy = deck.forgetting.curves[0].xData, deck.forgetting.curves[0].yData
-    np.testing.assert_allclose(fx, centres)
-    np.testing.assert_allclose(fy, np.maximum(means[0], 1e-6))
+    name = live.spec.level_names[0]       # the history's regimes split same / other
+    h = live.history()
+    shown = 0
+    for b in split_forgetting(probes, live.spec, h.step, h.regime):
+        if b.level != name or not np.isfinite(b.mean).any():
+            continue
+        curve = deck.forgetting.curves[(name, b.relation)]
+        np.testing.assert_allclose(curve.xData, bin_centres(b.edges))
+        np.testing.assert_array_equal(curve.yData, b.mean)
+        shown += 1
+    assert shown >= 1
     assert f"up to step {probes[-1].step}" in deck.forgetting.caption.text()
     assert f"step <b>{N_STEPS - 1}</b>" in deck.inputs.regime_label.text()
 
@@ -113,3 +121,7 @@ def test_replay_requests_draw_once_per_change(deck: Deck, twin_run: TwinRun  # n
         assert cut is not None and cut.view.step[-1] == 300 and cut.view.step[0] == 0
         assert p.present(FrameRequest(cursor=300, cut=True), force=True) is not None
         assert len(p.frame_times) == n + 4
+        p.drop_source()                     # as the replay controller does before closing
+    from PySide6.QtCore import QCoreApplication
+    QCoreApplication.processEvents()        # a queued slow turn is skipped, not read closed
+    assert p.source is None and p.present(FrameRequest(cursor=300)) is None

@@ -53,7 +53,10 @@ def run2k(tmp_path):
 
 
 def _curve(window, metric, level):
-    return window.metrics.curves[metric][level]
+    """The row of ``level`` showing ``metric`` (a column quantity; selecting it redraws)."""
+    if window.metrics.quantity != metric:
+        window.metrics.set_quantity(metric)
+    return window.metrics.rows.curves[level]
 
 
 def _data(window, metric, level):
@@ -73,7 +76,7 @@ def test_replay_shows_exactly_the_recorded_values(replay, tmp_path):
     steps = np.arange(800)
     want = expected_level(spec, steps)
     fired = ((steps[:, None] + 1) % np.asarray(spec.update_periods)[None, :] == 0)
-    for m in window.metrics.metrics:
+    for m in ("surprise", "drift_init", "weight_norm", "update_norm", "contribution"):
         for li in range(N_LEVELS):
             x, y = _data(window, m, li)
             wx, wy = steps.astype(np.float64), want[:, li, METRIC_INDEX[m]]
@@ -94,6 +97,8 @@ def test_replay_shows_exactly_the_recorded_values(replay, tmp_path):
     assert rc.visible_range() == (135, 634)
     img = window.metrics.raster_image.image
     assert img.shape[0] == N_LEVELS and img[0].all()           # L0 fires every step
+    rate = window.metrics.cadence.rate                         # events / steps per column
+    assert (rate[0] == 1).all() and rate[1].max() <= 1
 
 
 def test_seek_lands_on_the_requested_or_nearest_recorded_step(replay, tmp_path):
@@ -236,13 +241,18 @@ def test_sparse_panels_follow_the_cursor(replay, run2k):
     rc.transport.seek(700)
     # probes/snapshots every 64 steps at 63, 127, ...: at or before / nearest 700
     assert "up to step 639" in window.forgetting.caption.text()
-    from nlviz.qt.panels.forgetting import bin_errors
+    from nlviz.analysis.forgetting_split import split_forgetting
+    from nlviz.qt.panels.forgetting import bin_centres
     probes = rc.src.probes_at(700)
     assert probes[-1].step == 639 and len(probes) == 10
-    centres, means = bin_errors(probes, N_LEVELS)
-    for i, c in enumerate(window.forgetting.curves):
-        np.testing.assert_array_equal(c.xData, centres)
-        np.testing.assert_array_equal(c.yData, np.maximum(means[i], 1e-6))
+    h = rc.src.history(None, 700)           # regimes at write and evaluation time
+    bins = split_forgetting(probes, rc.rec.spec, h.step, h.regime)
+    assert {b.level for b in bins} == set(rc.rec.spec.level_names)
+    assert "unknown" not in {b.relation for b in bins}
+    for b in bins:
+        c = window.forgetting.curves[(b.level, b.relation)]
+        np.testing.assert_array_equal(c.xData, bin_centres(b.edges))
+        np.testing.assert_array_equal(c.yData, b.mean)
     assert "at step 703" in window.heatmap.caption.text()       # nearest snapshot
     np.testing.assert_array_equal(window.heatmap.image.image, np.full((4, 4), 703, np.float32))
     assert "step <b>700</b>" in window.inputs.regime_label.text()

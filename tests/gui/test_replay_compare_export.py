@@ -46,28 +46,35 @@ def test_overlay_of_two_runs_and_config_diff_table(qtbot, replay, two_runs):
     cw = rc.compare_dialog()                            # current run + the chosen one
     qtbot.addWidget(cw)
     assert cw.cmp.labels == ["a", "b"] and cw.cmp.levels == ("L0", "L1", "L2", "L3")
+    ctl = cw.controls
+    ctl.select(ctl.metric_box, "surprise")
     cw.level_box.setCurrentText("L1")
-    ca, cb = cw.curves["surprise"]
+    ca, cb = cw.curves["metric"]
     np.testing.assert_array_equal(ca.xData, np.arange(1000))
     np.testing.assert_array_equal(ca.yData, expected_level(synthetic_spec(3),
                                                            np.arange(1000))[:, 1, 0])
-    assert cb.xData[-1] <= 29_999 and len(cb.xData) < 30_000      # long run: pyramid envelope
+    assert cb.xData[-1] <= 29_999 and len(cb.xData) < 30_000      # long run: min/max envelope
     assert "showing a summary" in cw.summary_label.text()
     assert ca.opts["pen"].color().name() != cb.opts["pen"].color().name()   # a colour per run
+    assert len(cw.curves["loss"][0].xData) == 1000                # the loss on top, every run
     cw.level_box.setCurrentText("L3")                              # a has no L3
-    assert len(cw.curves["surprise"][0].xData or []) == 0
-    assert len(cw.curves["surprise"][1].xData) > 0
-    labels = [item[1].text for item in cw.legend.items]
-    assert labels == ["a (no L3)", "b"]
+    assert len(cw.curves["metric"][0].xData or []) == 0
+    assert len(cw.curves["metric"][1].xData) > 0
+    period = synthetic_spec(4).levels[3].update_period
+    every = "every token" if period == 1 else f"every {period}"
+    assert cw.draw["metric"].legend_texts() == ["a (no L3)", f"b · L3 · {every}"]
     rows = dict(cw.table_rows())
     assert rows["model.d"] == ["8", "16"]
     assert rows["stream.name"] == ["—", "'text'"]
+    assert rows["group"] == ["g1 (n=1)", "g2 (n=1)"]               # configs differ: two groups
     assert "run.seed" not in rows and "model.cms.periods" not in rows
     # zoom into a short range: both runs read exact rows
-    cw.plots["surprise"].setXRange(100, 600, padding=0)
+    cw.plots["metric"].setXRange(100, 600, padding=0)
     cw._fetch_view()
     cw.level_box.setCurrentText("L0")
-    np.testing.assert_array_equal(cw.curves["surprise"][1].xData, np.arange(100, 601))
+    np.testing.assert_array_equal(cw.curves["metric"][1].xData, np.arange(100, 601))
+    np.testing.assert_array_equal(cw.curves["metric"][1].yData, expected_level(
+        synthetic_spec(4), np.arange(100, 601))[:, 0, 0])
     assert cw.summary_label.text() == ""
     cw.close()
     assert not rc.comparing.windows[0].isVisible()
@@ -110,7 +117,7 @@ def test_png_and_svg_of_a_plot_and_of_the_window(replay, two_runs, tmp_path):
     window, rc = replay
     exporter = FileMenu.of(window).exporter
     rc.open(two_runs[0])
-    for key in ("surprise", "raster", "forgetting", "heatmap"):
+    for key in ("loss", "steps", "raster", "forgetting", "heatmap"):
         png = exporter.export_plot(key, "png", str(tmp_path / f"{key}.png"))
         assert png and non_blank(png, 3)
         svg = exporter.export_plot(key, "svg", str(tmp_path / f"{key}.svg"))
@@ -130,7 +137,8 @@ def test_compare_window_export(qtbot, replay, two_runs, tmp_path):
     cw = rc.compare(list(two_runs))
     qtbot.addWidget(cw)
     assert non_blank(cw.export_window("png", str(tmp_path / "c.png")))
-    assert "<svg" in Path(cw.export_plot("surprise", "svg", str(tmp_path / "c.svg"))).read_text()
+    assert "<svg" in Path(cw.export_plot("metric", "svg", str(tmp_path / "c.svg"))).read_text()
+    assert non_blank(cw.export_plot("loss", "png", str(tmp_path / "l.png")), 3)
     cw.close()
 
 

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from engine.commands import Reset, SetParam
+from engine.commands import Ablate, Reset, SetParam
 from engine.frames import FrameBatch
 from nlviz.config_loader import load_config
 from nlviz.host.protocol import (
@@ -155,6 +155,31 @@ def test_rebuild_changes_the_spec_and_keeps_the_count(start_engine):
     frames = frames_of([d.until(Batch)])
     assert frames.level.shape[1:] == (8, len(info.spec.level_metrics))   # (n, levels, metrics)
     d.until(Paused)
+
+
+def test_ablate_publishes_its_records_at_once_while_paused(start_engine):
+    d = start_engine()
+    d.send(StepN(40))                                   # tiny: states every 32 steps
+    d.until(Paused)
+    d.take()
+    d.send(Ablate("cms1"))
+    event = d.until(Event)
+    replies = d.take()
+    assert [type(r).__name__ for r in replies] == ["Batch", "Event"]
+    assert event.line.startswith("40: ablation knock-out of cms1: held-out loss per regime ")
+    batch = replies[0].frames
+    assert len(batch) == 0 and [e.kind for e in batch.events] == ["pause", "ablation"]
+    assert [(r.step, r.variant) for r in batch.evals] == [(39, ""), (39, "knockout:cms1")]
+    from engine.evaluation import evaluate
+    from engine.session import Session
+    ref = Session(load_config("tiny"))
+    ref.step(40)
+    want = evaluate(ref.model, ref.heldout(), 39, knockout="cms1")
+    np.testing.assert_allclose(batch.evals[1].losses, want.losses, rtol=1e-6)
+    d.send(Ablate("cms1", restore_step=7))              # no state there: an error event
+    assert d.until(Event).line == "40: error ablate cms1: no kept state at step 7 (kept: 31)"
+    d.send(StepN(2))
+    assert d.until(Paused).step_count == 42             # the run goes on
 
 
 def test_bad_requests_are_rejected_and_the_run_goes_on(start_engine):

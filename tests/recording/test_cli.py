@@ -46,7 +46,8 @@ def test_info_output(cli_run):
     res = _run("info", str(cli_run))
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    assert "schema:         nlviz.run 1.3" in out
+    assert "schema:         nlviz.run 1.4" in out
+    assert "non-finite" not in out      # the steering memories' NaN contribution is by design
     assert "model:          random\n" in out           # no --model: a random start
     assert "status:         complete" in out
     assert "steps:          150 (step 0 .. 149)" in out

@@ -49,7 +49,7 @@ def commanded(tmp_path_factory):
 def test_every_event_reads_back_with_its_payload(commanded):
     path, reported = commanded
     with Recording.open(path) as rec:
-        assert rec.schema_version == "1.3" and rec.event_payloads
+        assert rec.schema_version == "1.4" and rec.event_payloads
         got = rec.events
     assert [e.kind for e in got] == ["start", "param", "param", "stream", "pause", "param",
                                      "reset"]

@@ -56,7 +56,7 @@ def _error(path: Path) -> str:
 def test_the_model_reads_back_equal(tmp_path):
     p = _record(tmp_path / "run.h5", model=MODEL)
     with Recording.open(p) as rec:
-        assert rec.schema_version == "1.3"
+        assert rec.schema_version == "1.4"
         assert rec.model == MODEL
     with h5py.File(p, "r") as f:
         assert int(f.attrs[L.A_HEADER_CRC]) != 0 and L.A_MODEL_JSON in f.attrs
@@ -116,7 +116,7 @@ def test_a_1_3_file_without_its_model_is_refused(tmp_path):
     with h5py.File(p, "r+") as f:
         del f.attrs[L.A_MODEL_JSON]
         seal_header(f)
-    assert _error(p) == ("missing root attribute 'model_json' (schema 1.3 stores the model "
+    assert _error(p) == ("missing root attribute 'model_json' (schema 1.4 stores the model "
                          "the run used)")
 
 

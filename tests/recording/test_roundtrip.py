@@ -98,6 +98,6 @@ def test_h5py_alone_reads_a_metric(recorded):
     with h5py.File(path, "r") as f:
         n = int(f["status/rows_committed"][0])
         np.testing.assert_array_equal(f["levels/cms1/surprise"][:n], b.level[:, 5, 0])
-        assert f.attrs["schema"] == "nlviz.run" and f.attrs["schema_version"] == "1.3"
+        assert f.attrs["schema"] == "nlviz.run" and f.attrs["schema_version"] == "1.4"
         for key in ("config_json", "created_utc", "nlviz_version", "torch_version", "device"):
             assert key in f.attrs

@@ -151,7 +151,8 @@ def _assert_same_sparse_records(got: Recording, want: Recording, last: int) -> N
     stored but never written (step 0), are left out and said so."""
     # which groups had rows allocated past the cut depends on where in a flush the disk
     # filled (batch sizes follow the engine's speed): at least one, and each one exactly
-    assert got.unwritten and set(got.unwritten) <= {"probes", "snapshots", "states", "events"}
+    assert got.unwritten and \
+        set(got.unwritten) <= {"probes", "snapshots", "states", "events", "evals"}
     for group, n in got.unwritten.items():
         assert n[1] < n[0] and got.record_rows(group) == n[1] == want.record_rows(group)
     for group in ("probes", "snapshots", "states"):
@@ -357,7 +358,7 @@ def test_every_chunked_dataset_has_a_fletcher32_checksum(recorded):
     path, _spec, _batch = recorded
     chunked = []
     with h5py.File(path, "r") as f:
-        assert f.attrs[L.A_SCHEMA_VERSION] == "1.3"
+        assert f.attrs[L.A_SCHEMA_VERSION] == "1.4"
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset) and obj.chunks is not None:

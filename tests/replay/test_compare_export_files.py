@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from engine.frames import GLOBAL_METRICS, LEVEL_METRICS
 from nlviz.errors import UserError
 from nlviz.recording.csv import export_csv
 from nlviz.recording.reader import Recording
@@ -92,7 +93,8 @@ def test_export_visible_range_csv(two_runs, tmp_path):
         with pytest.raises(UserError, match="metrics nope"):
             export_csv(rec, str(out), None, 0, 5, metrics=["nope"])
         assert export_csv(rec, str(out), None, 0, 4) == 5 * 3          # all levels and metrics
-        assert len(next(csv.reader(out.open()))) == 7 + 8 + 2
+        header = next(csv.reader(out.open()))                          # every column, in order
+        assert header[7:] == [*LEVEL_METRICS, *GLOBAL_METRICS] and len(header) == 7 + 10 + 5
 
 
 def _golden_copy(tmp_path, name="run.h5"):

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from engine.frames import FrameBatch
+from engine.frames import EvalRecord, FrameBatch
 from nlviz.series.ring import RunBuffers
 
 N_STEPS = 400
@@ -39,6 +40,10 @@ def twin_run(tmp_path_factory: pytest.TempPathFactory) -> TwinRun:
         done = 0
         while done < N_STEPS:
             b = session.step(min(70, N_STEPS - done))
+            k = float(len(batches))        # an evaluation per batch (as the engine attaches)
+            b.evals.append(EvalRecord(int(b.step[-1]), np.array([k, np.nan], np.float32),
+                                      np.array([k + 1, 1.0], np.float32), "" if k % 2 else
+                                      "knockout:cms1"))
             rec.append(b)
             live.push(b)
             batches.append(b)

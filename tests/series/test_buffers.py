@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.frames import FrameBatch, LevelSpec, RunSpec
+from engine.frames import EvalRecord, FrameBatch, LevelSpec, RunSpec
 from nlviz.series.ring import RunBuffers
 from nlviz.series.smoothing import ema_debiased
 
@@ -16,7 +16,8 @@ def _batch(start: int, n: int) -> FrameBatch:
     level = np.random.default_rng(start).random((n, 2, len(SPEC.level_metrics))).astype(np.float32)
     fired = np.stack([np.ones(n), (steps + 1) % 3 == 0], 1).astype(np.uint8)
     return FrameBatch(step=steps.astype(np.int64), level=level, fired=fired,
-                      scalars=np.zeros((n, 2), np.float32), inputs=np.zeros((n, 2), np.float32),
+                      scalars=np.zeros((n, len(SPEC.global_metrics)), np.float32),
+                      inputs=np.zeros((n, 2), np.float32),
                       regime=np.zeros(n, np.int32), token=np.full(n, -1, np.int32),
                       wall_time=np.zeros(n))
 
@@ -62,3 +63,19 @@ def test_big_batch_is_split_and_resmoothing_is_consistent():
     fired = buf.history().fired[1].astype(bool)
     changes = np.flatnonzero(np.diff(sm) != 0) + 1
     assert set(changes) <= set(np.flatnonzero(fired))
+
+
+def test_evals_are_all_kept_and_given_up_to_a_step():
+    buf = RunBuffers(SPEC, capacity=50, margin=20)
+    recs = []
+    for i, start in enumerate(range(0, 200, 20)):       # more steps than the ring holds
+        b = _batch(start, 20)
+        rec = EvalRecord(start + 19, np.array([i], np.float32), np.array([2 * i], np.float32))
+        b.evals.append(rec)
+        recs.append(rec)
+        buf.push(b)
+    assert buf.evals_at(10**9) == recs                   # all of them, oldest first
+    assert buf.evals_at(59) == recs[:3] and buf.evals_at(58) == recs[:2]
+    assert buf.evals_at(0) == []
+    buf.reset(SPEC)
+    assert buf.evals_at(10**9) == []

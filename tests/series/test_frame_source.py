@@ -116,3 +116,29 @@ def test_change_key_moves_with_new_rows_and_resets(twin_run: TwinRun) -> None:
     assert k1 != k0 and live.change_key() == k1 and live.span() == (N_STEPS - 100, N_STEPS - 1)
     live.reset(live.spec)
     assert live.change_key() not in (k0, k1) and live.span() is None
+
+
+def test_evals_at_agree_live_and_replay(twin_run: TwinRun, replay: ReplaySource) -> None:
+    live = twin_run.live
+    every = live.evals_at(N_STEPS)
+    # the engine's own evaluation (run.eval_every = 256) and one hand-made per batch
+    assert [(e.step, e.variant) for e in every] == \
+        [(e.step, e.variant) for e in twin_run.ref.evals]
+    assert len(every) == 7 and [e.step for e in every if e.variant == ""].count(255) == 1
+    for step in (0, 69, 70, 139, 250, N_STEPS - 1, N_STEPS + 5):
+        a, b = live.evals_at(step), replay.evals_at(step)
+        assert [(e.step, e.variant) for e in a] == [(e.step, e.variant) for e in b]
+        assert all(e.step <= step for e in a)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.losses, y.losses)
+            np.testing.assert_array_equal(x.copy, y.copy)
+
+
+def test_history_has_every_current_metric_live_and_replay(twin_run: TwinRun,
+                                                          replay: ReplaySource) -> None:
+    from engine.frames import GLOBAL_METRICS, LEVEL_METRICS
+    for src in (twin_run.live, replay):
+        v = src.history()
+        assert v.level.shape[:2] == (len(src.spec.levels), len(LEVEL_METRICS))
+        assert v.scalars.shape[0] == len(GLOBAL_METRICS)
+        assert src.spec.level_metrics == LEVEL_METRICS

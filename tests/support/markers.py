@@ -24,6 +24,7 @@ SLOW = frozenset({
     "test_disk_full_before_the_first_step_is_one_line_and_leaves_no_file",
     "recording/test_writer_safety.py::test_overwrite_of_a_file_open_in_a_replay_is_refused",
     "recording/test_writer_safety.py::test_record_device_cuda_without_cuda_says_so_and_stores_both",
+    "analysis/test_report.py::test_report_groups_seeds_and_its_means_and_spreads_match_the_files",
     "gui/test_replay.py::test_loop_selection_wraps_inside_the_selection",
     "gui/test_app_quit.py::test_ctrl_c_in_the_terminal_quits_cleanly_with_a_complete_recording",
     "gui/test_record_overwrite.py::test_record_flag_with_overwrite_replaces_it",

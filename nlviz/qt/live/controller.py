@@ -6,6 +6,7 @@ it goes engine process -> worker -> ``RunBuffers`` -> ``Presenter`` -> views.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Callable
@@ -14,9 +15,10 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from engine.commands import Reset, SetParam, SwitchStream
+from engine.commands import Ablate, Reset, SetParam, SwitchStream
 from engine.config import Config, StreamConfig
 from engine.frames import RunSpec
+from nlviz.analysis.health import health_config_for
 from nlviz.config_loader import load_config
 from nlviz.errors import UserError
 from nlviz.host.protocol import (
@@ -123,6 +125,9 @@ class Controller(QObject):
         f.config_panel.presetRequested.connect(self.load_preset)
         w.heatmap.levelChanged.connect(self._on_heatmap_level)
         w.closeRequested.connect(self.shutdown)
+        retention = getattr(w.deck, "retention", None)       # the "Retention" dock's tabs
+        if retention is not None:
+            retention.ablationRequested.connect(self.ablate)
 
     def start(self) -> None:
         """Start the worker thread (it spawns the engine process) and the redraw timer."""
@@ -157,6 +162,12 @@ class Controller(QObject):
     def switch_stream(self, stream: StreamConfig) -> None:
         """Feed another stream from the next step on."""
         self.request.emit(SwitchStream(stream))
+
+    def ablate(self, level: str, restore_step: int | None = None) -> None:
+        """Evaluate the held-out windows with ``level`` knocked out (or its weights restored
+        to the state kept at ``restore_step``) without changing the running model; the
+        EvalRecords come back with the next batch (``FrameSource.evals_at``)."""
+        self.request.emit(Ablate(str(level), None if restore_step is None else int(restore_step)))
 
     def _engine_pid(self) -> int | None:
         return self.worker.pid
@@ -238,10 +249,14 @@ class Controller(QObject):
     # ---- worker -> views -----------------------------------------------------------
     def _show_session(self, session: Any) -> None:
         w, f = self.window, self.front
-        spec = session.spec
+        spec = dataclasses.replace(session.spec, regime_names=tuple(session.regime_names))
         w.metrics.set_levels(spec)
+        w.metrics.health.set_config(health_config_for(session.config.to_dict()))
         w.heatmap.set_levels(spec)
         w.forgetting.set_levels(spec)
+        retention = getattr(w.deck, "retention", None)
+        if retention is not None:
+            retention.set_spec(spec)
         w.inputs.set_regime_names(session.regime_names)
         f.stream_panel.set_current(session.config.stream, session.stream_description)
         f.config_panel.set_config(session.config, self.preset)
@@ -309,6 +324,12 @@ class Controller(QObject):
         self.front.stream_panel.set_current(session.config.stream, session.stream_description)
         self.front.config_panel.set_config(session.config)
         self.window.inputs.set_regime_names(session.regime_names)
+        # a stream switch keeps the spec but not the regime names: bands and tabs follow
+        named = dataclasses.replace(session.spec, regime_names=tuple(session.regime_names))
+        self.window.metrics.set_levels(named)
+        retention = getattr(self.window.deck, "retention", None)
+        if retention is not None:
+            retention.set_spec(named)
         self.window.banner.hide()
 
     @Slot(bool, str)

@@ -1,5 +1,5 @@
-"""The panels both fronts show, built once: ``PanelDeck`` makes the metrics plots, the
-memory heatmap, the forgetting curves, the input view and the event log, docks them
+"""The panels both fronts show, built once: ``PanelDeck`` makes the step plots, the
+memory heatmap, the forgetting curves, the retention views, the input view and the event log, docks them
 into a window, and owns the cursor line drawn over the step plots (replay) and the
 banner strip above them. The live and the replay window compose one deck each.
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -28,6 +28,7 @@ from nlviz.qt.panels.forgetting import ForgettingPanel
 from nlviz.qt.panels.heatmap import HeatmapPanel
 from nlviz.qt.panels.inputs import InputPanel
 from nlviz.qt.panels.metrics import MetricsPanel
+from nlviz.qt.panels.retention import RetentionPanels
 
 SETTINGS_ORG, SETTINGS_APP = "nlviz", "nlviz"
 FAULT_STYLE = "background: #8b1e1e; color: white; padding: 6px;"    # engine faults
@@ -66,15 +67,27 @@ def add_dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidg
     return dock
 
 
-def scrolled(widget: QWidget) -> QScrollArea:
-    """``widget`` in a frameless scroll area: a tall form scrolls instead of setting the
-    window's minimum height (``--window-size 800x600`` must be possible)."""
-    area = QScrollArea()
+def scrolled(widget: QWidget, area: QScrollArea | None = None) -> QScrollArea:
+    """``widget`` in a frameless scroll area (``area``, default a new one): a tall form
+    scrolls instead of setting the window's minimum height (``--window-size 800x600`` must
+    be possible)."""
+    area = area if area is not None else QScrollArea()
     area.setWidget(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     return area
+
+
+class ModestScroll(QScrollArea):
+    """A scroll area that asks for no more width than the other right-hand docks (the
+    retention tabs would otherwise widen the right dock area and squeeze the left one)."""
+
+    WIDTH = 300
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        hint = super().sizeHint()
+        return QSize(min(hint.width(), self.WIDTH), hint.height())
 
 
 class PanelDeck(QObject):
@@ -87,8 +100,8 @@ class PanelDeck(QObject):
     compact_captions : long captions never widen their docks (replay: file names and
         long regime names).
 
-    Attributes ``metrics``, ``forgetting``, ``heatmap``, ``inputs``, ``event_log`` are the
-    panels; ``summary_label`` says when the plots show a summary instead of every row.
+    Attributes ``metrics``, ``forgetting``, ``retention`` (the "Retention" dock's
+    ``RetentionPanels``), ``heatmap``, ``inputs``, ``event_log`` are the panels; ``summary_label`` says when the plots show a summary instead of every row.
     """
 
     viewRangeChanged = Signal()          # the step axis was panned, zoomed or moved
@@ -98,6 +111,7 @@ class PanelDeck(QObject):
         super().__init__(parent)
         self.metrics = MetricsPanel()
         self.forgetting = ForgettingPanel()
+        self.retention = RetentionPanels()
         self.heatmap = HeatmapPanel()
         self.inputs = InputPanel()
         self.event_log = QPlainTextEdit()
@@ -114,37 +128,51 @@ class PanelDeck(QObject):
                           self.inputs.text_label, self.inputs.regime_label):
                 label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cursor_lines: list[pg.InfiniteLine] = []
+        self._cursor_plots: list[pg.PlotItem] = []
+        self._cursor_on = False
+        self._cursor_step = 0.0
         self.metrics.raster.sigXRangeChanged.connect(lambda *_: self.viewRangeChanged.emit())
 
     # ---- docking ------------------------------------------------------------------
     def dock_into(self, window: QMainWindow, prefix: str,
                   left: list[tuple[str, QWidget]]) -> list[QDockWidget]:
         """Dock the panels into ``window``: ``left`` (the front's own panels) tabbed with
-        the event log on the left, the first one raised; heatmap, forgetting curves and
-        input on the right. Returns the left docks."""
+        the event log on the left, the first one raised; heatmap, the retention views
+        (tabbed over the forgetting curves) and input on the right. Returns the left docks."""
         docks = [add_dock(window, title, widget, LEFT, prefix) for title, widget in left]
         docks.append(add_dock(window, "Events", self.event_log, LEFT, prefix))
         for a, b in itertools.pairwise(docks):
             window.tabifyDockWidget(a, b)
         docks[0].raise_()
         add_dock(window, "Memory heatmap", self.heatmap, RIGHT, prefix)
-        add_dock(window, "Forgetting curves", self.forgetting, RIGHT, prefix)
+        forgetting = add_dock(window, "Forgetting curves", self.forgetting, RIGHT, prefix)
+        retention = add_dock(window, "Retention", scrolled(self.retention, ModestScroll()),
+                             RIGHT, prefix)
+        window.tabifyDockWidget(forgetting, retention)
+        retention.raise_()
         add_dock(window, "Input", self.inputs, RIGHT, prefix)
         return docks
 
     # ---- cursor, range, notes ---------------------------------------------------------
     def show_cursor(self) -> None:
-        """Draw a cursor line over every step plot (once)."""
-        if self.cursor_lines:
-            return
-        for p in [*self.metrics.plots.values(), self.metrics.raster]:
+        """Draw a cursor line over every step plot (once per plot; rows built later for a
+        new run get theirs at the next ``set_cursor``)."""
+        self._cursor_on = True
+        for p in self.metrics.all_plots():
+            if any(q is p for q in self._cursor_plots):
+                continue
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(CURSOR_COLOR, width=1))
             line.setZValue(20)
+            line.setValue(self._cursor_step)
             p.addItem(line, ignoreBounds=True)
             self.cursor_lines.append(line)
+            self._cursor_plots.append(p)
 
     def set_cursor(self, step: int) -> None:
         """Move the cursor lines to ``step``."""
+        self._cursor_step = step
+        if self._cursor_on:
+            self.show_cursor()
         for line in self.cursor_lines:
             line.setValue(step)
 
@@ -164,17 +192,15 @@ class PanelDeck(QObject):
     # ---- export ---------------------------------------------------------------------------
     def plot_labels(self) -> dict[str, str]:
         """Exportable plots: key -> label."""
-        out = {m: m for m in self.metrics.metrics}
-        out.update(raster="update cadence", forgetting="forgetting curves", heatmap="heatmap")
-        return out
+        return {"loss": "loss and baselines", "steps": "all step plots (loss, level rows, "
+                "cadence)", "raster": "update cadence", "forgetting": "forgetting curves",
+                "heatmap": "heatmap"}
 
-    def plot_item(self, key: str) -> pg.PlotItem:
+    def plot_item(self, key: str) -> pg.GraphicsObject:
         """The pyqtgraph item of an exportable plot (a key of ``plot_labels``)."""
-        if key in self.metrics.plots:
-            return self.metrics.plots[key]
-        return {"raster": self.metrics.raster, "forgetting": self.forgetting.plot,
+        return {"loss": self.metrics.loss_plot, "steps": self.metrics.graphics.ci,
+                "raster": self.metrics.raster, "forgetting": self.forgetting.plot,
                 "heatmap": self.heatmap.plot}[key]
-
 
 __all__ = ["FAULT_STYLE", "NOTE_STYLE", "SETTINGS_APP", "SETTINGS_ORG", "Banner", "PanelDeck",
            "add_dock", "scrolled"]

@@ -1,10 +1,14 @@
-"""Compare window: up to 8 recordings overlaid on shared step axes, one colour per run,
-the per-level metrics side by side (level selector), and a table of config differences.
+"""Compare window: up to 8 recordings side by side. The outer loss (with a dashed baseline
+predictor) on top, below it any per-level metric (metric and level selectors), per run or
+as mean ± std bands over seeds of one config, on the step axis or averaged around regime
+switches by visit; a table of the config differences under them.
 
-Data from ``nlviz.replay.compare.Comparison``: exact rows for short ranges, the min/max
-pyramid for long ones (drawn as an envelope, and the window says so). Runs of different
-lengths simply end at different x; a run without the selected level draws nothing there
-and its legend entry says so. Zooming or panning re-reads the visible range.
+Data from ``nlviz.replay.compare_data.CompareData`` (full curves per run, derived metrics
+included, grouping by config without ``run.seed``): exact rows for short ranges, a min/max
+envelope for long ones (the window says so). Runs of different lengths end at different x;
+a run without the selected level, without the column (older files) or with a constant
+value draws nothing and its legend entry says why. Zooming or panning re-reads the
+visible range.
 """
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -29,58 +32,45 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nlviz.analysis.switches import regime_spans
 from nlviz.errors import UserError, one_line
-from nlviz.qt.panels.metrics import DEFAULT_METRICS, TITLES
 from nlviz.qt.pictures import save_plot, save_widget
-from nlviz.qt.theme import LEVEL_COLORS
-from nlviz.replay.compare import MAX_RUNS, Comparison, RunSeries
-from nlviz.series.views import AT_UPDATE_METRICS
+from nlviz.qt.replay.compare_controls import CompareControls
+from nlviz.qt.replay.compare_draw import RUN_COLORS, ComparePlot, run_pen, series_xy
+from nlviz.qt.replay.compare_fill import Filler, What
+from nlviz.replay.compare import MAX_RUNS, Comparison
+from nlviz.replay.compare_data import CompareData
+from nlviz.replay.compare_series import LOSS, TITLES
 
-RUN_COLORS = ("#5da5ff", "#ffa94d", "#51cf66", "#ff6b6b", "#cc5de8", "#fcc419", "#22b8cf",
-              "#f783ac")
-assert len(RUN_COLORS) >= MAX_RUNS and LEVEL_COLORS
-
-
-def run_pen(i: int) -> pg.QtGui.QPen:
-    pen = pg.mkPen(RUN_COLORS[i % len(RUN_COLORS)], width=1)
-    pen.setCosmetic(True)
-    return pen
+PLOTS = ("loss", "metric")
 
 
-def series_xy(s: RunSeries, fired: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Plot arrays of one run's series: raw values (``fired`` rows only if given), or the
-    min/max envelope (each bucket twice: min then max)."""
-    if s.is_summary:
-        x = np.repeat(np.asarray(s.steps, np.float64), 2)
-        y = np.stack([s.values, s.maxs], -1).reshape(-1).astype(np.float64)
-        return x, y
-    x, y = np.asarray(s.steps, np.float64), np.asarray(s.values, np.float64)
-    if fired is not None and len(fired) == len(x):
-        sel = fired > 0
-        x, y = x[sel], y[sel]
-    return x, y
+def default_window(data: CompareData) -> int:
+    """Half the median regime stretch of the first run (10 to 5000 steps; 200 if it has
+    no switch): the aligned view's ± window."""
+    steps, regime = data.regimes(0)
+    spans = regime_spans(steps, regime) if len(steps) else []
+    if len(spans) < 2:
+        return 200
+    return int(np.clip(np.median([s.stop - s.start + 1 for s in spans]) // 2, 10, 5000))
 
 
 class CompareWindow(QMainWindow):
-    """Overlay of ``cmp.runs``; owns (and closes) the ``Comparison``."""
+    """Compare view of ``cmp.runs``; owns (and closes) the ``Comparison``."""
 
-    def __init__(self, cmp: Comparison, metrics: tuple[str, ...] = DEFAULT_METRICS,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, cmp: Comparison, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cmp = cmp
-        self.metrics = tuple(m for m in metrics if m in cmp.level_metrics) or cmp.level_metrics[:4]
+        self.data = CompareData(cmp)
+        self.filler = Filler(self.data, cmp.labels, cmp.raw_limit, cmp.max_points)
         self.setWindowTitle(f"nlviz compare: {', '.join(cmp.labels)}")
         self.setObjectName("nlviz_compare")
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(2, 2, 2, 2)
+        self.controls = CompareControls(cmp.levels, default_window(self.data))
+        lay.addWidget(self.controls)
         row = QHBoxLayout()
-        row.addWidget(QLabel("level:"))
-        self.level_box = QComboBox()
-        self.level_box.addItems(list(cmp.levels))
-        self.level_box.setToolTip("which level's metrics to overlay (union of the runs' levels)")
-        self.level_box.currentIndexChanged.connect(lambda _: self.redraw())
-        row.addWidget(self.level_box)
         self.summary_label = QLabel("")
         self.summary_label.setStyleSheet("color: #ffd43b;")
         row.addWidget(self.summary_label)
@@ -106,35 +96,27 @@ class CompareWindow(QMainWindow):
         self.message = QLabel("")
         self.statusBar().addWidget(self.message, 1)
         self.plots: dict[str, pg.PlotItem] = {}
-        self.curves: dict[str, list[pg.PlotDataItem]] = {}
-        first = None
-        cols = 2
-        for i, m in enumerate(self.metrics):
-            p = self.graphics.addPlot(row=i // cols, col=i % cols)
-            p.setTitle(TITLES.get(m, m), size="9pt")
+        self.draw: dict[str, ComparePlot] = {}
+        for i, key in enumerate(PLOTS):
+            p = self.graphics.addPlot(row=i, col=0)
             p.getAxis("left").setWidth(56)
-            p.setLabel("bottom", "step")
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
-            if first is None:
-                first = p
-                self.legend = p.addLegend(offset=(4, 4), labelTextSize="8pt")
-            else:
-                p.setXLink(first)
+            if i:
+                p.setXLink(self.plots[PLOTS[0]])
             p.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
-            self.plots[m] = p
-            self.curves[m] = []
-            for r in range(len(cmp.runs)):
-                c = pg.PlotDataItem(pen=run_pen(r), skipFiniteCheck=False, connect="finite")
-                p.addItem(c)
-                self.curves[m].append(c)
+            self.plots[key] = p
+            self.draw[key] = ComparePlot(p, len(cmp.runs), len(self.data.groups))
+        self.curves = {k: d.curves for k, d in self.draw.items()}
         self.range: tuple[int, int] | None = None
+        self._aligned_shown = False
         self.view_timer = QTimer(self)
         self.view_timer.setSingleShot(True)
         self.view_timer.setInterval(50)
         self.view_timer.timeout.connect(self._fetch_view)
         self._build_export_menu()
         self.fill_config_table()
+        self.controls.changed.connect(self.redraw)
         self.redraw()
         self.reset_range()
         self.resize(1400, 900)
@@ -142,11 +124,22 @@ class CompareWindow(QMainWindow):
     # ---- content -----------------------------------------------------------------------------
     @property
     def level(self) -> str:
-        return self.level_box.currentText()
+        return self.controls.level
+
+    @property
+    def level_box(self) -> object:
+        """The level selector (a ``QComboBox``)."""
+        return self.controls.level_box
 
     def fill_config_table(self) -> None:
-        """Rows: config keys whose values differ; columns: runs."""
+        """Rows: the group of each run, then the config keys whose values differ; columns:
+        runs."""
         diff = self.cmp.config_diff()
+        group_of = {m: g for g, grp in enumerate(self.data.groups) for m in grp.members}
+        rows = [("group", [f"g{group_of[r] + 1} (n={len(self.data.groups[group_of[r]].members)})"
+                           for r in range(len(self.cmp.runs))])]
+        rows += [(k, ["—" if v is None else repr(v) for v in vals]) for k, vals in diff] \
+            or [("config", ["(same)"] * len(self.cmp.runs))]
         t = self.table
         t.clear()
         t.setColumnCount(len(self.cmp.labels))
@@ -155,18 +148,13 @@ class CompareWindow(QMainWindow):
             header = t.horizontalHeaderItem(i)
             if header is not None:
                 header.setForeground(pg.mkColor(RUN_COLORS[i % len(RUN_COLORS)]))
-        t.setRowCount(max(1, len(diff)))
-        if not diff:
-            t.setVerticalHeaderLabels(["config"])
-            for i in range(len(self.cmp.labels)):
-                t.setItem(0, i, QTableWidgetItem("(same)"))
-        else:
-            t.setVerticalHeaderLabels([k for k, _ in diff])
-            for r, (_, vals) in enumerate(diff):
-                for c, v in enumerate(vals):
-                    item = QTableWidgetItem("—" if v is None else repr(v))
-                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                    t.setItem(r, c, item)
+        t.setRowCount(len(rows))
+        t.setVerticalHeaderLabels([k for k, _ in rows])
+        for r, (_, cells) in enumerate(rows):
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                t.setItem(r, c, item)
         t.resizeColumnsToContents()
 
     def table_rows(self) -> list[tuple[str, list[str]]]:
@@ -177,42 +165,62 @@ class CompareWindow(QMainWindow):
         return [(text(t.verticalHeaderItem(r)), [text(t.item(r, c)) for c in range(t.columnCount())])
                 for r in range(t.rowCount())]
 
-    def redraw(self) -> None:
-        """Re-read every run's series of the selected level in the current range."""
+    def what(self, key: str) -> What:
+        """What plot ``key`` ("loss" or "metric") shows under the current selectors."""
+        c = self.controls
         lo, hi = self.range if self.range is not None else (None, None)
-        level = self.level
-        summary = False
-        self.legend.clear()
-        for m in self.metrics:
-            series = self.cmp.series(m, level, lo, hi)
-            fired = self.cmp.series("fired", level, lo, hi) if m in AT_UPDATE_METRICS else None
-            for r, (c, s) in enumerate(zip(self.curves[m], series)):
-                if s is None:
-                    c.setData([], [])
-                    continue
-                summary |= s.is_summary
-                f = fired[r] if fired is not None else None
-                c.setData(*series_xy(s, f.values if f is not None and not f.is_summary
-                                     else None))
-        first = self.metrics[0]
-        for r, label in enumerate(self.cmp.labels):
-            has = self.cmp.has(r, first, level)
-            self.legend.addItem(self.curves[first][r], label if has else f"{label} (no {level})")
-        self.summary_label.setText("showing a summary (min/max of N-step buckets from the "
-                                   "pyramid)" if summary else "")
+        loss = key == "loss"
+        return What(LOSS if loss else c.metric_key, None if loss else c.level,
+                    smooth=c.smooth_rows, start=lo, stop=hi, per_group=c.per_group,
+                    aligned=c.aligned, visit=c.visit, window=c.window_steps,
+                    baseline=c.baseline if loss else "")
+
+    def redraw(self) -> None:
+        """Re-read every run's (or group's) series under the selectors in the range."""
+        c = self.controls
+        self.filler.summary = False
+        for key in PLOTS:
+            w = self.what(key)
+            self.draw[key].clear()
+            self.filler.fill(self.draw[key], w)
+            title = TITLES.get(w.metric, w.metric)
+            if key == "metric":
+                title = f"{title} · {c.level}"
+            elif w.baseline:
+                title += f" (dashed: {TITLES[w.baseline]})"
+            if c.aligned:
+                title += f" · around regime switches ({c.visit_box.currentText()})"
+            self.plots[key].setTitle(title, size="9pt")
+            self.plots[key].setLabel("bottom", "steps since switch" if c.aligned else "step")
+            self.draw[key].regimes.set_spans([] if c.aligned else self.data.shared_spans())
+        if c.aligned != self._aligned_shown:
+            self._aligned_shown = c.aligned
+            self._home_x()
+        self.summary_label.setText("showing a summary (min/max of N-step buckets)"
+                                   if self.filler.summary else "")
+
+    def _home_x(self) -> None:
+        if self.controls.aligned:
+            w = self.controls.window_steps
+            self.plots[PLOTS[0]].setXRange(-w, w, padding=0.02)
+        else:
+            a, b = self.cmp.step_range()
+            self.plots[PLOTS[0]].setXRange(a, max(b, a + 1), padding=0.01)
+        for p in self.plots.values():
+            p.enableAutoRange(axis="y")
 
     def reset_range(self) -> None:
         """Whole runs on the x axis."""
         self.range = None
-        a, b = self.cmp.step_range()
-        self.plots[self.metrics[0]].setXRange(a, max(b, a + 1), padding=0.01)
+        self._home_x()
         self.redraw()
 
     def _on_manual_range(self, *_: object) -> None:
-        self.view_timer.start()
+        if not self.controls.aligned:
+            self.view_timer.start()
 
     def _fetch_view(self) -> None:
-        x0, x1 = self.plots[self.metrics[0]].viewRange()[0]
+        x0, x1 = self.plots[PLOTS[0]].viewRange()[0]
         self.range = (math.floor(x0), math.ceil(x1))
         self.redraw()
 
@@ -227,23 +235,24 @@ class CompareWindow(QMainWindow):
         for kind in ("png", "svg"):
             self.export_menu.addAction(f"Whole window as {kind.upper()}…",
                                        self._exporting(kind))
-        for m in self.metrics:
+        for key in PLOTS:
             for kind in ("png", "svg"):
-                self.export_menu.addAction(f"Plot {m} as {kind.upper()}…",
-                                           self._exporting(kind, m))
+                self.export_menu.addAction(f"Plot {key} as {kind.upper()}…",
+                                           self._exporting(kind, key))
 
-    def _exporting(self, kind: str, metric: str | None = None) -> Callable[[], object]:
-        if metric is None:
+    def _exporting(self, kind: str, plot: str | None = None) -> Callable[[], object]:
+        if plot is None:
             return lambda: self.export_window(kind)
-        return lambda: self.export_plot(metric, kind)
+        return lambda: self.export_plot(plot, kind)
 
     def export_window(self, kind: str = "png", path: str | None = None) -> str | None:
         out = path or self.ask_save(f"compare.{kind}", kind)
         return self._save(lambda: save_widget(self, out), out) if out else None
 
-    def export_plot(self, metric: str, kind: str = "png", path: str | None = None) -> str | None:
-        out = path or self.ask_save(f"compare-{metric}.{kind}", kind)
-        return self._save(lambda: save_plot(self.plots[metric], out), out) if out else None
+    def export_plot(self, plot: str, kind: str = "png", path: str | None = None) -> str | None:
+        """Save plot ``plot`` ("loss" or "metric")."""
+        out = path or self.ask_save(f"compare-{plot}.{kind}", kind)
+        return self._save(lambda: save_plot(self.plots[plot], out), out) if out else None
 
     def _save(self, fn: Callable[[], str], out: str) -> str | None:
         try:
@@ -274,4 +283,4 @@ def open_compare(paths: list[str], on_error: Callable[..., None]) -> CompareWind
     return CompareWindow(cmp)
 
 
-__all__ = ["CompareWindow", "open_compare", "series_xy"]
+__all__ = ["RUN_COLORS", "CompareWindow", "open_compare", "run_pen", "series_xy"]

@@ -24,10 +24,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QWidget
 
+from nlviz.analysis.health import health_config_for
 from nlviz.qt import gc_guard
 from nlviz.qt.dialogs import RECORDINGS, Dialogs
 from nlviz.qt.file_menu import remember_recent
 from nlviz.qt.presenter import Frame, FrameRequest, Presenter, PresenterStatus
+from nlviz.qt.replay.ablating import ReplayAblation
 from nlviz.qt.replay.branching import Branching, LiveTarget
 from nlviz.qt.replay.comparing import Comparer
 from nlviz.qt.replay.run_info import info_text, regime_names
@@ -83,6 +85,9 @@ class ReplayController(QObject):
         self.view_timer.setSingleShot(True)
         self.view_timer.setInterval(int(1000 / SCRUB_HZ))
         self.view_timer.timeout.connect(lambda: self.redraw(sparse=False))
+        retention = getattr(window.deck, "retention", None)   # the "Retention" dock's tabs
+        self.ablation = (None if retention is None else ReplayAblation(
+            retention, self._ablation_target, window.show_message, self))
         window.deck.show_cursor()
         self.cursor_lines = window.deck.cursor_lines
         self._connect()
@@ -157,9 +162,14 @@ class ReplayController(QObject):
         w.note.show_text(recording_note(rec))
         spec = rec.spec
         w.metrics.set_levels(spec)
+        w.metrics.health.set_config(health_config_for(rec.config))
         w.heatmap.set_levels(spec)
         w.forgetting.set_levels(spec)
-        w.inputs.set_regime_names(regime_names(rec))
+        if self.ablation is not None:
+            self.ablation.view.set_spec(spec)
+            self.ablation.view.set_state_steps(self.branching.steps)
+        w.inputs.set_regime_names(names := regime_names(rec))
+        w.timeline.set_regime_names(names)
         w.info.setPlainText(info_text(rec))
         w.timeline.set_enabled(rec.n_rows > 0)
         self._show_timeline()
@@ -183,11 +193,16 @@ class ReplayController(QObject):
         if len(steps):
             t.set_range(int(steps[0]), int(steps[-1]))
         t.set_events(*self.src.event_marks())
+        if self.rec is not None:
+            t.set_regimes(self.rec.steps, self.rec.regime())
 
     def close_recording(self) -> None:
         """Stop the timers and close the file."""
         self.transport.pause()
+        if self.ablation is not None:
+            self.ablation.wait()
         self.tail.stop()
+        self.presenter.drop_source()
         if self.rec is not None:
             self.rec.close()
         self.rec = self.src = self.player = self.frame = None
@@ -204,6 +219,11 @@ class ReplayController(QObject):
             return False
         self.transport.pause()
         return self.branching.continue_live(rec, p.cursor)
+
+    def _ablation_target(self) -> tuple[str, int] | None:
+        """(recording path, cursor) for a knock-out / restore evaluation."""
+        p, rec = self.player, self.rec
+        return None if p is None or rec is None else (rec.path, p.cursor)
 
     # ---- drawing ---------------------------------------------------------------------------
     def tick(self, dt: float) -> int:

@@ -28,11 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nlviz.qt.replay.timeline_regimes import RegimeBands
 from nlviz.replay.player import SPEEDS
 
 EVENT_COLORS = {"stream": "#5da5ff", "pause": "#adb5bd", "resume": "#adb5bd",
                 "param": "#ffa94d", "reset": "#ff6b6b", "rebuild": "#cc5de8",
                 "start": "#51cf66"}
+EVENT_SYMBOLS = {"stream": "t", "reset": "x", "param": "d", "rebuild": "star"}
 MODES = (("real time", "real_time"), ("every step", "every_step"), ("max", "max"))
 LOOPS = (("loop off", "off"), ("loop all", "all"), ("loop selection", "selection"))
 
@@ -91,6 +93,9 @@ class TimelineWidget(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setYRange(0, 1, padding=0)
         self.plot.getAxis("bottom").setHeight(22)
+        self.regimes = RegimeBands()            # regime bands under the event marks
+        self.plot.addItem(self.regimes)
+        self.plot.scene().sigMouseMoved.connect(self._on_hover)
         self.marks = pg.ScatterPlotItem(size=11, symbol="s", pxMode=True, hoverable=True,
                                         tip=self._mark_tip)
         self.plot.addItem(self.marks)
@@ -214,11 +219,27 @@ class TimelineWidget(QWidget):
         self.cursor_line.setBounds((first, last))
 
     def set_events(self, steps: np.ndarray, kinds: list[str], details: list[str]) -> None:
-        """Event marks (stream switches, pauses, parameter changes, ...)."""
+        """Event marks (stream switches, resets, parameter changes, pauses, ...): a colour
+        and a symbol per kind, the step, kind and detail in the tooltip."""
         self._mark_text = [f"step {int(s):,}: {k} {d}" for s, k, d in zip(steps, kinds, details)]
         brushes = [pg.mkBrush(EVENT_COLORS.get(k, "#e6e8ec")) for k in kinds]
+        symbols = [EVENT_SYMBOLS.get(k, "s") for k in kinds]
         self.marks.setData(x=np.asarray(steps, np.float64), y=np.full(len(steps), 0.5),
-                           brush=brushes, pen=None, data=list(range(len(steps))))
+                           brush=brushes, symbol=symbols, pen=None, data=list(range(len(steps))))
+
+    def set_regime_names(self, names: tuple[str, ...]) -> None:
+        """Names of the recorded stream's regimes, for the band tooltips."""
+        self.regimes.set_names(names)
+
+    def set_regimes(self, steps: np.ndarray, regime: np.ndarray) -> None:
+        """Regime bands from the recorded regime column ((n,) per recorded step (n,))."""
+        self.regimes.set_regimes(steps, regime)
+
+    def _on_hover(self, pos: object) -> None:
+        if not self.plot.sceneBoundingRect().contains(pos):
+            return
+        x = self.plot.getViewBox().mapSceneToView(pos).x()
+        self.regimes.setToolTip(self.regimes.tip_at(x))
 
     def _mark_tip(self, x: float, y: float, data: Any) -> str:
         try:
