@@ -20,6 +20,7 @@ from nlviz.qt.panels.bands import BandLabels, BandsItem
 from nlviz.qt.panels.drawing import Window, YRange, curve, rows_xy
 from nlviz.qt.panels.ema_cache import EmaCache
 from nlviz.qt.panels.levels import set_title
+from nlviz.qt.panels.visits import VisitRegister
 from nlviz.qt.theme import BASELINE_COLORS, LOSS_COLOR, pen
 from nlviz.series.smoothing import ema_debiased
 from nlviz.series.views import HistoryView
@@ -67,10 +68,13 @@ class LossRow:
         self.ema = EmaCache(LOSS_EMA)            # live: only new rows are smoothed
         self._span_cache: tuple[float, float, list[Span]] | None = None
         self._history: tuple[float, float, list[Span]] | None = None
+        self.visits = VisitRegister()            # the run's visit numbers (any view)
 
     def set_spec(self, spec: RunSpec) -> None:
         """The run's columns and regime names: one baseline curve per recorded baseline."""
         self.names = spec.regime_names
+        self.visits.clear()
+        self._span_cache = self._history = None
         self._cols = {m: i for i, m in enumerate(spec.global_metrics)}
         for name in list(self.baselines):
             if name not in self._cols:
@@ -132,6 +136,8 @@ class LossRow:
         from the run's first row, for every later frame inside it (replay windows)."""
         spans = regime_spans(view.step, view.regime) if len(view.step) else []
         self._history = (float(view.step[0]), float(view.step[-1]), spans) if spans else None
+        if spans and spans[0].start <= self._first_known():
+            self.visits.learn(spans)             # from the run's first row: the truth
 
     def _spans(self, view: HistoryView) -> list[Span]:
         """The regime spans of ``view``: from the history when it covers the view, else the
@@ -156,8 +162,12 @@ class LossRow:
                 spans.append(replace(tail, stop=int(last)))
                 self._span_cache = (first, last, spans)
                 return spans
-        spans = regime_spans(view.step, view.regime)
+        spans = self.visits.number(regime_spans(view.step, view.regime))
         self._span_cache = (first, last, spans)
         return spans
+
+    def _first_known(self) -> int:
+        """The first step of any span seen so far (a huge number before any)."""
+        return min((rows[0][0] for rows in self.visits.known.values() if rows), default=1 << 62)
 
 __all__ = ["BASELINES", "LOSS_EMA", "LossRow", "smoothed_rows"]

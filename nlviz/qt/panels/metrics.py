@@ -183,6 +183,12 @@ class MetricsPanel(QWidget):
         key = (spec.levels, spec.level_metrics, spec.global_metrics, spec.regime_names)
         if key == self._key:
             return
+        if self._key and key[:3] == self._key[:3]:
+            # only the regime names changed (a live stream switch): rename the bands, keep
+            # the rows, hidden levels, y zoom, health reference and visit numbers
+            self._key, self.spec = key, spec
+            self.loss.names = spec.regime_names
+            return
         self._key, self.spec = key, spec
         self.loss.set_spec(spec)
         for p in self.rows.build(len(spec.levels)):

@@ -67,6 +67,7 @@ class CadenceRaster:
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
+        self.periods = np.zeros(0, np.float32)   # (L,) update periods of the run's levels
         plot.getAxis("left").setToolTip("update cadence: events per step in each pixel's "
                                         "steps (brighter = more often, log scale)")
         plot.setMouseEnabled(y=False)
@@ -86,6 +87,7 @@ class CadenceRaster:
 
     def set_levels(self, spec: RunSpec) -> None:
         """Row labels: level name and period (bottom row = first level)."""
+        self.periods = np.array([max(1, lv.update_period) for lv in spec.levels], np.float32)
         ax = self.plot.getAxis("left")
         ax.setTicks([[(i + 0.5, f"{lv.name} · {lv.update_period:,}")
                       for i, lv in enumerate(spec.levels)]])
@@ -113,12 +115,17 @@ class CadenceRaster:
         lo = int(np.searchsorted(view.step, x0))
         hi = int(np.searchsorted(view.step, x1, side="right"))
         if hi - lo < 1:
+            self.image.clear()                   # nothing visible: no stale picture
             return
         step = view.step[lo:hi]
         pixels = max(50, min(RASTER_MAX_COLS, int(self.plot.getViewBox().width())))
         span = float(step[-1] - step[0] + 1)
         k = max(1, int(np.ceil(span / pixels)))
         self.rate, first = rate_bins(step, view.fired[:, lo:hi], k)
+        if view.is_summary and len(self.periods) == len(self.rate):
+            # a summary row says only "fired in this bucket of rows": the rate inside a
+            # bucket is the level's schedule, one event per period (approximate)
+            self.rate = self.rate / self.periods[:, None]
         self.bucket = k
         self.image.setImage(brightness(self.rate), autoLevels=False, levels=(0, 1))
         self.image.setRect(first, 0, float(self.rate.shape[1] * k), self.rate.shape[0])
