@@ -153,7 +153,8 @@ class Presenter(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / fps))
         self.timer.timeout.connect(self.redraw)
-        self._generation = 0             # bumped by set_source
+        self._generation = 0             # bumped by set_source, drop_source and stop
+        self._stopped = False            # after stop(): no slow-panel turn is queued
         self._seen: Hashable = None      # key of the last drawn frame
         self._seen_slow: list[object] = [None] * SLOW_PANELS   # records shown (live)
         self._seen_sparse: Hashable = None   # (source key, cursor) of all slow panels drawn
@@ -183,11 +184,15 @@ class Presenter(QObject):
 
     def start(self) -> None:
         """Start the redraw timer."""
+        self._stopped = False
         self.timer.start()
 
     def stop(self) -> None:
-        """Stop the redraw timer."""
+        """Stop the redraw timer; a slow-panel turn a frame already queued is skipped (the
+        window may be deleted before it runs)."""
         self.timer.stop()
+        self._generation += 1
+        self._stopped = True
 
     def set_fps(self, fps: float) -> None:
         """Change the timer's redraw rate."""
@@ -270,7 +275,8 @@ class Presenter(QObject):
         if req.sparse:
             records = self._slow_panels(cursor, None, True)
             self._seen_sparse = (src_key, req.cursor)
-        elif req.sparse is None and t0 - self._slow_t >= SLOW_PANEL_PERIOD / SLOW_PANELS:
+        elif req.sparse is None and not self._stopped and \
+                t0 - self._slow_t >= SLOW_PANEL_PERIOD / SLOW_PANELS:
             # live: the slow panel runs as its own event after this frame, so the event
             # loop gets a turn between the two (the longest block is one, not their sum)
             self._slow_t = t0

@@ -125,3 +125,29 @@ def test_replay_requests_draw_once_per_change(deck: Deck, twin_run: TwinRun  # n
     from PySide6.QtCore import QCoreApplication
     QCoreApplication.processEvents()        # a queued slow turn is skipped, not read closed
     assert p.source is None and p.present(FrameRequest(cursor=300)) is None
+
+
+def test_a_stopped_presenter_skips_the_slow_turn_a_frame_queued(deck: Deck) -> None:
+    """Closing the live window stops the presenter, then deletes the panels: a slow-panel
+    turn queued by the last frame must not run against them (it raised 'already deleted'
+    under load)."""
+    from PySide6.QtCore import QCoreApplication
+
+    from tests.support.synthetic import synthetic_batch, synthetic_spec
+    spec = synthetic_spec(2)
+    live = RunBuffers(spec, capacity=500, margin=100)
+    live.push(synthetic_batch(spec, 0, 200))
+    p = Presenter(live, deck)
+    ran: list[int] = []
+    p._slow_panels = lambda cursor, turn, every: ran.append(turn)  # type: ignore[method-assign]
+    p._slow_t = -1e9
+    p.present(FrameRequest(cursor=None))          # live: queues one slow turn
+    p.stop()                                      # the window closes before it runs
+    QCoreApplication.processEvents()
+    assert ran == []
+    p.start()
+    p._slow_t = -1e9
+    p.present(FrameRequest(cursor=None), force=True)
+    QCoreApplication.processEvents()
+    assert len(ran) == 1                          # running again: turns run
+    p.stop()
