@@ -21,6 +21,8 @@ MEMORY_KINDS = ("mlp", "linear")
 GATE_MODES = ("adaptive", "fixed")
 CMS_OBJECTIVES = ("next_step", "reconstruction")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ENGINES = ("auto", "eager", "compiled")
+MAX_BLOCK = 1 << 12
 DTYPES = ("float32", "float64")
 DECAY_TARGETS = ("zero", "init")
 MEMORY_TARGETS = ("self", "value")
@@ -270,6 +272,12 @@ class RunConfig:
     threads : CPU threads for torch; 0 = auto: one thread when every weight matrix is small
         (d x hidden <= 65536: dispatch-bound, and one thread does not collapse when other
         processes load the cores), else torch's default.
+    engine : ``"eager"`` (the reference: one torch call per operation), ``"compiled"`` (the
+        fast path, ``engine.fast``: fixed blocks of ``block`` steps compiled once, observables
+        copied to the host once per block) or ``"auto"`` (the compiled path where it is
+        supported and pays, see ``engine.fast.choose``).
+    block : steps per compiled block K (the fast path advances in whole blocks; a batch
+        that is not a multiple of K runs its remainder eagerly).
     """
 
     seed: int = 0
@@ -283,6 +291,8 @@ class RunConfig:
     eval_every: int = 256
     eval_window: int = 64
     threads: int = 0
+    engine: str = "auto"
+    block: int = 64
 
     def validate(self, where: str = "run") -> None:
         _int_in(self.seed, f"{where}.seed", 0, MAX_SEED)
@@ -296,6 +306,8 @@ class RunConfig:
         _int_in(self.state_every, f"{where}.state_every", 0, MAX_PERIOD)
         _int_in(self.eval_every, f"{where}.eval_every", 0, MAX_PERIOD)
         _int_in(self.eval_window, f"{where}.eval_window", 2, MAX_EVAL_WINDOW)
+        _choice(self.engine, ENGINES, f"{where}.engine")
+        _positive_int(self.block, f"{where}.block", MAX_BLOCK)
 
 
 @dataclass(frozen=True)
