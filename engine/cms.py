@@ -25,7 +25,9 @@ class CMSLevel:
 
     def __init__(self, d: int, h: int, period: int, lr: float, retention: float,
                  gen: torch.Generator, dtype: torch.dtype, device: torch.device) -> None:
-        self.period, self.lr, self.retention = period, lr, retention
+        self.period = period
+        self.lr: Tensor | float = lr                  # 0-dim tensors on the fast path
+        self.retention: Tensor | float = retention
         w2 = torch.randn(h, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
         w1 = torch.randn(d, h, generator=gen, dtype=torch.float64) * 0.1 / math.sqrt(h)
         self.w2 = w2.to(dtype).to(device)                            # (h, d)
@@ -153,9 +155,21 @@ class ContinuumMemory:
         """Apply live-editable hyperparameters (per-level lr, retention)."""
         self.cfg = cfg
         for lv, lr in zip(self.levels, cfg.lrs()):
-            lv.lr, lv.retention = lr, cfg.retention
+            if isinstance(lv.lr, Tensor) and isinstance(lv.retention, Tensor):
+                lv.lr.fill_(lr)                                      # the compiled graph's input
+                lv.retention.fill_(cfg.retention)
+            else:
+                lv.lr, lv.retention = lr, cfg.retention
             lv.decay_to_init = cfg.decay_to == "init"
         self.refresh_state()
+
+    def use_live_tensors(self) -> None:
+        """Hold each level's lr and retention as 0-dim tensors that ``set_hyper`` edits in
+        place (the compiled path: a live edit changes a value, never the graph)."""
+        for lv in self.levels:
+            w = lv.w1
+            lv.lr = torch.as_tensor(lv.lr, dtype=w.dtype, device=w.device).clone()
+            lv.retention = torch.as_tensor(lv.retention, dtype=w.dtype, device=w.device).clone()
 
     def forward(self, u: Tensor) -> tuple[Tensor, list[MLPCache]]:
         """u (d, m) -> y (d, m) through every level, with caches for the backward."""

@@ -40,7 +40,26 @@ class ProbeSet:
 
     def offer(self, model: HOPE, read: TitansRead, first_step: int) -> None:
         """Offer every token of a read (steps first_step ...) to the reservoir."""
-        n = read.k.shape[-1]
+        slots, cols = self._draw(read.k.shape[-1])
+        if not slots:
+            return
+        io = None
+        if model.cms.levels:  # the chain as it ran for these tokens (before later events)
+            spans = [torch.stack(views) for views in model.cms_io]           # (Lc+1, d, m_i)
+            io = (spans[0] if len(spans) == 1 else torch.cat(spans, -1))
+        self._store(slots, cols, read.k, read.targets, io, first_step)
+
+    def offer_block(self, keys: Tensor, targets: Tensor, cms_io: Tensor | None,
+                    first_step: int) -> None:
+        """Offer m steps of the compiled path: keys (m, d), targets (m, B, d), CMS chain
+        input/outputs (m, Lc + 1, d) or None; the same draws as ``offer`` step by step."""
+        slots, cols = self._draw(keys.shape[0])
+        if slots:
+            self._store(slots, cols, keys.mT, targets.permute(1, 2, 0),
+                        None if cms_io is None else cms_io.permute(1, 2, 0), first_step)
+
+    def _draw(self, n: int) -> tuple[list[int], list[int]]:
+        """Reservoir slots (algorithm R) for the next n tokens: (slots, token columns kept)."""
         slots, cols = [], []
         for j in range(n):
             self.seen += 1
@@ -48,18 +67,21 @@ class ProbeSet:
             if slot < self.size:
                 slots.append(slot)
                 cols.append(j)
-        if not slots:
-            return
-        s = torch.tensor(slots, device=model.device)
-        c = torch.tensor(cols, device=model.device)
-        self.keys[:, s] = read.k[:, c]
-        self.targets[:, :, s] = read.targets[:, :, c]
-        if model.cms.levels:  # the chain as it ran for these tokens (before later events)
-            spans = [torch.stack(views) for views in model.cms_io]           # (Lc+1, d, m_i)
-            io = (spans[0] if len(spans) == 1 else torch.cat(spans, -1))[:, :, c]
+        return slots, cols
+
+    def _store(self, slots: list[int], cols: list[int], keys: Tensor, targets: Tensor,
+               io: Tensor | None, first_step: int) -> None:
+        """Write the kept columns: keys (d, n), targets (B, d, n), io (Lc + 1, d, n)."""
+        dev = keys.device
+        s = torch.tensor(slots, device=dev)
+        c = torch.tensor(cols, device=dev)
+        self.keys[:, s] = keys[:, c]
+        self.targets[:, :, s] = targets[:, :, c]
+        if io is not None:
+            io = io[:, :, c]
             self.cms_in[:, :, s] = io[:-1]
             self.cms_out[:, :, s] = io[1:]
-        self.written[slots] = np.arange(first_step, first_step + n)[cols]
+        self.written[slots] = np.arange(first_step, first_step + keys.shape[-1])[cols]
 
     def evaluate(self, model: HOPE, step: int) -> ProbeRecord:
         """Recall error of each Titans memory and drift of each CMS level on every probe."""

@@ -35,6 +35,7 @@ from engine.frames import (
 from engine.model import HOPE
 from engine.observables import ProbeSet, snapshot_shapes
 from engine.pretrained import load_model_weights
+from engine.session_fast import FastStepping
 from engine.session_records import SessionRecords
 from engine.streams import Stream, make_stream
 
@@ -49,7 +50,7 @@ class EngineFault(RuntimeError):  # noqa: N818 - public name the app and CLI cat
         self.step, self.level, self.batch = step, level, batch
 
 
-class Session(SessionRecords):
+class Session(SessionRecords, FastStepping):
     """A HOPE model fed by a stream, advanced step by step.
 
     Parameters
@@ -113,6 +114,7 @@ class Session(SessionRecords):
         self.model.titans.diag_every = config.run.diag_every
         self.stream = stream
         self.probes = ProbeSet(self.model, config.run.probe_size, config.run.seed)
+        self._build_fast(config, weights)
         self.origin = self.step_count  # global step at which this model started (stream t = 0)
         shapes = snapshot_shapes(self.model, config.run.snapshot_max)
         levels = tuple(
@@ -152,17 +154,23 @@ class Session(SessionRecords):
         sample = self.stream.sample(t0 - self.origin, n)
         baselines = self._baselines(sample)
         x_all = torch.from_numpy(sample.x).to(device=self.device, dtype=self.model.dtype)
-        metrics, scalars, walls = [], [], []
+        metrics: list[torch.Tensor] = []
+        scalars: list[torch.Tensor] = []
+        walls: list[np.ndarray] = []
         extra: dict[str, list] = {"probes": [], "snapshots": [], "states": [], "evals": []}
         done = 0
         try:
             with torch.inference_mode():
                 while done < n:
-                    m = min(self.model.chunk_room(), n - done, self._room_to_record(run))
-                    met, sc, read, _ = self.model.step(x_all[done:done + m])
-                    self.probes.offer(self.model, read, local0 + done)
-                    metrics.append(met)
-                    scalars.append(sc)
+                    room = min(n - done, self._room_to_record(run))
+                    m = self._fast_steps(x_all[done:done + room], local0 + done, metrics,
+                                         scalars)
+                    if m == 0:                    # the eager reference, chunk by chunk
+                        m = min(self.model.chunk_room(), room)
+                        met, sc, read, _ = self.model.step(x_all[done:done + m])
+                        self.probes.offer(self.model, read, local0 + done)
+                        metrics.append(met)
+                        scalars.append(sc)
                     done += m
                     self.step_count = t0 + done
                     walls.append(np.full(m, time.perf_counter() - self._t0))

@@ -146,6 +146,7 @@ class SelfModifyingTitans:
         self.gate_shift: Tensor | None = None   # (2,) meta-learned offsets of b_eta, b_rho
         self.w_mem_in: Tensor | None = None     # (B-1, d, d) meta-learned inputs of k..alpha
         self.gate_surprise: Tensor | None = None  # (2,) weights of log-surprise in the gates
+        self.live: dict[str, Tensor] | None = None  # live hyperparameters as tensors (fast path)
         self.set_hyper(cfg)
 
     def slow_weights(self) -> dict[str, Tensor]:
@@ -217,6 +218,24 @@ class SelfModifyingTitans:
         self.cfg = cfg
         self.b_eta = _logit(cfg.lr / cfg.lr_max) if cfg.gates == "adaptive" else 0.0
         self.b_rho = _logit(cfg.retention) if cfg.gates == "adaptive" else 0.0
+        self.momentum_on = cfg.momentum > 0          # structure: momentum on or off
+        self._floats = {"lr": cfg.lr, "lr_max": cfg.lr_max, "retention": cfg.retention,
+                        "beta": cfg.momentum, "b_eta": self.b_eta, "b_rho": self.b_rho}
+        if self.live is not None:
+            for name, value in self._floats.items():
+                self.live[name].fill_(value)
+
+    def use_live_tensors(self) -> None:
+        """Hold the live hyperparameters as 0-dim tensors that ``set_hyper`` edits in place,
+        so a compiled step reads them as inputs: a live edit changes a value, never the
+        graph (``engine.fast``). The eager reference keeps Python floats."""
+        if self.live is None:
+            self.live = {name: torch.tensor(value, dtype=self.w_q.dtype, device=self.w_q.device)
+                         for name, value in self._floats.items()}
+
+    def _hp(self, name: str) -> Tensor | float:
+        """A live hyperparameter: the float, or its tensor once ``use_live_tensors`` ran."""
+        return self._floats[name] if self.live is None else self.live[name]
 
     def gates(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """Inner learning rate eta (..., n) and retention rho (..., n) from the eta/alpha
@@ -225,18 +244,20 @@ class SelfModifyingTitans:
         if cfg.gates == "fixed" or len(self.names) == 1:
             shape = y.shape[:-3] + y.shape[-1:] if len(self.names) > 1 else \
                 y.shape[:-2] + y.shape[-1:]
+            if self.live is not None:
+                return self.live["lr"].expand(shape), self.live["retention"].expand(shape)
             return y.new_full(shape, cfg.lr), y.new_full(shape, cfg.retention)
         return self._gates(y[..., 3, 0, :], y[..., 4, 0, :])
 
     def _gates(self, a_eta: Tensor, a_rho: Tensor) -> tuple[Tensor, Tensor]:
         """eta, rho (..., n) from the eta/alpha memories' outputs plus their biases."""
-        cfg = self.cfg
+        lr_max, b_eta, b_rho = self._hp("lr_max"), self._hp("b_eta"), self._hp("b_rho")
         if self.gate_shift is None:
-            eta = cfg.lr_max * torch.sigmoid(a_eta + self.b_eta)
-            rho = torch.sigmoid(a_rho + self.b_rho)
+            eta = lr_max * torch.sigmoid(a_eta + b_eta)
+            rho = torch.sigmoid(a_rho + b_rho)
         else:
-            eta = cfg.lr_max * torch.sigmoid(a_eta + (self.gate_shift[0] + self.b_eta))
-            rho = torch.sigmoid(a_rho + (self.gate_shift[1] + self.b_rho))
+            eta = lr_max * torch.sigmoid(a_eta + (self.gate_shift[0] + b_eta))
+            rho = torch.sigmoid(a_rho + (self.gate_shift[1] + b_rho))
         return eta, rho
 
     def surprise_gates(self, y: Tensor, surprise: Tensor) -> tuple[Tensor, Tensor]:
@@ -389,7 +410,7 @@ class SelfModifyingTitans:
         state) and return them; between refreshes (``diag_every`` steps) they are held."""
         drift = _norm([w - w0 for w, w0 in zip(self.bank.params(), self.init)])
         drift = drift / self.init_norm.clamp_min(1e-12)
-        mom = _norm(self.mom) if self.cfg.momentum > 0 else torch.zeros_like(drift)
+        mom = _norm(self.mom) if self.momentum_on else torch.zeros_like(drift)
         self._diag = (mom, drift)
         return self._diag
 
@@ -397,16 +418,17 @@ class SelfModifyingTitans:
                       rho: Tensor) -> list[Tensor]:
         """Weight changes of the delta rule over the chunk, in closed form (no per-token
         weights materialised); sets the new momenta. eta, rho (..., n)."""
-        beta, n = self.cfg.momentum, eta.shape[-1]
+        n = eta.shape[-1]
         deltas, moms = [], []
         params = self.bank.params()
         if self.cfg.decay_to == "init":  # retention pulls towards W0, not towards zero
             params = [w - w0 for w, w0 in zip(params, self.init)]
         if n == 1:  # exact online rule, the hot path of per-token mode
+            beta = self._hp("beta")
             neg_eta = -_per_token(eta)                                # (..., 1, 1, 1)
             decay = _per_token(rho) - 1                               # (..., 1, 1, 1)
             for w, s, pairs in zip(params, self.mom, factors):
-                if beta > 0:  # S = beta S - eta g;  dW = (rho - 1) W + S
+                if self.momentum_on:  # S = beta S - eta g;  dW = (rho - 1) W + S
                     for j, (left, right) in enumerate(pairs):
                         s = _baddbmm(s, left * neg_eta, right, beta if j == 0 else 1)
                     moms.append(s)
@@ -419,6 +441,7 @@ class SelfModifyingTitans:
                     deltas.append(dw)
             self.mom = moms
             return deltas
+        beta = self.cfg.momentum
         c = chunk_coefficients(eta, rho, beta)
         w0, s0 = (_per_matrix(t) for t in (c.w0, c.s0))             # (..., 1, 1, 1)
         neg_gw, neg_sw = -_per_token(c.gw), -_per_token(c.sw)         # (..., 1, 1, n)
@@ -481,9 +504,12 @@ def _per_matrix(t: Tensor) -> Tensor:
     return t.reshape(t.shape + (1, 1, 1))
 
 
-def _baddbmm(acc: Tensor, left: Tensor, right: Tensor, beta: float) -> Tensor:
+def _baddbmm(acc: Tensor, left: Tensor, right: Tensor, beta: Tensor | float) -> Tensor:
     """``beta acc + left @ right^T`` for (..., B, r, c) acc, (..., B, r, n) left and
-    (..., B, c, n) right, out of place; one fused kernel over the flattened leading axes."""
+    (..., B, c, n) right, out of place; one fused kernel over the flattened leading axes
+    (a tensor beta, the fast path's live momentum, scales acc first)."""
+    if isinstance(beta, Tensor):
+        acc, beta = acc * beta, 1
     if acc.dim() == 3 and left.dim() == 3 and right.dim() == 3:
         return torch.baddbmm(acc, left, right.transpose(-1, -2), beta=beta)
     lead = torch.broadcast_shapes(acc.shape[:-2], left.shape[:-2], right.shape[:-2])

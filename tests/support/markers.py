@@ -8,6 +8,9 @@ import pytest
 TESTS = Path(__file__).resolve().parent.parent          # tests/
 
 SLOW = frozenset({
+    "engine/test_fast_path.py::test_compiled_path_equals_the_eager_engine",
+    "engine/test_fast_path.py::test_no_recompilation_across_phases_live_edits_and_reset",
+    "engine/test_fast_path.py::test_a_faulty_block_is_replayed_eagerly_with_the_exact_step",
     "engine/test_engine_budget.py::test_peak_resident_memory_stays_within_the_estimate",
     "recording/test_cli.py::test_ctrl_c_keeps_steps_and_closes_cleanly",
     "recording/test_cli.py::test_bad_input_exits_2_with_one_line",
