@@ -76,7 +76,8 @@ class FastStepping:
         fp = self.fast
         if fp is None or self.model.count < self._eager_until or not fp.ready():
             return 0
-        m = steps_for(x.shape[0], fp.unroll)
+        block = self.config.run.block             # blocks end at multiples of K model steps
+        m = steps_for(min(x.shape[0], block - self.model.count % block), fp.unroll)
         if m == 0:
             return 0
         count0 = self.model.count
