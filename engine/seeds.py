@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ from engine.config import Config, ConfigError
 from engine.device import available_memory, resolve_device
 from engine.frames import FrameBatch, RunSpec
 from engine.model import HOPE, TitansRead
+from engine.observables import ProbeSet
 from engine.session import EngineFault, Session
 
 MAX_SEEDS = 4096          # runs in one batch; memory is checked as well
@@ -97,6 +98,7 @@ class SeedBatch:
         self.model.start_from(weights, batch=R)
         self.model.titans.diag_every = config.run.diag_every
         del per_run, weights
+        self._reservoir = Reservoirs([s.probes for s in self.sessions], self.model)
         self._refresh_views()         # the sessions' own models are released here
 
     @property
@@ -134,7 +136,6 @@ class SeedBatch:
         sizes: list[int] = []
         extras: list[dict[str, list]] = [
             {"probes": [], "snapshots": [], "states": [], "evals": []} for _ in S]
-        views = [_RunSlice(model, i) for i in range(len(S))]
         done = 0
         try:
             with torch.inference_mode():
@@ -142,9 +143,7 @@ class SeedBatch:
                     lead.model.count = model.count
                     m = min(model.chunk_room(), n - done, lead._room_to_record(run))
                     met, sc, read, _ = model.step(x_all[:, done:done + m])
-                    for s, v in zip(S, views):
-                        v.read = read
-                        s.probes.offer(cast(HOPE, v), cast(TitansRead, v), local0 + done)
+                    self._reservoir.offer(model, read, local0 + done)
                     metrics.append(met)
                     scalars.append(sc)
                     done += m
@@ -206,28 +205,51 @@ class SeedBatch:
         return [s.take_events() for s in self.sessions]
 
 
-class _RunSlice:
-    """Run i of the batched model's last step, as ``ProbeSet.offer`` reads a model and a
-    read (keys, targets, device, CMS levels and inputs/outputs); slices only what is read."""
+class Reservoirs:
+    """The runs' probe reservoirs (``ProbeSet``), filled in one batched write per step.
 
-    def __init__(self, model: HOPE, i: int) -> None:
-        self._model, self._i = model, i
-        self.device, self.cms = model.device, model.cms
-        self.read: TitansRead | None = None
+    Each ``ProbeSet`` keeps its own Python RNG, counters and ``written`` steps and draws
+    exactly as ``ProbeSet.offer`` does; its tensors become views of stacked (R, ...)
+    tensors, so the pairs every run keeps at a step are copied by one indexed write.
+    ``ProbeSet.evaluate`` and ``state`` of each run work unchanged on those views.
+    """
 
-    @property
-    def k(self) -> Tensor:
-        assert self.read is not None
-        return self.read.k[self._i]                                   # (d, m)
+    def __init__(self, probes: list[ProbeSet], model: HOPE) -> None:
+        self.probes = probes
+        self.keys = torch.stack([p.keys for p in probes])             # (R, d, P)
+        self.targets = torch.stack([p.targets for p in probes])       # (R, B, d, P)
+        self.cms_in = torch.stack([p.cms_in for p in probes])         # (R, Lc, d, P)
+        self.cms_out = torch.stack([p.cms_out for p in probes])
+        for i, p in enumerate(probes):
+            p.keys, p.targets = self.keys[i], self.targets[i]
+            p.cms_in, p.cms_out = self.cms_in[i], self.cms_out[i]
+        self.device = model.device
 
-    @property
-    def targets(self) -> Tensor:
-        assert self.read is not None
-        return self.read.targets[self._i]                             # (B, d, m)
-
-    @property
-    def cms_io(self) -> list[list[Tensor]]:
-        return [[t[self._i] for t in span] for span in self._model.cms_io]
+    def offer(self, model: HOPE, read: TitansRead, first_step: int) -> None:
+        """Offer every token of a batched read (R, ..., n) to each run's reservoir."""
+        n = read.k.shape[-1]
+        runs, slots, cols = [], [], []
+        for i, p in enumerate(self.probes):       # Vitter's algorithm R, as ProbeSet.offer
+            for j in range(n):
+                p.seen += 1
+                slot = p.seen - 1 if p.seen <= p.size else p.rng.randrange(p.seen)
+                if slot < p.size:
+                    runs.append(i)
+                    slots.append(slot)
+                    cols.append(j)
+                    p.written[slot] = first_step + j
+        if not runs:
+            return
+        r = torch.tensor(runs, device=self.device)
+        s = torch.tensor(slots, device=self.device)
+        c = torch.tensor(cols, device=self.device)
+        self.keys[r, :, s] = read.k[r, :, c]                          # (K, d)
+        self.targets[r, :, :, s] = read.targets[r, :, :, c]           # (K, B, d)
+        if model.cms.levels:  # the chain as it ran for these tokens (before later events)
+            spans = [torch.stack(views) for views in model.cms_io]   # (Lc+1, R, d, m_i)
+            io = (spans[0] if len(spans) == 1 else torch.cat(spans, -1))[:, r, :, c]
+            self.cms_in[r, :, :, s] = io[:, :-1]                      # (K, Lc, d)
+            self.cms_out[r, :, :, s] = io[:, 1:]
 
 
 def run_view(model: HOPE, i: int) -> HOPE:
