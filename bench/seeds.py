@@ -22,14 +22,29 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.seeds import SeedBatch  # noqa: E402
-from engine.session import Session  # noqa: E402
-from nlviz.config_loader import load_config  # noqa: E402
+from engine.seeds import SeedBatch
+from engine.session import Session
+from nlviz.config_loader import load_config
 
 
 def steps_for(runs: int) -> int:
     """Steps per run and round: about 4096 run-steps, at least 64, a multiple of 64."""
     return max(64, (4096 // runs) // 64 * 64)
+
+
+def _batched(batch: SeedBatch, singles: list[Session], n: int) -> float:
+    """Run-steps/s of one batched step of n steps."""
+    t = time.perf_counter()
+    batch.step(n)
+    return len(singles) * n / (time.perf_counter() - t)
+
+
+def _sequential(batch: SeedBatch, singles: list[Session], n: int) -> float:
+    """Run-steps/s of the single sessions stepped n steps one after another."""
+    t = time.perf_counter()
+    for s in singles:
+        s.step(n)
+    return len(singles) * n / (time.perf_counter() - t)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,22 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         cases[R] = (n, batch, singles, [], [])
     for r in range(args.rounds):
         for R, (n, batch, singles, bat, seq) in cases.items():
-            def batched() -> float:
-                t = time.perf_counter()
-                batch.step(n)
-                return R * n / (time.perf_counter() - t)
-
-            def sequential() -> float:
-                t = time.perf_counter()
-                for s in singles:
-                    s.step(n)
-                return R * n / (time.perf_counter() - t)
-            if r % 2:
-                seq.append(sequential())
-                bat.append(batched())
-            else:
-                bat.append(batched())
-                seq.append(sequential())
+            order = (_sequential, _batched) if r % 2 else (_batched, _sequential)
+            for case in order:
+                rate = case(batch, singles, n)
+                (bat if case is _batched else seq).append(rate)
             print(f"round {r + 1} R={R}: batched {bat[-1]:,.0f}, sequential {seq[-1]:,.0f} "
                   f"run-steps/s, ratio {bat[-1] / seq[-1]:.2f}", file=sys.stderr)
     print(f"\nMachine: {platform.processor() or platform.machine()}, "

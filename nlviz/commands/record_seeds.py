@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ def seed_paths(out: str, n: int) -> list[str]:
     return [f"{base}.s{i}.h5" for i in range(n)]
 
 
-def run_record_seeds(args: argparse.Namespace, batch_default: Any) -> int:
+def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], int]) -> int:
     """Record ``args.steps`` steps of ``args.seeds`` seeds; returns the exit code (0 done,
-    130 interrupted, 1 engine fault; files closed cleanly in every case)."""
+    130 interrupted, 1 engine fault; files closed cleanly in every case). ``batch_default``
+    gives the steps per engine call without ``--batch`` (``record.default_batch``)."""
     from engine.config import ConfigError
     from engine.seeds import MAX_SEEDS, SeedBatch, SeedFault
     from nlviz.commands.record import MAX_BATCH, _progress

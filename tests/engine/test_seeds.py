@@ -135,5 +135,5 @@ def test_bad_seeds_are_refused(seeds, needle):
 
 
 def test_lmm_variant_is_refused():
-    with pytest.raises(ConfigError, match="model.titans.variant=lmm"):
+    with pytest.raises(ConfigError, match=r"model\.titans\.variant=lmm"):
         SeedBatch(_config("tiny", "random", "model.titans.variant=lmm"), (0, 1))

@@ -164,3 +164,36 @@ def test_ctrl_c_keeps_every_seed_file(tmp_path):
             assert rec.events[-1].detail == "interrupted"
             rows.append(rec.n_rows)
     assert rows[0] == rows[1]
+
+
+def test_a_nan_in_one_seed_keeps_every_file(tmp_path, monkeypatch, capsys):
+    """Run 1 turns NaN in the second engine call: every file keeps its rows up to there
+    (the healthy runs their whole batch), is complete, and the exit code is 1."""
+    from engine.seeds import SeedBatch
+    from nlviz.cli import main
+
+    real_step = SeedBatch.step
+    calls = []
+
+    def step(self, n):
+        if len(calls) == 1:                       # break run 1 before the second call
+            bank = self.model.titans.bank
+            w2 = bank.w2.clone()
+            w2[1] = float("nan")
+            bank.set_params([bank.w1, w2] if bank.w1 is not None else [w2])
+        calls.append(n)
+        return real_step(self, n)
+
+    monkeypatch.setattr(SeedBatch, "step", step)
+    code = main(["record", "--out", str(tmp_path / "f.h5"), "--steps", "200", "--preset",
+                 "tiny", "--batch", "64", "--seeds", "3", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "engine fault" in err and "seed 1" in err
+    rows = []
+    for i in range(3):
+        with Recording.open(tmp_path / f"f.s{i}.h5") as rec:
+            assert rec.complete
+            np.testing.assert_array_equal(rec.steps, np.arange(rec.n_rows))
+            assert rec.events[-1].detail == "engine fault"
+            rows.append(rec.n_rows)
+    assert rows == [128, 65, 128]
