@@ -48,7 +48,7 @@ def run_record(args: argparse.Namespace) -> int:
         raise UserError(f"--batch {args.batch}: at most {MAX_BATCH} steps per engine call")
     if getattr(args, "seeds", None) is not None:    # N seeds, one file each
         from nlviz.commands.record_seeds import run_record_seeds
-        return run_record_seeds(args, default_batch)
+        return run_record_seeds(args, default_batch, _progress)
     overwrite = bool(getattr(args, "overwrite", False))
     config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed, args.model)
     OutputLock.check(args.out, overwrite=overwrite)   # refuse before the slow engine start

@@ -25,13 +25,14 @@ def seed_paths(out: str, n: int) -> list[str]:
     return [f"{base}.s{i}.h5" for i in range(n)]
 
 
-def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], int]) -> int:
+def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], int],
+                     progress: Callable[[int, int, float, float], None]) -> int:
     """Record ``args.steps`` steps of ``args.seeds`` seeds; returns the exit code (0 done,
-    130 interrupted, 1 engine fault; files closed cleanly in every case). ``batch_default``
-    gives the steps per engine call without ``--batch`` (``record.default_batch``)."""
+    130 interrupted, 1 engine fault; files closed cleanly in every case). ``record``
+    validated the other arguments; ``batch_default`` gives the steps per engine call
+    without ``--batch``, ``progress`` draws the progress bar (both ``record``'s)."""
     from engine.config import ConfigError
     from engine.seeds import MAX_SEEDS, SeedBatch, SeedFault
-    from nlviz.commands.record import MAX_BATCH, _progress
     from nlviz.config_loader import load_config
     from nlviz.host.recording_link import open_recorder
     from nlviz.recording.outlock import OutputLock
@@ -59,7 +60,6 @@ def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], in
         raise UserError(f"cannot build {n_seeds} runs: {type(exc).__name__}: "
                         f"{one_line(exc, 200)}") from None
     batch = args.batch or batch_default(config)
-    batch = min(batch, MAX_BATCH)
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0
     recorders: list[Recorder] = []
@@ -88,7 +88,7 @@ def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], in
                 done += len(frames[0])
                 if show and time.perf_counter() - last > 0.2:
                     last = time.perf_counter()
-                    _progress(done, args.steps, t0, max(r.stats().queue_fill for r in recorders))
+                    progress(done, args.steps, t0, max(r.stats().queue_fill for r in recorders))
         except KeyboardInterrupt:
             if show:
                 sys.stderr.write("\n")
@@ -114,7 +114,7 @@ def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], in
                 pass
     if code == 0:
         if show:
-            _progress(done, args.steps, t0, 0.0)
+            progress(done, args.steps, t0, 0.0)
             sys.stderr.write("\n")
         rate = done * n_seeds / max(1e-9, time.perf_counter() - t0)
         print(f"recorded {done} steps x {n_seeds} seeds to {paths[0]} ... {paths[-1]} "
