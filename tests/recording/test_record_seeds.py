@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from nlviz.analysis.grouping import band, group_by_config
+from nlviz.commands.record_seeds import seed_paths
 from nlviz.recording.reader import Recording
+from nlviz.replay.compare import Comparison
+from nlviz.replay.compare_data import CompareData
 from tests.recording.interrupt import ctrl_c_default, interrupt
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +108,18 @@ def test_seed_files_group_as_one_config_with_a_band(runs):
     np.testing.assert_allclose(b.mean, stack.mean(0))
     np.testing.assert_allclose(b.std, stack.std(0, ddof=1))
     assert (b.std[1:] > 0).any()
+    # the compare window's own (Qt-free) data: one group, its band over the three files
+    with Comparison.open(batched) as cmp:
+        data = CompareData(cmp)
+        assert [g.members for g in data.groups] == [(0, 1, 2)]
+        wb = data.band(data.groups[0], "outer_loss")
+        assert wb is not None and (wb.count == 3).all()
+        np.testing.assert_allclose(wb.mean, stack.mean(0), rtol=1e-6)
+
+
+def test_seed_paths():
+    assert seed_paths("a/run.h5", 2) == ["a/run.s0.h5", "a/run.s1.h5"]
+    assert seed_paths("a/run", 1) == ["a/run.s0.h5"]
 
 
 @pytest.mark.parametrize("seeds, needle", [
