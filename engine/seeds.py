@@ -10,7 +10,9 @@ model math runs once for all of them, in a HOPE started with a leading run axis
 
 Each session's ``model`` is a per-run view of the batched model (``run_view``), refreshed
 whenever a sparse record is taken and after every ``step``: ``Session.state_dict`` of
-seed i is a normal single-run state (``Session.load_state`` restores it).
+seed i is a normal single-run state (``Session.load_state`` of a plain Session restores
+it). The sessions are driven by the batch: do not step, ``apply`` commands to or
+``load_state`` them one by one (``mark`` and ``take_events`` are the batch's).
 
 Faults: ``step`` checks every run; if any run raised or produced NaN/inf it raises
 ``SeedFault`` after the whole batch was computed, carrying every run's batch (a healthy
