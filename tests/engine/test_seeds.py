@@ -137,3 +137,22 @@ def test_bad_seeds_are_refused(seeds, needle):
 def test_lmm_variant_is_refused():
     with pytest.raises(ConfigError, match=r"model\.titans\.variant=lmm"):
         SeedBatch(_config("tiny", "random", "model.titans.variant=lmm"), (0, 1))
+
+
+def test_start_from_takes_per_run_weights_but_not_per_run_gates():
+    from engine.model import HOPE
+    config = _config("tiny", "random")
+    models = [HOPE(config.model, s, torch.device("cpu")) for s in (0, 1)]
+    per_run = {k: torch.stack([m.slow_weights()[k] for m in models])
+               for k in models[0].slow_weights()}
+    per_run["titans/gate_shift"] = models[0].slow_weights()["titans/gate_shift"]
+    batched = HOPE(config.model, 0, torch.device("cpu"))
+    batched.start_from(per_run, batch=2)
+    assert batched.titans.bank.w2.shape[0] == 2
+    torch.testing.assert_close(batched.titans.bank.w2[1], models[1].titans.bank.w2)
+    torch.testing.assert_close(batched.cms.levels[0].w1[0], models[0].cms.levels[0].w1)
+    per_run["titans/gate_shift"] = torch.zeros(2, 2)
+    with pytest.raises(ValueError, match="gate_shift"):
+        batched.start_from(per_run, batch=2)
+    with pytest.raises(ValueError, match="w_in"):           # per-run needs batch
+        models[0].start_from({**models[0].slow_weights(), "w_in": per_run["w_in"]})
