@@ -46,14 +46,16 @@ class CMSLevel:
 
     def start_from(self, w1: Tensor, w2: Tensor, lead: tuple[int, ...] = ()) -> None:
         """Fresh state from starting weights w1 (d, h), w2 (h, d), kept as given (autograd
-        reaches them); ``lead`` adds leading axes of independent runs."""
+        reaches them); ``lead`` adds leading axes of independent runs, and the weights may
+        already carry them (lead + (d, h): one starting value per run)."""
         self.init = (w1, w2)
-        self.w1, self.w2 = w1.expand(lead + w1.shape), w2.expand(lead + w2.shape)
-        self.g1, self.g2 = w1.new_zeros(lead + w1.shape), w2.new_zeros(lead + w2.shape)
+        s1, s2 = lead + w1.shape[-2:], lead + w2.shape[-2:]
+        self.w1, self.w2 = w1.expand(s1), w2.expand(s2)
+        self.g1, self.g2 = w1.new_zeros(s1), w2.new_zeros(s2)
         self.sq = w1.new_zeros(lead + (2,))
         self.init_norm = self._norm(self.init)
         self.w_norm = self._norm((self.w1, self.w2))
-        self.last_update = w2.new_zeros(lead + w2.shape)
+        self.last_update = w2.new_zeros(s2)
 
     def state_dict(self) -> dict[str, Tensor]:
         """Weights, the pending gradient sums (``g1``, ``g2``, ``sq``), ``last_update`` and

@@ -91,18 +91,23 @@ class HOPE:
         The tensors are used as given (moved to this model's device and dtype only when
         they are not there already), so a training step's autograd graph reaches them.
         ``batch`` adds a leading axis of that many independent runs: every state tensor
-        then has shape (batch, ...) and ``step`` takes (batch, n, d_in).
+        then has shape (batch, ...) and ``step`` takes (batch, n, d_in). With ``batch``, a
+        weight may also carry that axis itself (batch, ...): one starting value per run
+        (seeds with random weights, ``engine.seeds``), except ``titans/gate_shift``,
+        ``titans/gate_surprise`` and ``titans/w_kv``, which stay shared.
         """
         template = self.slow_weights()
         missing = sorted(set(template) - set(weights))
         if missing:
             raise KeyError(f"slow weights: {missing[0]} is missing")
         w = {k: weights[k].to(device=self.device, dtype=self.dtype) for k in template}
-        for k, v in w.items():
-            if v.shape != template[k].shape:
+        lead = () if batch is None else (batch,)
+        for k, v in w.items():   # shared by every run, or (batch only) one per run
+            per_run = bool(lead) and k not in ("titans/gate_shift", "titans/gate_surprise",
+                                               "titans/w_kv")
+            if v.shape != template[k].shape and (not per_run or v.shape != lead + template[k].shape):
                 raise ValueError(f"slow weights: {k} has shape {tuple(v.shape)}, expected "
                                  f"{tuple(template[k].shape)}")
-        lead = () if batch is None else (batch,)
         self.w_in, self.w_out = w["w_in"], w["w_out"]
         self.titans.start_from({k[7:]: v for k, v in w.items() if k.startswith("titans/")},
                                lead)

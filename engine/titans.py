@@ -173,7 +173,8 @@ class SelfModifyingTitans:
     def start_from(self, weights: dict[str, Tensor], lead: tuple[int, ...] = ()) -> None:
         """Fresh inner state from slow weights (kept as given, so autograd reaches them):
         the memories start at ``w*_0``, momenta at zero; ``lead`` adds leading axes of
-        independent runs (a batch of episodes)."""
+        independent runs (a batch of episodes); ``w_q``, ``w1_0`` and ``w2_0`` may already
+        carry them (one starting value per run)."""
         self.w_q = weights["w_q"]
         if len(self.names) == 1:
             self.w_kv = weights["w_kv"]
@@ -182,11 +183,11 @@ class SelfModifyingTitans:
         self.gate_shift = weights["gate_shift"]
         self.gate_surprise = weights.get("gate_surprise") if self.cfg.surprise_gates else None
         self.init = [weights[k] for k in ("w1_0", "w2_0")[2 - len(self.init):]]
-        self.bank.set_params([w.expand(lead + w.shape) for w in self.init])
-        self.mom = [w.new_zeros(lead + w.shape) for w in self.init]
+        self.bank.set_params([w.expand(lead + w.shape[-3:]) for w in self.init])
+        self.mom = [w.new_zeros(lead + w.shape[-3:]) for w in self.init]
         self.init_norm = _norm(self.init)
         self.w_norm = _norm(self.bank.params())
-        self.last_update = self.init[-1].new_zeros(lead + self.init[-1].shape)
+        self.last_update = self.init[-1].new_zeros(lead + self.init[-1].shape[-3:])
         self._diag = None
 
     def state_dict(self) -> dict[str, Tensor]:

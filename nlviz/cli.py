@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--no-progress", action="store_true", help="no progress bar")
     rec.add_argument("--overwrite", action="store_true",
                      help="replace OUT if it exists (refused otherwise)")
+    rec.add_argument("--seeds", type=int, metavar="N",
+                     help="run seeds SEED .. SEED+N-1 in one batched engine and write one "
+                          "recording per seed: OUT.s0.h5 ... (OUT without .h5)")
     _add_run_options(rec)
 
     info = sub.add_parser("info", help="summarise a recording")

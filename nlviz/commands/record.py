@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from nlviz.errors import UserError, one_line
 
@@ -18,6 +19,11 @@ def _progress(done: int, total: int, t0: float, fill: float) -> None:
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps "
                      f"{rate:,.0f} steps/s  queue {fill:.0%} ")
     sys.stderr.flush()
+
+
+def default_batch(config: Any) -> int:
+    """Steps per engine call without ``--batch``: at least one Titans chunk."""
+    return int(min(MAX_BATCH, max(DEFAULT_BATCH, config.model.titans.chunk_size)))
 
 
 def run_record(args: argparse.Namespace) -> int:
@@ -40,6 +46,9 @@ def run_record(args: argparse.Namespace) -> int:
         raise UserError(f"--batch {args.batch}: must be at least 1")
     if args.batch > MAX_BATCH:
         raise UserError(f"--batch {args.batch}: at most {MAX_BATCH} steps per engine call")
+    if getattr(args, "seeds", None) is not None:    # N seeds, one file each
+        from nlviz.commands.record_seeds import run_record_seeds
+        return run_record_seeds(args, default_batch, _progress)
     overwrite = bool(getattr(args, "overwrite", False))
     config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed, args.model)
     OutputLock.check(args.out, overwrite=overwrite)   # refuse before the slow engine start
@@ -50,7 +59,7 @@ def run_record(args: argparse.Namespace) -> int:
     except (MemoryError, RuntimeError) as exc:    # the allocator, past the estimate
         raise UserError(f"cannot build the model: {type(exc).__name__}: "
                         f"{one_line(exc, 200)}") from None
-    batch = args.batch or min(MAX_BATCH, max(DEFAULT_BATCH, config.model.titans.chunk_size))
+    batch = args.batch or default_batch(config)
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0
     recorder = open_recorder(args.out, session, overwrite=overwrite)
