@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
 from nlviz.recording.stats import RecorderStats
 
-
 DEVICE_LABEL_MAX_PX = 460
 
 
