@@ -334,11 +334,17 @@ class Session(SessionRecords):
 _DEFAULT_THREADS = torch.get_num_threads()
 
 
-def _set_threads(config: Config) -> None:
-    """Apply ``run.threads`` (0 = auto, see RunConfig)."""
+def thread_count(config: Config) -> int:
+    """The CPU thread count a session of ``config`` runs at: ``run.threads``, or for 0 (auto)
+    the rule in RunConfig's docstring."""
     m = config.model
     widest = max([m.d * m.titans.hidden, m.d * m.cms.hidden if m.cms.periods else 0, m.d * m.d])
-    n = config.run.threads or (1 if widest <= 65536 else _DEFAULT_THREADS)
+    return config.run.threads or (1 if widest <= 65536 else _DEFAULT_THREADS)
+
+
+def _set_threads(config: Config) -> None:
+    """Apply ``run.threads`` (0 = auto, see RunConfig)."""
+    n = thread_count(config)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 
