@@ -16,8 +16,6 @@ the median over rounds and the spread (min..max). Rounds continue while the budg
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import platform
 import statistics
 import sys
@@ -31,22 +29,16 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.engine import peer, single_memory_sets  # noqa: E402
 from engine import device_choice  # noqa: E402
 from engine.device import available_kinds  # noqa: E402
 from engine.session import Session, _set_threads  # noqa: E402
 from nlviz.config_loader import load_config  # noqa: E402
 
 DIM = 256                    # width of the single-memory comparison (as bench/engine.py)
+THREADS = torch.get_num_threads()    # torch's default here, before any Session sets its own
 TARGETS = {"per_token": 50_000}
-
-
-@functools.cache
-def _bench_engine():         # bench/engine.py, loaded by path: its name shadows the package
-    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "engine.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SLICE_S = {True: 0.05, False: 2.0}   # seconds per case per round (quick, full)
 
 
 @dataclass
@@ -89,16 +81,14 @@ def session_case(name: str, preset: str, sets: list[str], device: str, batch: in
     return Case(name, label, unit, run)
 
 
-def peer_case(device: str, chunk: int, tokens: int, repeats: int) -> Case | None:
-    """titans-pytorch's NeuralMemory (``bench/engine.py``'s ``peer``: median tokens/s of
-    ``repeats`` timed calls after a warm-up), None if it is not installed."""
-    peer = _bench_engine().peer
-    if peer(DIM, chunk, 2 * chunk, 1, device) is None:    # the import and a first run
+def peer_case(device: str, chunk: int, tokens: int, seconds: float) -> Case | None:
+    """titans-pytorch's NeuralMemory (``bench/engine.py``'s ``peer``) at torch's default
+    thread count, as a user runs it; None if it is not installed."""
+    measure = peer(DIM, chunk, tokens, THREADS, seconds, device)
+    if measure is None:
         return None
-
-    def run(seconds: float) -> float:
-        return float(peer(DIM, chunk, tokens, repeats, device) or 0.0)
-    return Case(f"titans-pytorch NeuralMemory d={DIM}, C={chunk}", device.upper(), "tok/s", run)
+    return Case(f"titans-pytorch NeuralMemory d={DIM}, C={chunk}", device.upper(), "tok/s",
+                lambda _seconds: measure())
 
 
 def machine_line(device: str) -> str:
@@ -127,8 +117,8 @@ def auto_choice(kinds: tuple[str, ...]) -> tuple[str, str, float]:
 def build_cases(device: str, quick: bool) -> list[Case]:
     """Every row's case, built and warmed up (a failing one is reported and skipped)."""
     k = 64
-    per_token = 2 * k if quick else 8 * k
-    chunk_tokens = 256 if quick else 4096
+    per_token = k if quick else 8 * k
+    chunk_tokens = 2 * k if quick else 4096
     devices = ["cpu"] + ([device] if device != "cpu" else [])
     makers: list[Callable[[], Case | None]] = []
     for dev in devices:
@@ -142,11 +132,10 @@ def build_cases(device: str, quick: bool) -> list[Case]:
     makers.append(lambda: session_case(
         "HOPE default, per token, --device cpu (as a user runs it)", "default", [], "cpu",
         per_token))
-    bench_engine = _bench_engine()
     makers.append(lambda: session_case(
         f"single Titans memory d={DIM}, C=64: ours", "default",
-        bench_engine.single_memory_sets(DIM, 64), device, chunk_tokens, "noise", "tok/s"))
-    makers.append(lambda: peer_case(device, 64, chunk_tokens, 1 if quick else 3))
+        single_memory_sets(DIM, 64), device, chunk_tokens, "noise", "tok/s"))
+    makers.append(lambda: peer_case(device, 64, chunk_tokens, SLICE_S[quick]))
     cases = []
     for make in makers:
         try:
@@ -165,9 +154,9 @@ def _fmt(v: float) -> str:
 
 def run_rounds(cases: list[Case], budget_s: float, quick: bool, started: float) -> int:
     """Interleave the cases round by round while the budget lasts (at least 2 rounds,
-    at most 3 in quick mode or 9); returns the rounds run."""
-    max_rounds = 3 if quick else 9
-    slice_s = 0.05 if quick else 2.0
+    at most 2 in quick mode or 9); returns the rounds run."""
+    max_rounds = 2 if quick else 9
+    slice_s = SLICE_S[quick]
     rounds = 0
     while rounds < max_rounds:
         t0 = time.perf_counter()
@@ -218,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=["cuda", "mps", "cpu"], default=None,
                     help="the accelerator to measure (default: CUDA, else MPS, else the CPU)")
-    ap.add_argument("--quick", action="store_true", help="a smoke run: short slices, 2-3 rounds")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: short slices, 2 rounds")
     ap.add_argument("--budget-seconds", type=float, default=300.0,
                     help="bound on the whole run (default 300)")
     args = ap.parse_args(argv)
@@ -231,7 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if device == "cpu" and args.device is None:
         print("note: no GPU here; measuring the CPU branch", file=sys.stderr)
-    _bench_engine()              # before any Session: its THREADS is torch's own default
     print(machine_line(device))
     auto = auto_choice(have if device != "cpu" else ("cpu",))
     cases = build_cases(device, args.quick)

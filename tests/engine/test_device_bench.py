@@ -36,6 +36,7 @@ def _number(text: str) -> float:
     return float(m.group(1).replace(",", ""))
 
 
+@pytest.mark.slow
 def test_gpu_bench_cpu_branch_quick():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     res = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py"), "--device", "cpu",
