@@ -3,8 +3,9 @@
 (a missing one falls back to the CPU with a note)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,6 +32,10 @@ class DeviceChoice:
     note: str | None
     reason: str
     rates: tuple[tuple[str, float], ...] = ()
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpacks as ``device, name, note`` (what ``resolve_device`` returned before)."""
+        return iter((self.device, self.name, self.note))
 
 
 def device_words(kind: str) -> str:
@@ -61,14 +66,17 @@ def resolve_device(name: str, config: Config | None = None, *,
     ``"auto"`` with ``config``: the faster of ``kinds`` (default: ``available_kinds()``) for
     this config, measured once per process and config (``engine.device_choice.choose_device``;
     ``measure`` replaces the per-device measurement). ``"auto"`` without a config (nothing to
-    measure) takes the CPU. A requested CUDA/MPS device that is missing falls back to the
+    measure) keeps the old rule: the first accelerator (CUDA, then MPS), else the CPU. A requested CUDA/MPS device that is missing falls back to the
     CPU with a note saying so, rather than failing; explicit requests never measure.
     """
     have = available_kinds() if kinds is None else kinds
     if name == "auto":
-        if config is None or len(have) == 1:
-            why = "the only device" if len(have) == 1 else "nothing measured"
-            return DeviceChoice(torch.device("cpu"), "CPU", None, f"auto: CPU, {why}")
+        if len(have) == 1:
+            return DeviceChoice(torch.device("cpu"), "CPU", None, "auto: CPU, the only device")
+        if config is None:
+            kind = have[1]
+            return DeviceChoice(torch.device(kind), device_words(kind), None,
+                                f"auto: {kind.upper()}, the first accelerator (not measured)")
         from engine.device_choice import choose_device, measure_session
         return choose_device(config, have, measure_session if measure is None else measure)
     if name in ("cuda", "mps"):

@@ -142,3 +142,18 @@ def test_measure_session_runs_the_engine_on_the_cpu():
     """The real measurement (no timing asserted): a positive finite rate."""
     rate = measure_session(load_config("tiny", ["run.block=8"]), "cpu", budget_s=0.01)
     assert 0 < rate < float("inf")
+
+
+def test_old_callers_still_unpack_three_values():
+    device, name, note = resolve_device("cpu")
+    assert (device.type, name, note) == ("cpu", "CPU", None)
+
+
+def test_auto_without_a_config_keeps_the_first_accelerator_rule():
+    def boom(config, kind):
+        raise AssertionError("measured")
+    c = resolve_device("auto", None, kinds=("cpu", "mps"), measure=boom)
+    assert (c.device.type, c.name, c.reason) == (
+        "mps", "MPS (Apple GPU)", "auto: MPS, the first accelerator (not measured)")
+    c = resolve_device("auto", None, kinds=("cpu",), measure=boom)
+    assert (c.device.type, c.reason) == ("cpu", "auto: CPU, the only device")
