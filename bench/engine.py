@@ -1,50 +1,66 @@
-"""Engine throughput: the HOPE presets per token and chunked, and a single Titans memory
-against titans-pytorch's NeuralMemory of the same width, depth and chunk size.
+"""Engine throughput, interleaved: the HOPE presets per token (eager vs compiled engine) and a
+single Titans memory against titans-pytorch's NeuralMemory of the same width, depth and
+chunk size at 1 and at 2 threads, every case once per round in ONE process, several rounds.
 
-    python bench/engine.py [--repeats 5] [--device cpu|cuda] [--quick]
+    PYTHONPATH=. python bench/engine.py [--rounds 5] [--seconds 1.5] [--device cpu|cuda] [--quick]
 
-Prints a markdown table (medians over repeats, measured side by side in one run).
-titans-pytorch is optional (``pip install -e .[bench]``); without it the peer rows say so.
+Prints two markdown tables: per case the median throughput and its spread (min-max over the
+rounds); per ratio the median of the per-round ratios and their range (a ratio within one
+round shares that round's noise). ``--quick``: 2 rounds, short measurements (a smoke run).
+
+The peer is optional; install it without letting pip touch torch (the ``bench`` extra in
+pyproject.toml pins the same version; never part of the test install):
+
+    pip install --no-deps titans-pytorch==0.5.1 assoc-scan axial-positional-embedding einops \\
+        einx hyper-connections rotary-embedding-torch tensordict x-transformers tqdm \\
+        frozendict pyvers torch-einops-utils loguru
+
+Without it the peer rows and ratios say "n/a".
 """
 from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.session import Session
-
-THREADS = torch.get_num_threads()  # torch's default on this machine (before any Session)
+from bench.interleave import Case, Ratio, format_tables, run_rounds, timed_rate  # noqa: E402
+from engine.session import Session, thread_count  # noqa: E402
 from nlviz.config_loader import load_config  # noqa: E402
 
-
-def timed(fn, repeats: int) -> list[float]:
-    """Wall seconds of ``fn()`` per repeat (after one warm-up call)."""
-    fn()
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        out.append(time.perf_counter() - t)
-    return out
+DIM = 256                              # single-memory width (the peer's hidden is 4 * DIM)
+PEER_TOKENS = {1: 128, 64: 4096}       # peer sequence per call (its C = 1 rate falls with length)
 
 
-def ours(preset: str, sets: list[str], steps: int, repeats: int, device: str,
-         stream: str | None = None) -> float:
-    """Median steps/s of Session.step(steps), all observables on (the session sets its
-    own thread count: run.threads auto)."""
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def ours(preset: str, sets: list[str], batch: int, seconds: float, device: str,
+         stream: str | None = None) -> Callable[[], float]:
+    """A measure() for Session.step(batch), all observables of the config on; the session's
+    own thread count (``run.threads``, 0 = auto) is re-applied before every measurement,
+    since the cases of a round share the process."""
     session = Session(load_config(preset, sets, stream=stream, device=device))
-    session.step(max(64, steps // 4))
-    return steps / statistics.median(timed(lambda: session.step(steps), repeats))
+    threads = thread_count(session.config)
+    torch.set_num_threads(threads)
+    session.step(4 * batch)                            # warm-up (and compilation, if any)
+
+    def call() -> int:
+        session.step(batch)
+        _sync(device)
+        return batch
+
+    def measure() -> float:
+        torch.set_num_threads(threads)
+        return timed_rate(call, seconds)
+    return measure
 
 
 def single_memory_sets(dim: int, chunk: int) -> list[str]:
@@ -60,8 +76,10 @@ def single_memory_sets(dim: int, chunk: int) -> list[str]:
             "run.state_every=0", "run.diag_every=64"]
 
 
-def peer(dim: int, chunk: int, tokens: int, repeats: int, device: str) -> float | None:
-    """Median tokens/s of titans-pytorch NeuralMemory storing and retrieving a sequence."""
+def peer(dim: int, chunk: int, tokens: int, threads: int, seconds: float,
+         device: str) -> Callable[[], float] | None:
+    """A measure() for titans-pytorch NeuralMemory storing and retrieving ``tokens`` tokens
+    in one call at ``threads`` threads; None when titans-pytorch is not installed."""
     try:
         from titans_pytorch import NeuralMemory
     except ImportError:
@@ -71,43 +89,67 @@ def peer(dim: int, chunk: int, tokens: int, repeats: int, device: str) -> float 
     mem = NeuralMemory(dim=dim, chunk_size=chunk).to(dev)
     seq = torch.randn(1, tokens, dim, device=dev)
 
-    def run() -> None:
+    def call() -> int:
         with torch.no_grad():
             mem(seq)
-    torch.set_num_threads(THREADS)  # the peer at torch's default, as a user runs it
-    return tokens / statistics.median(timed(run, repeats))
+        _sync(device)
+        return tokens
+
+    torch.set_num_threads(threads)
+    call()                                             # warm-up
+
+    def measure() -> float:
+        torch.set_num_threads(threads)
+        return timed_rate(call, seconds)
+    return measure
+
+
+def build(seconds: float, device: str, quick: bool) -> tuple[list[Case], list[Ratio]]:
+    """The cases in round order and the ratios reported."""
+    cases: list[Case] = []
+    ratios: list[Ratio] = []
+    for preset in ("default", "consolidation"):
+        for eng in ("eager", "compiled"):
+            cases.append(Case(f"HOPE {preset}, per token, all observables, {eng}", "steps/s",
+                              ours(preset, [f"run.engine=\"{eng}\""], 256, seconds, device)))
+        ratios.append(Ratio(f"{preset}: compiled / eager", cases[-1].name, cases[-2].name))
+    for chunk in (1, 64):
+        tokens = PEER_TOKENS[chunk] // (4 if quick else 1)
+        for threads in (1, 2):
+            sets = single_memory_sets(DIM, chunk) + [f"run.threads={threads}"]
+            mine = f"single Titans memory d={DIM}, h={4 * DIM}, C={chunk}, {threads} thr: ours"
+            theirs = f"single Titans memory d={DIM}, h={4 * DIM}, C={chunk}, {threads} thr: " \
+                     "titans-pytorch"
+            cases.append(Case(mine, "tok/s",
+                              ours("default", sets, max(256, chunk), seconds, device, "noise")))
+            p = peer(DIM, chunk, tokens, threads, seconds, device)
+            if p is not None:
+                cases.append(Case(theirs, "tok/s", p))
+            ratios.append(Ratio(f"ours / titans-pytorch, C={chunk}, {threads} thread(s)",
+                                mine, theirs))
+    return cases, ratios
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=1.5, help="time per case per round")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--quick", action="store_true", help="fewer steps (smoke run)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds, short measurements")
     args = ap.parse_args()
-    scale = 4 if args.quick else 1
-    r, dev = args.repeats, args.device
-    rows = []
-    per_token = ours("default", [], 2000 // scale, r, dev)
-    rows.append(("HOPE default, per token (chunk 1), all observables", f"{per_token:,.0f} steps/s",
-                 "target >= 2,000"))
-    for c in (16, 64):
-        v = ours("default", [f"model.titans.chunk_size={c}"], 4096 // scale, r, dev)
-        rows.append((f"HOPE default, chunked C={c}", f"{v:,.0f} tok/s", ""))
-    dim = 256
-    for c, ours_tokens, peer_tokens, target in ((64, 4096, 4096, 3), (1, 512, 128, 20)):
-        mine = ours("default", single_memory_sets(dim, c), ours_tokens // scale, r, dev, "noise")
-        theirs = peer(dim, c, peer_tokens, r, dev)
-        ratio = f"{mine / theirs:.1f}x" if theirs else "n/a"
-        rows.append((f"single Titans memory d={dim}, h={4 * dim}, C={c}: ours", f"{mine:,.0f} tok/s",
-                     f"{ratio} of peer (target >= {target}x)"))
-        rows.append((f"single Titans memory d={dim}, h={4 * dim}, C={c}: titans-pytorch 0.5.1",
-                     f"{theirs:,.0f} tok/s" if theirs else "not installed", ""))
-    print(f"machine: {platform.processor() or platform.machine()}, {THREADS} torch threads by "
-          f"default (ours: run.threads auto = 1 for the HOPE preset, {THREADS} for d=256), "
-          f"torch {torch.__version__}, device {dev}, median of {r}")
-    print("| case | throughput | note |\n|---|---|---|")
-    for case, val, note in rows:
-        print(f"| {case} | {val} | {note} |")
+    rounds, seconds = (2, 0.3) if args.quick else (args.rounds, args.seconds)
+    default_threads = torch.get_num_threads()
+    cases, ratios = build(seconds, args.device, args.quick)
+    samples = run_rounds(cases, rounds, log=lambda s: print(s, file=sys.stderr, flush=True))
+    names = [(c.name, c.unit) for c in cases]
+    for r in ratios:                                   # peer rows that could not run
+        if r.denominator not in samples:
+            names.append((r.denominator, "tok/s"))
+    print(f"machine: {platform.processor() or platform.machine()}, {default_threads} torch "
+          f"threads by default, torch {torch.__version__}, device {args.device}, {rounds} "
+          f"interleaved rounds of {seconds:g} s per case")
+    print(format_tables(names, samples, ratios, missing="n/a (titans-pytorch not installed)"))
     return 0
 
 

@@ -254,7 +254,8 @@ class RunConfig:
     ----------
     seed : seeds the model initialisation, the stream and the probe reservoir
         (0 .. 2^63-1).
-    device : ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    device : ``"auto"`` (the faster device for this model, measured once at start:
+        ``engine.device_choice``), ``"cpu"``, ``"cuda"`` or ``"mps"``.
     probe_every : steps between recall / drift probe evaluations (O7, O8).
     probe_size : number of (key, target) pairs kept in the probe reservoir.
     snapshot_every : steps between weight-matrix snapshots for heatmaps.

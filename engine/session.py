@@ -21,7 +21,8 @@ from engine.budget import check_memory, estimate_memory
 from engine.checkpoint import model_identity
 from engine.commands import LIVE_PARAMS, Ablate, Command, Mark, Reset, SetParam, SwitchStream
 from engine.config import Config, ConfigError
-from engine.device import available_memory, resolve_device
+from engine.device import DeviceChoice, available_memory, resolve_device
+from engine.device_choice import cache_key
 from engine.frames import (
     LEVEL_METRICS,
     METRIC_INDEX,
@@ -66,7 +67,7 @@ class Session(SessionRecords, FastStepping):
 
     def __init__(self, config: Config) -> None:
         self.config = config.validate()
-        self.device, self.device_name, self.device_note = resolve_device(config.run.device)
+        self._set_device(resolve_device(config.run.device, self.config))
         self.spec_version = 0
         self.step_count = 0          # global, never goes back (one row per step recorded)
         self._t0 = time.perf_counter()
@@ -89,10 +90,24 @@ class Session(SessionRecords, FastStepping):
 
     def _replace_model(self, config: Config) -> None:
         """A new model (and spec) from a validated config, on its device if that changed."""
-        if config.run.device != self.config.run.device:
-            self.device, self.device_name, self.device_note = resolve_device(config.run.device)
-        self._build(config)
+        before = self.device_choice
+        resized = cache_key(config, ()) != cache_key(self.config, ())
+        if config.run.device != self.config.run.device or (config.run.device == "auto"
+                                                           and resized):
+            self._set_device(resolve_device(config.run.device, config))  # measured once per size
+        try:
+            self._build(config)
+        except BaseException:
+            self._set_device(before)             # the old model stays, on its device
+            raise
         self.spec_version += 1
+
+    def _set_device(self, choice: DeviceChoice) -> None:
+        """Adopt ``choice``: ``device``, ``device_name``, ``device_note`` (a warning or None)
+        and ``device_reason`` (why this device, shown in the status bar and recorded)."""
+        self.device_choice = choice
+        self.device, self.device_name = choice.device, choice.name
+        self.device_note, self.device_reason = choice.note, choice.reason
 
     def _build(self, config: Config) -> None:
         # Refuse before allocating: a config too big for this device's memory, or a stream
@@ -327,11 +342,17 @@ class Session(SessionRecords, FastStepping):
 _DEFAULT_THREADS = torch.get_num_threads()
 
 
-def _set_threads(config: Config) -> None:
-    """Apply ``run.threads`` (0 = auto, see RunConfig)."""
+def thread_count(config: Config) -> int:
+    """The CPU thread count a session of ``config`` runs at: ``run.threads``, or for 0 (auto)
+    the rule in RunConfig's docstring."""
     m = config.model
     widest = max([m.d * m.titans.hidden, m.d * m.cms.hidden if m.cms.periods else 0, m.d * m.d])
-    n = config.run.threads or (1 if widest <= 65536 else _DEFAULT_THREADS)
+    return config.run.threads or (1 if widest <= 65536 else _DEFAULT_THREADS)
+
+
+def _set_threads(config: Config) -> None:
+    """Apply ``run.threads`` (0 = auto, see RunConfig)."""
+    n = thread_count(config)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 

@@ -14,6 +14,16 @@ from nlviz.recording.reader import Recording, RecordingError
 from nlviz.recording.training_reader import TrainingRecording, file_kind
 
 
+def device_line(rec: Recording) -> str:
+    """``"CPU (auto: CPU, 1,210 steps/s against CUDA 480 steps/s measured at start)"``: the
+    device used and why, or what was asked, as far as the file says (files before 1.1
+    have no request, files before issue 12 no reason)."""
+    reason = getattr(rec, "device_reason", "")
+    if reason and reason != "requested":
+        return f"{rec.device} ({reason})"
+    return rec.device + (f" (asked: {rec.device_requested})" if rec.device_requested else "")
+
+
 def describe(rec: Recording) -> list[str]:
     """Lines of the summary (also used by tests)."""
     n = rec.n_rows
@@ -38,7 +48,7 @@ def describe(rec: Recording) -> list[str]:
     lines.append(f"stream(s):      {streams[0]}")
     lines.extend(f"                {s}" for s in streams[1:])
     lines += [
-        f"device:         {rec.device}",
+        f"device:         {device_line(rec)}",
         f"duration:       {duration:.1f} s (wall time from the first to the last recorded step)",
         f"created (UTC):  {rec.created_utc}",
         f"nlviz / torch:  {rec.nlviz_version} / {rec.torch_version}",

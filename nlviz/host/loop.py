@@ -72,7 +72,8 @@ def session_info(session: Session, parent: tuple[str, int] | None = None) -> Ses
     """An immutable snapshot of what the GUI shows about ``session``."""
     return SessionInfo(session.config, session.spec, session.spec_version, session.device_name,
                        session.device_note, session.stream_description,
-                       tuple(session.regime_names), int(session.step_count), parent)
+                       tuple(session.regime_names), int(session.step_count), parent,
+                       getattr(session, "device_reason", ""))
 
 
 def load_loop_class(path: str) -> type[EngineLoop]:

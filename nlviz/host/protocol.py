@@ -129,6 +129,7 @@ class SessionInfo:
     regime_names: tuple[str, ...]
     step_count: int
     parent: tuple[str, int] | None = None
+    device_reason: str = ""          # why this device ("auto: CPU, ... measured at start")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def open_recorder(path: str, session: Session, *, overwrite: bool = False,
                     state_template=state_template(session), parent=parent,
                     overwrite=overwrite, device_requested=session.config.run.device,
                     torch_version=session.torch_version,
-                    model=model if model is not None else session.model_identity)
+                    model=model if model is not None else session.model_identity,
+                    device_reason=getattr(session, "device_reason", None))
 
 
 def _segment_path(path: str, index: int) -> str:

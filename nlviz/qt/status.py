@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import re
 import resource
 import sys
 
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
 from nlviz.recording.stats import RecorderStats
+
+DEVICE_LABEL_MAX_PX = 460
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -24,6 +27,15 @@ def rss_mb(pid: int | str = "self") -> float:
         return peak / (1e6 if sys.platform == "darwin" else 1e3)
 
 
+def _short_reason(reason: str) -> str:
+    """The reason as the status bar shows it: ``"auto: CPU, 1,210 steps/s against CUDA 480
+    steps/s measured at start"`` -> ``"auto: 1,210 steps/s against CUDA 480 steps/s measured
+    at start"`` (the device is named just before); "" for an explicit request."""
+    if reason == "requested":
+        return ""
+    return re.sub(r"^auto: [A-Z]+, ", "auto: ", reason)
+
+
 class StatusPanel(QStatusBar):
     """A message on the left, render fps on the right, and (``engine``: the live window)
     the engine's numbers: device, steps/s, step, recording, memory. Updated by the
@@ -32,6 +44,7 @@ class StatusPanel(QStatusBar):
     def __init__(self, parent: QWidget | None = None, engine: bool = True) -> None:
         super().__init__(parent)
         self.device = QLabel("device: -")
+        self.device.setMaximumWidth(DEVICE_LABEL_MAX_PX)   # a long reason clips; full tooltip
         self.rate = QLabel("paused")
         self.step = QLabel("no steps yet")
         self.fps = QLabel("render 0 fps")
@@ -52,10 +65,13 @@ class StatusPanel(QStatusBar):
             self.addPermanentWidget(w)
         self.addWidget(self.message, 1)
 
-    def set_device(self, name: str, note: str | None) -> None:
-        """Device name, with the fallback note if any."""
-        self.device.setText(f"device: {name}" + (" ⚠" if note else ""))
-        self.device.setToolTip(note or name)
+    def set_device(self, name: str, note: str | None, reason: str = "") -> None:
+        """Device name and why (``reason``: ``Session.device_reason``, e.g. what ``--device
+        auto`` measured; "requested" is not repeated), with the fallback note if any."""
+        why = _short_reason(reason)
+        self.device.setText(f"device: {name}" + (f" ({why})" if why else "")
+                            + (" ⚠" if note else ""))
+        self.device.setToolTip("\n".join(x for x in (name, reason, note) if x))
         if note:
             self.show_message(note)
 

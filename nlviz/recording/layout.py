@@ -28,6 +28,7 @@ A_NLVIZ_VERSION = "nlviz_version"
 A_TORCH_VERSION = "torch_version"
 A_DEVICE = "device"                    # the device the run actually ran on
 A_DEVICE_REQUESTED = "device_requested"  # 1.1: the device asked for (auto/cpu/cuda/mps)
+A_DEVICE_REASON = "device_reason"      # optional (issue 12): why that device (auto's measurement)
 A_STREAM = "stream"                    # stream description at start
 A_LEVEL_NAMES = "level_names"          # JSON list, level order of every (.., L, ..) axis
 A_LEVEL_METRICS = "level_metrics"      # JSON list

@@ -167,6 +167,7 @@ class Recording(SparseRecords):
                              f"{one_line(exc)}") from None
         self.device = _text(a.get(L.A_DEVICE, ""))
         self.device_requested = _text(a.get(L.A_DEVICE_REQUESTED, ""))   # "" before 1.1
+        self.device_reason = _text(a.get(L.A_DEVICE_REASON, ""))   # "" in older files
         self.stream = _text(a.get(L.A_STREAM, ""))
         self.created_utc = _text(a.get(L.A_CREATED_UTC, ""))
         self.nlviz_version = _text(a.get(L.A_NLVIZ_VERSION, ""))

@@ -70,6 +70,8 @@ class Recorder:
     overwrite : replace an existing file (refused otherwise).
     device_requested : the device the user asked for (``run.device``), stored next to the
         device actually used.
+    device_reason : why that device (``Session.device_reason``, e.g. what ``auto``
+        measured), stored as the root attribute ``device_reason``; None: not stored.
     torch_version : the engine's torch version (``Session.torch_version``), stored as the
         root attribute ``torch_version``; None: that of a torch this process has already
         loaded, else "unknown" (this package never imports torch itself).
@@ -88,7 +90,7 @@ class Recorder:
                  queue_size: int = 64, flush_interval: float = 1.0,
                  parent: tuple[str, int] | None = None, overwrite: bool = False,
                  device_requested: str | None = None, torch_version: str | None = None,
-                 model: dict[str, Any] | None = None) -> None:
+                 model: dict[str, Any] | None = None, device_reason: str | None = None) -> None:
         self.path = str(path)
         try:
             model_text = modelid.to_json(model)
@@ -120,6 +122,8 @@ class Recorder:
                                  torch_version=torch_version or _loaded_torch_version(),
                                  device_requested=device_requested)
             self._file.attrs[L.A_MODEL_JSON] = model_text
+            if device_reason is not None:
+                self._file.attrs[L.A_DEVICE_REASON] = str(device_reason)
             if parent is not None:
                 self._file.attrs[L.A_PARENT_RUN] = str(parent[0])
                 self._file.attrs[L.A_PARENT_STEP] = np.int64(parent[1])

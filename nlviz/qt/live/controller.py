@@ -260,7 +260,8 @@ class Controller(QObject):
         w.inputs.set_regime_names(session.regime_names)
         f.stream_panel.set_current(session.config.stream, session.stream_description)
         f.config_panel.set_config(session.config, self.preset)
-        w.status.set_device(session.device_name, session.device_note)
+        w.status.set_device(session.device_name, session.device_note,
+                            getattr(session, "device_reason", ""))
         if session.device_note:
             f.config_panel.set_note(session.device_note)
 
@@ -269,8 +270,9 @@ class Controller(QObject):
     def _on_worker_started(self) -> None:
         if self.worker.session is not None and not self.stopping:
             self.window.status.show_message("" if self.playing else READY_HINT)
-            self.window.status.set_device(self.worker.session.device_name,
-                                          self.worker.session.device_note)
+            info = self.worker.session
+            self.window.status.set_device(info.device_name, info.device_note,
+                                          getattr(info, "device_reason", ""))
         self.redrawer.force()
 
     @Slot()
