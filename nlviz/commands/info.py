@@ -24,6 +24,17 @@ def device_line(rec: Recording) -> str:
     return rec.device + (f" (asked: {rec.device_requested})" if rec.device_requested else "")
 
 
+def engine_line(rec: Recording) -> str:
+    """Which engine computed the run, from its config and events: ``run.engine`` as asked,
+    and where ``auto`` switched to the compiled path or a compile failed."""
+    asked = str(rec.config.get("run", {}).get("engine", "eager")) if isinstance(
+        rec.config, dict) else "eager"
+    said = [f"{e.detail} at step {e.step:,}" for e in rec.events
+            if (e.kind == "engine" and e.data and e.data.get("mark") == "engine")
+            or (e.kind == "error" and e.detail.startswith("eager engine: compiling failed"))]
+    return f"run.engine = {asked}" + ("; " + "; ".join(said) if said else "")
+
+
 def describe(rec: Recording) -> list[str]:
     """Lines of the summary (also used by tests)."""
     n = rec.n_rows
@@ -49,6 +60,7 @@ def describe(rec: Recording) -> list[str]:
     lines.extend(f"                {s}" for s in streams[1:])
     lines += [
         f"device:         {device_line(rec)}",
+        f"engine:         {engine_line(rec)}",
         f"duration:       {duration:.1f} s (wall time from the first to the last recorded step)",
         f"created (UTC):  {rec.created_utc}",
         f"nlviz / torch:  {rec.nlviz_version} / {rec.torch_version}",

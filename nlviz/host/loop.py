@@ -73,7 +73,8 @@ def session_info(session: Session, parent: tuple[str, int] | None = None) -> Ses
     return SessionInfo(session.config, session.spec, session.spec_version, session.device_name,
                        session.device_note, session.stream_description,
                        tuple(session.regime_names), int(session.step_count), parent,
-                       getattr(session, "device_reason", ""))
+                       getattr(session, "device_reason", ""),
+                       getattr(session, "engine_note", ""))
 
 
 def load_loop_class(path: str) -> type[EngineLoop]:

@@ -130,6 +130,7 @@ class SessionInfo:
     step_count: int
     parent: tuple[str, int] | None = None
     device_reason: str = ""          # why this device ("auto: CPU, ... measured at start")
+    engine_note: str = ""            # which engine computes and why (``Session.engine_note``)
 
 
 @dataclass(frozen=True)

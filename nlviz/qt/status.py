@@ -65,13 +65,16 @@ class StatusPanel(QStatusBar):
             self.addPermanentWidget(w)
         self.addWidget(self.message, 1)
 
-    def set_device(self, name: str, note: str | None, reason: str = "") -> None:
+    def set_device(self, name: str, note: str | None, reason: str = "",
+                   engine: str = "") -> None:
         """Device name and why (``reason``: ``Session.device_reason``, e.g. what ``--device
-        auto`` measured; "requested" is not repeated), with the fallback note if any."""
+        auto`` measured; "requested" is not repeated), with the fallback note if any, and
+        which engine computes (``engine``: ``Session.engine_note``; in full in the tooltip)."""
         why = _short_reason(reason)
         self.device.setText(f"device: {name}" + (f" ({why})" if why else "")
+                            + (f" · {engine_word(engine)}" if engine else "")
                             + (" ⚠" if note else ""))
-        self.device.setToolTip("\n".join(x for x in (name, reason, note) if x))
+        self.device.setToolTip("\n".join(x for x in (name, reason, engine, note) if x))
         if note:
             self.show_message(note)
 
@@ -108,3 +111,11 @@ class StatusPanel(QStatusBar):
         self.message.setText(text)
         self.message.setStyleSheet("color: #ff6b6b;" if error else "")
         self.message.setToolTip(text)
+
+
+def engine_word(note: str) -> str:
+    """The engine in a word or two from ``Session.engine_note``: "compiled", "eager", or
+    "eager → compiled" while ``run.engine = auto`` has not switched yet."""
+    if note.startswith("compiled"):
+        return "compiled"
+    return "eager → compiled" if "then compiled" in note else "eager"

@@ -261,7 +261,8 @@ class Controller(QObject):
         f.stream_panel.set_current(session.config.stream, session.stream_description)
         f.config_panel.set_config(session.config, self.preset)
         w.status.set_device(session.device_name, session.device_note,
-                            getattr(session, "device_reason", ""))
+                            getattr(session, "device_reason", ""),
+                            getattr(session, "engine_note", ""))
         if session.device_note:
             f.config_panel.set_note(session.device_note)
 
@@ -272,7 +273,8 @@ class Controller(QObject):
             self.window.status.show_message("" if self.playing else READY_HINT)
             info = self.worker.session
             self.window.status.set_device(info.device_name, info.device_note,
-                                          getattr(info, "device_reason", ""))
+                                          getattr(info, "device_reason", ""),
+                                          getattr(info, "engine_note", ""))
         self.redrawer.force()
 
     @Slot()
