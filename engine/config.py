@@ -269,9 +269,11 @@ class RunConfig:
         time of one per-token step, so 256 costs about 0.2 % of live throughput
         (``bench/eval_cost.py``).
     eval_window : tokens per regime in each held-out window.
-    threads : CPU threads for torch; 0 = auto: one thread when every weight matrix is small
-        (d x hidden <= 65536: dispatch-bound, and one thread does not collapse when other
-        processes load the cores), else torch's default.
+    threads : CPU threads for torch; 0 = auto = one thread at every width. Two threads
+        collapse beside a busy process (a spinning neighbour on a 2-core machine made the
+        engine 3-50x slower at 2 threads, 1-3x at 1), and per-token steps are dispatch-bound,
+        so a second thread rarely pays even alone (``bench/threads.py``, docs/benchmarks.md,
+        issue 12). Set it (e.g. 2) to use more cores on an otherwise idle machine.
     engine : ``"eager"`` (the reference: one torch call per operation), ``"compiled"`` (the
         fast path, ``engine.fast``: fixed blocks of ``block`` steps compiled once, observables
         copied to the host once per block) or ``"auto"`` (the compiled path where it is
