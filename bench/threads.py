@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.interleave import Case, Ratio, format_tables, timed_rate  # noqa: E402
-from engine.session import Session  # noqa: E402
-from nlviz.config_loader import load_config  # noqa: E402
+from bench.interleave import Case, Ratio, format_tables, timed_rate
+from engine.session import Session
+from nlviz.config_loader import load_config
 
 MODELS = {
     "default": [],
