@@ -29,9 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.interleave import Case, Ratio, format_tables, run_rounds, timed_rate  # noqa: E402
-from engine.session import Session, thread_count  # noqa: E402
-from nlviz.config_loader import load_config  # noqa: E402
+from bench.interleave import Case, Ratio, format_tables, run_rounds, timed_rate
+from engine.session import Session, thread_count
+from nlviz.config_loader import load_config
 
 DIM = 256                              # single-memory width (the peer's hidden is 4 * DIM)
 PEER_TOKENS = {1: 128, 64: 4096}       # peer sequence per call (its C = 1 rate falls with length)

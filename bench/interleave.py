@@ -104,13 +104,14 @@ def format_tables(cases: Sequence[tuple[str, str]], samples: dict[str, list[floa
     return "\n".join(lines)
 
 
-def timed_rate(call: Callable[[], int], seconds: float) -> float:
+def timed_rate(call: Callable[[], int], seconds: float,
+               clock: Callable[[], float] = time.perf_counter) -> float:
     """Units per second of repeated ``call()`` (each returns the units it did) until at least
     ``seconds`` have passed; at least one call. Bounded in time, so a collapsed case (a busy
     neighbour) costs the same wall time as a fast one."""
-    done, t0 = 0, time.perf_counter()
+    done, t0 = 0, clock()
     while True:
         done += call()
-        elapsed = time.perf_counter() - t0
+        elapsed = clock() - t0
         if elapsed >= seconds:
             return done / elapsed

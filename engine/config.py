@@ -270,9 +270,13 @@ class RunConfig:
         time of one per-token step, so 256 costs about 0.2 % of live throughput
         (``bench/eval_cost.py``).
     eval_window : tokens per regime in each held-out window.
-    threads : CPU threads for torch; 0 = auto: one thread when every weight matrix is small
-        (d x hidden <= 65536: dispatch-bound, and one thread does not collapse when other
-        processes load the cores), else torch's default.
+    threads : CPU threads for torch; 0 = auto = one thread at every width. On a 2-core
+        machine shared with other processes, 2 threads ran 2.5-14x slower than 1 at every
+        width (default preset, d = 256 with hidden 512, chunked C = 64), and beside a
+        spinning neighbour the default at 2 threads fell to 1/30 of its 1-thread speed;
+        per-token steps are dispatch-bound, so a second thread has little to share
+        (``bench/threads.py``, docs/benchmarks.md, issue 12). Set it (e.g. 2) to use more
+        cores on a machine you know is otherwise idle.
     engine : ``"eager"`` (the reference: one torch call per operation), ``"compiled"`` (the
         fast path, ``engine.fast``: fixed blocks of ``block`` steps compiled once, observables
         copied to the host once per block) or ``"auto"`` (the compiled path where it is

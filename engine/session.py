@@ -123,7 +123,7 @@ class Session(SessionRecords, FastStepping):
             del self.model, self.probes   # released before the new model is allocated
         self.config = config
         if self.device.type == "cpu":
-            _set_threads(config)          # the widths may have changed
+            _set_threads(config)          # run.threads may have changed
         self.model = HOPE(config.model, config.run.seed, self.device, weights)
         self.model_identity = model_identity(ckpt)
         self.model.titans.diag_every = config.run.diag_every
@@ -339,15 +339,13 @@ class Session(SessionRecords, FastStepping):
         self._events.append(E.restored(self.step_count))
 
 
-_DEFAULT_THREADS = torch.get_num_threads()
+AUTO_THREADS = 1   # run.threads = 0 on the CPU: see RunConfig (measured by bench/threads.py)
 
 
 def thread_count(config: Config) -> int:
-    """The CPU thread count a session of ``config`` runs at: ``run.threads``, or for 0 (auto)
-    the rule in RunConfig's docstring."""
-    m = config.model
-    widest = max([m.d * m.titans.hidden, m.d * m.cms.hidden if m.cms.periods else 0, m.d * m.d])
-    return config.run.threads or (1 if widest <= 65536 else _DEFAULT_THREADS)
+    """The CPU thread count a session of ``config`` runs at: ``run.threads`` when set, else
+    ``AUTO_THREADS`` (one thread at every width: two threads collapse beside a busy process)."""
+    return config.run.threads or AUTO_THREADS
 
 
 def _set_threads(config: Config) -> None:
