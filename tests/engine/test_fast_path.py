@@ -92,6 +92,18 @@ def test_compiled_path_equals_the_eager_engine(preset: str) -> None:
     _assert_same_run(eager, fast)
 
 
+def test_single_titans_memory_without_cms_equals_eager() -> None:
+    """The benchmark's single memory (plain Titans LMM, fixed gates, no CMS levels)."""
+    sets = ('model.titans.variant="lmm"', "model.cms.periods=[]", 'model.titans.gates="fixed"',
+            "run.state_every=0")
+    eager = _run(_session("tiny", "eager", *sets), (1, 77, 64))
+    fast_session = _session("tiny", "compiled", *sets)
+    fast = _run(fast_session, (1, 77, 64))
+    assert fast_session.fast is not None and fast_session.fast.compiled_once
+    _close(_cat(eager, "level"), _cat(fast, "level"), "level metrics")
+    _close(_cat(eager, "scalars"), _cat(fast, "scalars"), "scalars")
+
+
 def test_no_recompilation_across_phases_live_edits_and_reset(
         monkeypatch: pytest.MonkeyPatch) -> None:
     session = _session("tiny", "compiled", "model.titans.momentum=0.5")
