@@ -117,16 +117,20 @@ def build(seconds: float, device: str, quick: bool) -> tuple[list[Case], list[Ra
         tokens = PEER_TOKENS[chunk] // (4 if quick else 1)
         for threads in (1, 2):
             sets = single_memory_sets(DIM, chunk) + [f"run.threads={threads}"]
-            mine = f"single Titans memory d={DIM}, h={4 * DIM}, C={chunk}, {threads} thr: ours"
-            theirs = f"single Titans memory d={DIM}, h={4 * DIM}, C={chunk}, {threads} thr: " \
-                     "titans-pytorch"
-            cases.append(Case(mine, "tok/s",
-                              ours("default", sets, max(256, chunk), seconds, device, "noise")))
+            label = f"single Titans memory d={DIM}, h={4 * DIM}, C={chunk}, {threads} thr"
+            theirs = f"{label}: titans-pytorch"
+            # the compiled path is per token; chunked Titans run eager (engine.fast.choose)
+            engines = ("eager", "compiled") if chunk == 1 else ("eager",)
+            for eng in engines:
+                cases.append(Case(f"{label}: ours, {eng}", "tok/s",
+                                  ours("default", sets + [f'run.engine="{eng}"'],
+                                       max(256, chunk), seconds, device, "noise")))
             p = peer(DIM, chunk, tokens, threads, seconds, device)
             if p is not None:
                 cases.append(Case(theirs, "tok/s", p))
-            ratios.append(Ratio(f"ours / titans-pytorch, C={chunk}, {threads} thread(s)",
-                                mine, theirs))
+            for eng in engines:
+                ratios.append(Ratio(f"ours ({eng}) / titans-pytorch, C={chunk}, "
+                                    f"{threads} thread(s)", f"{label}: ours, {eng}", theirs))
     return cases, ratios
 
 

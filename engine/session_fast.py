@@ -13,7 +13,8 @@ from torch import Tensor
 
 from engine import events as E
 from engine.config import Config
-from engine.fast.background import AUTO_AFTER, BackgroundBuild, built_before, remember_built
+from engine.fast import background
+from engine.fast.background import BackgroundBuild, built_before, remember_built
 from engine.fast.choose import wants_fast_path
 from engine.fast.runner import FastPath, steps_for
 from engine.frames import EventRecord
@@ -41,7 +42,7 @@ class FastStepping:
         self.fast = FastPath(self.model) if use and config.run.engine == "compiled" else None
         self._auto = use and config.run.engine == "auto"
         if self._auto:
-            self.engine_note = (f"eager engine for the first {AUTO_AFTER} steps, then "
+            self.engine_note = (f"eager engine for the first {background.AUTO_AFTER} steps, then "
                                 f"{self.engine_note} (auto)")
         self._weights = weights
         self._background: BackgroundBuild | None = None
@@ -52,7 +53,8 @@ class FastStepping:
         result when it is done (the graph is then in torch.compile's cache)."""
         build = self._background
         if build is None:
-            if self.model.count >= AUTO_AFTER or built_before(self.config, self.device):
+            if self.model.count >= background.AUTO_AFTER or built_before(self.config,
+                                                                          self.device):
                 self._background = BackgroundBuild(self.config, self.device, self._weights)
             return
         if not build.done():

@@ -13,7 +13,7 @@ import torch
 from engine import session as session_mod
 from engine.commands import Reset, SetParam
 from engine.config import Config
-from engine.fast import runner
+from engine.fast import background, runner
 from engine.fast.choose import unsupported_reason, wants_fast_path
 from engine.frames import FrameBatch
 from engine.session import EngineFault, Session
@@ -194,6 +194,31 @@ def test_unsupported_configs_run_eager_and_say_why(sets: list[str], reason: str)
     assert session.fast is None
     assert session.engine_note == f"eager engine: {reason}"
     assert wants_fast_path(Config(), torch.device("cpu"))[0]
+
+
+def test_auto_builds_in_the_background_then_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(background, "AUTO_AFTER", 40)
+    monkeypatch.setattr(background, "_BUILT", set())
+    session = _session("tiny", "auto")
+    eager = _session("tiny", "eager")
+    assert session.fast is None and session.engine_note.startswith("eager engine for the first")
+    got = _run(session, (1, 60))                     # passes 40 steps: the build starts
+    build = session._background
+    assert build is not None and build.wait(600)
+    got += _run(session, (3, 64, 64))               # takes the build, then compiled blocks
+    want = _run(eager, (1, 60, 3, 64, 64))
+    assert session.fast is not None and session.fast.compiled_once
+    assert session.engine_note == "compiled engine, blocks of 64 steps (auto: built in the background)"
+    marks = [(e.step, e.detail) for b in got for e in b.events if e.kind == "engine"]
+    assert marks == [(61, session.engine_note)]       # at the first block after the build
+    _close(_cat(want, "level"), _cat(got, "level"), "auto run")
+    again = _session("tiny", "auto")                 # built before in this process: no wait
+    again.step(1)
+    again.step(8)
+    if again._background is not None:               # started at its first step, not at 40
+        assert again._background.wait(600)
+    again.step(8)
+    assert again.fast is not None and again.model.count == 17
 
 
 def test_eager_engine_never_compiles() -> None:
