@@ -42,6 +42,7 @@ from engine.frames import FrameBatch, RunSpec
 from engine.model import HOPE, TitansRead
 from engine.observables import ProbeSet
 from engine.session import EngineFault, Session
+from engine.session_fast import FastStepping
 
 MAX_SEEDS = 4096          # runs in one batch; memory is checked as well
 
@@ -62,8 +63,9 @@ class SeedFault(EngineFault):
         self.args = (f"{which}: {f.args[0]}",)
 
 
-class SeedBatch:
-    """N seeds of one config in one batched model (see the module docstring).
+class SeedBatch(FastStepping):
+    """N seeds of one config in one batched model (see the module docstring); the batched
+    model takes the compiled block path as a session does (``run.engine``).
 
     Parameters
     ----------
@@ -96,12 +98,19 @@ class SeedBatch:
         first = self.sessions[0]
         per_run = [s.model.slow_weights() for s in self.sessions]
         weights = {k: _shared_or_stacked([w[k] for w in per_run]) for k in per_run[0]}
-        self.model = HOPE(config.model, self.seeds[0], first.device)
-        self.model.start_from(weights, batch=R)
-        self.model.titans.diag_every = config.run.diag_every
-        del per_run, weights
+        self.device = first.device
+
+        def make_model() -> HOPE:
+            model = HOPE(config.model, self.seeds[0], first.device)
+            model.start_from(weights, batch=R)
+            model.titans.diag_every = config.run.diag_every
+            return model
+        self.model = make_model()
+        del per_run
         self._reservoir = Reservoirs([s.probes for s in self.sessions], self.model)
+        self.probes = self._reservoir
         self._refresh_views()         # the sessions' own models are released here
+        self._build_fast(config, make_model, (R,))
 
     @property
     def spec(self) -> RunSpec:
@@ -143,11 +152,15 @@ class SeedBatch:
             with torch.inference_mode():
                 while done < n:
                     lead.model.count = model.count
-                    m = min(model.chunk_room(), n - done, lead._room_to_record(run))
-                    met, sc, read, _ = model.step(x_all[:, done:done + m])
-                    self._reservoir.offer(model, read, local0 + done)
-                    metrics.append(met)
-                    scalars.append(sc)
+                    room = min(n - done, lead._room_to_record(run))
+                    m = self._fast_steps(x_all[:, done:done + room], local0 + done, metrics,
+                                         scalars)
+                    if m == 0:                    # the eager reference, chunk by chunk
+                        m = min(model.chunk_room(), room)
+                        met, sc, read, _ = model.step(x_all[:, done:done + m])
+                        self._reservoir.offer(model, read, local0 + done)
+                        metrics.append(met)
+                        scalars.append(sc)
                     done += m
                     ends.append(time.perf_counter())
                     sizes.append(m)
@@ -197,6 +210,14 @@ class SeedBatch:
                 s.step_count = step_count
 
     # ---- events -----------------------------------------------------------------------
+    def _event_step(self) -> int:
+        return self.step_count
+
+    def _engine_event(self, event: Any) -> None:
+        """An engine switch or failure is logged in every run."""
+        for s in self.sessions:
+            s._events.append(event)
+
     def mark(self, kind: str, detail: str) -> None:
         """Log a user action (``engine.commands.Mark``) in every run."""
         for s in self.sessions:
@@ -229,29 +250,44 @@ class Reservoirs:
 
     def offer(self, model: HOPE, read: TitansRead, first_step: int) -> None:
         """Offer every token of a batched read (R, ..., n) to each run's reservoir."""
-        n = read.k.shape[-1]
-        runs, slots, cols = [], [], []
-        for i, p in enumerate(self.probes):       # Vitter's algorithm R, as ProbeSet.offer
-            for j in range(n):
-                p.seen += 1
-                slot = p.seen - 1 if p.seen <= p.size else p.rng.randrange(p.seen)
-                if slot < p.size:
-                    runs.append(i)
-                    slots.append(slot)
-                    cols.append(j)
-                    p.written[slot] = first_step + j
+        io = None
+        if model.cms.levels:  # the chain as it ran for these tokens (before later events)
+            spans = [torch.stack(views, -3) for views in model.cms_io]   # (R, Lc+1, d, m_i)
+            io = spans[0] if len(spans) == 1 else torch.cat(spans, -1)
+        self._store(read.k.mT, read.targets.movedim(-1, 1),
+                    None if io is None else io.movedim(-1, 1), first_step)
+
+    def offer_block(self, keys: Tensor, targets: Tensor, cms_io: Tensor | None,
+                    first_step: int) -> None:
+        """Offer m steps of the compiled path: keys (R, m, d), targets (R, m, B, d), CMS
+        chain input/outputs (R, m, Lc + 1, d) or None."""
+        self._store(keys, targets, cms_io, first_step)
+
+    def _store(self, keys: Tensor, targets: Tensor, io: Tensor | None, first_step: int) -> None:
+        """Draw each run's slots for the n steps (algorithm R, as ``ProbeSet``) and write
+        the kept pairs: keys (R, n, d), targets (R, n, B, d), io (R, n, Lc + 1, d)."""
+        n = keys.shape[1]
+        runs: list[int] = []
+        slots: list[int] = []
+        cols: list[int] = []
+        for i, p in enumerate(self.probes):       # each run's own draws (ProbeSet._draw)
+            drawn, at = p._draw(n)
+            if drawn:
+                runs += [i] * len(drawn)
+                slots += drawn
+                cols += at
+                p.written[drawn] = first_step + np.asarray(at)
         if not runs:
             return
         r = torch.tensor(runs, device=self.device)
         s = torch.tensor(slots, device=self.device)
         c = torch.tensor(cols, device=self.device)
-        self.keys[r, :, s] = read.k[r, :, c]                          # (K, d)
-        self.targets[r, :, :, s] = read.targets[r, :, :, c]           # (K, B, d)
-        if model.cms.levels:  # the chain as it ran for these tokens (before later events)
-            spans = [torch.stack(views) for views in model.cms_io]   # (Lc+1, R, d, m_i)
-            io = (spans[0] if len(spans) == 1 else torch.cat(spans, -1))[:, r, :, c]
-            self.cms_in[r, :, :, s] = io[:, :-1]                      # (K, Lc, d)
-            self.cms_out[r, :, :, s] = io[:, 1:]
+        self.keys[r, :, s] = keys[r, c]                               # (K, d)
+        self.targets[r, :, :, s] = targets[r, c]                      # (K, B, d)
+        if io is not None:
+            kept = io[r, c]                                           # (K, Lc + 1, d)
+            self.cms_in[r, :, :, s] = kept[:, :-1]                    # (K, Lc, d)
+            self.cms_out[r, :, :, s] = kept[:, 1:]
 
 
 def run_view(model: HOPE, i: int) -> HOPE:

@@ -129,7 +129,8 @@ class Session(SessionRecords, FastStepping):
         self.model.titans.diag_every = config.run.diag_every
         self.stream = stream
         self.probes = ProbeSet(self.model, config.run.probe_size, config.run.seed)
-        self._build_fast(config, weights)
+        self._build_fast(config, lambda: HOPE(config.model, config.run.seed, self.device,
+                                              weights))
         self.origin = self.step_count  # global step at which this model started (stream t = 0)
         shapes = snapshot_shapes(self.model, config.run.snapshot_max)
         levels = tuple(
@@ -143,6 +144,9 @@ class Session(SessionRecords, FastStepping):
         self._nan_by_design = np.zeros((len(levels), len(LEVEL_METRICS)), bool)  # (L, M)
         for j, lv in enumerate(levels):
             self._nan_by_design[j, contrib] = lv.kind == "titans" and lv.name != "memory"
+
+    def _event_step(self) -> int:
+        return self.step_count
 
     @property
     def stream_description(self) -> str:

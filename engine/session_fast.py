@@ -8,6 +8,9 @@ saying why, and the run goes on eagerly.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 import torch
 from torch import Tensor
 
@@ -19,7 +22,13 @@ from engine.fast.choose import wants_fast_path
 from engine.fast.runner import FastPath, steps_for
 from engine.frames import EventRecord
 from engine.model import HOPE
-from engine.observables import ProbeSet
+
+
+class BlockOffer(Protocol):
+    """Takes a compiled block's probe candidates (``ProbeSet`` or a seed batch's reservoirs)."""
+
+    def offer_block(self, keys: Tensor, targets: Tensor, cms_io: Tensor | None,
+                    first_step: int) -> None: ...
 
 
 class FastStepping:
@@ -27,35 +36,46 @@ class FastStepping:
 
     config: Config
     model: HOPE
-    probes: ProbeSet
+    probes: BlockOffer
     device: torch.device
-    step_count: int
     _events: list[EventRecord]
     fast: FastPath | None
     engine_note: str
 
-    def _build_fast(self, config: Config, weights: dict[str, Tensor] | None) -> None:
+    def _build_fast(self, config: Config, make_model: Callable[[], HOPE],
+                    lead: tuple[int, ...] = ()) -> None:
         """A fast path for the new model where ``run.engine`` asks for it and it runs:
         ``compiled`` at once (the first block compiles), ``auto`` once a background build
-        after ``AUTO_AFTER`` eager steps has compiled the graph."""
+        after ``AUTO_AFTER`` eager steps has compiled the graph (on a model from
+        ``make_model``, with leading run axes ``lead``)."""
         use, self.engine_note = wants_fast_path(config, self.device)
         self.fast = FastPath(self.model) if use and config.run.engine == "compiled" else None
         self._auto = use and config.run.engine == "auto"
         if self._auto:
-            self.engine_note = (f"eager engine for the first {background.AUTO_AFTER} steps, then "
-                                f"{self.engine_note} (auto)")
-        self._weights = weights
+            self.engine_note = (f"eager engine for the first {background.AUTO_AFTER} steps, "
+                                f"then {self.engine_note} (auto)")
+        self._make_model, self._lead = make_model, lead
         self._background: BackgroundBuild | None = None
         self._eager_until = 0        # model count up to which a faulted block replays eagerly
+
+    def _event_step(self) -> int:
+        """The global step count an engine event is logged at (the session's)."""
+        raise NotImplementedError
+
+    def _engine_event(self, event: EventRecord) -> None:
+        """Where an engine switch or failure is logged (a seed batch logs it in every run)."""
+        self._events.append(event)
 
     def _auto_build(self) -> None:
         """``auto``: start the background build after enough eager steps; take its
         result when it is done (the graph is then in torch.compile's cache)."""
         build = self._background
+        runs = self._lead[0] if self._lead else 1
         if build is None:
-            if self.model.count >= background.AUTO_AFTER or built_before(self.config,
-                                                                          self.device):
-                self._background = BackgroundBuild(self.config, self.device, self._weights)
+            if self.model.count >= background.AUTO_AFTER or built_before(
+                    self.config, self.device, runs):
+                self._background = BackgroundBuild(self._make_model, self._lead,
+                                                   self.config.run.diag_every)
             return
         if not build.done():
             return
@@ -63,29 +83,30 @@ class FastStepping:
         if build.error is not None:
             self._fast_off(build.error)
             return
-        remember_built(self.config, self.device)
+        remember_built(self.config, self.device, runs)
         self.fast = FastPath(self.model)
         self.engine_note = (f"compiled engine, blocks of {self.config.run.block} steps "
                             f"(auto: built in the background)")
-        self._events.append(E.mark(self.step_count, "engine", self.engine_note))
+        self._engine_event(E.mark(self._event_step(), "engine", self.engine_note))
 
     def _fast_steps(self, x: Tensor, first_step: int, metrics: list[Tensor],
                     scalars: list[Tensor]) -> int:
-        """Take the compiled share of the steps x (m, d_in) (model steps first_step ...);
-        returns how many were taken (0: the caller steps eagerly)."""
+        """Take the compiled share of the steps x (..., m, d_in) (model steps first_step
+        ...; leading axes: the model's runs); returns how many were taken (0: the caller
+        steps eagerly)."""
         if self._auto:
             self._auto_build()
         fp = self.fast
         if fp is None or self.model.count < self._eager_until or not fp.ready():
             return 0
         block = self.config.run.block             # blocks end at multiples of K model steps
-        m = steps_for(min(x.shape[0], block - self.model.count % block), fp.unroll)
+        m = steps_for(min(x.shape[-2], block - self.model.count % block), fp.unroll)
         if m == 0:
             return 0
         count0 = self.model.count
         saved = fp.snapshot()
         try:
-            out = fp.advance(x[:m], self.config.run.diag_every)
+            out = fp.advance(x[..., :m, :], self.config.run.diag_every)
             ok = bool(torch.isfinite(out.metrics).all()) and bool(torch.isfinite(out.scalars).all())
         except Exception as exc:  # noqa: BLE001 - any failure: undo and go on eagerly
             fp.restore(saved, count0)
@@ -106,7 +127,7 @@ class FastStepping:
         """The compiled path failed to build: eager from now on, and say so once."""
         self.fast = None
         self.engine_note = f"eager engine: compiling failed ({why})"
-        self._events.append(E.error(self.step_count, self.engine_note))
+        self._engine_event(E.error(self._event_step(), self.engine_note))
 
 
 __all__ = ["FastStepping"]

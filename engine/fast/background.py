@@ -10,42 +10,47 @@ graph is shared through torch.compile's cache, so the session's own ``FastPath``
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
-from torch import Tensor
 
 from engine.config import Config
 from engine.fast.runner import FastPath
 from engine.model import HOPE
 
 AUTO_AFTER = 4096       # steps a session runs eagerly before "auto" starts compiling
-_BUILT: set[tuple[str, str]] = set()   # (model structure, device) compiled in this process
+_BUILT: set[tuple[str, str, int]] = set()   # (model structure, device, runs) compiled here
 
 
-def _key(config: Config, device: torch.device) -> tuple[str, str]:
-    """What fixes the compiled graph: the model config without its weights' path."""
+def _key(config: Config, device: torch.device, runs: int) -> tuple[str, str, int]:
+    """What fixes the compiled graph: the model config without its weights' path, the
+    device and the number of batched runs (1: a plain session)."""
     model = replace(config.model, weights="", weights_sha256="")
-    return repr(model), str(device)
+    return repr(model), str(device), runs
 
 
-def built_before(config: Config, device: torch.device) -> bool:
+def built_before(config: Config, device: torch.device, runs: int = 1) -> bool:
     """This process has compiled the block for this model structure (a Reset, a new seed
     or a live rebuild at the same sizes need not wait again)."""
-    return _key(config, device) in _BUILT
+    return _key(config, device, runs) in _BUILT
 
 
-def remember_built(config: Config, device: torch.device) -> None:
-    _BUILT.add(_key(config, device))
+def remember_built(config: Config, device: torch.device, runs: int = 1) -> None:
+    _BUILT.add(_key(config, device, runs))
 
 
 class BackgroundBuild:
-    """Compile the block for ``config`` in a thread; ``done()`` / ``error`` report it."""
+    """Compile the block in a thread on the model ``make_model()`` builds (same config as
+    the session's: same shapes, so the same graph); ``done()`` / ``error`` report it.
 
-    def __init__(self, config: Config, device: torch.device,
-                 weights: dict[str, Tensor] | None) -> None:
+    ``lead``: the model's leading run axes (``()``: a plain session; ``(R,)``: a seed batch).
+    """
+
+    def __init__(self, make_model: Callable[[], HOPE], lead: tuple[int, ...],
+                 diag_every: int) -> None:
         self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, args=(config, device, weights),
+        self._thread = threading.Thread(target=self._run, args=(make_model, lead, diag_every),
                                         name="nlviz-compile", daemon=True)
         self._thread.start()
 
@@ -57,16 +62,16 @@ class BackgroundBuild:
         self._thread.join(timeout)
         return self.done()
 
-    def _run(self, config: Config, device: torch.device,
-             weights: dict[str, Tensor] | None) -> None:
+    def _run(self, make_model: Callable[[], HOPE], lead: tuple[int, ...],
+             diag_every: int) -> None:
         try:
             with torch.inference_mode():
-                model = HOPE(config.model, config.run.seed, device, weights)
-                model.titans.diag_every = config.run.diag_every
-                model.step(torch.zeros(1, config.model.d_in, dtype=model.dtype, device=device))
+                model = make_model()
+                d_in, dt, dev = model.cfg.d_in, model.dtype, model.device
+                model.step(torch.zeros(lead + (1, d_in), dtype=dt, device=dev))  # 1st step
                 fast = FastPath(model)
-                x = torch.zeros(fast.unroll, config.model.d_in, dtype=model.dtype, device=device)
-                fast.advance(x, config.run.diag_every)
+                fast.advance(torch.zeros(lead + (fast.unroll, d_in), dtype=dt, device=dev),
+                             diag_every)
         except Exception as exc:  # noqa: BLE001 - reported as one line, the run goes on
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" \
                 if str(exc) else type(exc).__name__

@@ -18,9 +18,18 @@ UNROLL = int(os.environ.get("NLVIZ_UNROLL", "8"))   # tokens per compiled call (
 CPP_WRAPPER = os.environ.get("NLVIZ_CPPW", "1") == "1"
 
 
+# One graph per model structure (sizes, dtype, runs, device), all traced from the one
+# ``FastPath._chunk``: a session that rebuilds at other sizes, or a test suite, can hold
+# more than dynamo's default 8 graphs for a function. A structure compiles once either way.
+GRAPHS_PER_FUNCTION = 64
+torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit,
+                                           GRAPHS_PER_FUNCTION)
+
+
 class BlockOut(NamedTuple):
-    """What m steps produced, on the model's device: metrics (m, L, M), scalars (m, 2),
-    keys (m, d), Titans targets (m, B, d), CMS chain input/outputs (m, Lc + 1, d) or None."""
+    """What m steps produced, on the model's device: metrics (..., m, L, M), scalars
+    (..., m, 2), keys (..., m, d), Titans targets (..., m, B, d), CMS chain input/outputs
+    (..., m, Lc + 1, d) or None; leading axes: the model's independent runs."""
 
     metrics: Tensor
     scalars: Tensor
@@ -73,18 +82,20 @@ class FastPath:
         self.model.count = count
 
     def advance(self, xs: Tensor, diag_every: int) -> BlockOut:
-        """Run the steps xs (m, d_in) (m a multiple of ``unroll``) compiled."""
+        """Run the steps xs (..., m, d_in) (m a multiple of ``unroll``) compiled."""
         model, U = self.model, self.unroll
-        m = xs.shape[0]
+        m = xs.shape[-2]
         assert m % U == 0 and self.ready()
         buffers = self._bind()
         fire, diag = self.masks(model.count, m, diag_every)
-        outs = [self._call(xs[i:i + U], fire[i:i + U], diag[i:i + U], buffers)
+        outs = [self._call(xs[..., i:i + U, :], fire[i:i + U], diag[i:i + U], buffers)
                 for i in range(0, m, U)]
         self.compiled_once = True
         model.count += m
+        axes = (-3, -2, -2, -3, -3)                  # each output's step axis
         metrics, scalars, keys, targets, io = (
-            torch.cat(parts) if parts[0] is not None else None for parts in zip(*outs))
+            torch.cat(parts, axis) if parts[0] is not None else None
+            for parts, axis in zip(zip(*outs), axes))
         assert metrics is not None and scalars is not None and keys is not None \
             and targets is not None
         return BlockOut(metrics, scalars, keys, targets, io)
@@ -128,12 +139,13 @@ class FastPath:
         ``buffers`` in place. The traced body of the compiled graph."""
         model = self.model
         set_state(model, buffers)
-        outs = [token_step(model, xs[t:t + 1], fire[t], diag[t]) for t in range(xs.shape[0])]
+        outs = [token_step(model, xs[..., t:t + 1, :], fire[t], diag[t])
+                for t in range(xs.shape[-2])]
         write_back(model, buffers)
         metrics, scalars, keys, targets, io = zip(*outs)
-        return (torch.cat(metrics), torch.cat(scalars), torch.cat(keys, -1).mT,
-                torch.cat(targets, -1).permute(2, 0, 1),
-                None if io[0] is None else torch.cat(io, -1).permute(2, 0, 1))
+        return (torch.cat(metrics, -3), torch.cat(scalars, -2), torch.cat(keys, -1).mT,
+                torch.cat(targets, -1).movedim(-1, -3),
+                None if io[0] is None else torch.cat(io, -1).movedim(-1, -3))
 
 
 def steps_for(m: int, unroll: int) -> int:

@@ -22,11 +22,13 @@ _UPD, _REL = METRIC_INDEX["update_norm"], METRIC_INDEX["update_rel"]
 
 def token_step(model: HOPE, x_raw: Tensor, fire: Tensor, diag: Tensor
                ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
-    """Advance one token x_raw (1, d_in). ``fire`` (Lc,) bool: which CMS levels update at
+    """Advance one token x_raw (..., 1, d_in) (leading axes: independent runs, as
+    ``HOPE.start_from(..., batch=R)``). ``fire`` (Lc,) bool: which CMS levels update at
     this step; ``diag`` () bool: whether the held Titans diagnostics refresh.
 
-    Returns metrics (1, L, M), scalars (1, 2), key k (d, 1), the Titans targets (B, d, 1)
-    and the CMS chain's input/outputs (Lc + 1, d, 1) (None without CMS levels), as
+    Returns metrics (..., 1, L, M), scalars (..., 1, 2), key k (..., d, 1), the Titans
+    targets (..., B, d, 1) and the CMS chain's input/outputs (..., Lc + 1, d, 1) (None
+    without CMS levels), as
     ``HOPE.step`` and the probe reservoir see them. Needs per-token Titans writes
     (chunk_size 1) and a model past its first step (``prev_o`` set); ``model.count`` is
     the caller's to advance.
@@ -58,7 +60,7 @@ def _cms_token(model: HOPE, o: Tensor, x_raw: Tensor, fire: Tensor
     levels = model.cms.levels
     model.cms_io = []
     y, m, s = model._cms_span(o, x_raw, 0)                            # (d,1), (1,Lc,M), (1,2)
-    io = torch.stack(model.cms_io[0]) if model.cms_io else None       # (Lc + 1, d, 1)
+    io = torch.stack(model.cms_io[0], -3) if model.cms_io else None   # (..., Lc + 1, d, 1)
     model.cms_io = []
     if not levels:
         return y, m, s, io
@@ -74,6 +76,6 @@ def _cms_token(model: HOPE, o: Tensor, x_raw: Tensor, fire: Tensor
         rels.append(torch.where(f, rel, zero))
     model.cms.refresh_state()
     m = m + model.cms.state_cols.unsqueeze(-3)                        # (1, Lc, M)
-    m[..., _UPD] = torch.stack(upds)
-    m[..., _REL] = torch.stack(rels)
+    m[..., _UPD] = torch.stack(upds, -1).unsqueeze(-2)                # (..., 1, Lc)
+    m[..., _REL] = torch.stack(rels, -1).unsqueeze(-2)
     return y, m, s, io
