@@ -58,7 +58,8 @@ class GuiThinner:
                 out[kind] = []
         if all(len(out[k]) == len(getattr(batch, k)) for k in THINNED_KINDS):
             return batch                              # nothing dropped: no copy
-        return replace(batch, **out)
+        return replace(batch, probes=out["probes"], snapshots=out["snapshots"],
+                       states=out["states"])
 
     def flush(self, spec: RunSpec) -> FrameBatch | None:
         """An empty batch (no rows) with the held records, or None when none are held."""
@@ -68,7 +69,9 @@ class GuiThinner:
         for kind in self._held:
             self._last[kind] = now
         held, self._held = self._held, {}
-        return replace(FrameBatch.empty(spec), **{k: [v] for k, v in held.items()})
+        out = {k: [held[k]] if k in held else [] for k in THINNED_KINDS}
+        return replace(FrameBatch.empty(spec), probes=out["probes"],
+                       snapshots=out["snapshots"], states=out["states"])
 
     def reset(self) -> None:
         """Forget held records and times (a new session spec)."""
