@@ -30,6 +30,8 @@ from nlviz.series.source import FrameSource
 from nlviz.series.views import HistoryView, InputSlot, RunStats
 
 SLOW_PANEL_PERIOD = 0.5     # each slow panel (heatmap / probes / inputs ...) at most 2 Hz
+LIVE_ROWS_PER_PIXEL = 4     # live: a visible range with more rows per pixel is fetched as
+                            # a min/max summary of the ring's pyramid (cost ~ pixels)
 STATUS_PERIOD = 0.25        # status callback at most 4 Hz
 # drawn in turn while live: forgetting, heatmap, inputs, health (+ gate layout), retention
 SLOW_PANELS = 5
@@ -82,6 +84,8 @@ class FrameRequest:
         and only what changed and is visible (live).
     cut : fetch ``[lo, hi]`` once per source change and cut it at the cursor (fast
         scrubbing of a whole-run summary).
+    max_rows : passed to ``FrameSource.history`` (live: a wide visible range comes back as
+        a min/max summary of at most this many rows).
     """
 
     cursor: int | None = None
@@ -90,6 +94,7 @@ class FrameRequest:
     x_range: tuple[float, float] | None = None
     sparse: bool | None = None
     cut: bool = False
+    max_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +247,15 @@ class Presenter(QObject):
         if self.follow and span is not None:
             last = float(span[1])
             x_range = (max(0.0, last - self.window_steps), last + 1)
-        self.present(FrameRequest(x_range=x_range))
+        lo = hi = rows = None
+        if span is not None:                 # wide: only the visible range, summarised
+            x0, x1 = x_range if x_range is not None else self.deck.metrics.raster.viewRange()[0]
+            lo, hi = max(span[0], int(np.floor(x0))), min(span[1], int(np.ceil(x1)))
+            rows = LIVE_ROWS_PER_PIXEL * max(100, int(
+                self.deck.metrics.raster.getViewBox().width()))
+            if hi - lo + 1 <= rows:
+                lo = hi = rows = None        # narrow: every held row, exact (as before)
+        self.present(FrameRequest(lo=lo, hi=hi, x_range=x_range, max_rows=rows))
 
     def present(self, req: FrameRequest, force: bool = False) -> Frame | None:
         """Draw ``req`` unless the source and the request are unchanged since the last
@@ -251,7 +264,7 @@ class Presenter(QObject):
             return None
         now = time.perf_counter()
         src_key = (self._generation, self.source.change_key())
-        key = (src_key, req.cursor, req.lo, req.hi, req.x_range, req.cut)
+        key = (src_key, req.cursor, req.lo, req.hi, req.x_range, req.cut, req.max_rows)
         frame = None
         self._last_req = req
         if force or key != self._seen or (req.sparse and self._seen_sparse != (
@@ -268,7 +281,11 @@ class Presenter(QObject):
             m.set_x_range(*req.x_range)
             self.setting_range = False
         view = self._fetch(req, src_key)
-        m.set_data(view)
+        # live summary: the raster still counts the exact fired flags (uint8, cheap), so
+        # its rates stay events per step rather than the schedule's 1/period
+        exact = self._src.history(req.lo, req.hi) if (
+            req.max_rows is not None and view.is_summary) else None
+        m.set_data(view, exact)
         cursor = self._cursor(req.cursor)
         records: tuple[list[ProbeRecord], SnapshotRecord | None, InputSlot | None] = (
             [], None, None)
@@ -297,7 +314,7 @@ class Presenter(QObject):
 
     def _fetch(self, req: FrameRequest, src_key: Hashable) -> HistoryView:
         if not req.cut or req.cursor is None:
-            return self._src.history(req.lo, req.hi)
+            return self._src.history(req.lo, req.hi, req.max_rows)
         if self._whole is None or self._whole[0] != (src_key, req.lo, req.hi):
             self._whole = ((src_key, req.lo, req.hi), self._src.history(req.lo, req.hi))
         view = self._whole[1]
@@ -381,5 +398,5 @@ def status_bar_sink(status: StatusSink) -> Callable[[PresenterStatus], None]:
     return show
 
 
-__all__ = ["SLOW_PANEL_PERIOD", "STATUS_PERIOD", "Frame", "FrameRequest", "PanelDeck",
+__all__ = ["LIVE_ROWS_PER_PIXEL", "SLOW_PANEL_PERIOD", "STATUS_PERIOD", "Frame", "FrameRequest", "PanelDeck",
            "Presenter", "PresenterStatus", "StatusSink", "status_bar_sink"]
