@@ -186,7 +186,7 @@ def test_live_wide_view_draws_the_ring_pyramid_with_the_exact_envelope(qtbot) ->
     np.testing.assert_array_equal(view.level[0, SURPRISE, 1::2],
                                   [raw[a:z].max() for a, z in zip(starts, ends, strict=True)])
     assert b >= 2 and set(np.diff(starts[1:-1])) == {b}
-    x, y = _xy(d)
+    _, y = _xy(d)
     assert len(y) <= LIVE_ROWS_PER_PIXEL * pixels                   # O(pixels) points
     assert y.max() == 1e3 and y.min() == raw.min()
     new = synthetic_batch(spec, 100_000, 64, rng)
