@@ -30,6 +30,8 @@ from nlviz.series.source import FrameSource
 from nlviz.series.views import HistoryView, InputSlot, RunStats
 
 SLOW_PANEL_PERIOD = 0.5     # each slow panel (heatmap / probes / inputs ...) at most 2 Hz
+RETENTION_LIVE_PERIOD = 2.0  # live: the retention dock (switch-aligned averages over the
+                            # whole history, the longest slow turn) at most every 2 s
 LIVE_ROWS_PER_PIXEL = 4     # live: a visible range with more rows per pixel is fetched as
                             # a min/max summary of the ring's pyramid (cost ~ pixels)
 STATUS_PERIOD = 0.25        # status callback at most 4 Hz
@@ -166,6 +168,7 @@ class Presenter(QObject):
         self._whole: tuple[Hashable, HistoryView] | None = None
         self._frames: deque[float] = deque()   # draw times in the last second (fps)
         self._slow_t = self._status_t = 0.0
+        self._retention_t = -RETENTION_LIVE_PERIOD
         self._slow_turn = 0
         self._last_req: FrameRequest | None = None
         deck.metrics.raster.sigXRangeChanged.connect(self.mark_dirty)
@@ -234,6 +237,7 @@ class Presenter(QObject):
         return self.source
 
     def _reset_seen(self) -> None:
+        self._retention_t = -RETENTION_LIVE_PERIOD
         self._seen = self._seen_sparse = None
         self._seen_slow = [None] * SLOW_PANELS
 
@@ -360,8 +364,10 @@ class Presenter(QObject):
         if turn in (None, 3):                  # health flags, gate layout: whole history
             d.metrics.set_slow(src.history(None, cursor) if cursor >= 0 else src.history())
         retention: RetentionView | None = getattr(d, "retention", None)
-        if turn in (None, 4) and retention is not None and (
+        due = every or self._slow_t - self._retention_t >= RETENTION_LIVE_PERIOD
+        if turn in (None, 4) and retention is not None and due and (
                 every or not retention.visibleRegion().isEmpty()):
+            self._retention_t = self._slow_t
             retention.show_frame(src.history(None, cursor) if cursor >= 0 else src.history(),
                                  probes or src.probes_at(cursor), src.evals_at(cursor))
         return probes, snap, inp
@@ -398,5 +404,5 @@ def status_bar_sink(status: StatusSink) -> Callable[[PresenterStatus], None]:
     return show
 
 
-__all__ = ["LIVE_ROWS_PER_PIXEL", "SLOW_PANEL_PERIOD", "STATUS_PERIOD", "Frame", "FrameRequest", "PanelDeck",
+__all__ = ["LIVE_ROWS_PER_PIXEL", "RETENTION_LIVE_PERIOD", "SLOW_PANEL_PERIOD", "STATUS_PERIOD", "Frame", "FrameRequest", "PanelDeck",
            "Presenter", "PresenterStatus", "StatusSink", "status_bar_sink"]
