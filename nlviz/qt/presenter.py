@@ -255,9 +255,9 @@ class Presenter(QObject):
         if span is not None:                 # wide: only the visible range, summarised
             x0, x1 = x_range if x_range is not None else self.deck.metrics.raster.viewRange()[0]
             lo, hi = max(span[0], int(np.floor(x0))), min(span[1], int(np.ceil(x1)))
-            rows = LIVE_ROWS_PER_PIXEL * max(100, int(
-                self.deck.metrics.raster.getViewBox().width()))
-            if hi - lo + 1 <= rows:
+            px = max(100, int(self.deck.metrics.raster.getViewBox().width()))
+            rows = 2 * px                    # <= 1 bucket (2 rows) per pixel: drawn as is
+            if hi - lo + 1 <= LIVE_ROWS_PER_PIXEL * px:
                 lo = hi = rows = None        # narrow: every held row, exact (as before)
         self.present(FrameRequest(lo=lo, hi=hi, x_range=x_range, max_rows=rows))
 
