@@ -113,12 +113,19 @@ def _rss_mb(pid: int | None) -> float:
         return 0.0
 
 
-def bench_live(app: QApplication, seconds: float, fill: int = 0) -> dict[str, float]:
+def bench_live(app: QApplication, seconds: float, fill: int = 0, synthetic_rate: float = 0,
+               record: str | None = None) -> dict[str, float]:
     """Default preset at max speed in the worker; the GUI redraws at 30 Hz; a 5 ms probe
     timer measures how late the GUI event loop runs (stalls). With ``fill``, the view shows
     the last 100k steps and the run first plays until ``fill`` steps of history exist, so
-    everything is measured with that much history on screen."""
+    everything is measured with that much history on screen. ``synthetic_rate``: the
+    engine process makes synthetic rows at that many steps/s (``bench/fast_feed.py``)
+    instead of stepping the model. ``record``: record the run to this file."""
     window, controller = _window(app)
+    if synthetic_rate:
+        from bench.fast_feed import RATE_ENV
+        os.environ[RATE_ENV] = str(synthetic_rate)
+        controller.worker.loop = "bench.fast_feed:SyntheticLoop"
     if fill:
         window.front.controls.window_box.setCurrentIndex(HUNDRED_K_INDEX)
     t_start = time.perf_counter()
@@ -127,6 +134,8 @@ def bench_live(app: QApplication, seconds: float, fill: int = 0) -> dict[str, fl
     controller.start()
     ready.exec()                                        # the engine process built its session
     startup_s = time.perf_counter() - t_start
+    if record:
+        controller.record(record, overwrite=True)
     late: list[float] = []
     clock = QElapsedTimer()
     probe = QTimer()
@@ -144,6 +153,7 @@ def bench_live(app: QApplication, seconds: float, fill: int = 0) -> dict[str, fl
     while controller.buffers.total < fill:
         _run_loop(1.0)
     n0, t0 = controller.buffers.total, time.perf_counter()
+    rec0, made0 = _recorded(controller), _produced(controller)
     rss0 = rss_mb() + _rss_mb(controller.worker.pid)
     clock.start()
     probe.start()
@@ -152,12 +162,25 @@ def bench_live(app: QApplication, seconds: float, fill: int = 0) -> dict[str, fl
     probe.stop()
     elapsed = time.perf_counter() - t0
     rate = (controller.buffers.total - n0) / elapsed
+    rec_rate = (_recorded(controller) - rec0) / elapsed
+    made_rate = (_produced(controller) - made0) / elapsed
     redraws = list(controller.redrawer.frame_times)
     rss1 = rss_mb() + _rss_mb(controller.worker.pid)
     shown = min(controller.buffers.total, HISTORY) if fill else 0
+    controller.pause()                                  # the recorder drains its queue
+    t_pause = time.perf_counter()
+    while controller.worker.playing and time.perf_counter() - t_pause < 300:
+        _run_loop(0.2)
+    drain_s = time.perf_counter() - t_pause
+    produced = _produced(controller)
     controller.stop_and_wait()
     window.allow_close = True
     window.close()
+    rows_in_file = -1
+    if record:
+        from nlviz.recording.reader import Recording
+        with Recording.open(record) as rec:
+            rows_in_file = rec.n_rows
     stalls = np.array(late[1:]) if len(late) > 1 else np.zeros(1)
     return {"gui_steps_per_s": rate, "stall_ms_p50": float(np.median(stalls)),
             "stall_ms_p99": float(np.percentile(stalls, 99)), "stall_ms_max": float(stalls.max()),
@@ -165,7 +188,41 @@ def bench_live(app: QApplication, seconds: float, fill: int = 0) -> dict[str, fl
             "live_rss_growth_mb": rss1 - rss0, "live_seconds": seconds,
             "engine_startup_s": startup_s, "live_fps": len(redraws) / elapsed,
             "history_steps": shown, "steps_total": controller.buffers.total,
-            "rss_total_mb": rss1}
+            "rss_total_mb": rss1, "recorded_per_s": rec_rate, "produced_per_s": made_rate,
+            "rows_in_file": rows_in_file, "produced": produced, "drain_s": drain_s,
+            "redraw_ms_p99": 1e3 * float(np.percentile(redraws, 99)) if redraws else 0.0}
+
+
+def _recorded(controller: Controller) -> int:
+    """Rows the recorder has committed (0 when not recording)."""
+    st = controller.buffers.stats.recording
+    return st.rows_committed if st is not None else 0
+
+
+def _produced(controller: Controller) -> int:
+    """Steps the engine process has made (its step count)."""
+    info = controller.worker.session
+    return info.step_count if info is not None else 0
+
+
+def synthetic_table(app: QApplication, seconds: float, rate: float) -> None:
+    """The live GUI fed by the synthetic fast engine at ``rate`` steps/s, recording."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        live = bench_live(app, seconds, fill=HISTORY, synthetic_rate=rate,
+                          record=os.path.join(tmp, "run.h5"))
+    print(f"platform: {platform.platform()}, Python {platform.python_version()}, "
+          f"Qt platform {app.platformName()}, {os.cpu_count()} CPUs; synthetic engine "
+          f"at {rate:,.0f} steps/s, recording")
+    print("| fps | redraw p50 / p99 | stall p50 / p99 / max | rows/s to the ring "
+          "| recorder rows/s written / produced | rows in file / produced | pause drain |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {live['live_fps']:.0f} | {live['live_redraw_ms_p50']:.1f} / "
+          f"{live['redraw_ms_p99']:.1f} ms | {live['stall_ms_p50']:.1f} / "
+          f"{live['stall_ms_p99']:.1f} / {live['stall_ms_max']:.0f} ms | "
+          f"{live['gui_steps_per_s']:,.0f} | {live['recorded_per_s']:,.0f} / "
+          f"{live['produced_per_s']:,.0f} | {live['rows_in_file']:,} / "
+          f"{live['produced']:,} | {live['drain_s']:.1f} s |")
 
 
 def _run_loop(seconds: float) -> None:
@@ -240,10 +297,16 @@ def main() -> int:
     ap.add_argument("--live-memory-steps", type=int, default=0,
                     help="also run the live app to this many steps and report memory growth "
                          "of both processes (1,000,000 takes about 10 minutes)")
+    ap.add_argument("--synthetic-rate", type=float, default=0.0,
+                    help="only the live measurement, fed by a synthetic engine at this many "
+                         "steps/s (bench/fast_feed.py) and recording: the GUI side alone")
     args = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     apply_theme(app, DARK)
+    if args.synthetic_rate:
+        synthetic_table(app, args.seconds, args.synthetic_rate)
+        return 0
     redraw = bench_redraw(app)
     live = bench_live(app, args.seconds, fill=HISTORY)
     headless = bench_headless(args.seconds, max(32, int(live["gui_steps_per_s"] / 30)))

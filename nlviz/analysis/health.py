@@ -32,6 +32,7 @@ may be hidden by the NaN-ignoring min/max; use exact rows when the numbers matte
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,14 +142,19 @@ def _collapse(view: HistoryView, spec: RunSpec, cfg: HealthConfig,
     assert first is not None
     out = []
     for li, lv in enumerate(spec.levels):
-        w = np.asarray(view.level[li, mi], np.float64)
+        w = view.level[li, mi]                                  # (n,) compared as float64
         w0 = first[li] if li < len(first) else float("nan")
         if not np.isfinite(w0) or w0 <= 0:
             continue
-        start = _final_run_start(w < cfg.collapse_frac * w0)
+        thr = cfg.collapse_frac * w0
+
+        def below(lo: int, hi: int, w: np.ndarray = w, thr: float = thr) -> np.ndarray:
+            return np.asarray(w[lo:hi], np.float64) < thr
+
+        start = _run_start_from_end(below, len(w), TAIL_ROWS)
         if start is not None:
             out.append(HealthFlag("collapse", lv.name, int(view.step[start]),
-                                  f"weight norm {w[-1]:.3g} < {cfg.collapse_frac:g} x its "
+                                  f"weight norm {float(w[-1]):.3g} < {cfg.collapse_frac:g} x its "
                                   f"start {w0:.3g}"))
     return out
 
@@ -221,20 +227,51 @@ def _nan(view: HistoryView, spec: RunSpec) -> list[HealthFlag]:
     return out
 
 
+TAIL_ROWS = 1024                # the newest rows checked first (the flag's final run)
+
+
+def _run_start_from_end(cond_of: Callable[[int, int], np.ndarray], n: int, first: int
+                        ) -> int | None:
+    """``_final_run_start`` of a condition over rows ``[0, n)`` evaluated from the end in
+    doubling chunks (``cond_of(lo, hi)`` -> (hi - lo,) bool): a condition false at the
+    last row costs one chunk of ``first`` rows, not the whole history."""
+    hi, size = n, max(1, first)
+    while hi > 0:
+        lo = max(0, hi - size)
+        cond = cond_of(lo, hi)
+        if hi == n and not cond[-1]:
+            return None
+        false = np.flatnonzero(~cond)
+        if len(false):
+            return lo + int(false[-1]) + 1
+        hi, size = lo, 2 * size
+    return 0
+
+
 def _worse_than_copy(view: HistoryView, spec: RunSpec, cfg: HealthConfig) -> list[HealthFlag]:
     g = spec.global_metrics
-    if "outer_loss" not in g or "copy_loss" not in g or len(view.step) == 0:
+    n = len(view.step)
+    if "outer_loss" not in g or "copy_loss" not in g or n == 0:
         return []
     w = max(1, int(cfg.loss_window))
-    loss = _trailing_mean(np.asarray(view.scalars[g.index("outer_loss")], np.float64), w)
-    copy = _trailing_mean(np.asarray(view.scalars[g.index("copy_loss")], np.float64), w)
-    with np.errstate(invalid="ignore"):
-        cond = (copy > 0) & (loss > (1.0 + cfg.copy_margin) * copy)
-    start = _final_run_start(cond)
+    loss_all, copy_all = view.scalars[g.index("outer_loss")], view.scalars[g.index("copy_loss")]
+    last: list[tuple[float, float]] = []
+
+    def cond_of(lo: int, hi: int) -> np.ndarray:
+        a = max(0, lo - w + 1)           # w - 1 rows of context: full windows from lo on
+        loss = _trailing_mean(np.asarray(loss_all[a:hi], np.float64), w)[lo - a:]
+        copy = _trailing_mean(np.asarray(copy_all[a:hi], np.float64), w)[lo - a:]
+        if hi == n:
+            last.append((float(loss[-1]), float(copy[-1])))
+        with np.errstate(invalid="ignore"):
+            return np.asarray((copy > 0) & (loss > (1.0 + cfg.copy_margin) * copy))
+
+    start = _run_start_from_end(cond_of, n, max(TAIL_ROWS, 2 * w))
     if start is None:
         return []
+    loss_last, copy_last = last[0]
     return [HealthFlag("worse_than_copy", None, int(view.step[start]),
-                       f"loss {loss[-1]:.4g} > copy-last-input {copy[-1]:.4g} "
+                       f"loss {loss_last:.4g} > copy-last-input {copy_last:.4g} "
                        f"(means over the last {w} steps)")]
 
 

@@ -10,6 +10,9 @@ playing, runs batches sized to about ``BATCH_SECONDS`` of work. It runs ahead of
 by at most ``MAX_INFLIGHT`` batches the parent has not acknowledged (``Ack``), so a pause
 lands near what the user sees and memory in the pipe stays bounded. Recording is lossless:
 every batch (including a fault's partial batch) is appended to the recorder before it is sent.
+What is sent is thinned (``nlviz.host.thinning``): every row, event and evaluation, but at
+most a few probe, snapshot and state records per second, the newest (held ones are flushed
+at a pause).
 
 Requests are dispatched by their type through ``handlers()``; a subclass (e.g. a test's) may
 add request types by extending it, and the parent picks the class by its dotted path
@@ -28,6 +31,7 @@ from engine.commands import Ablate, Mark, Reset, SetParam, SwitchStream
 from engine.config import ConfigError
 from engine.frames import FrameBatch
 from nlviz.errors import one_line
+from nlviz.host.batching import block_batch
 from nlviz.host.protocol import (
     Ack,
     Batch,
@@ -53,6 +57,7 @@ from nlviz.host.protocol import (
     StepN,
     Stop,
 )
+from nlviz.host.thinning import GUI_RECORD_PERIOD_S, GuiThinner
 
 if TYPE_CHECKING:
     from engine.session import Session
@@ -66,6 +71,7 @@ RATE_WINDOW_S = 0.5             # steps/s is measured over windows of this lengt
 STEP_TIME_EMA = 0.3             # weight of the newest batch in the seconds-per-step estimate
 
 Handler = Callable[[Any], None]
+
 
 
 def session_info(session: Session, parent: tuple[str, int] | None = None) -> SessionInfo:
@@ -114,6 +120,8 @@ def child_main(conn: Connection, source: Source, loop_path: str) -> None:
 class EngineLoop:
     """The command loop of the engine process: one ``Session``, zero or one recording."""
 
+    gui_record_period: float = GUI_RECORD_PERIOD_S   # thinning of records sent to the GUI
+
     def __init__(self, conn: Connection, source: Source) -> None:
         from engine.session import Session
         from nlviz.host.recording_link import RecordingLink
@@ -134,6 +142,7 @@ class EngineLoop:
                 raise ConfigError(str(exc)) from None
         self.parent = parent
         self.record = RecordingLink(parent=parent)
+        self.thinner = GuiThinner(self.gui_record_period)
         self.playing = False
         self.stopping = False
         self.remaining: int | None = None
@@ -313,20 +322,21 @@ class EngineLoop:
         self.session.apply(Mark("pause", f"at step {self.session.step_count}"))
         self._record_events()
         self.record.flush()
+        self._flush_thinned()
         self.send(Paused(self.session.step_count, self.record.stats()))
 
     def _batch_size(self) -> int:
         n = max(1, int(BATCH_SECONDS / max(self.sec_per_step, 1e-6)))  # >= 1: a slow step
         # (e.g. a cold first call) must not stall a paced run at 0 steps forever
+        block = int(getattr(self.session.config.run, "block", 1))
         if self.speed > 0:
             due = int(self.speed * (time.perf_counter() - self.play_t0)) - self.play_done
             n = min(n, due, int(self.speed * BATCH_SECONDS) + 1)
+        else:                                           # at "max": at least one block
+            n = max(n, MIN_BATCH, block)
         if self.remaining is not None:
             n = min(n, self.remaining)
-        if self.speed > 0:
-            return max(0, min(n, MAX_BATCH))
-        floor = MIN_BATCH if self.remaining is None else min(MIN_BATCH, self.remaining)
-        return max(floor, min(n, MAX_BATCH))
+        return max(0, block_batch(n, block, MAX_BATCH))
 
     def _run_batch(self, n: int) -> None:
         from engine.session import EngineFault
@@ -360,12 +370,20 @@ class EngineLoop:
             self.rate = self.rate_n / (now - self.rate_t)
             self.rate_t, self.rate_n = now, 0
         self.inflight += 1
-        self.send(Batch(batch, self.session.step_count, self.rate, len(batch),
-                        self.record.stats()))
+        self.send(Batch(self.thinner.thin(batch), self.session.step_count, self.rate,
+                        len(batch), self.record.stats()))
+
+    def _flush_thinned(self) -> None:
+        """Send the records the thinning held back (at a pause: the newest is shown)."""
+        held = self.thinner.flush(self.session.spec)
+        if held is not None:
+            self.inflight += 1
+            self.send(Batch(held, self.session.step_count, self.rate, 0, self.record.stats()))
 
     def _new_spec(self) -> None:
         """Reset or rebuild: the parent renews its buffers; a recording rolls to a new file."""
         msg = self.record.roll(self.session)
+        self.thinner.reset()
         self.send(self.info())
         self.send(SpecChanged())
         if msg:

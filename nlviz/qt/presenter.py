@@ -30,6 +30,10 @@ from nlviz.series.source import FrameSource
 from nlviz.series.views import HistoryView, InputSlot, RunStats
 
 SLOW_PANEL_PERIOD = 0.5     # each slow panel (heatmap / probes / inputs ...) at most 2 Hz
+RETENTION_LIVE_PERIOD = 2.0  # live: the retention dock (switch-aligned averages over the
+                            # whole history, the longest slow turn) at most every 2 s
+LIVE_ROWS_PER_PIXEL = 4     # live: a visible range with more rows per pixel is fetched as
+                            # a min/max summary of the ring's pyramid (cost ~ pixels)
 STATUS_PERIOD = 0.25        # status callback at most 4 Hz
 # drawn in turn while live: forgetting, heatmap, inputs, health (+ gate layout), retention
 SLOW_PANELS = 5
@@ -82,6 +86,8 @@ class FrameRequest:
         and only what changed and is visible (live).
     cut : fetch ``[lo, hi]`` once per source change and cut it at the cursor (fast
         scrubbing of a whole-run summary).
+    max_rows : passed to ``FrameSource.history`` (live: a wide visible range comes back as
+        a min/max summary of at most this many rows).
     """
 
     cursor: int | None = None
@@ -90,6 +96,7 @@ class FrameRequest:
     x_range: tuple[float, float] | None = None
     sparse: bool | None = None
     cut: bool = False
+    max_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,7 @@ class Presenter(QObject):
         self._whole: tuple[Hashable, HistoryView] | None = None
         self._frames: deque[float] = deque()   # draw times in the last second (fps)
         self._slow_t = self._status_t = 0.0
+        self._retention_t = -RETENTION_LIVE_PERIOD
         self._slow_turn = 0
         self._last_req: FrameRequest | None = None
         deck.metrics.raster.sigXRangeChanged.connect(self.mark_dirty)
@@ -229,6 +237,7 @@ class Presenter(QObject):
         return self.source
 
     def _reset_seen(self) -> None:
+        self._retention_t = -RETENTION_LIVE_PERIOD
         self._seen = self._seen_sparse = None
         self._seen_slow = [None] * SLOW_PANELS
 
@@ -242,7 +251,15 @@ class Presenter(QObject):
         if self.follow and span is not None:
             last = float(span[1])
             x_range = (max(0.0, last - self.window_steps), last + 1)
-        self.present(FrameRequest(x_range=x_range))
+        lo = hi = rows = None
+        if span is not None:                 # wide: only the visible range, summarised
+            x0, x1 = x_range if x_range is not None else self.deck.metrics.raster.viewRange()[0]
+            lo, hi = max(span[0], int(np.floor(x0))), min(span[1], int(np.ceil(x1)))
+            px = max(100, int(self.deck.metrics.raster.getViewBox().width()))
+            rows = 2 * px                    # <= 1 bucket (2 rows) per pixel: drawn as is
+            if hi - lo + 1 <= LIVE_ROWS_PER_PIXEL * px:
+                lo = hi = rows = None        # narrow: every held row, exact (as before)
+        self.present(FrameRequest(lo=lo, hi=hi, x_range=x_range, max_rows=rows))
 
     def present(self, req: FrameRequest, force: bool = False) -> Frame | None:
         """Draw ``req`` unless the source and the request are unchanged since the last
@@ -251,7 +268,7 @@ class Presenter(QObject):
             return None
         now = time.perf_counter()
         src_key = (self._generation, self.source.change_key())
-        key = (src_key, req.cursor, req.lo, req.hi, req.x_range, req.cut)
+        key = (src_key, req.cursor, req.lo, req.hi, req.x_range, req.cut, req.max_rows)
         frame = None
         self._last_req = req
         if force or key != self._seen or (req.sparse and self._seen_sparse != (
@@ -268,7 +285,11 @@ class Presenter(QObject):
             m.set_x_range(*req.x_range)
             self.setting_range = False
         view = self._fetch(req, src_key)
-        m.set_data(view)
+        # live summary: the raster still counts the exact fired flags (uint8, cheap), so
+        # its rates stay events per step rather than the schedule's 1/period
+        exact = self._src.history(req.lo, req.hi) if (
+            req.max_rows is not None and view.is_summary) else None
+        m.set_data(view, exact)
         cursor = self._cursor(req.cursor)
         records: tuple[list[ProbeRecord], SnapshotRecord | None, InputSlot | None] = (
             [], None, None)
@@ -297,7 +318,7 @@ class Presenter(QObject):
 
     def _fetch(self, req: FrameRequest, src_key: Hashable) -> HistoryView:
         if not req.cut or req.cursor is None:
-            return self._src.history(req.lo, req.hi)
+            return self._src.history(req.lo, req.hi, req.max_rows)
         if self._whole is None or self._whole[0] != (src_key, req.lo, req.hi):
             self._whole = ((src_key, req.lo, req.hi), self._src.history(req.lo, req.hi))
         view = self._whole[1]
@@ -343,8 +364,10 @@ class Presenter(QObject):
         if turn in (None, 3):                  # health flags, gate layout: whole history
             d.metrics.set_slow(src.history(None, cursor) if cursor >= 0 else src.history())
         retention: RetentionView | None = getattr(d, "retention", None)
-        if turn in (None, 4) and retention is not None and (
+        due = every or self._slow_t - self._retention_t >= RETENTION_LIVE_PERIOD
+        if turn in (None, 4) and retention is not None and due and (
                 every or not retention.visibleRegion().isEmpty()):
+            self._retention_t = self._slow_t
             retention.show_frame(src.history(None, cursor) if cursor >= 0 else src.history(),
                                  probes or src.probes_at(cursor), src.evals_at(cursor))
         return probes, snap, inp
@@ -381,5 +404,5 @@ def status_bar_sink(status: StatusSink) -> Callable[[PresenterStatus], None]:
     return show
 
 
-__all__ = ["SLOW_PANEL_PERIOD", "STATUS_PERIOD", "Frame", "FrameRequest", "PanelDeck",
+__all__ = ["LIVE_ROWS_PER_PIXEL", "RETENTION_LIVE_PERIOD", "SLOW_PANEL_PERIOD", "STATUS_PERIOD", "Frame", "FrameRequest", "PanelDeck",
            "Presenter", "PresenterStatus", "StatusSink", "status_bar_sink"]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.frames import EvalRecord, FrameBatch, ProbeRecord, RunSpec, SnapshotRecord
+from nlviz.series.live_pyramid import LivePyramid
 from nlviz.series.smoothing import Smoother
 from nlviz.series.views import HistoryView, InputSlot, RunStats
 
@@ -90,6 +91,8 @@ class RunBuffers:
             self._scalars = ring.alloc((G,), np.float32)
             self._regime = ring.alloc((), np.int32)
             self._smoother = Smoother(self.smoothing, spec.level_metrics, L)
+            self._pyramid = LivePyramid(ring.size, {"level": (L, M), "smooth": (L, M),
+                                                    "scalars": (G,), "fired": (L,)})
             self.probes: deque[ProbeRecord] = deque(maxlen=self.probes_kept)
             self.evals: list[EvalRecord] = []     # every evaluation since the reset (small)
             self.snapshot: SnapshotRecord | None = None
@@ -134,6 +137,7 @@ class RunBuffers:
                     dst[..., off:off + b - a] = vals[..., a:b]
                     dst[..., off + ring.size:off + ring.size + b - a] = vals[..., a:b]
         if start is None:
+            self._pyramid.append({name[1:]: vals for name, vals in cols.items()})
             with self.lock:
                 ring.count += n
 
@@ -178,14 +182,44 @@ class RunBuffers:
     def history(self, start_step: int | None = None, stop_step: int | None = None,
                 max_rows: int | None = None) -> HistoryView:
         """Zero-copy views of the held steps in ``[start_step, stop_step]`` (default: all
-        held). Always exact rows: ``max_rows`` is ignored (the plots decimate)."""
+        held); with ``max_rows`` and more rows than that, a min/max summary of at most
+        ``max_rows`` rows (for ``max_rows`` >= 16) from the live pyramid instead (``bucket_rows > 1``; each bucket
+        twice, min then max, as replay's; ``smooth`` is the envelope of the smoothed
+        series), so its cost follows ``max_rows``, not the range."""
         with self.lock:
             sl = self._ring.window()
             steps = self._step[sl]
             lo = 0 if start_step is None else int(np.searchsorted(steps, start_step, "left"))
             hi = len(steps) if stop_step is None else int(
                 np.searchsorted(steps, stop_step, "right"))
-            return self._view(slice(sl.start + lo, sl.start + max(lo, hi)))
+            hi = max(lo, hi)
+            if max_rows is not None and hi - lo > max(2, max_rows):
+                first = self._ring.count - (sl.stop - sl.start)       # row index of sl.start
+                return self._summary(first + lo, first + hi, max(1, max_rows // 2))
+            return self._view(slice(sl.start + lo, sl.start + hi))
+
+    def _summary(self, lo: int, hi: int, buckets: int) -> HistoryView:
+        """Min/max view of rows ``[lo, hi)`` (row indices since the reset), at most
+        ``buckets`` buckets (caller holds ``lock``)."""
+        mn, mx, first, b = self._pyramid.summary(lo, hi, buckets, self._rows)
+
+        def pair(c: str) -> np.ndarray:                               # (..., 2B)
+            return np.stack((mn[c], mx[c]), -1).reshape(*mn[c].shape[:-1], -1)
+
+        return HistoryView(np.repeat(first["step"], 2), pair("level"), pair("smooth"),
+                           np.repeat(mx["fired"], 2, axis=-1), pair("scalars"),
+                           np.repeat(first["regime"], 2), self._ring.count, max(2, b))
+
+    def _rows(self, a: int, b: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                             dict[str, np.ndarray]]:
+        """Rows ``[a, b)`` (row indices since the reset, still held) as pyramid columns."""
+        ring = self._ring
+        end = ring.count % ring.size + ring.size
+        sl = slice(end - (ring.count - a), end - (ring.count - b))
+        mn = {"level": self._level[..., sl], "smooth": self._smooth[..., sl],
+              "scalars": self._scalars[:, sl]}
+        return mn, {**mn, "fired": self._fired[:, sl]}, {"step": self._step[sl],
+                                                          "regime": self._regime[sl]}
 
     def _view(self, sl: slice) -> HistoryView:
         return HistoryView(self._step[sl], self._level[..., sl], self._smooth[..., sl],
@@ -247,6 +281,11 @@ class RunBuffers:
             n = smooth.shape[-1]
             if n:
                 self._write({"_smooth": smooth}, n, start=count - n)
+                self._pyramid.restart(count - n)        # its smoothed envelopes are stale
+                self._pyramid.append({"level": level, "smooth": smooth,
+                                      "scalars": self._scalars[:, sl].copy(), "fired": fired,
+                                      "step": self._step[sl].copy(),
+                                      "regime": self._regime[sl].copy()})
             with self.lock:
                 self.version += 1
 

@@ -40,8 +40,9 @@ class FrameSource(Protocol):
                 max_rows: int | None = None) -> HistoryView:
         """Series of the steps in ``[start_step, stop_step]``. At most ``max_rows`` exact
         rows (None: the source's own limit); a longer range may come back as a min/max
-        summary (``HistoryView.bucket_rows > 1``). Live buffers always return exact rows
-        (zero-copy; the plots decimate)."""
+        summary (``HistoryView.bucket_rows > 1``). Live buffers return exact zero-copy rows
+        when ``max_rows`` is None (the plots decimate), else a summary from their min/max
+        pyramid above ``max_rows`` rows."""
         ...
 
     def probes_at(self, step: int) -> list[ProbeRecord]:

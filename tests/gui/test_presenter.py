@@ -151,3 +151,50 @@ def test_a_stopped_presenter_skips_the_slow_turn_a_frame_queued(deck: Deck) -> N
     QCoreApplication.processEvents()
     assert len(ran) == 1                          # running again: turns run
     p.stop()
+
+
+def test_live_wide_view_draws_the_ring_pyramid_with_the_exact_envelope(qtbot) -> None:
+    """100k steps pushed in two bursts of 50k (the compiled engine's two seconds), the
+    view following the last 100k: the presenter fetches a min/max summary of at most
+    ``LIVE_ROWS_PER_PIXEL`` rows per pixel, and the surprise row drawn has exactly the
+    data's extremes in each bucket and overall (no peak lost)."""
+    from bench.gui import synthetic_batch, synthetic_spec
+    from nlviz.qt.presenter import LIVE_ROWS_PER_PIXEL
+    spec = synthetic_spec(4)
+    d = Deck(spec)
+    qtbot.addWidget(d)
+    d.show()
+    live = RunBuffers(spec, capacity=100_000, margin=32_768)
+    rng = np.random.default_rng(3)
+    batches = [synthetic_batch(spec, s, 50_000, rng) for s in (0, 50_000)]
+    batches[1].level[70_123 - 50_000, 0, SURPRISE] = 1e3            # one spike
+    for b in batches:
+        live.push(b)
+    p = Presenter(live, d)
+    p.window_steps = 100_000
+    p.redraw()
+    assert p.frame is not None
+    view = p.frame.view
+    pixels = max(100, int(d.metrics.raster.getViewBox().width()))
+    assert view.is_summary and len(view.step) <= 2 * pixels < LIVE_ROWS_PER_PIXEL * pixels
+    raw = np.concatenate([b.level[:, 0, SURPRISE] for b in batches])   # (100k,)
+    b = view.bucket_rows
+    starts = view.step[0::2].astype(int)                            # bucket first steps
+    ends = np.r_[starts[1:], 100_000]
+    np.testing.assert_array_equal(view.level[0, SURPRISE, 0::2],
+                                  [raw[a:z].min() for a, z in zip(starts, ends, strict=True)])
+    np.testing.assert_array_equal(view.level[0, SURPRISE, 1::2],
+                                  [raw[a:z].max() for a, z in zip(starts, ends, strict=True)])
+    assert b >= 2 and set(np.diff(starts[1:-1])) == {b}
+    _, y = _xy(d)
+    assert len(y) <= 2 * pixels + 2                                 # O(pixels) points
+    assert y.max() == 1e3 and y.min() == raw.min()
+    new = synthetic_batch(spec, 100_000, 64, rng)
+    new.level[-1, 0, SURPRISE] = 2e3                                # the newest row peaks
+    live.push(new)
+    p.redraw()
+    view = p.frame.view
+    last = int(view.step[-1])                                       # the partial last bucket
+    assert 100_000 - view.bucket_rows < last <= 100_000
+    assert view.level[0, SURPRISE, -1] == 2e3 and _xy(d)[1].max() == 2e3
+    assert view.level[0, SURPRISE, -2] == np.r_[raw, new.level[:, 0, SURPRISE]][last:].min()

@@ -4,6 +4,8 @@ one labelled row per level, shared Titans gates drawn once, health flags that fi
 collapsing run and stay silent on a healthy one, and the cadence raster's event rate."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtWidgets import QHBoxLayout, QWidget
@@ -241,7 +243,7 @@ class _RetentionSpy(QWidget):
         self.calls.append((view, list(probes), list(evals)))
 
 
-def test_presenter_feeds_the_retention_dock_in_its_slow_rotation(qtbot, tiny_run):
+def test_presenter_feeds_the_retention_dock_in_its_slow_rotation(qtbot, tiny_run, monkeypatch):
     session, batch = tiny_run
     deck = Deck(session.spec)
     deck.retention = _RetentionSpy()
@@ -261,10 +263,23 @@ def test_presenter_feeds_the_retention_dock_in_its_slow_rotation(qtbot, tiny_run
     assert [e.step for e in evals] == [e.step for e in want]
     for _ in range(12):                             # live: in turn with the other slow panels
         p._slow_t = 0.0
+        p._retention_t = -1e9                       # its own period (2 s) has passed
         p._seen = None
         p.redraw()
         qtbot.wait(1)                               # the queued slow turn runs
     assert 2 <= len(deck.retention.calls) <= 4
+    import nlviz.qt.presenter as presenter_module
+    monkeypatch.setattr(presenter_module, "RETENTION_LIVE_PERIOD", 1e9)
+    n = len(deck.retention.calls)
+    p._retention_t = time.perf_counter()            # just drawn
+    for _ in range(12):                             # within its period: its turns are skipped
+        p._slow_t = 0.0
+        p._seen = None
+        p.redraw()
+        qtbot.wait(1)
+    assert len(deck.retention.calls) == n
+    p.force()                                       # but a forced frame draws it
+    assert len(deck.retention.calls) == n + 1
 
 
 def test_health_marks_follow_the_run_config_and_keep_the_start_norms(qtbot):

@@ -57,3 +57,14 @@ class FaultyLoop(EngineLoop):
             return real(x)
 
         model.__dict__["step"] = broken             # shadows the method on this instance
+
+
+THIN_LOOP = "tests.host.loops:SlowGuiLoop"
+
+
+class SlowGuiLoop(EngineLoop):
+    """``EngineLoop`` whose GUI gets at most one record of each thinned kind per hour:
+    within a test, only the first record of each kind and the newest (flushed at the
+    pause) reach the parent, whatever the machine's speed."""
+
+    gui_record_period = 3600.0

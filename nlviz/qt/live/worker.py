@@ -282,8 +282,9 @@ class EngineWorker(QObject):
     def _on_batch(self, reply: Batch) -> None:
         self.buffers.push(reply.frames)
         stats = self.buffers.stats
-        stats.steps_per_s, stats.batch, stats.recording = \
-            reply.steps_per_s, reply.size, reply.recorder
+        stats.steps_per_s, stats.recording = reply.steps_per_s, reply.recorder
+        if reply.size:                      # 0: only records the thinning held (a pause)
+            stats.batch = reply.size
         self._set_step(reply.step_count)
 
     def _on_resumed(self, _: Resumed) -> None:

@@ -260,9 +260,10 @@ class MetricsPanel(QWidget):
             y.reset()
 
     # ---- data ----------------------------------------------------------------------
-    def set_data(self, view: HistoryView) -> None:
+    def set_data(self, view: HistoryView, exact: HistoryView | None = None) -> None:
         """Point every item at the visible part of ``view``: the raw rows or, above two
-        steps per pixel, min/max per pixel bucket."""
+        steps per pixel, min/max per pixel bucket. ``exact``: the same range in exact rows
+        for the cadence raster when ``view`` is a live summary (exact event rates)."""
         spec = self.spec
         if spec is None:
             return
@@ -281,8 +282,12 @@ class MetricsPanel(QWidget):
             raw = (quantity_rows(view, spec, self.quantity, False)[0]
                    if self._smoothing and q.smoothable else None)
             self.rows.draw(x, values, mask, w, raw, self._visible, log)
-        self.cadence.draw(view)
-        if view.total != self._badge_total or w.k > 1:
+        self.cadence.draw(exact if exact is not None else view)
+        if view.is_summary:                      # 2 rows (min, max) per bucket
+            self._badge_total = -1
+            self.badge.setText(f"{view.total:,} steps · min/max of {view.bucket_rows:,}-step "
+                               f"buckets" + (f", {w.k} per pixel" if w.k > 1 else ""))
+        elif view.total != self._badge_total or w.k > 1:
             self._badge_total = view.total
             self.badge.setText(f"{len(x):,} of {view.total:,} steps held"
                                + (f" · min/max of {w.k} per pixel" if w.k > 1 else ""))
