@@ -6,7 +6,8 @@ import sys
 import time
 from typing import Any
 
-from nlviz.errors import UserError, one_line
+from nlviz.commands.building import built
+from nlviz.errors import UserError
 
 DEFAULT_BATCH = 256
 MAX_BATCH = 65536                  # one call's frames are held in memory at once
@@ -33,7 +34,6 @@ def run_record(args: argparse.Namespace) -> int:
     is closed cleanly), 1 on an engine fault (its frames are recorded first).
     """
     from engine.commands import Mark
-    from engine.config import ConfigError
     from engine.session import EngineFault, Session, run
     from nlviz.config_loader import load_config
     from nlviz.host.recording_link import open_recorder
@@ -52,13 +52,7 @@ def run_record(args: argparse.Namespace) -> int:
     overwrite = bool(getattr(args, "overwrite", False))
     config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed, args.model)
     OutputLock.check(args.out, overwrite=overwrite)   # refuse before the slow engine start
-    try:
-        session = Session(config)     # refuses a model too big for the device's memory
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-    except (MemoryError, RuntimeError) as exc:    # the allocator, past the estimate
-        raise UserError(f"cannot build the model: {type(exc).__name__}: "
-                        f"{one_line(exc, 200)}") from None
+    session = built(lambda: Session(config), "the model")
     batch = args.batch or default_batch(config)
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nlviz.errors import UserError, one_line
+from nlviz.commands.building import built
+from nlviz.errors import UserError
 
 
 def seed_paths(out: str, n: int) -> list[str]:
@@ -31,7 +32,6 @@ def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], in
     130 interrupted, 1 engine fault; files closed cleanly in every case). ``record``
     validated the other arguments; ``batch_default`` gives the steps per engine call
     without ``--batch``, ``progress`` draws the progress bar (both ``record``'s)."""
-    from engine.config import ConfigError
     from engine.seeds import MAX_SEEDS, SeedBatch, SeedFault
     from nlviz.config_loader import load_config
     from nlviz.host.recording_link import open_recorder
@@ -52,13 +52,7 @@ def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], in
         if not Path(path).parent.is_dir():
             raise UserError(f"{path}: no such directory")
         OutputLock.check(path, overwrite=overwrite)
-    try:
-        seeds_batch = SeedBatch(config, seeds)          # refuses N runs beyond memory
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-    except (MemoryError, RuntimeError) as exc:          # the allocator, past the estimate
-        raise UserError(f"cannot build {n_seeds} runs: {type(exc).__name__}: "
-                        f"{one_line(exc, 200)}") from None
+    seeds_batch = built(lambda: SeedBatch(config, seeds), f"{n_seeds} runs")
     batch = args.batch or batch_default(config)
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0
