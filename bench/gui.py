@@ -33,6 +33,7 @@ from nlviz.qt.status import rss_mb
 from nlviz.qt.theme import DARK, apply_theme
 
 HISTORY = 100_000
+ENGINE_SETS: list[str] = []  # --engine: run.engine of the live and headless sessions
 HUNDRED_K_INDEX = 3          # the "100k steps" entry of the live window box
 
 
@@ -62,7 +63,7 @@ def _window(app: QApplication, session_spec: RunSpec | None = None) -> tuple[Mai
     """Window + controller on the default preset; the engine process starts only with
     ``controller.start()`` (the synthetic benchmarks never start it)."""
     window = live_window()
-    controller = Controller(window, load_config("default"), capacity=HISTORY)
+    controller = Controller(window, load_config("default", ENGINE_SETS), capacity=HISTORY)
     if session_spec is not None:
         controller.buffers.reset(session_spec)
         window.metrics.set_levels(session_spec)
@@ -235,8 +236,8 @@ def _run_loop(seconds: float) -> None:
 def bench_headless(seconds: float, batch: int) -> float:
     """Session.step(batch) in this process, no GUI work at all."""
     from engine.session import Session
-    session = Session(load_config("default"))
-    session.step(batch)
+    session = Session(load_config("default", ENGINE_SETS))
+    session.step(max(batch, 512))                      # warm-up (and compile, if compiled)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         session.step(batch)
@@ -300,7 +301,12 @@ def main() -> int:
     ap.add_argument("--synthetic-rate", type=float, default=0.0,
                     help="only the live measurement, fed by a synthetic engine at this many "
                          "steps/s (bench/fast_feed.py) and recording: the GUI side alone")
+    ap.add_argument("--engine", choices=["auto", "eager", "compiled"], default=None,
+                    help="run.engine of the engine process and the headless comparison "
+                         "(compiled: the first blocks compile while the history fills)")
     args = ap.parse_args()
+    if args.engine:
+        ENGINE_SETS.append(f'run.engine="{args.engine}"')
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     apply_theme(app, DARK)

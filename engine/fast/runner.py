@@ -88,8 +88,10 @@ class FastPath:
         assert m % U == 0 and self.ready()
         buffers = self._bind()
         fire, diag = self.masks(model.count, m, diag_every)
-        outs = [self._call(xs[..., i:i + U, :], fire[i:i + U], diag[i:i + U], buffers)
-                for i in range(0, m, U)]
+        # contiguous: a slice of a batched (R, n, d_in) input has a stride that depends on
+        # n, and the graph is specialised to its inputs' strides
+        outs = [self._call(xs[..., i:i + U, :].contiguous(), fire[i:i + U], diag[i:i + U],
+                           buffers) for i in range(0, m, U)]
         self.compiled_once = True
         model.count += m
         axes = (-3, -2, -2, -3, -3)                  # each output's step axis
