@@ -95,3 +95,18 @@ def error(step: int, message: str) -> EventRecord:
 
 
 __all__ = ["ablation", "error", "mark", "plain", "rebuild", "reset", "restored", "set_params", "start", "stream"]
+
+
+COMPILE_FAILED = "eager engine: compiling failed"   # how a failed compile's error starts
+
+
+def engine_change(events: Sequence[EventRecord]) -> str | None:
+    """The newest engine note among ``events``: ``run.engine = auto`` switching to the
+    compiled engine (a mark of kind ``engine``) or a compile that failed (an error that
+    starts with ``COMPILE_FAILED``); None when they hold neither."""
+    found = None
+    for e in events:
+        if (e.kind == "engine" and e.data and e.data.get("mark") == "engine") or \
+                (e.kind == "error" and e.detail.startswith(COMPILE_FAILED)):
+            found = e.detail
+    return found

@@ -126,7 +126,7 @@ class FastStepping:
     def _fast_off(self, why: str) -> None:
         """The compiled path failed to build: eager from now on, and say so once."""
         self.fast = None
-        self.engine_note = f"eager engine: compiling failed ({why})"
+        self.engine_note = f"{E.COMPILE_FAILED} ({why})"
         self._engine_event(E.error(self._event_step(), self.engine_note))
 
 

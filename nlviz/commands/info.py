@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from engine.events import engine_change
 from engine.frames import nan_by_design
 from nlviz.errors import UserError, one_line
 from nlviz.recording import modelid
@@ -29,9 +30,7 @@ def engine_line(rec: Recording) -> str:
     and where ``auto`` switched to the compiled path or a compile failed."""
     asked = str(rec.config.get("run", {}).get("engine", "eager")) if isinstance(
         rec.config, dict) else "eager"
-    said = [f"{e.detail} at step {e.step:,}" for e in rec.events
-            if (e.kind == "engine" and e.data and e.data.get("mark") == "engine")
-            or (e.kind == "error" and e.detail.startswith("eager engine: compiling failed"))]
+    said = [f"{e.detail} at step {e.step:,}" for e in rec.events if engine_change([e])]
     return f"run.engine = {asked}" + ("; " + "; ".join(said) if said else "")
 
 

@@ -72,3 +72,25 @@ def test_device_choice_is_frozen():
     except dataclasses.FrozenInstanceError:
         return
     raise AssertionError("DeviceChoice must be frozen")
+
+
+def test_info_says_which_engine_ran_and_where_auto_switched(tmp_path):
+    from engine import events as E
+    s = Session(load_config("tiny", ['run.engine="auto"']))
+    path = tmp_path / "run.h5"
+    rec = open_recorder(str(path), s)
+    rec.append(s.step(20))
+    s._events.append(E.mark(s.step_count, "engine", "compiled engine, blocks of 64 steps "
+                            "(auto: built in the background)"))   # what the switch logs
+    rec.append(s.step(5))
+    rec.close()
+    with Recording.open(str(path)) as r:
+        (line,) = [x for x in describe(r) if x.startswith("engine:")]
+    assert line == ("engine:         run.engine = auto; compiled engine, blocks of 64 steps "
+                    "(auto: built in the background) at step 20")
+    old = Recording.open(str(OLD))
+    try:
+        assert [x for x in describe(old) if x.startswith("engine:")] == \
+            ["engine:         run.engine = eager"]             # files before issue 12
+    finally:
+        old.close()

@@ -110,6 +110,7 @@ class Controller(QObject):
         wk.faulted.connect(self._on_worker_faulted, q)
         wk.rejected.connect(self._on_worker_rejected, q)
         wk.eventLogged.connect(self._on_worker_event, q)
+        wk.engineChanged.connect(self._on_worker_engine, q)
         wk.recordingChanged.connect(self._on_worker_recording, q)
         c.playToggled.connect(self.toggle_play)
         c.stepRequested.connect(self.step)
@@ -298,6 +299,16 @@ class Controller(QObject):
         if self.worker.session is not None:
             self._show_session(self.worker.session)
         self.redrawer.force()
+
+    @Slot(str)
+    @_window_alive
+    def _on_worker_engine(self, note: str) -> None:
+        """``auto`` switched to the compiled engine (or a compile failed): the status bar
+        says which engine computes now."""
+        info = self.worker.session
+        if info is not None:
+            self.window.status.set_device(info.device_name, info.device_note,
+                                          getattr(info, "device_reason", ""), note)
 
     @Slot(str, int, str)
     @_window_alive

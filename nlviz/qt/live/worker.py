@@ -23,6 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Slot
 
 from engine.commands import Reset
+from engine.events import engine_change
 from nlviz.errors import one_line
 from nlviz.host.process import DEFAULT_LOOP, EngineProcess
 from nlviz.host.protocol import (
@@ -84,6 +85,7 @@ class EngineWorker(QObject):
     faulted = Signal(str, int, str)         # message, step, level ("" if none)
     rejected = Signal(str)                  # a command refused (reason)
     eventLogged = Signal(str)               # one-line description of an applied command
+    engineChanged = Signal(str)             # Session.engine_note: auto switched, a compile failed
     recordingChanged = Signal(bool, str)    # on/off, path or reason
 
     def __init__(self, source: Source, buffers: RunBuffers, loop: str = DEFAULT_LOOP) -> None:
@@ -286,6 +288,10 @@ class EngineWorker(QObject):
         if reply.size:                      # 0: only records the thinning held (a pause)
             stats.batch = reply.size
         self._set_step(reply.step_count)
+        note = engine_change(reply.frames.events)
+        if note is not None and self._session is not None:
+            self._session = dataclasses.replace(self._session, engine_note=note)
+            self.engineChanged.emit(note)
 
     def _on_resumed(self, _: Resumed) -> None:
         self.playing = True
