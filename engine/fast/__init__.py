@@ -7,7 +7,7 @@ for one token with every step-count decision turned into a mask, ``state`` binds
 state to fixed buffers, ``runner.FastPath`` compiles and drives it, ``choose`` says
 where the fast path is supported and picked.
 """
-from engine.fast.choose import fast_path_note, unsupported_reason
+from engine.fast.choose import unsupported_reason, wants_fast_path
 from engine.fast.runner import FastPath
 
-__all__ = ["FastPath", "fast_path_note", "unsupported_reason"]
+__all__ = ["FastPath", "unsupported_reason", "wants_fast_path"]

@@ -47,8 +47,3 @@ def wants_fast_path(config: Config, device: torch.device) -> tuple[bool, str]:
     if reason is not None:
         return False, f"eager engine: {reason}"
     return True, f"compiled engine, blocks of {config.run.block} steps"
-
-
-def fast_path_note(config: Config, device: torch.device) -> str:
-    """One line for the status bar and ``info``: which engine runs and why."""
-    return wants_fast_path(config, device)[1]

@@ -4,7 +4,6 @@ block's start (the session then replays it eagerly, so the faulty step stays exa
 """
 from __future__ import annotations
 
-import os
 from typing import Any, NamedTuple
 
 import torch
@@ -14,8 +13,10 @@ from engine.fast.state import bind_buffers, get_state, set_state, write_back
 from engine.fast.token import token_step
 from engine.model import HOPE
 
-UNROLL = int(os.environ.get("NLVIZ_UNROLL", "8"))   # tokens per compiled call (see below)
-CPP_WRAPPER = os.environ.get("NLVIZ_CPPW", "1") == "1"
+# Tokens per compiled call. Compile time grows with it (about 35 s a token, cold, on the
+# 2-core machine of docs/benchmarks.md) and the per-call cost shrinks: 1 token ran 2.7-4.1x
+# the eager step, 8 tokens 6.0-8.9x.
+UNROLL = 8
 
 
 # One graph per model structure (sizes, dtype, runs, device), all traced from the one
@@ -41,8 +42,8 @@ class BlockOut(NamedTuple):
 class FastPath:
     """The compiled block path of one ``HOPE`` model (per-token Titans writes).
 
-    ``advance(xs)`` runs ``len(xs)`` steps (a multiple of ``unroll``) through the compiled
-    graph and advances ``model.count``. The first call compiles (seconds to a minute);
+    ``advance(xs)`` runs m steps (a multiple of ``unroll``) through the compiled graph and
+    advances ``model.count``. The first call compiles (half a minute to minutes);
     later calls, phase changes and live edits (``set_hyper`` writes the tensors in place)
     reuse the graph.
     """
@@ -60,7 +61,7 @@ class FastPath:
         if model.device.type == "cuda":
             mode = "reduce-overhead"                      # CUDA graphs: one launch per call
         else:
-            options["cpp_wrapper"] = CPP_WRAPPER         # no Python between the kernels
+            options["cpp_wrapper"] = True                 # no Python between the kernels
         self._compiled = torch.compile(self._chunk, fullgraph=True, dynamic=False,
                                        mode=mode, options=options or None)
 
@@ -137,7 +138,7 @@ class FastPath:
 
     def _chunk(self, xs: Tensor, fire: Tensor, diag: Tensor, buffers: list[Tensor]
                ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
-        """U tokens xs (U, d_in) through ``token_step``; the state is written back into
+        """U tokens xs (..., U, d_in) through ``token_step``; the state is written back into
         ``buffers`` in place. The traced body of the compiled graph."""
         model = self.model
         set_state(model, buffers)

@@ -13,7 +13,7 @@ import torch
 from engine import session as session_mod
 from engine.commands import Reset, SetParam
 from engine.config import Config
-from engine.fast import background, runner
+from engine.fast import background, choose, runner
 from engine.fast.choose import unsupported_reason, wants_fast_path
 from engine.frames import FrameBatch
 from engine.seeds import SeedBatch
@@ -237,6 +237,16 @@ def test_auto_builds_in_the_background_then_switches(monkeypatch: pytest.MonkeyP
         assert again._background.wait(600)
     again.step(8)
     assert again.fast is not None and again.model.count == 17
+
+
+def test_without_a_compiler_the_session_stays_eager_and_says_why(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(choose.shutil, "which", lambda _name: None)
+    session = _session("tiny", "compiled")
+    assert session.fast is None
+    assert session.engine_note == ("eager engine: no C++ compiler (g++) on PATH for "
+                                   "torch.compile's CPU kernels")
+    assert len(session.step(20).step) == 20
 
 
 def test_eager_engine_never_compiles() -> None:
