@@ -283,6 +283,9 @@ class RunConfig:
         supported and pays, see ``engine.fast.choose``).
     block : steps per compiled block K (the fast path advances in whole blocks; a batch
         that is not a multiple of K runs its remainder eagerly).
+    compile_after : with ``engine = "auto"``, the eager steps after which a background thread
+        starts compiling the fast path (in the app's engine process and ``record``; other
+        processes, such as a script using ``Session``, stay eager under ``auto``).
     """
 
     seed: int = 0
@@ -298,6 +301,7 @@ class RunConfig:
     threads: int = 0
     engine: str = "auto"
     block: int = 64
+    compile_after: int = 4096
 
     def validate(self, where: str = "run") -> None:
         _int_in(self.seed, f"{where}.seed", 0, MAX_SEED)
@@ -313,6 +317,7 @@ class RunConfig:
         _int_in(self.eval_window, f"{where}.eval_window", 2, MAX_EVAL_WINDOW)
         _choice(self.engine, ENGINES, f"{where}.engine")
         _positive_int(self.block, f"{where}.block", MAX_BLOCK)
+        _int_in(self.compile_after, f"{where}.compile_after", 0, MAX_PERIOD)
 
 
 @dataclass(frozen=True)

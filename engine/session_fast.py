@@ -16,7 +16,6 @@ from torch import Tensor
 
 from engine import events as E
 from engine.config import Config
-from engine.fast import background
 from engine.fast.background import BackgroundBuild, built_before, remember_built
 from engine.fast.choose import wants_fast_path
 from engine.fast.runner import FastPath, steps_for
@@ -41,22 +40,34 @@ class FastStepping:
     _events: list[EventRecord]
     fast: FastPath | None
     engine_note: str
+    _may_build = False           # see allow_background_build
 
     def _build_fast(self, config: Config, make_model: Callable[[], HOPE],
                     lead: tuple[int, ...] = ()) -> None:
         """A fast path for the new model where ``run.engine`` asks for it and it runs:
         ``compiled`` at once (the first block compiles), ``auto`` once a background build
-        after ``AUTO_AFTER`` eager steps has compiled the graph (on a model from
-        ``make_model``, with leading run axes ``lead``)."""
+        after ``run.compile_after`` eager steps has compiled the graph (on a model from
+        ``make_model``, with leading run axes ``lead``) where ``allow_background_build``
+        was called; elsewhere ``auto`` stays eager."""
         use, self.engine_note = wants_fast_path(config, self.device)
         self.fast = FastPath(self.model) if use and config.run.engine == "compiled" else None
-        self._auto = use and config.run.engine == "auto"
+        self._auto = use and config.run.engine == "auto" and self._may_build
         if self._auto:
-            self.engine_note = (f"eager engine for the first {background.AUTO_AFTER} steps, "
-                                f"then {self.engine_note} (auto)")
+            self.engine_note = (f"eager engine for the first {config.run.compile_after} "
+                                f"steps, then {self.engine_note} (auto)")
+        elif use and config.run.engine == "auto":
+            self.engine_note = "eager engine (auto: compiles in the app and record only)"
         self._make_model, self._lead = make_model, lead
         self._background: BackgroundBuild | None = None
         self._eager_until = 0        # model count up to which a faulted block replays eagerly
+
+    def allow_background_build(self) -> None:
+        """Let ``run.engine = "auto"`` compile the fast path in a background thread, now and
+        after every rebuild. Only for a process that ends through
+        ``engine.fast.background.exit_if_building`` (the app's engine process, ``record``):
+        one that exits normally while a compile runs can abort at shutdown."""
+        self._may_build = True
+        self._build_fast(self.config, self._make_model, self._lead)
 
     def _event_step(self) -> int:
         """The global step count an engine event is logged at (the session's)."""
@@ -72,7 +83,7 @@ class FastStepping:
         build = self._background
         runs = self._lead[0] if self._lead else 1
         if build is None:
-            if self.model.count >= background.AUTO_AFTER or built_before(
+            if self.model.count >= self.config.run.compile_after or built_before(
                     self.config, self.device, runs):
                 self._background = BackgroundBuild(self._make_model, self._lead,
                                                    self.config.run.diag_every)

@@ -83,6 +83,16 @@ def build_app_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command or the app; returns the exit code. A command that left a background
+    compile running (``record`` with ``run.engine = auto``) ends the process here."""
+    code = _run(argv)
+    fast = sys.modules.get("engine.fast.background")      # imported only if it compiled
+    if fast is not None:
+        fast.exit_if_building(code)
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if args_list and args_list[0] in SUBCOMMANDS:

@@ -2,13 +2,15 @@
 
 Compiling takes tens of seconds (minutes on a cold cache); ``run.engine = "auto"`` should
 neither make the user wait for it nor spend it on a short run. So after a session has
-stepped ``AUTO_AFTER`` steps, a thread traces and compiles the block on a throw-away model
+stepped ``run.compile_after`` steps, a thread traces and compiles the block on a throw-away model
 of the same config (same shapes, same graph); the session keeps stepping eagerly and
 switches to the compiled path at its next block once the thread is done. The compiled
 graph is shared through torch.compile's cache, so the session's own ``FastPath`` reuses it.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,7 +21,27 @@ from engine.config import Config
 from engine.fast.runner import FastPath
 from engine.model import HOPE
 
-AUTO_AFTER = 4096       # steps a session runs eagerly before "auto" starts compiling
+_THREADS: list[threading.Thread] = []
+
+
+def building() -> bool:
+    """A background compile is running in this process."""
+    return any(t.is_alive() for t in _THREADS)
+
+
+def exit_if_building(code: int) -> None:
+    """End the process now with ``code`` (streams flushed, no interpreter shutdown) when a
+    background compile is still running; return otherwise. Call it last, after every file
+    is closed: a process that exits normally while a compile runs can abort in the
+    compiler's threads at interpreter shutdown (seen in the suite: "terminate called
+    without an active exception", signal 6)."""
+    if building():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 _BUILT: set[tuple[str, str, int]] = set()   # (model structure, device, runs) compiled here
 
 
@@ -52,6 +74,7 @@ class BackgroundBuild:
         self.error: str | None = None
         self._thread = threading.Thread(target=self._run, args=(make_model, lead, diag_every),
                                         name="nlviz-compile", daemon=True)
+        _THREADS[:] = [t for t in _THREADS if t.is_alive()] + [self._thread]
         self._thread.start()
 
     def done(self) -> bool:

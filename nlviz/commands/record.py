@@ -53,6 +53,7 @@ def run_record(args: argparse.Namespace) -> int:
     config = load_config(args.preset, args.overrides, args.stream, args.device, args.seed, args.model)
     OutputLock.check(args.out, overwrite=overwrite)   # refuse before the slow engine start
     session = built(lambda: Session(config), "the model")
+    session.allow_background_build()   # run.engine = auto: nlviz.cli.main exits safely
     batch = args.batch or default_batch(config)
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0

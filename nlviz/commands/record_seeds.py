@@ -53,6 +53,7 @@ def run_record_seeds(args: argparse.Namespace, batch_default: Callable[[Any], in
             raise UserError(f"{path}: no such directory")
         OutputLock.check(path, overwrite=overwrite)
     seeds_batch = built(lambda: SeedBatch(config, seeds), f"{n_seeds} runs")
+    seeds_batch.allow_background_build()   # run.engine = auto: nlviz.cli.main exits safely
     batch = args.batch or batch_default(config)
     show = not args.no_progress
     done, code, t0, last = 0, 0, time.perf_counter(), 0.0

@@ -115,6 +115,8 @@ def child_main(conn: Connection, source: Source, loop_path: str) -> None:
             conn.close()
         except OSError:
             pass
+    from engine.fast import background                # torch: only in the child
+    background.exit_if_building(0)                    # the recording is closed by now
 
 
 class EngineLoop:
@@ -140,6 +142,7 @@ class EngineLoop:
                 self.session = Session(source)
             except ConfigError as exc:
                 raise ConfigError(str(exc)) from None
+        self.session.allow_background_build()        # child_main exits safely
         self.parent = parent
         self.record = RecordingLink(parent=parent)
         self.thinner = GuiThinner(self.gui_record_period)

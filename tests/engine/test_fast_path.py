@@ -212,11 +212,13 @@ def test_unsupported_configs_run_eager_and_say_why(sets: list[str], reason: str)
 
 
 def test_auto_builds_in_the_background_then_switches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(background, "AUTO_AFTER", 40)
     monkeypatch.setattr(background, "_BUILT", set())
-    session = _session("tiny", "auto")
+    session = _session("tiny", "auto", "run.compile_after=40")
     eager = _session("tiny", "eager")
-    assert session.fast is None and session.engine_note.startswith("eager engine for the first")
+    assert session.engine_note == "eager engine (auto: compiles in the app and record only)"
+    session.allow_background_build()
+    assert session.fast is None and session.engine_note == (
+        "eager engine for the first 40 steps, then compiled engine, blocks of 64 steps (auto)")
     got = _run(session, (1, 60))                     # passes 40 steps: the build starts
     build = session._background                      # None: already built and taken
     assert build is not None or session.fast is not None
@@ -231,6 +233,7 @@ def test_auto_builds_in_the_background_then_switches(monkeypatch: pytest.MonkeyP
     assert 41 <= marks[0][0] <= 61                   # after 40 steps, once the build is done
     _close(_cat(want, "level"), _cat(got, "level"), "auto run")
     again = _session("tiny", "auto")                 # built before in this process: no wait
+    again.allow_background_build()
     again.step(1)
     again.step(8)
     if again._background is not None:               # started at its first step, not at 40

@@ -13,6 +13,7 @@ SLOW = frozenset({
     "engine/test_fast_path.py::test_a_faulty_block_is_replayed_eagerly_with_the_exact_step",
     "engine/test_engine_budget.py::test_peak_resident_memory_stays_within_the_estimate",
     "recording/test_cli.py::test_ctrl_c_keeps_steps_and_closes_cleanly",
+    "recording/test_cli.py::test_ctrl_c_while_auto_compiles_in_the_background_exits_cleanly",
     "recording/test_cli.py::test_bad_input_exits_2_with_one_line",
     "recording/test_fuzz_recording.py::test_fuzzed_recordings_read_exactly_or_refuse_in_one_line",
     "recording/test_live.py::test_reader_follows_a_file_being_written",
