@@ -115,7 +115,7 @@ def child_main(conn: Connection, source: Source, loop_path: str) -> None:
             conn.close()
         except OSError:
             pass
-    from engine.fast import background                # torch: only in the child
+    from engine.fast import background  # torch: only in the child
     background.exit_if_building(0)                    # the recording is closed by now
 
 
