@@ -16,7 +16,7 @@ from torch import Tensor
 
 from engine import events as E
 from engine.config import Config
-from engine.fast.background import BackgroundBuild, built_before, remember_built
+from engine.fast.background import BackgroundBuild, built_before, one_line, remember_built
 from engine.fast.choose import wants_fast_path
 from engine.fast.runner import FastPath, steps_for
 from engine.frames import EventRecord
@@ -122,7 +122,7 @@ class FastStepping:
         except Exception as exc:  # noqa: BLE001 - any failure: undo and go on eagerly
             fp.restore(saved, count0)
             if not fp.compiled_once:
-                self._fast_off(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+                self._fast_off(one_line(exc))
             self._eager_until = count0 + m
             return 0
         if not ok:

@@ -24,6 +24,12 @@ from engine.model import HOPE
 _THREADS: list[threading.Thread] = []
 
 
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters of it)."""
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
 def building() -> bool:
     """A background compile is running in this process."""
     return any(t.is_alive() for t in _THREADS)
@@ -96,5 +102,4 @@ class BackgroundBuild:
                 fast.advance(torch.zeros(lead + (fast.unroll, d_in), dtype=dt, device=dev),
                              diag_every)
         except Exception as exc:  # noqa: BLE001 - reported as one line, the run goes on
-            self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" \
-                if str(exc) else type(exc).__name__
+            self.error = one_line(exc)
