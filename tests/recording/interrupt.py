@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 
 def ctrl_c_default() -> None:
@@ -27,3 +29,18 @@ def interrupt(proc: subprocess.Popen, timeout: float = 60) -> str:
             proc.kill()
             proc.wait()
     return err
+
+
+def wait_for_rows(path: Path, rows: int, timeout: float = 60) -> None:
+    """Wait until the recording at ``path`` (being written by a child) holds ``rows`` rows,
+    or ``timeout`` seconds passed (the test's own assertions then say what is missing)."""
+    from nlviz.recording.reader import Recording
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        time.sleep(0.3)
+        try:
+            with Recording.open(path) as rec:
+                if rec.n_rows >= rows:
+                    return
+        except Exception:  # noqa: BLE001 - not created yet
+            pass

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nlviz.recording.reader import Recording
-from tests.recording.interrupt import ctrl_c_default, interrupt
+from tests.recording.interrupt import ctrl_c_default, interrupt, wait_for_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "recording_v1_0.h5"
@@ -108,15 +108,7 @@ def test_ctrl_c_while_auto_compiles_in_the_background_exits_cleanly(tmp_path, wa
                              "--set", "run.compile_after=32", "--no-progress"],
                             stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=ctrl_c_default)
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 60:
-        time.sleep(0.3)
-        try:
-            with Recording.open(out) as rec:
-                if rec.n_rows >= 64:
-                    break
-        except Exception:  # noqa: BLE001 - not created yet
-            pass
+    wait_for_rows(out, 64)
     time.sleep(wait_s)                                  # inside the compile (tens of seconds)
     err = interrupt(proc)
     assert proc.returncode == 130, err
@@ -133,15 +125,7 @@ def test_ctrl_c_keeps_steps_and_closes_cleanly(tmp_path):
                              "--steps", "1000000", "--preset", "tiny", "--batch", "16",
                              "--no-progress"], stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=ctrl_c_default)
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 60:
-        time.sleep(0.3)
-        try:
-            with Recording.open(out) as rec:
-                if rec.n_rows >= 64:
-                    break
-        except Exception:  # noqa: BLE001 - not created yet
-            pass
+    wait_for_rows(out, 64)
     err = interrupt(proc)
     assert proc.returncode == 130 and "Traceback" not in err
     assert "interrupted at step" in err

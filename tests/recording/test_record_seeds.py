@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from nlviz.commands.record_seeds import seed_paths
 from nlviz.recording.reader import Recording
 from nlviz.replay.compare import Comparison
 from nlviz.replay.compare_data import CompareData
-from tests.recording.interrupt import ctrl_c_default, interrupt
+from tests.recording.interrupt import ctrl_c_default, interrupt, wait_for_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 150
@@ -159,15 +158,7 @@ def test_ctrl_c_keeps_every_seed_file(tmp_path):
                              "--seeds", "2", "--no-progress"], stderr=subprocess.PIPE,
                             text=True, env=env, preexec_fn=ctrl_c_default)
     first = tmp_path / "int.s0.h5"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 60:
-        time.sleep(0.3)
-        try:
-            with Recording.open(first) as rec:
-                if rec.n_rows >= 64:
-                    break
-        except Exception:  # noqa: BLE001 - not created yet
-            pass
+    wait_for_rows(first, 64)
     err = interrupt(proc)
     assert proc.returncode == 130 and "Traceback" not in err
     assert "interrupted at step" in err
