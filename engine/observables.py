@@ -43,11 +43,7 @@ class ProbeSet:
         slots, cols = self._draw(read.k.shape[-1])
         if not slots:
             return
-        io = None
-        if model.cms.levels:  # the chain as it ran for these tokens (before later events)
-            spans = [torch.stack(views) for views in model.cms_io]           # (Lc+1, d, m_i)
-            io = (spans[0] if len(spans) == 1 else torch.cat(spans, -1))
-        self._store(slots, cols, read.k, read.targets, io, first_step)
+        self._store(slots, cols, read.k, read.targets, cms_chain(model), first_step)
 
     def offer_block(self, keys: Tensor, targets: Tensor, cms_io: Tensor | None,
                     first_step: int) -> None:
@@ -126,6 +122,16 @@ class ProbeSet:
         self.written = st["written"].copy()
         self.seen = int(st["seen"])
         self.rng.setstate((3, tuple(int(v) for v in st["rng"]), None))
+
+
+def cms_chain(model: HOPE) -> Tensor | None:
+    """The CMS chain's input and every level's output for the tokens of the last
+    ``model.step`` (..., Lc + 1, d, n), at the weights that made them (before later
+    events); None without CMS levels."""
+    if not model.cms.levels:
+        return None
+    spans = [torch.stack(views, -3) for views in model.cms_io]       # (..., Lc+1, d, m_i)
+    return spans[0] if len(spans) == 1 else torch.cat(spans, -1)
 
 
 def snapshot(model: HOPE, step: int, max_side: int) -> SnapshotRecord:

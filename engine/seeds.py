@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from engine.config import Config, ConfigError
 from engine.device import available_memory, resolve_device
 from engine.frames import FrameBatch, RunSpec
 from engine.model import HOPE, TitansRead
-from engine.observables import ProbeSet
+from engine.observables import ProbeSet, cms_chain
 from engine.session import EngineFault, Session
 from engine.session_fast import FastStepping
 
@@ -250,22 +250,22 @@ class Reservoirs:
 
     def offer(self, model: HOPE, read: TitansRead, first_step: int) -> None:
         """Offer every token of a batched read (R, ..., n) to each run's reservoir."""
-        io = None
-        if model.cms.levels:  # the chain as it ran for these tokens (before later events)
-            spans = [torch.stack(views, -3) for views in model.cms_io]   # (R, Lc+1, d, m_i)
-            io = spans[0] if len(spans) == 1 else torch.cat(spans, -1)
-        self._store(read.k.mT, read.targets.movedim(-1, 1),
-                    None if io is None else io.movedim(-1, 1), first_step)
+        def chain() -> Tensor | None:     # stacked only when some run keeps a token
+            io = cms_chain(model)                                     # (R, Lc+1, d, n)
+            return None if io is None else io.movedim(-1, 1)
+        self._store(read.k.mT, read.targets.movedim(-1, 1), chain, first_step)
 
     def offer_block(self, keys: Tensor, targets: Tensor, cms_io: Tensor | None,
                     first_step: int) -> None:
         """Offer m steps of the compiled path: keys (R, m, d), targets (R, m, B, d), CMS
         chain input/outputs (R, m, Lc + 1, d) or None."""
-        self._store(keys, targets, cms_io, first_step)
+        self._store(keys, targets, lambda: cms_io, first_step)
 
-    def _store(self, keys: Tensor, targets: Tensor, io: Tensor | None, first_step: int) -> None:
+    def _store(self, keys: Tensor, targets: Tensor, chain: Callable[[], Tensor | None],
+               first_step: int) -> None:
         """Draw each run's slots for the n steps (algorithm R, as ``ProbeSet``) and write
-        the kept pairs: keys (R, n, d), targets (R, n, B, d), io (R, n, Lc + 1, d)."""
+        the kept pairs: keys (R, n, d), targets (R, n, B, d), ``chain()`` the CMS chain
+        (R, n, Lc + 1, d) or None, asked for only when a pair is kept."""
         n = keys.shape[1]
         runs: list[int] = []
         slots: list[int] = []
@@ -284,6 +284,7 @@ class Reservoirs:
         c = torch.tensor(cols, device=self.device)
         self.keys[r, :, s] = keys[r, c]                               # (K, d)
         self.targets[r, :, :, s] = targets[r, c]                      # (K, B, d)
+        io = chain()
         if io is not None:
             kept = io[r, c]                                           # (K, Lc + 1, d)
             self.cms_in[r, :, :, s] = kept[:, :-1]                    # (K, Lc, d)
